@@ -1,0 +1,438 @@
+//! Command-line arguments: docker's flag names and meanings. Long boolean flags take
+//! `--x`, `--x=true` and `--x=false`.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    version,
+    about = "A daemonless, docker-compatible container engine built for system containers",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container and start it
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Create a container without starting it
+    #[command(disable_help_flag = true)]
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop and start one or more containers
+    Restart(StopArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Send a signal to one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Return low-level information on containers or images
+    Inspect(InspectArgs),
+    /// Block until containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Attach to a running container's input and output
+    Attach(AttachArgs),
+    /// Import a root filesystem tarball as an image
+    Import(ImportArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Per-container monitor (internal)
+    #[command(hide = true)]
+    Monitor(MonitorArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Display detailed information on one or more images
+    Inspect(ImageInspectArgs),
+    /// Remove one or more images
+    Rm(RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Import a root filesystem tarball as an image
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Print help (-h is --hostname, as in docker)
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long = "interactive", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long = "tty", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub tty: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub rm: bool,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to pass the caller's value)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Bind mount a volume (SRC:DST[:ro|rw])
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub read_only: bool,
+    /// Give extended privileges to this container
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub privileged: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Security options (supported: no-new-privileges[=true|false])
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<u32>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Memory limit (e.g. 512m)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Set metadata on a container
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Runtime to use for this container (default: libcontainer, in-process; or an OCI runtime binary such as runc)
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Connect a container to a network (none or host)
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    /// The image, then the command and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub image_and_command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long = "detach", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short = 'a', long = "attach", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short = 'i', long = "interactive", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub interactive: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<u32>,
+    /// Signal to send to the container
+    #[arg(short = 's', long = "signal")]
+    pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long = "signal", default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long = "force", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long = "volumes", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long = "all", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub quiet: bool,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long = "last")]
+    pub last: Option<usize>,
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long = "latest", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub latest: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub no_trunc: bool,
+    /// Filter output (name=, status=, ancestor=, id=, label=)
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a Go-style template ({{.ID}}, {{.Names}}, table, json)
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short = 'f', long = "follow", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs ("all" or a number)
+    #[arg(short = 'n', long = "tail", default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long = "timestamps", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub timestamps: bool,
+    /// Show logs since a timestamp (RFC 3339 or Unix) or relative (e.g. 42m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp (RFC 3339 or Unix) or relative (e.g. 42m)
+    #[arg(long)]
+    pub until: Option<String>,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short = 'd', long = "detach", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long = "interactive", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long = "tty", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub tty: bool,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub privileged: bool,
+    /// The container, then the command and its arguments
+    #[arg(required = true, num_args = 2.., trailing_var_arg = true, value_name = "CONTAINER COMMAND [ARG...]")]
+    pub container_and_command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format output using a Go-style template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    /// Only inspect objects of this type (container or image)
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImageInspectArgs {
+    /// Format output using a Go-style template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub no_stdin: bool,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Apply a Dockerfile instruction to the created image (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, STOPSIGNAL, LABEL, VOLUME)
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long = "message")]
+    pub message: Option<String>,
+    /// Tarball path, or - for standard input
+    pub file: String,
+    /// Repository and tag for the image
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only show image IDs
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub quiet: bool,
+    /// Show all images (berth stores no intermediate images, so this lists the same)
+    #[arg(short = 'a', long = "all", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub all: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub no_trunc: bool,
+    /// Format output using a Go-style template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only images of this repository[:tag]
+    pub repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Remove the image even if it has several tags
+    #[arg(short = 'f', long = "force", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MonitorArgs {
+    pub id: String,
+    #[arg(long)]
+    pub attach: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn run_args(argv: &[&str]) -> RunArgs {
+        let mut full = vec!["berth", "run"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Run(r) => r,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn booleans_take_optional_values() {
+        assert!(run_args(&["--privileged", "img"]).create.privileged);
+        assert!(run_args(&["--privileged=true", "img"]).create.privileged);
+        assert!(!run_args(&["--privileged=false", "img"]).create.privileged);
+        let r = run_args(&["-it", "--rm", "img", "sh"]);
+        assert!(r.create.interactive && r.create.tty && r.create.rm);
+        let r = run_args(&["-dit", "img"]);
+        assert!(r.detach && r.create.interactive && r.create.tty);
+    }
+
+    #[test]
+    fn flags_after_image_belong_to_the_command() {
+        let r = run_args(&["--rm", "img", "--privileged", "-d"]);
+        assert!(!r.create.privileged && !r.detach);
+        assert_eq!(
+            r.create.image_and_command,
+            vec!["img", "--privileged", "-d"]
+        );
+        assert_eq!(
+            run_args(&["-h", "box", "img"]).create.hostname.as_deref(),
+            Some("box")
+        );
+    }
+
+    #[test]
+    fn unknown_flag_is_an_error() {
+        assert!(Cli::try_parse_from(["berth", "run", "--bogus", "img"]).is_err());
+    }
+}

@@ -1,0 +1,375 @@
+//! Container commands: run, create, start, restart, stop, kill, rm, ps, exec, wait,
+//! attach.
+
+use crate::args::*;
+use crate::format::print_rows;
+use crate::inspect::ps_row;
+use anyhow::{bail, Context, Result};
+use berth_engine::client::{attach, AttachOptions};
+use berth_engine::create::{create, parse_env_file, CreateRequest};
+use berth_engine::exec::{exec, ExecOptions};
+use berth_engine::lifecycle;
+use berth_engine::model::{Container, Status};
+use berth_engine::Engine;
+use std::time::Duration;
+
+/// Flag names of `create`/`run` (for the warning when one follows the image).
+const RUN_FLAGS: &[&str] = &[
+    "-d",
+    "--detach",
+    "-i",
+    "--interactive",
+    "-t",
+    "--tty",
+    "-it",
+    "--rm",
+    "--name",
+    "-h",
+    "--hostname",
+    "-e",
+    "--env",
+    "--env-file",
+    "-w",
+    "--workdir",
+    "-u",
+    "--user",
+    "--entrypoint",
+    "-v",
+    "--volume",
+    "--tmpfs",
+    "--read-only",
+    "--privileged",
+    "--cap-add",
+    "--cap-drop",
+    "--security-opt",
+    "--stop-signal",
+    "--stop-timeout",
+    "--ulimit",
+    "-m",
+    "--memory",
+    "--cpus",
+    "--pids-limit",
+    "-l",
+    "--label",
+    "--runtime",
+    "--network",
+    "--net",
+];
+
+fn env_entries(env: &[String], env_files: &[String]) -> Result<Vec<String>> {
+    let lookup = |k: &str| std::env::var(k).ok();
+    let mut out = Vec::new();
+    for f in env_files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading env file {f}"))?;
+        out.extend(parse_env_file(&text, lookup)?);
+    }
+    for e in env {
+        if e.contains('=') {
+            out.push(e.clone());
+        } else if let Some(v) = lookup(e) {
+            out.push(format!("{e}={v}"));
+        }
+    }
+    Ok(out)
+}
+
+fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
+    let (image, command) = a
+        .image_and_command
+        .split_first()
+        .context("an image name is required")?;
+    for arg in command {
+        let flag = arg.split('=').next().unwrap_or(arg);
+        if RUN_FLAGS.contains(&flag) {
+            eprintln!("berth: warning: {arg:?} comes after the image name, so it is passed to the container's command, not to berth; put berth flags before the image");
+        }
+    }
+    let mut no_new_privileges = false;
+    for opt in &a.security_opt {
+        match opt.as_str() {
+            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => no_new_privileges = true,
+            "no-new-privileges=false" | "no-new-privileges:false" => no_new_privileges = false,
+            other => bail!("--security-opt {other:?} is not supported yet (supported: no-new-privileges[=true|false])"),
+        }
+    }
+    Ok(CreateRequest {
+        image: image.clone(),
+        name: a.name.clone(),
+        command: command.to_vec(),
+        entrypoint: a.entrypoint.clone(),
+        hostname: a.hostname.clone(),
+        env: env_entries(&a.env, &a.env_file)?,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        tty: a.tty,
+        open_stdin: a.interactive,
+        auto_remove: a.rm,
+        volumes: a.volume.clone(),
+        tmpfs: a.tmpfs.clone(),
+        read_only: a.read_only,
+        privileged: a.privileged,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        no_new_privileges,
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        ulimits: a.ulimit.clone(),
+        memory: a.memory.clone(),
+        cpus: a.cpus.clone(),
+        pids_limit: a.pids_limit.filter(|p| *p > 0),
+        labels: a.label.clone(),
+        runtime: a.runtime.clone(),
+        network: a.network.clone(),
+    })
+}
+
+pub fn cmd_create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
+    let c = create(engine, &create_request(a)?)?;
+    println!("{}", c.id);
+    Ok(0)
+}
+
+pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
+    let c = create(engine, &create_request(&a.create)?)?;
+    if a.detach {
+        start_or_clean(engine, &c, false)?;
+        println!("{}", c.id);
+        return Ok(0);
+    }
+    start_or_clean(engine, &c, true)?;
+    Ok(attach(
+        engine,
+        &c.id,
+        AttachOptions {
+            stdin: a.create.interactive,
+            tty: a.create.tty,
+        },
+    )?)
+}
+
+/// Starts; a container that could not start is removed again if it was `--rm`.
+fn start_or_clean(engine: &Engine, c: &Container, attach: bool) -> Result<()> {
+    if let Err(e) = lifecycle::start(engine, c, attach) {
+        if c.spec.auto_remove {
+            if let Ok(c) = engine.find(&c.id) {
+                let _ = lifecycle::remove_files(engine, &c, true);
+            }
+        }
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+pub fn cmd_start(engine: &Engine, a: &StartArgs) -> Result<i32> {
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            bail!("you cannot start and attach multiple containers at once");
+        }
+        let c = engine.find(&a.containers[0])?;
+        if c.is_running() {
+            return Ok(attach(
+                engine,
+                &c.id,
+                AttachOptions {
+                    stdin: a.interactive && c.spec.open_stdin,
+                    tty: c.spec.tty,
+                },
+            )?);
+        }
+        lifecycle::start(engine, &c, true)?;
+        return Ok(attach(
+            engine,
+            &c.id,
+            AttachOptions {
+                stdin: a.interactive && c.spec.open_stdin,
+                tty: c.spec.tty,
+            },
+        )?);
+    }
+    for_each(engine, &a.containers, |engine, c| {
+        lifecycle::start(engine, c, false)?;
+        Ok(())
+    })
+}
+
+/// Runs `f` on every named container, printing each name on success like docker and
+/// each failure on stderr; exit 1 if any failed.
+fn for_each(
+    engine: &Engine,
+    names: &[String],
+    f: impl Fn(&Engine, &Container) -> Result<()>,
+) -> Result<i32> {
+    let mut failed = false;
+    for n in names {
+        match engine
+            .find(n)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| f(engine, &c))
+        {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("Error response from berth: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+pub fn cmd_stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
+    let signal = a.signal.clone();
+    for_each(engine, &a.containers, |engine, c| {
+        let mut c = c.clone();
+        if let Some(s) = &signal {
+            berth_runtime::signal::parse_signal(s)?;
+            c.spec.stop_signal = s.clone();
+        }
+        Ok(lifecycle::stop(engine, &c, a.time)?)
+    })
+}
+
+pub fn cmd_restart(engine: &Engine, a: &StopArgs) -> Result<i32> {
+    for_each(engine, &a.containers, |engine, c| {
+        lifecycle::stop(engine, c, a.time)?;
+        let c = engine.find(&c.id)?;
+        Ok(lifecycle::start(engine, &c, false)?)
+    })
+}
+
+pub fn cmd_kill(engine: &Engine, a: &KillArgs) -> Result<i32> {
+    berth_runtime::signal::parse_signal(&a.signal)?;
+    for_each(engine, &a.containers, |engine, c| {
+        Ok(lifecycle::kill(engine, c, &a.signal)?)
+    })
+}
+
+pub fn cmd_rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
+    for_each(engine, &a.containers, |engine, c| {
+        Ok(lifecycle::remove(engine, c, a.force, a.volumes)?)
+    })
+}
+
+fn matches_filter(c: &Container, engine: &Engine, filter: &str) -> Result<bool> {
+    let (key, value) = filter
+        .split_once('=')
+        .with_context(|| format!("bad filter {filter:?}: expected KEY=VALUE"))?;
+    Ok(match key {
+        "name" => c.name.contains(value.trim_start_matches('/')),
+        "id" => c.id.starts_with(value),
+        "status" => {
+            let known = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+            if !known.contains(&value) {
+                bail!("invalid filter 'status={value}': use one of {}", known.join(", "));
+            }
+            c.state.status.as_str() == value
+        }
+        "ancestor" => match engine.images.resolve(value) {
+            Ok(id) => c.image_id == id,
+            Err(_) => c.spec.image == value,
+        },
+        "label" => match value.split_once('=') {
+            Some((k, v)) => c.spec.labels.get(k).is_some_and(|x| x == v),
+            None => c.spec.labels.contains_key(value),
+        },
+        "exited" => c.state.status == Status::Exited && c.state.exit_code.map(|x| x.to_string()).as_deref() == Some(value),
+        other => bail!("invalid filter {other:?}: supported filters are name, id, status, ancestor, label, exited"),
+    })
+}
+
+pub fn cmd_ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
+    let mut list = engine.list()?;
+    let last = if a.latest { Some(1) } else { a.last };
+    if !a.all && last.is_none() {
+        list.retain(|c| c.is_running());
+    }
+    for f in &a.filter {
+        let mut keep = Vec::new();
+        for c in list {
+            if matches_filter(&c, engine, f)? {
+                keep.push(c);
+            }
+        }
+        list = keep;
+    }
+    if let Some(n) = last {
+        list.truncate(n);
+    }
+    if a.quiet {
+        for c in &list {
+            println!(
+                "{}",
+                if a.no_trunc {
+                    c.id.clone()
+                } else {
+                    c.id[..12].to_string()
+                }
+            );
+        }
+        return Ok(0);
+    }
+    let rows: Vec<_> = list.iter().map(|c| ps_row(c, a.no_trunc)).collect();
+    let headers = [
+        ("CONTAINER ID", "ID"),
+        ("IMAGE", "Image"),
+        ("COMMAND", "Command"),
+        ("CREATED", "RunningFor"),
+        ("STATUS", "Status"),
+        ("PORTS", "Ports"),
+        ("NAMES", "Names"),
+    ];
+    print_rows(a.format.as_deref(), &headers, &rows)?;
+    Ok(0)
+}
+
+pub fn cmd_exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
+    let (name, args) = a
+        .container_and_command
+        .split_first()
+        .context("a container is required")?;
+    let c = engine.find(name)?;
+    let opts = ExecOptions {
+        args: args.to_vec(),
+        env: env_entries(&a.env, &a.env_file)?,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+        detach: a.detach,
+        privileged: a.privileged,
+    };
+    Ok(exec(engine, &c, &opts)?)
+}
+
+pub fn cmd_wait(engine: &Engine, a: &NamesArgs) -> Result<i32> {
+    let mut status = 0;
+    for n in &a.containers {
+        let c = engine.find(n)?;
+        lifecycle::wait_stopped(engine, &c.id, Duration::from_secs(u64::MAX / 4))?;
+        match engine.find(&c.id) {
+            Ok(c) => println!("{}", c.state.exit_code.unwrap_or(0)),
+            Err(_) => {
+                eprintln!("Error response from berth: container {n} was removed before its exit code could be read");
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+pub fn cmd_attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
+    let c = engine.find(&a.container)?;
+    if !c.is_running() {
+        bail!(
+            "you cannot attach to a stopped container, start it first (berth start -a {})",
+            a.container
+        );
+    }
+    Ok(attach(
+        engine,
+        &c.id,
+        AttachOptions {
+            stdin: !a.no_stdin && c.spec.open_stdin,
+            tty: c.spec.tty,
+        },
+    )?)
+}

@@ -1,0 +1,180 @@
+//! Image commands: import, images, tag, rmi, image inspect.
+
+use crate::args::*;
+use crate::format::{human_duration, human_size, print_rows, render, seconds_since};
+use crate::inspect::{familiar, image_json, image_short};
+use anyhow::{bail, Context, Result};
+use berth_engine::{store, Engine};
+use berth_image::import::import;
+use berth_image::Reference;
+use serde_json::json;
+
+pub fn cmd_import(engine: &Engine, a: &ImportArgs) -> Result<i32> {
+    let reference = a.reference.as_deref().map(Reference::parse).transpose()?;
+    let source: Box<dyn std::io::Read> = if a.file == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(&a.file)
+                .with_context(|| format!("opening {} to import", a.file))?,
+        )
+    };
+    let id = import(
+        &engine.images,
+        Box::new(std::io::BufReader::new(source)),
+        reference.as_ref(),
+        &a.change,
+        a.message.as_deref(),
+    )?;
+    println!("{id}");
+    Ok(0)
+}
+
+pub fn cmd_images(engine: &Engine, a: &ImagesArgs) -> Result<i32> {
+    let filter = a.repository.as_deref().map(Reference::parse).transpose()?;
+    let explicit_tag = a
+        .repository
+        .as_deref()
+        .is_some_and(|r| r.rsplit('/').next().unwrap_or("").contains(':'));
+    let mut rows = Vec::new();
+    for rec in engine.images.list()? {
+        let tags: Vec<Option<Reference>> = if rec.tags.is_empty() {
+            vec![None]
+        } else {
+            rec.tags.iter().map(|t| Reference::parse(t).ok()).collect()
+        };
+        for tag in tags {
+            if let Some(f) = &filter {
+                let Some(t) = &tag else { continue };
+                if t.name() != f.name() || (explicit_tag && t.tag != f.tag) {
+                    continue;
+                }
+            }
+            let id = if a.no_trunc {
+                rec.id.clone()
+            } else {
+                image_short(&rec.id)
+            };
+            rows.push(json!({
+                "ID": id,
+                "Repository": tag.as_ref().map(|t| t.familiar_name()).unwrap_or_else(|| "<none>".into()),
+                "Tag": tag.as_ref().and_then(|t| t.tag.clone()).unwrap_or_else(|| "<none>".into()),
+                "Digest": rec.manifest,
+                "CreatedSince": format!("{} ago", human_duration(seconds_since(&rec.created))),
+                "CreatedAt": rec.created,
+                "Size": human_size(rec.size),
+            }));
+        }
+    }
+    if a.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &rows {
+            let id = r["ID"].as_str().unwrap_or_default().to_string();
+            if seen.insert(id.clone()) {
+                println!("{id}");
+            }
+        }
+        return Ok(0);
+    }
+    let headers = [
+        ("REPOSITORY", "Repository"),
+        ("TAG", "Tag"),
+        ("IMAGE ID", "ID"),
+        ("CREATED", "CreatedSince"),
+        ("SIZE", "Size"),
+    ];
+    print_rows(a.format.as_deref(), &headers, &rows)?;
+    Ok(0)
+}
+
+pub fn cmd_tag(engine: &Engine, a: &TagArgs) -> Result<i32> {
+    let id = engine.images.resolve(&a.source)?;
+    let target = Reference::parse(&a.target)?;
+    if target.digest.is_some() {
+        bail!(
+            "refusing to create a tag with a digest reference ({}); give NAME[:TAG]",
+            a.target
+        );
+    }
+    engine.images.tag(&target, &id)?;
+    Ok(0)
+}
+
+pub fn cmd_rmi(engine: &mut Engine, a: &RmiArgs) -> Result<i32> {
+    let mut failed = false;
+    for name in &a.images {
+        match remove_image(engine, name, a.force) {
+            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Err(e) => {
+                eprintln!("Error response from berth: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// docker's rules: a tag name untags (and deletes when it was the last tag); an id
+/// deletes, and needs -f when the image has several tags; images used by containers
+/// are never deleted.
+fn remove_image(engine: &mut Engine, name: &str, force: bool) -> Result<Vec<String>> {
+    let id = engine.images.resolve(name)?;
+    let rec = engine.images.get(&id)?;
+    let by_tag = Reference::parse(name)
+        .ok()
+        .filter(|r| rec.tags.contains(&r.to_string()));
+    let users = store::image_in_use(engine.conn(), &id)?;
+    let mut lines = Vec::new();
+    if let Some(r) = &by_tag {
+        if rec.tags.len() > 1 {
+            engine.images.untag(r)?;
+            return Ok(vec![format!("Untagged: {}", familiar(&r.to_string()))]);
+        }
+    } else if rec.tags.len() > 1 && !force {
+        bail!("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", image_short(&id));
+    }
+    if !users.is_empty() {
+        bail!(
+            "conflict: unable to remove image {name} ({}): it is used by container {}; remove the container first (berth rm {})",
+            image_short(&id), &users[0][..12], &users[0][..12]
+        );
+    }
+    for t in &rec.tags {
+        lines.push(format!("Untagged: {}", familiar(t)));
+    }
+    engine.images.delete(&id)?;
+    lines.push(format!("Deleted: {id}"));
+    Ok(lines)
+}
+
+pub fn cmd_image_inspect(engine: &Engine, a: &ImageInspectArgs) -> Result<i32> {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for name in &a.images {
+        match engine
+            .images
+            .resolve(name)
+            .and_then(|id| engine.images.get(&id))
+        {
+            Ok(rec) => out.push(image_json(engine, &rec)?),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    print_inspect(&out, a.format.as_deref())?;
+    Ok(if failed { 1 } else { 0 })
+}
+
+pub fn print_inspect(items: &[serde_json::Value], format: Option<&str>) -> Result<()> {
+    match format {
+        Some(f) => {
+            for v in items {
+                println!("{}", render(f, v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&items)?),
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! Output helpers: Go-template-like `--format` rendering, aligned tables, and docker's
+//! human durations and sizes.
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+
+/// Renders a docker-style template over a JSON object: `{{.Field}}`,
+/// `{{.A.B}}`, `{{json .}}`, `{{json .Field}}`, `{{upper .X}}`/`{{lower .X}}`.
+/// `\t` and `\n` in the template are expanded as docker does.
+pub fn render(template: &str, data: &Value) -> Result<String> {
+    let template = template.replace("\\t", "\t").replace("\\n", "\n");
+    let mut out = String::new();
+    let mut rest = template.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find("}}")
+            .map(|e| start + e)
+            .ok_or_else(|| anyhow::anyhow!("template {template:?}: unclosed '{{{{'"))?;
+        out.push_str(&action(rest[start + 2..end].trim(), data)?);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn action(expr: &str, data: &Value) -> Result<String> {
+    let words: Vec<&str> = expr.split_whitespace().collect();
+    match words.as_slice() {
+        [path] => Ok(plain(lookup(data, path)?)),
+        ["json", path] => Ok(serde_json::to_string(lookup(data, path)?)?),
+        ["upper", path] => Ok(plain(lookup(data, path)?).to_uppercase()),
+        ["lower", path] => Ok(plain(lookup(data, path)?).to_lowercase()),
+        _ => bail!("template: unsupported expression {{{{{expr}}}}}; use {{{{.Field}}}} or {{{{json .Field}}}}"),
+    }
+}
+
+fn lookup<'a>(data: &'a Value, path: &str) -> Result<&'a Value> {
+    if path == "." {
+        return Ok(data);
+    }
+    let Some(fields) = path.strip_prefix('.') else {
+        bail!("template: {path:?} must start with '.'")
+    };
+    let mut cur = data;
+    for f in fields.split('.') {
+        cur = cur
+            .get(f)
+            .ok_or_else(|| anyhow::anyhow!("template: can't evaluate field {f}"))?;
+    }
+    Ok(cur)
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "<no value>".into(),
+        Value::Array(a) => format!("[{}]", a.iter().map(plain).collect::<Vec<_>>().join(" ")),
+        Value::Object(_) => {
+            let pairs: Vec<String> = v
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, x)| format!("{k}:{}", plain(x)))
+                .collect();
+            format!("map[{}]", pairs.join(" "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Prints rows with `--format`, honouring the `table` prefix (header from field
+/// names), or as an aligned table with the given headers and fields.
+pub fn print_rows(format: Option<&str>, headers: &[(&str, &str)], rows: &[Value]) -> Result<()> {
+    match format {
+        Some("json") => {
+            for r in rows {
+                println!("{}", serde_json::to_string(r)?);
+            }
+        }
+        Some(f) if f.starts_with("table") => {
+            let tpl = f.trim_start_matches("table").trim_start();
+            let header_row = header_for(tpl, headers);
+            let mut lines = vec![header_row];
+            for r in rows {
+                lines.push(render(tpl, r)?.split('\t').map(str::to_string).collect());
+            }
+            print_aligned(&lines);
+        }
+        Some(f) => {
+            for r in rows {
+                println!("{}", render(f, r)?);
+            }
+        }
+        None => {
+            let mut lines = vec![headers
+                .iter()
+                .map(|(h, _)| h.to_string())
+                .collect::<Vec<_>>()];
+            for r in rows {
+                lines.push(
+                    headers
+                        .iter()
+                        .map(|(_, f)| plain(r.get(*f).unwrap_or(&Value::Null)))
+                        .collect(),
+                );
+            }
+            print_aligned(&lines);
+        }
+    }
+    Ok(())
+}
+
+fn header_for(tpl: &str, headers: &[(&str, &str)]) -> Vec<String> {
+    tpl.replace("\\t", "\t")
+        .split('\t')
+        .map(|cell| {
+            let field = cell
+                .trim()
+                .trim_start_matches("{{")
+                .trim_end_matches("}}")
+                .trim()
+                .trim_start_matches('.');
+            headers
+                .iter()
+                .find(|(_, f)| *f == field)
+                .map(|(h, _)| h.to_string())
+                .unwrap_or_else(|| field.to_uppercase())
+        })
+        .collect()
+}
+
+fn print_aligned(lines: &[Vec<String>]) {
+    let cols = lines.iter().map(|l| l.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l.get(c).map(|s| s.chars().count()).unwrap_or(0))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for l in lines {
+        let mut out = String::new();
+        for (c, cell) in l.iter().enumerate() {
+            if c + 1 == l.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}   ", w = widths[c]));
+            }
+        }
+        println!("{}", out.trim_end());
+    }
+}
+
+/// Docker's `units.HumanDuration`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => format!("{} hours", s / 3600),
+        172_800..=1_209_599 => format!("{} days", s / 86_400),
+        1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
+        5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
+        _ => format!("{} years", s / 31_536_000),
+    }
+}
+
+/// Docker's `units.HumanSize` (decimal, 3 significant digits).
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    let s = format!("{v:.3}");
+    let trimmed = if s.contains('.') {
+        s[..4.min(s.len())].trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    let trimmed = if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        trimmed
+    };
+    format!("{trimmed}{}", units[i])
+}
+
+pub fn seconds_since(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_templates() {
+        let v = json!({"ID": "abc", "State": {"Running": true}, "Names": "n"});
+        assert_eq!(render("{{.ID}}\\t{{ .Names }}", &v).unwrap(), "abc\tn");
+        assert_eq!(render("{{.State.Running}}", &v).unwrap(), "true");
+        assert_eq!(
+            render("{{json .State}}", &v).unwrap(),
+            r#"{"Running":true}"#
+        );
+        assert!(render("{{.Nope}}", &v).is_err());
+        assert!(render("{{.ID", &v).is_err());
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_duration(3), "3 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(7200), "2 hours");
+        assert_eq!(human_size(4_260_000), "4.26MB");
+        assert_eq!(human_size(512), "512B");
+        assert_eq!(human_size(123_456_789), "123MB");
+    }
+}

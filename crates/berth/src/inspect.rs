@@ -1,0 +1,200 @@
+//! Docker-shaped JSON for containers and images (`inspect`, `ps --format`).
+
+use crate::format::{human_duration, seconds_since};
+use berth_engine::model::{Container, Status};
+use berth_engine::Engine;
+use berth_image::{short_id, ImageRecord};
+use serde_json::{json, Value};
+
+pub fn container_json(engine: &Engine, c: &Container) -> Value {
+    let s = &c.spec;
+    let st = &c.state;
+    let zero = "0001-01-01T00:00:00Z";
+    let mounts: Vec<Value> = s
+        .binds
+        .iter()
+        .map(|b| {
+            let source = if b.volume {
+                engine
+                    .paths
+                    .volume_dir(&b.source)
+                    .join("_data")
+                    .display()
+                    .to_string()
+            } else {
+                b.source.clone()
+            };
+            json!({
+                "Type": if b.volume { "volume" } else { "bind" },
+                "Name": if b.volume { Value::from(b.source.clone()) } else { Value::Null },
+                "Source": source, "Destination": b.destination,
+                "Mode": if b.read_only { "ro" } else { "" }, "RW": !b.read_only,
+            })
+        })
+        .collect();
+    let tmpfs: serde_json::Map<String, Value> = s
+        .tmpfs
+        .iter()
+        .map(|t| (t.destination.clone(), json!(t.options.join(","))))
+        .collect();
+    let ulimits: Vec<Value> = s
+        .ulimits
+        .iter()
+        .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
+        .collect();
+    json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": s.args.first().cloned().unwrap_or_default(),
+        "Args": s.args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": st.status.as_str(),
+            "Running": st.status == Status::Running,
+            "Paused": false, "Restarting": false, "OOMKilled": false,
+            "Dead": false,
+            "Pid": st.init.map(|p| p.pid).unwrap_or(0),
+            "ExitCode": st.exit_code.unwrap_or(0),
+            "Error": st.error.clone().unwrap_or_default(),
+            "StartedAt": st.started_at.clone().unwrap_or_else(|| zero.into()),
+            "FinishedAt": st.finished_at.clone().unwrap_or_else(|| zero.into()),
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": engine.paths.container_dir(&c.id).join("resolv.conf"),
+        "HostnamePath": engine.paths.container_dir(&c.id).join("hostname"),
+        "HostsPath": engine.paths.container_dir(&c.id).join("hosts"),
+        "LogPath": engine.paths.log_file(&c.id),
+        "Name": format!("/{}", c.name),
+        "RestartCount": st.restart_count,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "Binds": s.binds.iter().filter(|b| !b.anonymous).map(|b| format!("{}:{}{}", b.source, b.destination, if b.read_only { ":ro" } else { "" })).collect::<Vec<_>>(),
+            "NetworkMode": format!("{:?}", s.network).to_lowercase(),
+            "AutoRemove": s.auto_remove,
+            "Privileged": s.privileged,
+            "ReadonlyRootfs": s.read_only,
+            "CapAdd": s.cap_add, "CapDrop": s.cap_drop,
+            "SecurityOpt": if s.no_new_privileges { vec!["no-new-privileges"] } else { vec![] },
+            "Tmpfs": tmpfs,
+            "Ulimits": ulimits,
+            "Memory": s.resources.memory.unwrap_or(0),
+            "NanoCpus": s.resources.nano_cpus.unwrap_or(0),
+            "PidsLimit": s.resources.pids_limit,
+            "Runtime": if s.runtime.is_empty() { "libcontainer" } else { s.runtime.as_str() },
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": s.hostname,
+            "Domainname": s.domainname,
+            "User": s.user,
+            "AttachStdin": false,
+            "Tty": s.tty,
+            "OpenStdin": s.open_stdin,
+            "Env": s.env,
+            "Cmd": s.cmd,
+            "Entrypoint": if s.entrypoint.is_empty() { Value::Null } else { json!(s.entrypoint) },
+            "Image": s.image,
+            "WorkingDir": s.workdir,
+            "Labels": s.labels,
+            "StopSignal": s.stop_signal,
+            "StopTimeout": s.stop_timeout,
+        },
+    })
+}
+
+pub fn status_text(c: &Container) -> String {
+    match c.state.status {
+        Status::Running => format!(
+            "Up {}",
+            human_duration(seconds_since(c.state.started_at.as_deref().unwrap_or("")))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code.unwrap_or(0),
+            human_duration(seconds_since(c.state.finished_at.as_deref().unwrap_or("")))
+        ),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+    }
+}
+
+/// The row `ps` prints and `ps --format` sees.
+pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
+    let mut command = c.spec.args.join(" ");
+    if !no_trunc && command.chars().count() > 20 {
+        command = format!("{}…", command.chars().take(19).collect::<String>());
+    }
+    let labels: Vec<String> = c
+        .spec
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    json!({
+        "ID": if no_trunc { c.id.clone() } else { c.id[..12].to_string() },
+        "Image": c.spec.image,
+        "Command": format!("\"{command}\""),
+        "CreatedAt": c.created,
+        "RunningFor": format!("{} ago", human_duration(seconds_since(&c.created))),
+        "Status": status_text(c),
+        "State": c.state.status.as_str(),
+        "Ports": "",
+        "Names": c.name,
+        "Labels": labels.join(","),
+        "Mounts": c.spec.binds.iter().map(|b| b.destination.clone()).collect::<Vec<_>>().join(","),
+    })
+}
+
+pub fn image_json(engine: &Engine, rec: &ImageRecord) -> anyhow::Result<Value> {
+    let config = engine.images.config(&rec.id)?;
+    let mut v = serde_json::to_value(&config)?;
+    let inner = v.get("config").cloned().unwrap_or(Value::Null);
+    let rootfs = v.get("rootfs").cloned().unwrap_or(Value::Null);
+    let repo_digests: Vec<String> = rec
+        .tags
+        .iter()
+        .filter_map(|t| berth_image::Reference::parse(t).ok())
+        .map(|r| format!("{}@{}", r.name(), rec.manifest))
+        .collect();
+    v = json!({
+        "Id": rec.id,
+        "RepoTags": rec.tags.iter().map(|t| familiar(t)).collect::<Vec<_>>(),
+        "RepoDigests": repo_digests,
+        "Created": rec.created,
+        "Config": docker_config(&inner),
+        "Architecture": "amd64",
+        "Os": "linux",
+        "Size": rec.size,
+        "RootFS": { "Type": "layers", "Layers": rootfs.get("diff_ids").cloned().unwrap_or(json!([])) },
+        "Metadata": { "ManifestDigest": rec.manifest },
+    });
+    Ok(v)
+}
+
+/// OCI config keys are already docker's (`Cmd`, `Env`, …) except ExposedPorts and
+/// Volumes, which docker shows as objects.
+fn docker_config(oci: &Value) -> Value {
+    let mut c = oci.clone();
+    for key in ["ExposedPorts", "Volumes"] {
+        if let Some(Value::Array(items)) = c.get(key).cloned() {
+            let obj: serde_json::Map<String, Value> = items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .map(|i| (i.to_string(), json!({})))
+                .collect();
+            c[key] = Value::Object(obj);
+        }
+    }
+    c
+}
+
+pub fn familiar(tag: &str) -> String {
+    match berth_image::Reference::parse(tag) {
+        Ok(r) => format!("{}:{}", r.familiar_name(), r.tag.unwrap_or_default()),
+        Err(_) => tag.to_string(),
+    }
+}
+
+pub fn image_short(id: &str) -> String {
+    short_id(id)
+}

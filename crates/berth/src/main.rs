@@ -1,0 +1,68 @@
+//! berth: the command line. Parses arguments (clap lives only here), dispatches to the
+//! engine, prints results, and maps failures to docker's exit codes (125 for engine
+//! errors; commands that run a process return its code).
+
+mod args;
+mod cmd_container;
+mod cmd_image;
+mod cmd_info;
+mod format;
+mod inspect;
+
+use anyhow::Result;
+use args::{Cli, Command, ImageCommand};
+use berth_engine::Engine;
+use clap::Parser;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 125,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    if let Command::Monitor(m) = &cli.command {
+        std::process::exit(berth_engine::monitor::run(&m.id, m.attach));
+    }
+    let code = match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            125
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(command: Command) -> Result<i32> {
+    let mut engine = Engine::open()?;
+    let e = &mut engine;
+    match command {
+        Command::Run(a) => cmd_container::cmd_run(e, &a),
+        Command::Create(a) => cmd_container::cmd_create(e, &a),
+        Command::Start(a) => cmd_container::cmd_start(e, &a),
+        Command::Restart(a) => cmd_container::cmd_restart(e, &a),
+        Command::Stop(a) => cmd_container::cmd_stop(e, &a),
+        Command::Kill(a) => cmd_container::cmd_kill(e, &a),
+        Command::Rm(a) => cmd_container::cmd_rm(e, &a),
+        Command::Ps(a) => cmd_container::cmd_ps(e, &a),
+        Command::Logs(a) => cmd_info::cmd_logs(e, &a),
+        Command::Exec(a) => cmd_container::cmd_exec(e, &a),
+        Command::Inspect(a) => cmd_info::cmd_inspect(e, &a),
+        Command::Wait(a) => cmd_container::cmd_wait(e, &a),
+        Command::Attach(a) => cmd_container::cmd_attach(e, &a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
+            cmd_image::cmd_import(e, &a)
+        }
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => cmd_image::cmd_images(e, &a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => cmd_image::cmd_tag(e, &a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => cmd_image::cmd_rmi(e, &a),
+        Command::Image(ImageCommand::Inspect(a)) => cmd_image::cmd_image_inspect(e, &a),
+        Command::Monitor(_) => unreachable!("handled before the engine is opened"),
+    }
+}

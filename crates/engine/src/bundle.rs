@@ -1,0 +1,173 @@
+//! Turns a stored container into an OCI bundle on disk at start: overlay rootfs,
+//! generated /etc files, volume directories, config.json. And takes it apart again.
+
+use crate::model::{Container, NetworkMode};
+use crate::oci::{self, BundleInputs, HostFacts};
+use crate::users::resolve_user;
+use crate::{Engine, EngineError};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::path::{Path, PathBuf};
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Mounts the rootfs and writes config.json. Undo with [`teardown`].
+pub fn prepare(engine: &Engine, c: &Container) -> Result<(), EngineError> {
+    let dir = engine.paths.container_dir(&c.id);
+    let rootfs = engine.paths.rootfs(&c.id);
+    for sub in ["upper", "work", "rootfs"] {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p).map_err(io_at(&p))?;
+    }
+    mount_overlay(engine, c, &dir, &rootfs)?;
+    let result = write_bundle(engine, c, &dir, &rootfs);
+    if result.is_err() {
+        teardown(engine, &c.id);
+    }
+    result
+}
+
+fn mount_overlay(
+    engine: &Engine,
+    c: &Container,
+    dir: &Path,
+    rootfs: &Path,
+) -> Result<(), EngineError> {
+    if is_mountpoint(rootfs) {
+        return Ok(()); // left by a crashed monitor; reuse it
+    }
+    let lowers = engine.images.lower_dirs(&c.image_id)?;
+    let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    mount(
+        Some("overlay"),
+        rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| EngineError::Mount {
+        path: rootfs.to_path_buf(),
+        why: e.to_string(),
+    })
+}
+
+fn write_bundle(
+    engine: &Engine,
+    c: &Container,
+    dir: &Path,
+    rootfs: &Path,
+) -> Result<(), EngineError> {
+    write_etc_files(c, dir)?;
+    let bind_sources = bind_sources(engine, c)?;
+    let user = resolve_user(rootfs, &c.spec.user)?;
+    ensure_workdir(rootfs, &c.spec.workdir, &user)?;
+    let host = HostFacts::from_host(c.spec.privileged);
+    let config = oci::build_config(&BundleInputs {
+        id: &c.id,
+        spec: &c.spec,
+        container_dir: dir,
+        user: &user,
+        bind_sources: &bind_sources,
+        host: &host,
+    })?;
+    let path = dir.join("config.json");
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&config).unwrap_or_default(),
+    )
+    .map_err(io_at(&path))
+}
+
+/// Docker creates a missing WORKDIR owned by the container's user.
+fn ensure_workdir(
+    rootfs: &Path,
+    workdir: &str,
+    user: &crate::users::ResolvedUser,
+) -> Result<(), EngineError> {
+    if workdir.is_empty() || workdir == "/" {
+        return Ok(());
+    }
+    let rel = Path::new(workdir.trim_start_matches('/'));
+    let target = berth_image::unpack::resolve_in_root(rootfs, rel)
+        .map_err(|why| EngineError::Invalid(format!("working directory {workdir:?}: {why}")))?;
+    if !target.exists() {
+        std::fs::create_dir_all(&target).map_err(io_at(&target))?;
+        let _ = nix::unistd::chown(&target, Some(user.uid.into()), Some(user.gid.into()));
+    }
+    Ok(())
+}
+
+fn write_etc_files(c: &Container, dir: &Path) -> Result<(), EngineError> {
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(io_at(&p))
+    };
+    write("hostname", format!("{}\n", c.spec.hostname))?;
+    let hosts = if c.spec.network == NetworkMode::Host {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
+            c.spec.hostname
+        )
+    };
+    write("hosts", hosts)?;
+    write(
+        "resolv.conf",
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+    )
+}
+
+/// Host paths for the binds: volumes get a directory under the volume root, host
+/// paths must exist (docker creates them; we refuse, so a typo does not silently
+/// create an empty directory on the host).
+fn bind_sources(engine: &Engine, c: &Container) -> Result<Vec<PathBuf>, EngineError> {
+    c.spec
+        .binds
+        .iter()
+        .map(|b| {
+            if b.volume {
+                let data = engine.paths.volume_dir(&b.source).join("_data");
+                std::fs::create_dir_all(&data).map_err(io_at(&data))?;
+                Ok(data)
+            } else {
+                let p = PathBuf::from(&b.source);
+                if !p.exists() {
+                    return Err(EngineError::Invalid(format!(
+                        "bind source path {} does not exist on the host; create it first",
+                        b.source
+                    )));
+                }
+                Ok(p)
+            }
+        })
+        .collect()
+}
+
+/// Unmounts the rootfs. Safe to call when nothing is mounted.
+pub fn teardown(engine: &Engine, id: &str) {
+    let rootfs = engine.paths.rootfs(id);
+    if is_mountpoint(&rootfs) {
+        let _ = umount2(&rootfs, MntFlags::MNT_DETACH);
+    }
+}
+
+pub fn is_mountpoint(path: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let target = path.display().to_string();
+    mounts
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
+}

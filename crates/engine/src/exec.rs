@@ -1,0 +1,277 @@
+//! `berth exec`: runs a process inside a running container. The CLI process makes
+//! itself a child subreaper and reaps the process it started; `-d` forks a detached
+//! helper that does the same. `-t` receives a pty master over a console socket.
+
+use crate::client::{proxied_signals, window_size, RawMode};
+use crate::model::Container;
+use crate::oci;
+use crate::users::resolve_user;
+use crate::{Engine, EngineError};
+use berth_runtime::console::ConsoleSocket;
+use berth_runtime::{ExecRequest, Stdio};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub detach: bool,
+    pub privileged: bool,
+}
+
+pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, EngineError> {
+    if !c.is_running() {
+        return Err(EngineError::NotRunning(c.name.clone()));
+    }
+    if opts.args.is_empty() {
+        return Err(EngineError::Invalid("exec needs a command to run".into()));
+    }
+    let process_json = write_process(engine, c, opts)?;
+    let runtime = engine.runtime(&c.spec.runtime)?;
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let result = if opts.detach {
+        exec_detached(&*runtime, c, &process_json)
+    } else if opts.tty {
+        exec_tty(engine, &*runtime, c, &process_json, opts.interactive)
+    } else {
+        let stdio = Stdio {
+            stdin: Some(if opts.interactive {
+                dup(0)?
+            } else {
+                dev_null()?
+            }),
+            stdout: Some(dup(1)?),
+            stderr: Some(dup(2)?),
+        };
+        let pid = runtime.exec(ExecRequest {
+            id: &c.id,
+            process_json: &process_json,
+            console_socket: None,
+            stdio,
+        })?;
+        Ok(wait_exit(pid))
+    };
+    let _ = std::fs::remove_file(&process_json);
+    result
+}
+
+fn write_process(
+    engine: &Engine,
+    c: &Container,
+    opts: &ExecOptions,
+) -> Result<std::path::PathBuf, EngineError> {
+    let rootfs = engine.paths.rootfs(&c.id);
+    let user = resolve_user(&rootfs, opts.user.as_deref().unwrap_or(&c.spec.user))?;
+    let mut env = oci::container_env(&c.spec, &user);
+    for e in &opts.env {
+        let key = e.split('=').next().unwrap_or_default();
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    if opts.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let mut spec = c.spec.clone();
+    spec.privileged |= opts.privileged;
+    let cwd = opts
+        .workdir
+        .clone()
+        .unwrap_or_else(|| c.spec.workdir.clone());
+    let process = oci::process(&spec, &user, &opts.args, &env, &cwd, opts.tty)?;
+    let dir = engine.paths.run_dir(&c.id);
+    let path = dir.join(format!(
+        "exec-{}.json",
+        hex::encode(crate::create::random_bytes::<6>())
+    ));
+    std::fs::write(&path, process.to_string()).map_err(|source| EngineError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+fn dup(fd: i32) -> Result<OwnedFd, EngineError> {
+    // SAFETY: borrowing a standard stream for the duration of the dup call.
+    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    b.try_clone_to_owned().map_err(|source| EngineError::Io {
+        path: format!("fd {fd}").into(),
+        source,
+    })
+}
+
+fn dev_null() -> Result<OwnedFd, EngineError> {
+    Ok(std::fs::File::open("/dev/null")
+        .map_err(|source| EngineError::Io {
+            path: "/dev/null".into(),
+            source,
+        })?
+        .into())
+}
+
+/// Waits for a child and converts its status the shell way.
+pub fn wait_exit(pid: i32) -> i32 {
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
+            Err(_) => return 255,
+        }
+    }
+}
+
+fn exec_detached(
+    runtime: &dyn berth_runtime::Runtime,
+    c: &Container,
+    process_json: &std::path::Path,
+) -> Result<i32, EngineError> {
+    // The helper owns a copy of the process file; ours is removed by the caller.
+    let copy = process_json.with_extension("detached.json");
+    std::fs::copy(process_json, &copy).map_err(|source| EngineError::Io {
+        path: copy.clone(),
+        source,
+    })?;
+    // SAFETY: the CLI is single-threaded here; the child only execs the runtime and waits.
+    match unsafe { nix::unistd::fork() }.map_err(|e| EngineError::Sys("fork", e))? {
+        nix::unistd::ForkResult::Parent { .. } => Ok(0),
+        nix::unistd::ForkResult::Child => {
+            let _ = nix::unistd::setsid();
+            let stdio = Stdio {
+                stdin: dev_null().ok(),
+                stdout: dev_null().ok(),
+                stderr: dev_null().ok(),
+            };
+            let code = match runtime.exec(ExecRequest {
+                id: &c.id,
+                process_json: &copy,
+                console_socket: None,
+                stdio,
+            }) {
+                Ok(pid) => {
+                    let _ = std::fs::remove_file(&copy);
+                    wait_exit(pid)
+                }
+                Err(_) => 126,
+            };
+            let _ = std::fs::remove_file(&copy);
+            std::process::exit(code)
+        }
+    }
+}
+
+fn exec_tty(
+    engine: &Engine,
+    runtime: &dyn berth_runtime::Runtime,
+    c: &Container,
+    process_json: &std::path::Path,
+    interactive: bool,
+) -> Result<i32, EngineError> {
+    let sock_path = process_json.with_extension("sock");
+    let sock = ConsoleSocket::bind(&sock_path)?;
+    let pid = runtime.exec(ExecRequest {
+        id: &c.id,
+        process_json,
+        console_socket: Some(sock.path()),
+        stdio: Stdio::default(),
+    })?;
+    let master = sock.receive_master()?;
+    drop(sock);
+    let _ = engine;
+    proxy_pty(&master, pid, interactive)
+}
+
+/// Copies between our terminal and the pty master until the process exits.
+fn proxy_pty(master: &OwnedFd, pid: i32, interactive: bool) -> Result<i32, EngineError> {
+    let sigfd = proxied_signals(true)?;
+    let _raw = RawMode::enter(interactive);
+    let resize = || {
+        if let Some((rows, cols)) = window_size() {
+            let ws = libc::winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            // SAFETY: TIOCSWINSZ on the master we hold.
+            unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        }
+    };
+    resize();
+    let stdin = std::io::stdin();
+    let mut stdin_open = interactive;
+    let mut buf = [0u8; 16384];
+    let mut exit: Option<i32> = None;
+    loop {
+        let mut fds = vec![
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+        ];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = if exit.is_some() {
+            PollTimeout::from(50u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(EngineError::Sys("poll", e)),
+            Ok(0) => return Ok(exit.unwrap_or(255)),
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0] {
+            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => write_stdout(&buf[..n]),
+                Err(nix::errno::Errno::EINTR) => {}
+                _ => return Ok(exit.unwrap_or_else(|| wait_exit(pid))),
+            }
+        }
+        if ready[1] {
+            while let Ok(Some(info)) = sigfd.read_signal() {
+                if info.ssi_signo as i32 == libc::SIGWINCH {
+                    resize();
+                }
+            }
+            if exit.is_none() {
+                if let Ok(WaitStatus::Exited(_, code)) =
+                    waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
+                {
+                    exit = Some(code);
+                } else if let Ok(WaitStatus::Signaled(_, sig, _)) =
+                    waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
+                {
+                    exit = Some(128 + sig as i32);
+                }
+            }
+        }
+        if ready.get(2).copied().unwrap_or(false) {
+            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = nix::unistd::write(master.as_fd(), &buf[..n]);
+                }
+                _ => stdin_open = false,
+            }
+        }
+    }
+}
+
+fn write_stdout(data: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(data);
+    let _ = out.flush();
+}

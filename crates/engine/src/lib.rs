@@ -1,0 +1,107 @@
+//! berth-engine: containers. User intent (`ContainerSpec`) becomes an OCI bundle; the
+//! lifecycle (create, start, stop, kill, rm), the per-container monitor, exec, logs
+//! and attach live here, over the shared SQLite state store.
+
+pub mod attach;
+pub mod bundle;
+pub mod client;
+pub mod create;
+pub mod exec;
+pub mod lifecycle;
+pub mod logs;
+pub mod model;
+pub mod monitor;
+pub mod names;
+pub mod oci;
+pub mod paths;
+pub mod store;
+pub mod users;
+
+use berth_image::ImageStore;
+use model::{Container, ContainerState};
+use paths::Paths;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Image(#[from] berth_image::StoreError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::RuntimeError),
+    #[error(transparent)]
+    Console(#[from] berth_runtime::console::ConsoleError),
+    #[error(transparent)]
+    Oci(#[from] oci::OciError),
+    #[error(transparent)]
+    User(#[from] users::UserError),
+    #[error(transparent)]
+    Signal(#[from] berth_runtime::signal::SignalError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("mounting the container filesystem at {path}: {why}")]
+    Mount { path: PathBuf, why: String },
+    #[error("{0}: {1}")]
+    Sys(&'static str, nix::errno::Errno),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("you cannot remove a running container {0}: stop it first (berth stop {0}) or force removal (berth rm -f {0})")]
+    RemoveRunning(String),
+    #[error("the container's monitor exited before reporting: {0}")]
+    MonitorLost(String),
+}
+
+pub struct Engine {
+    pub paths: Paths,
+    pub images: ImageStore,
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl Engine {
+    pub fn open() -> Result<Self, EngineError> {
+        let paths = Paths::from_env();
+        let images = ImageStore::open(&paths.root)?;
+        Ok(Engine { paths, images })
+    }
+
+    pub fn conn(&self) -> &rusqlite::Connection {
+        &self.images.conn
+    }
+
+    /// The stored row, as is.
+    pub fn container(&self, id: &str) -> Result<Container, EngineError> {
+        Ok(store::get(self.conn(), id)?)
+    }
+
+    /// Looks a container up by id, name or id prefix, and reconciles it with reality
+    /// (a container whose monitor died is stopped and cleaned up first).
+    pub fn find(&self, needle: &str) -> Result<Container, EngineError> {
+        let c = store::find(self.conn(), needle)?;
+        lifecycle::reconcile(self, c)
+    }
+
+    pub fn list(&self) -> Result<Vec<Container>, EngineError> {
+        store::list(self.conn())?
+            .into_iter()
+            .map(|c| lifecycle::reconcile(self, c))
+            .filter(|r| !matches!(r, Err(EngineError::Store(store::StoreError::NotFound(_)))))
+            .collect()
+    }
+
+    pub fn save_state(&self, id: &str, state: &ContainerState) -> Result<(), EngineError> {
+        Ok(store::save_state(self.conn(), id, state)?)
+    }
+
+    pub fn runtime(&self, name: &str) -> Result<Box<dyn berth_runtime::Runtime>, EngineError> {
+        Ok(berth_runtime::by_name(name, &self.paths.runtime_state())?)
+    }
+}

@@ -1,0 +1,225 @@
+//! Starting (spawning the monitor), stopping, killing, removing, waiting, and
+//! reconciling a container whose monitor died.
+
+use crate::model::{Container, Status};
+use crate::{bundle, Engine, EngineError};
+use berth_runtime::signal::parse_signal;
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Spawns `berth monitor <id>` in its own session. With `attach`, the monitor creates
+/// the container and waits for the attach client before starting it.
+pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineError> {
+    if c.is_running() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(|source| EngineError::Io {
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| EngineError::Sys("pipe", e))?;
+    let dir = engine.paths.container_dir(&c.id);
+    let log_path = dir.join("monitor.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|source| EngineError::Io {
+            path: log_path.clone(),
+            source,
+        })?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("monitor").arg(&c.id);
+    if attach {
+        cmd.arg("--attach");
+    }
+    let wfd = write_end.as_raw_fd();
+    cmd.env("BERTH_SYNC_FD", wfd.to_string())
+        .env("BERTH_ROOT", &engine.paths.root)
+        .env("BERTH_RUNROOT", &engine.paths.runroot)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            let flags = libc::fcntl(wfd, libc::F_GETFD);
+            libc::fcntl(wfd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|source| EngineError::Io {
+        path: "berth monitor".into(),
+        source,
+    })?;
+    drop(write_end);
+    let want = if attach { "created" } else { "started" };
+    let mut reader = BufReader::new(std::fs::File::from(read_end));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.try_wait();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let last = log.lines().last().unwrap_or("no message").to_string();
+            return Err(EngineError::MonitorLost(last));
+        }
+        let line = line.trim_end();
+        if let Some(msg) = line.strip_prefix("error ") {
+            return Err(EngineError::Invalid(msg.to_string()));
+        }
+        if line.split(' ').next() == Some(want) {
+            // The monitor keeps running on its own; the zombie is reaped when we exit.
+            std::mem::forget(child);
+            return Ok(());
+        }
+    }
+}
+
+/// Sends a signal to the container's init after checking it is still the same process.
+pub fn kill(engine: &Engine, c: &Container, signal: &str) -> Result<(), EngineError> {
+    let sig = parse_signal(signal)?;
+    let init = match (&c.state.status, c.state.init) {
+        (Status::Running, Some(init)) if init.is_alive() => init,
+        _ => return Err(EngineError::NotRunning(c.name.clone())),
+    };
+    let _ = engine;
+    // SAFETY: kill(2) on a pid whose identity we just checked.
+    if unsafe { libc::kill(init.pid, sig) } != 0 {
+        return Err(EngineError::Sys("kill", nix::errno::Errno::last()));
+    }
+    Ok(())
+}
+
+/// Stop: the stop signal, then SIGKILL after the timeout (docker's default 10 s).
+pub fn stop(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), EngineError> {
+    if !c.is_running() {
+        return Ok(());
+    }
+    let secs = timeout.or(c.spec.stop_timeout).unwrap_or(10);
+    match kill(engine, c, &c.spec.stop_signal) {
+        Ok(()) | Err(EngineError::NotRunning(_)) => {}
+        Err(e) => return Err(e),
+    }
+    if wait_stopped(engine, &c.id, Duration::from_secs(secs.into()))? {
+        return Ok(());
+    }
+    let _ = kill(engine, c, "KILL");
+    wait_stopped(engine, &c.id, Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// Polls until the monitor has recorded the exit (or the container is gone).
+/// Returns false on timeout.
+pub fn wait_stopped(engine: &Engine, id: &str, timeout: Duration) -> Result<bool, EngineError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match engine.container(id) {
+            Ok(c) => {
+                let c = reconcile(engine, c)?;
+                if !c.is_running() {
+                    return Ok(true);
+                }
+            }
+            Err(EngineError::Store(crate::store::StoreError::NotFound(_))) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `rm`: refuses a running container unless forced; removes files, anonymous volumes
+/// when asked, and the row.
+pub fn remove(
+    engine: &Engine,
+    c: &Container,
+    force: bool,
+    volumes: bool,
+) -> Result<(), EngineError> {
+    if c.is_running() {
+        if !force {
+            return Err(EngineError::RemoveRunning(c.name.clone()));
+        }
+        let _ = kill(engine, c, "KILL");
+        wait_stopped(engine, &c.id, Duration::from_secs(30))?;
+    }
+    remove_files(engine, c, volumes)
+}
+
+pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(), EngineError> {
+    bundle::teardown(engine, &c.id);
+    let dir = engine.paths.container_dir(&c.id);
+    if bundle::is_mountpoint(&engine.paths.rootfs(&c.id)) {
+        return Err(EngineError::Invalid(format!(
+            "{} is still mounted; cannot remove the container yet",
+            dir.display()
+        )));
+    }
+    crate::store::delete(engine.conn(), &c.id)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(engine.paths.run_dir(&c.id));
+    if volumes {
+        for b in c.spec.binds.iter().filter(|b| b.anonymous) {
+            let _ = std::fs::remove_dir_all(engine.paths.volume_dir(&b.source));
+        }
+    }
+    Ok(())
+}
+
+/// A container whose monitor is gone (killed, crashed, machine rebooted) cannot be
+/// running: stop what is left of it, free its resources and record the exit.
+pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError> {
+    let orphaned = match (c.state.status, c.state.monitor) {
+        (Status::Running, Some(m)) => !m.is_alive(),
+        (Status::Running, None) => true,
+        (Status::Created, Some(m)) => !m.is_alive(),
+        _ => false,
+    };
+    if !orphaned {
+        return Ok(c);
+    }
+    if let Some(init) = c.state.init.filter(|i| i.is_alive()) {
+        // SAFETY: kill(2) on a pid whose identity we just checked.
+        unsafe { libc::kill(init.pid, libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while init.is_alive() && !is_zombie(init.pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    if let Ok(rt) = engine.runtime(&c.spec.runtime) {
+        let _ = rt.delete(&c.id, true);
+    }
+    bundle::teardown(engine, &c.id);
+    let _ = std::fs::remove_dir_all(engine.paths.run_dir(&c.id));
+    let mut state = c.state.clone();
+    state.status = Status::Exited;
+    state.exit_code = Some(137);
+    state.finished_at = Some(crate::now());
+    state.error = Some("the container's monitor died; berth stopped the container".into());
+    state.monitor = None;
+    state.init = None;
+    engine.save_state(&c.id, &state)?;
+    if c.spec.auto_remove {
+        remove_files(engine, &c, true)?;
+        return Err(crate::store::StoreError::NotFound(c.id).into());
+    }
+    Ok(Container { state, ..c })
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}

@@ -1,0 +1,168 @@
+//! The container as the user asked for it (`ContainerSpec`, fixed at create) and as it
+//! is now (`ContainerState`, changed by the monitor and by stop/kill/rm).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BindMount {
+    /// Host path, or volume name when `volume` is set.
+    pub source: String,
+    pub destination: String,
+    pub read_only: bool,
+    pub volume: bool,
+    /// Anonymous volumes are removed by `rm -v`.
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TmpfsMount {
+    pub destination: String,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Resources {
+    pub memory: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub pids_limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// Own network namespace with only loopback.
+    #[default]
+    None,
+    Host,
+}
+
+/// User intent, fixed when the container is created.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub image_id: String,
+    pub hostname: String,
+    pub domainname: String,
+    /// Final argv: entrypoint + cmd after user overrides.
+    pub args: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub user: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub auto_remove: bool,
+    pub binds: Vec<BindMount>,
+    pub tmpfs: Vec<TmpfsMount>,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    pub stop_signal: String,
+    pub stop_timeout: Option<u32>,
+    pub ulimits: Vec<Ulimit>,
+    pub resources: Resources,
+    pub labels: BTreeMap<String, String>,
+    pub runtime: String,
+    pub network: NetworkMode,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Exited,
+    Removing,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+            Status::Removing => "removing",
+        }
+    }
+}
+
+/// A process identity that survives pid reuse: pid plus its start time in clock ticks
+/// since boot (field 22 of /proc/PID/stat).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct ProcessId {
+    pub pid: i32,
+    pub start_ticks: u64,
+}
+
+impl ProcessId {
+    pub fn of(pid: i32) -> Option<Self> {
+        start_ticks(pid).map(|start_ticks| ProcessId { pid, start_ticks })
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.pid > 0 && start_ticks(self.pid) == Some(self.start_ticks)
+    }
+}
+
+fn start_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parens; fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    // rest starts at field 3 (state); starttime is field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ContainerState {
+    pub status: Status,
+    pub init: Option<ProcessId>,
+    pub monitor: Option<ProcessId>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub restart_count: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub created: String,
+    pub spec: ContainerSpec,
+    pub state: ContainerState,
+}
+
+impl Container {
+    pub fn is_running(&self) -> bool {
+        self.state.status == Status::Running
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_identity_is_alive() {
+        let me = ProcessId::of(std::process::id() as i32).unwrap();
+        assert!(me.is_alive());
+        let stale = ProcessId {
+            start_ticks: me.start_ticks + 1,
+            ..me
+        };
+        assert!(!stale.is_alive());
+    }
+}

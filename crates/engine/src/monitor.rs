@@ -1,0 +1,508 @@
+//! `berth monitor <id>`: one per running container. Single-threaded, a child
+//! subreaper, no async runtime (libcontainer forks without exec). It prepares the
+//! bundle, creates and starts the container through the runtime, holds its stdio or
+//! pty master, writes the log, serves the attach socket, and on exit records the exit
+//! code, tears everything down and honours `--rm`.
+
+use crate::attach::{Frame, FrameBuffer};
+use crate::logs::LogWriter;
+use crate::model::{ContainerState, ProcessId, Status};
+use crate::{bundle, lifecycle, now, Engine, EngineError};
+use berth_runtime::console::ConsoleSocket;
+use berth_runtime::{CreateRequest, Runtime, Stdio};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+
+/// How the monitor reports back to the CLI that spawned it: lines on a pipe.
+pub struct SyncPipe(Option<std::fs::File>);
+
+impl SyncPipe {
+    pub fn from_env() -> Self {
+        let fd = std::env::var("BERTH_SYNC_FD")
+            .ok()
+            .and_then(|v| v.parse::<RawFd>().ok());
+        // SAFETY: the spawning CLI passed us this fd for exactly this purpose.
+        SyncPipe(fd.map(|fd| unsafe { std::fs::File::from_raw_fd(fd) }))
+    }
+    fn say(&mut self, line: &str) {
+        if let Some(f) = self.0.as_mut() {
+            let _ = writeln!(f, "{}", line.replace('\n', " "));
+        }
+    }
+    fn close(&mut self) {
+        self.0 = None;
+    }
+}
+
+struct Client {
+    stream: UnixStream,
+    frames: FrameBuffer,
+}
+
+/// What the container's output and input are attached to. With a terminal the pty
+/// master is both the only output and the input.
+struct Io {
+    outputs: Vec<(Option<std::fs::File>, &'static str)>,
+    pty_master: Option<RawFd>,
+    stdin: Option<std::fs::File>,
+}
+
+pub fn run(id: &str, wait_attach: bool) -> i32 {
+    let mut sync = SyncPipe::from_env();
+    match run_inner(id, wait_attach, &mut sync) {
+        Ok(()) => 0,
+        Err(e) => {
+            sync.say(&format!("error {e}"));
+            eprintln!("berth monitor {id}: {e}");
+            1
+        }
+    }
+}
+
+fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), EngineError> {
+    // SAFETY: plain prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let engine = Engine::open()?;
+    let container = engine.container(id)?;
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block()
+        .map_err(|e| EngineError::Sys("block SIGCHLD", e))?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| EngineError::Sys("signalfd", e))?;
+
+    let run_dir = engine.paths.run_dir(id);
+    std::fs::create_dir_all(&run_dir).map_err(|source| EngineError::Io {
+        path: run_dir.clone(),
+        source,
+    })?;
+    bundle::prepare(&engine, &container)?;
+    let runtime = engine.runtime(&container.spec.runtime)?;
+    let created = create_container(&engine, &*runtime, &container);
+    let (init_pid, io) = match created {
+        Ok(v) => v,
+        Err(e) => {
+            cleanup(&engine, &*runtime, id);
+            record_failure(&engine, id, &e);
+            return Err(e);
+        }
+    };
+    let listener = bind_attach(&engine, id)?;
+    let mut state = engine.container(id)?.state;
+    state.init = ProcessId::of(init_pid);
+    state.monitor = ProcessId::of(std::process::id() as i32);
+    state.error = None;
+    engine.save_state(id, &state)?;
+
+    let mut clients = Vec::new();
+    if wait_attach {
+        sync.say("created");
+        // The attaching CLI connects right away; do not start before it is there, or
+        // it would miss the first output.
+        listener.set_nonblocking(false).ok();
+        if let Ok((stream, _)) = listener.accept() {
+            clients.push(Client {
+                stream,
+                frames: FrameBuffer::default(),
+            });
+        }
+        listener.set_nonblocking(true).ok();
+    }
+    if let Err(e) = runtime.start(id) {
+        let e = EngineError::from(e);
+        for c in &mut clients {
+            let _ = Frame::Error(e.to_string()).write_to(&mut c.stream);
+        }
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init_pid), Signal::SIGKILL);
+        let _ = waitpid(nix::unistd::Pid::from_raw(init_pid), None);
+        cleanup(&engine, &*runtime, id);
+        record_failure(&engine, id, &e);
+        return Err(e);
+    }
+    state.status = Status::Running;
+    state.started_at = Some(now());
+    state.finished_at = None;
+    state.exit_code = None;
+    engine.save_state(id, &state)?;
+    sync.say(&format!("started {init_pid}"));
+    sync.close();
+
+    let mut log =
+        LogWriter::open(&engine.paths.log_file(id)).map_err(|source| EngineError::Io {
+            path: engine.paths.log_file(id),
+            source,
+        })?;
+    let mut lp = Loop {
+        init_pid,
+        io,
+        log: &mut log,
+        clients,
+        exit: None,
+    };
+    let code = lp.run(&listener, &sigfd);
+    let mut clients = std::mem::take(&mut lp.clients);
+    drop(lp);
+    drop(listener);
+
+    cleanup(&engine, &*runtime, id);
+    let auto_remove = container.spec.auto_remove;
+    if let Ok(mut st) = engine.container(id).map(|c| c.state) {
+        st.status = Status::Exited;
+        st.exit_code = Some(code);
+        st.finished_at = Some(now());
+        st.monitor = None;
+        st.init = None;
+        let _ = engine.save_state(id, &st);
+    }
+    if auto_remove {
+        let _ = lifecycle::remove_files(&engine, &container, true);
+    }
+    for c in &mut clients {
+        let _ = Frame::Exit(code).write_to(&mut c.stream);
+    }
+    Ok(())
+}
+
+fn record_failure(engine: &Engine, id: &str, e: &EngineError) {
+    if let Ok(c) = engine.container(id) {
+        let st = ContainerState {
+            status: if c.state.started_at.is_some() {
+                Status::Exited
+            } else {
+                Status::Created
+            },
+            error: Some(e.to_string()),
+            exit_code: Some(if c.state.started_at.is_some() { 128 } else { 0 }),
+            ..c.state.clone()
+        };
+        let _ = engine.save_state(id, &st);
+        if c.spec.auto_remove {
+            let _ = lifecycle::remove_files(engine, &c, true);
+        }
+    }
+}
+
+fn cleanup(engine: &Engine, runtime: &dyn Runtime, id: &str) {
+    if let Err(e) = runtime.delete(id, true) {
+        eprintln!("berth monitor {id}: runtime delete: {e}");
+    }
+    bundle::teardown(engine, id);
+    let _ = std::fs::remove_dir_all(engine.paths.run_dir(id));
+}
+
+fn bind_attach(engine: &Engine, id: &str) -> Result<UnixListener, EngineError> {
+    let path = engine.paths.attach_socket(id);
+    let _ = std::fs::remove_file(&path);
+    let l = UnixListener::bind(&path).map_err(|source| EngineError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    l.set_nonblocking(true)
+        .map_err(|source| EngineError::Io { path, source })?;
+    Ok(l)
+}
+
+fn pipe() -> Result<(std::fs::File, OwnedFd), EngineError> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| EngineError::Sys("pipe", e))?;
+    Ok((std::fs::File::from(r), w))
+}
+
+fn create_container(
+    engine: &Engine,
+    runtime: &dyn Runtime,
+    c: &crate::model::Container,
+) -> Result<(i32, Io), EngineError> {
+    let bundle = engine.paths.container_dir(&c.id);
+    if c.spec.tty {
+        let sock = ConsoleSocket::bind(&engine.paths.run_dir(&c.id).join("console.sock"))?;
+        let stdio = Stdio {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        };
+        let pid = runtime.create(CreateRequest {
+            id: &c.id,
+            bundle: &bundle,
+            console_socket: Some(sock.path()),
+            stdio,
+        })?;
+        let master = sock.receive_master()?;
+        set_nonblocking(master.as_raw_fd());
+        let raw = master.as_raw_fd();
+        let io = Io {
+            outputs: vec![(Some(std::fs::File::from(master)), "stdout")],
+            pty_master: Some(raw),
+            stdin: None,
+        };
+        return Ok((pid, io));
+    }
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (stdin_fd, stdin_keep) = if c.spec.open_stdin {
+        let (r, w) = pipe()?;
+        (OwnedFd::from(r), Some(std::fs::File::from(w)))
+    } else {
+        let null = std::fs::File::open("/dev/null").map_err(|source| EngineError::Io {
+            path: "/dev/null".into(),
+            source,
+        })?;
+        (OwnedFd::from(null), None)
+    };
+    let stdio = Stdio {
+        stdin: Some(stdin_fd),
+        stdout: Some(out_w),
+        stderr: Some(err_w),
+    };
+    let pid = runtime.create(CreateRequest {
+        id: &c.id,
+        bundle: &bundle,
+        console_socket: None,
+        stdio,
+    })?;
+    set_nonblocking(out_r.as_raw_fd());
+    set_nonblocking(err_r.as_raw_fd());
+    let io = Io {
+        outputs: vec![(Some(out_r), "stdout"), (Some(err_r), "stderr")],
+        pty_master: None,
+        stdin: stdin_keep,
+    };
+    Ok((pid, io))
+}
+
+fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}
+
+struct Loop<'a> {
+    init_pid: i32,
+    io: Io,
+    log: &'a mut LogWriter,
+    clients: Vec<Client>,
+    exit: Option<i32>,
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Signal,
+    Listener,
+    Output(usize),
+    Client(usize),
+}
+
+impl Loop<'_> {
+    fn run(&mut self, listener: &UnixListener, sigfd: &SignalFd) -> i32 {
+        // Reap anything that exited before we started polling.
+        self.reap();
+        loop {
+            if let Some(code) = self.exit {
+                self.drain_all();
+                return code;
+            }
+            let (mut fds, sources) = self.poll_set(listener, sigfd);
+            match poll(&mut fds, PollTimeout::from(200u16)) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return self.exit.unwrap_or(255),
+            }
+            let ready: Vec<usize> = fds
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
+                .map(|(i, _)| i)
+                .collect();
+            drop(fds);
+            let mut dead_clients = Vec::new();
+            for i in ready {
+                match sources[i] {
+                    Source::Signal => {
+                        while sigfd.read_signal().ok().flatten().is_some() {}
+                        self.reap();
+                    }
+                    Source::Listener => {
+                        while let Ok((stream, _)) = listener.accept() {
+                            self.clients.push(Client {
+                                stream,
+                                frames: FrameBuffer::default(),
+                            });
+                        }
+                    }
+                    Source::Output(n) => {
+                        if !self.pump_output(n) {
+                            self.io.outputs[n].0 = None;
+                        }
+                    }
+                    Source::Client(n) => {
+                        if !self.serve_client(n) {
+                            dead_clients.push(n);
+                        }
+                    }
+                }
+            }
+            for n in dead_clients.into_iter().rev() {
+                self.clients.remove(n);
+            }
+        }
+    }
+
+    fn poll_set<'b>(
+        &'b self,
+        listener: &'b UnixListener,
+        sigfd: &'b SignalFd,
+    ) -> (Vec<PollFd<'b>>, Vec<Source>) {
+        let mut fds = vec![
+            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+        ];
+        let mut sources = vec![Source::Signal, Source::Listener];
+        for (n, (file, _)) in self.io.outputs.iter().enumerate() {
+            if let Some(f) = file {
+                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+                sources.push(Source::Output(n));
+            }
+        }
+        for (n, c) in self.clients.iter().enumerate() {
+            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+            sources.push(Source::Client(n));
+        }
+        (fds, sources)
+    }
+
+    /// Copies what is readable to the log and the clients; false at end of stream.
+    fn pump_output(&mut self, n: usize) -> bool {
+        let mut buf = [0u8; 16384];
+        let stream = self.io.outputs[n].1;
+        loop {
+            let Some(file) = self.io.outputs[n].0.as_mut() else {
+                return false;
+            };
+            match file.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(len) => self.emit(stream, &buf[..len]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return false, // EIO: the pty's slave side is gone
+            }
+        }
+    }
+
+    fn emit(&mut self, stream: &str, data: &[u8]) {
+        let _ = self.log.write(stream, data);
+        let frame = if stream == "stderr" {
+            Frame::Stderr(data.to_vec())
+        } else {
+            Frame::Stdout(data.to_vec())
+        };
+        let bytes = frame.encode();
+        self.clients
+            .retain_mut(|c| c.stream.write_all(&bytes).is_ok());
+    }
+
+    /// After the init exited: read what is left. Every process of the container died
+    /// with its pid namespace, so the streams end promptly; the bound only guards
+    /// against a writer outside the namespace (host network helpers, runc).
+    fn drain_all(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        for n in 0..self.io.outputs.len() {
+            while self.pump_output(n) && std::time::Instant::now() < deadline {
+                let Some(f) = self.io.outputs[n].0.as_ref() else {
+                    break;
+                };
+                let mut probe = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut probe, PollTimeout::from(50u16));
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid.as_raw() == self.init_pid => {
+                    self.exit = Some(code)
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == self.init_pid => {
+                    self.exit = Some(128 + sig as i32)
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Handles frames from a client; false when it went away.
+    fn serve_client(&mut self, n: usize) -> bool {
+        let mut buf = [0u8; 16384];
+        let len = match self.clients[n].stream.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(len) => len,
+        };
+        self.clients[n].frames.push(&buf[..len]);
+        while let Ok(Some(frame)) = self.clients[n].frames.next_frame() {
+            self.handle_frame(frame);
+        }
+        true
+    }
+
+    fn handle_frame(&mut self, frame: Frame) {
+        match frame {
+            Frame::Stdin(data) => match (
+                self.io
+                    .pty_master
+                    .filter(|_| self.io.outputs[0].0.is_some()),
+                self.io.stdin.as_mut(),
+            ) {
+                (Some(m), _) => {
+                    let _ = write_all_blocking(m, &data);
+                }
+                (None, Some(w)) => {
+                    let _ = w.write_all(&data);
+                }
+                _ => {}
+            },
+            Frame::StdinEof => self.io.stdin = None,
+            Frame::Resize { rows, cols } => {
+                if let Some(m) = self.io.pty_master {
+                    let ws = libc::winsize {
+                        ws_row: rows,
+                        ws_col: cols,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    };
+                    // SAFETY: TIOCSWINSZ on our pty master with a valid winsize.
+                    unsafe { libc::ioctl(m, libc::TIOCSWINSZ, &ws) };
+                }
+            }
+            Frame::Signal(sig) => {
+                // SAFETY: kill(2) on the init we created and still own (not reaped).
+                unsafe { libc::kill(self.init_pid, sig) };
+            }
+            _ => {}
+        }
+    }
+}
+
+fn write_all_blocking(fd: RawFd, mut data: &[u8]) -> nix::Result<()> {
+    // SAFETY: fd is the pty master owned by the monitor for its whole life.
+    let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
+    while !data.is_empty() {
+        match nix::unistd::write(bfd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EAGAIN) => {
+                std::thread::sleep(std::time::Duration::from_millis(2))
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,406 @@
+//! User intent (`ContainerSpec`) → OCI runtime config.json. Pure functions over the
+//! spec plus a few host facts, so the whole mapping is unit-tested without root.
+
+pub mod mounts;
+pub mod security;
+
+use crate::model::{ContainerSpec, NetworkMode, Ulimit};
+use crate::users::ResolvedUser;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error(transparent)]
+    Security(#[from] security::SecurityError),
+    #[error("--ulimit {name}={soft}:{hard}: the hard limit is above this host's ({host}); berth cannot raise it (no CAP_SYS_RESOURCE). Use at most {host}")]
+    UlimitAboveHost {
+        name: String,
+        soft: u64,
+        hard: u64,
+        host: u64,
+    },
+    #[error("--ulimit {0}: unknown limit; use one of core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack")]
+    UnknownUlimit(String),
+    #[error("generated OCI config is invalid: {0}")]
+    Invalid(String),
+}
+
+/// Host facts the config depends on; `from_host` reads them, tests make them up.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    /// (resource name, current hard limit) for every rlimit berth may set.
+    pub hard_limits: Vec<(String, u64)>,
+    /// Character and block devices under /dev, for `--privileged`.
+    pub devices: Vec<Value>,
+}
+
+/// What the config needs besides the spec.
+pub struct BundleInputs<'a> {
+    pub id: &'a str,
+    pub spec: &'a ContainerSpec,
+    pub container_dir: &'a Path,
+    pub user: &'a ResolvedUser,
+    /// Host paths for `spec.binds`, in the same order.
+    pub bind_sources: &'a [PathBuf],
+    pub host: &'a HostFacts,
+}
+
+const RLIMITS: [(&str, u32); 15] = [
+    ("core", libc::RLIMIT_CORE),
+    ("cpu", libc::RLIMIT_CPU),
+    ("data", libc::RLIMIT_DATA),
+    ("fsize", libc::RLIMIT_FSIZE),
+    ("locks", libc::RLIMIT_LOCKS),
+    ("memlock", libc::RLIMIT_MEMLOCK),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE),
+    ("nice", libc::RLIMIT_NICE),
+    ("nofile", libc::RLIMIT_NOFILE),
+    ("nproc", libc::RLIMIT_NPROC),
+    ("rss", libc::RLIMIT_RSS),
+    ("rtprio", libc::RLIMIT_RTPRIO),
+    ("rttime", libc::RLIMIT_RTTIME),
+    ("sigpending", libc::RLIMIT_SIGPENDING),
+    ("stack", libc::RLIMIT_STACK),
+];
+
+impl HostFacts {
+    pub fn from_host(privileged: bool) -> Self {
+        let hard_limits = RLIMITS
+            .iter()
+            .map(|(name, res)| {
+                let mut r = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                // SAFETY: getrlimit writes into the struct we own.
+                unsafe { libc::getrlimit(*res as _, &mut r) };
+                (name.to_string(), r.rlim_max)
+            })
+            .collect();
+        let devices = if privileged { host_devices() } else { vec![] };
+        HostFacts {
+            hard_limits,
+            devices,
+        }
+    }
+}
+
+/// Validates a ulimit name; used when parsing flags too.
+pub fn check_ulimit_name(name: &str) -> Result<(), OciError> {
+    RLIMITS
+        .iter()
+        .any(|(n, _)| *n == name)
+        .then_some(())
+        .ok_or_else(|| OciError::UnknownUlimit(name.into()))
+}
+
+fn rlimits(ulimits: &[Ulimit], host: &HostFacts) -> Result<Vec<Value>, OciError> {
+    let host_hard = |name: &str| {
+        host.hard_limits
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, h)| *h)
+    };
+    let mut out = Vec::new();
+    // Docker gives containers a high nofile; we take the host's hard limit, never more.
+    let nofile = host_hard("nofile").unwrap_or(1024).min(1_048_576);
+    if !ulimits.iter().any(|u| u.name == "nofile") {
+        out.push(json!({"type": "RLIMIT_NOFILE", "soft": nofile, "hard": nofile}));
+    }
+    for u in ulimits {
+        check_ulimit_name(&u.name)?;
+        if let Some(h) = host_hard(&u.name) {
+            if u.hard > h {
+                return Err(OciError::UlimitAboveHost {
+                    name: u.name.clone(),
+                    soft: u.soft,
+                    hard: u.hard,
+                    host: h,
+                });
+            }
+        }
+        out.push(json!({"type": format!("RLIMIT_{}", u.name.to_uppercase()), "soft": u.soft, "hard": u.hard}));
+    }
+    Ok(out)
+}
+
+fn resources(spec: &ContainerSpec) -> Value {
+    let mut r = json!({ "devices": security::device_rules(spec.privileged) });
+    if let Some(m) = spec.resources.memory {
+        r["memory"] = json!({ "limit": m });
+    }
+    if let Some(n) = spec.resources.nano_cpus {
+        let period: i64 = 100_000;
+        r["cpu"] = json!({ "quota": n * period / 1_000_000_000, "period": period });
+    }
+    if let Some(p) = spec.resources.pids_limit {
+        r["pids"] = json!({ "limit": p });
+    }
+    r
+}
+
+fn namespaces(spec: &ContainerSpec) -> Vec<Value> {
+    let mut ns = vec!["pid", "ipc", "uts", "mount"];
+    if spec.network != NetworkMode::Host {
+        ns.push("network");
+    }
+    ns.into_iter().map(|t| json!({"type": t})).collect()
+}
+
+fn all_mounts(inputs: &BundleInputs) -> Vec<Value> {
+    let spec = inputs.spec;
+    let mut m = mounts::default_mounts(!spec.privileged);
+    m.extend(mounts::etc_mounts(inputs.container_dir));
+    for t in &spec.tmpfs {
+        m.push(mounts::tmpfs_mount(t));
+    }
+    for (b, src) in spec.binds.iter().zip(inputs.bind_sources) {
+        m.push(mounts::bind_mount(b, src));
+    }
+    mounts::dedupe(m)
+}
+
+/// The process object; also used (with other args) for `exec`.
+pub fn process(
+    spec: &ContainerSpec,
+    user: &ResolvedUser,
+    args: &[String],
+    env: &[String],
+    cwd: &str,
+    tty: bool,
+) -> Result<Value, OciError> {
+    let caps = security::capabilities(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+    let mut p = json!({
+        "terminal": tty,
+        "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids },
+        "args": args,
+        "env": env,
+        "cwd": if cwd.is_empty() { "/" } else { cwd },
+        "capabilities": security::capabilities_json(&caps),
+    });
+    // Only written when true: libcontainer 0.7 treats a present `false` like `true`
+    // when ordering seccomp after the capability drop, and the filter then fails to
+    // load (EACCES) because no_new_privs was never set.
+    if spec.no_new_privileges {
+        p["noNewPrivileges"] = json!(true);
+    }
+    Ok(p)
+}
+
+/// The container's environment: image + user env, plus HOSTNAME, HOME and TERM as
+/// docker sets them.
+pub fn container_env(spec: &ContainerSpec, user: &ResolvedUser) -> Vec<String> {
+    let mut env = vec![format!("HOSTNAME={}", spec.hostname)];
+    env.extend(spec.env.iter().cloned());
+    let has = |env: &[String], k: &str| env.iter().any(|e| e.split('=').next() == Some(k));
+    if !has(&env, "PATH") {
+        env.push(berth_image::DEFAULT_PATH_ENV.into());
+    }
+    if !has(&env, "HOME") {
+        env.push(format!(
+            "HOME={}",
+            user.home.clone().unwrap_or_else(|| "/".into())
+        ));
+    }
+    if spec.tty && !has(&env, "TERM") {
+        env.push("TERM=xterm".into());
+    }
+    env
+}
+
+pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
+    let spec = inputs.spec;
+    let caps = security::capabilities(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+    let mut process = process(
+        spec,
+        inputs.user,
+        &spec.args,
+        &container_env(spec, inputs.user),
+        &spec.workdir,
+        spec.tty,
+    )?;
+    process["rlimits"] = json!(rlimits(&spec.ulimits, inputs.host)?);
+    let mut linux = json!({
+        "namespaces": namespaces(spec),
+        "resources": resources(spec),
+        "cgroupsPath": format!("/berth/{}", inputs.id),
+    });
+    if spec.privileged {
+        linux["devices"] = json!(inputs.host.devices);
+    } else {
+        linux["maskedPaths"] = json!(security::MASKED_PATHS);
+        linux["readonlyPaths"] = json!(security::READONLY_PATHS);
+        linux["seccomp"] = security::seccomp(&caps);
+    }
+    let config = json!({
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": { "path": "rootfs", "readonly": spec.read_only },
+        "hostname": spec.hostname,
+        "mounts": all_mounts(inputs),
+        "linux": linux,
+    });
+    // Round-trip through oci-spec's types: whatever we write must parse as a spec.
+    serde_json::from_value::<oci_spec::runtime::Spec>(config.clone())
+        .map_err(|e| OciError::Invalid(e.to_string()))?;
+    Ok(config)
+}
+
+/// Character and block devices directly under /dev and /dev/<dir>, as docker's
+/// `--privileged` passes them.
+fn host_devices() -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    let mut dirs = vec![PathBuf::from("/dev")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let ft = meta.file_type();
+            if ft.is_dir()
+                && !["/dev/pts", "/dev/shm", "/dev/mqueue"].contains(&path.to_str().unwrap_or(""))
+            {
+                dirs.push(path);
+                continue;
+            }
+            let kind = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            if path == Path::new("/dev/console") || path == Path::new("/dev/ptmx") {
+                continue;
+            }
+            let rdev = meta.rdev();
+            out.push(json!({
+                "path": path, "type": kind,
+                "major": libc::major(rdev), "minor": libc::minor(rdev),
+                "fileMode": meta.mode() & 0o7777, "uid": meta.uid(), "gid": meta.gid(),
+            }));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> HostFacts {
+        HostFacts {
+            hard_limits: vec![("nofile".into(), 20000), ("nproc".into(), 32768)],
+            devices: vec![],
+        }
+    }
+
+    fn config_for(spec: &ContainerSpec) -> Result<Value, OciError> {
+        let user = ResolvedUser::default();
+        let host = facts();
+        build_config(&BundleInputs {
+            id: "abc",
+            spec,
+            container_dir: Path::new("/c"),
+            user: &user,
+            bind_sources: &[],
+            host: &host,
+        })
+    }
+
+    fn base() -> ContainerSpec {
+        ContainerSpec {
+            args: vec!["sh".into()],
+            hostname: "h".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_confined() {
+        let c = config_for(&base()).unwrap();
+        assert_eq!(
+            c["process"]["capabilities"]["effective"]
+                .as_array()
+                .unwrap()
+                .len(),
+            14
+        );
+        assert!(c["linux"]["seccomp"].is_object());
+        assert_eq!(c["linux"]["maskedPaths"].as_array().unwrap().len(), 11);
+        assert_eq!(c["linux"]["cgroupsPath"], "/berth/abc");
+        assert_eq!(c["process"]["rlimits"][0]["hard"], 20000);
+        let sys = c["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        assert!(sys["options"].as_array().unwrap().contains(&json!("ro")));
+    }
+
+    #[test]
+    fn privileged_lifts_confinement() {
+        let c = config_for(&ContainerSpec {
+            privileged: true,
+            ..base()
+        })
+        .unwrap();
+        assert_eq!(
+            c["process"]["capabilities"]["effective"]
+                .as_array()
+                .unwrap()
+                .len(),
+            41
+        );
+        assert!(c["linux"].get("seccomp").is_none());
+        assert!(c["linux"].get("maskedPaths").is_none());
+    }
+
+    #[test]
+    fn ulimit_above_host_is_refused() {
+        let spec = ContainerSpec {
+            ulimits: vec![Ulimit {
+                name: "nofile".into(),
+                soft: 100,
+                hard: 30000,
+            }],
+            ..base()
+        };
+        assert!(matches!(
+            config_for(&spec),
+            Err(OciError::UlimitAboveHost { host: 20000, .. })
+        ));
+        let spec = ContainerSpec {
+            ulimits: vec![Ulimit {
+                name: "nofile".into(),
+                soft: 100,
+                hard: 200,
+            }],
+            ..base()
+        };
+        let c = config_for(&spec).unwrap();
+        assert_eq!(c["process"]["rlimits"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn resources_and_host_network() {
+        let mut spec = base();
+        spec.resources = crate::model::Resources {
+            memory: Some(1 << 28),
+            nano_cpus: Some(1_500_000_000),
+            pids_limit: Some(50),
+        };
+        spec.network = NetworkMode::Host;
+        let c = config_for(&spec).unwrap();
+        assert_eq!(c["linux"]["resources"]["cpu"]["quota"], 150000);
+        assert_eq!(c["linux"]["resources"]["pids"]["limit"], 50);
+        assert!(!c["linux"]["namespaces"].to_string().contains("network"));
+    }
+}

@@ -1,0 +1,272 @@
+//! Docker's security defaults: 14 capabilities, a seccomp filter, masked and read-only
+//! /proc paths, the device allow-list; `--privileged` lifts them as docker does.
+
+use serde_json::{json, Value};
+
+/// Docker's default capability set (CapEff a80425fb).
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability the kernel knows (0..=40), for `--privileged` and `--cap-add ALL`.
+pub const ALL_CAPS: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecurityError {
+    #[error("unknown capability {0:?}: use a name like NET_ADMIN or CAP_NET_ADMIN, or ALL")]
+    UnknownCapability(String),
+}
+
+/// Normalises `net_admin`/`CAP_NET_ADMIN` to `CAP_NET_ADMIN`.
+pub fn normalise_cap(name: &str) -> Result<String, SecurityError> {
+    let upper = name.trim().to_ascii_uppercase();
+    if upper == "ALL" {
+        return Ok(upper);
+    }
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    if ALL_CAPS.contains(&full.as_str()) {
+        Ok(full)
+    } else {
+        Err(SecurityError::UnknownCapability(name.into()))
+    }
+}
+
+/// The effective capability list: defaults (or all when privileged), then drops, then
+/// adds — docker applies `--cap-add` after `--cap-drop`.
+pub fn capabilities(
+    privileged: bool,
+    add: &[String],
+    drop: &[String],
+) -> Result<Vec<String>, SecurityError> {
+    if privileged {
+        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+    }
+    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
+    for d in drop {
+        match normalise_cap(d)?.as_str() {
+            "ALL" => caps.clear(),
+            c => caps.retain(|x| x != c),
+        }
+    }
+    for a in add {
+        match normalise_cap(a)?.as_str() {
+            "ALL" => caps = ALL_CAPS.iter().map(|s| s.to_string()).collect(),
+            c if !caps.iter().any(|x| x == c) => caps.push(c.to_string()),
+            _ => {}
+        }
+    }
+    Ok(caps)
+}
+
+pub fn capabilities_json(caps: &[String]) -> Value {
+    json!({
+        "bounding": caps, "effective": caps, "permitted": caps,
+    })
+}
+
+pub const MASKED_PATHS: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Syscalls docker's default profile refuses to every container. This filter allows
+/// everything else (docker's profile is an allow-list that ends at the same place for
+/// ordinary workloads); we write it as a deny-list because the allow-list is a 400-line
+/// data file that changes with every kernel, while this set is the part that matters.
+const DENIED_SYSCALLS: [&str; 33] = [
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "get_kernel_syms",
+    "get_mempolicy",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mbind",
+    "move_pages",
+    "nfsservctl",
+    "open_by_handle_at",
+    "perf_event_open",
+    "query_module",
+    "quotactl",
+    "reboot",
+    "request_key",
+    "set_mempolicy",
+    "settimeofday",
+    "swapon",
+    "swapoff",
+    "uselib",
+    "userfaultfd",
+];
+
+/// Refused unless the container holds CAP_SYS_ADMIN, as in docker's profile.
+const SYS_ADMIN_SYSCALLS: [&str; 13] = [
+    "mount",
+    "umount2",
+    "unshare",
+    "setns",
+    "pivot_root",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "move_mount",
+    "open_tree",
+    "fspick",
+    "name_to_handle_at",
+    "syslog",
+];
+
+pub fn seccomp(caps: &[String]) -> Value {
+    let mut denied: Vec<&str> = DENIED_SYSCALLS.to_vec();
+    if !caps.iter().any(|c| c == "CAP_SYS_ADMIN") {
+        denied.extend(SYS_ADMIN_SYSCALLS);
+    }
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{ "names": denied, "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }],
+    })
+}
+
+/// Docker's device cgroup rules: deny all, allow mknod of anything and use of the
+/// standard character devices and ptys.
+pub fn device_rules(privileged: bool) -> Value {
+    if privileged {
+        return json!([{ "allow": true, "access": "rwm" }]);
+    }
+    // An absent minor is the wildcard (`c 136:* rwm`).
+    let c = |major: i64, minor: Option<i64>| match minor {
+        Some(minor) => {
+            json!({ "allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm" })
+        }
+        None => json!({ "allow": true, "type": "c", "major": major, "access": "rwm" }),
+    };
+    json!([
+        { "allow": false, "access": "rwm" },
+        { "allow": true, "type": "c", "access": "m" },
+        { "allow": true, "type": "b", "access": "m" },
+        c(1, Some(3)), c(1, Some(5)), c(1, Some(7)), c(1, Some(8)), c(1, Some(9)),
+        c(5, Some(0)), c(5, Some(1)), c(5, Some(2)), c(136, None), c(10, Some(200)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mask(caps: &[String]) -> u64 {
+        caps.iter()
+            .map(|c| 1u64 << ALL_CAPS.iter().position(|x| x == c).unwrap())
+            .sum()
+    }
+
+    #[test]
+    fn default_set_is_dockers() {
+        let caps = capabilities(false, &[], &[]).unwrap();
+        assert_eq!(format!("{:016x}", mask(&caps)), "00000000a80425fb");
+    }
+
+    #[test]
+    fn add_after_drop_and_all() {
+        let caps = capabilities(false, &["net_admin".into()], &["ALL".into()]).unwrap();
+        assert_eq!(caps, vec!["CAP_NET_ADMIN"]);
+        let caps = capabilities(false, &[], &["chown".into(), "CAP_KILL".into()]).unwrap();
+        assert!(!caps.contains(&"CAP_CHOWN".into()) && !caps.contains(&"CAP_KILL".into()));
+        assert_eq!(capabilities(true, &[], &[]).unwrap().len(), 41);
+        assert!(capabilities(false, &["bogus".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn seccomp_lets_sys_admin_mount() {
+        let with = seccomp(&["CAP_SYS_ADMIN".into()]).to_string();
+        let without = seccomp(&[]).to_string();
+        assert!(!with.contains("\"mount\"") && without.contains("\"mount\""));
+        assert!(with.contains("kexec_load"));
+    }
+}

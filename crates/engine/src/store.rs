@@ -1,0 +1,154 @@
+//! Container rows in the shared SQLite database.
+
+use crate::model::{Container, ContainerState};
+use berth_image::db::DbError;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("container id prefix {0:?} is ambiguous; give more of the id or the name")]
+    Ambiguous(String),
+    #[error("the container name \"/{0}\" is already in use; remove that container (berth rm {0}) or choose another name")]
+    NameInUse(String),
+    #[error("container {id} has unreadable metadata: {why}")]
+    Corrupt { id: String, why: String },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(DbError::Sql(e))
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn from_row(row: &Row) -> rusqlite::Result<(String, String, String, String, String, String)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn decode(raw: (String, String, String, String, String, String)) -> Result<Container, StoreError> {
+    let (id, name, image_id, created, spec, state) = raw;
+    let corrupt = |why: serde_json::Error| StoreError::Corrupt {
+        id: id.clone(),
+        why: why.to_string(),
+    };
+    Ok(Container {
+        spec: serde_json::from_str(&spec).map_err(corrupt)?,
+        state: serde_json::from_str(&state).map_err(corrupt)?,
+        id,
+        name,
+        image_id,
+        created,
+    })
+}
+
+const COLUMNS: &str = "id, name, image_id, created, spec, state";
+
+pub fn insert(conn: &Connection, c: &Container) -> Result<(), StoreError> {
+    let r = conn.execute(
+        &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        params![
+            c.id,
+            c.name,
+            c.image_id,
+            c.created,
+            to_json(&c.spec),
+            to_json(&c.state)
+        ],
+    );
+    match r {
+        Err(rusqlite::Error::SqliteFailure(e, Some(msg)))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("name") =>
+        {
+            Err(StoreError::NameInUse(c.name.clone()))
+        }
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
+pub fn save_state(conn: &Connection, id: &str, state: &ContainerState) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE containers SET state = ?2 WHERE id = ?1",
+        params![id, to_json(state)],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(id.into()));
+    }
+    Ok(())
+}
+
+pub fn delete(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM containers WHERE id = ?1", params![id])?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Container, StoreError> {
+    let raw = conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM containers WHERE id = ?1"),
+            params![id],
+            from_row,
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(id.into()))?;
+    decode(raw)
+}
+
+/// Finds a container by exact id, exact name (with or without a leading `/`), or
+/// unique id prefix — docker's order.
+pub fn find(conn: &Connection, needle: &str) -> Result<Container, StoreError> {
+    let name = needle.strip_prefix('/').unwrap_or(needle);
+    let q = format!("SELECT {COLUMNS} FROM containers WHERE id = ?1 OR name = ?2");
+    if let Some(raw) = conn
+        .query_row(&q, params![needle, name], from_row)
+        .optional()?
+    {
+        return decode(raw);
+    }
+    if needle.is_empty() || !needle.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::NotFound(needle.into()));
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM containers WHERE id LIKE ?1 LIMIT 2"
+    ))?;
+    let rows: Vec<_> = stmt
+        .query_map(
+            params![format!("{}%", needle.to_ascii_lowercase())],
+            from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    match rows.len() {
+        0 => Err(StoreError::NotFound(needle.into())),
+        1 => decode(rows.into_iter().next().expect("one row")),
+        _ => Err(StoreError::Ambiguous(needle.into())),
+    }
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<Container>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM containers ORDER BY created DESC, rowid DESC"
+    ))?;
+    let rows: Vec<_> = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
+    rows.into_iter().map(decode).collect()
+}
+
+pub fn image_in_use(conn: &Connection, image_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id FROM containers WHERE image_id = ?1")?;
+    let ids = stmt
+        .query_map(params![image_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}

@@ -1,0 +1,50 @@
+//! berth-image: references, the content-addressed blob store, image metadata, import
+//! of root filesystem tarballs, safe layer unpacking and overlay lower directories.
+
+pub mod blobs;
+pub mod change;
+pub mod db;
+pub mod import;
+pub mod reference;
+pub mod store;
+pub mod unpack;
+
+pub use oci_spec::image::{Config as ImageConfig, ImageConfiguration};
+pub use reference::Reference;
+pub use store::{ImageRecord, ImageStore, StoreError};
+
+pub const DEFAULT_PATH_ENV: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Chain ids per the OCI image spec: ChainID(L0) = DiffID(L0),
+/// ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
+pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(prev) => blobs::sha256_digest(format!("{prev} {d}").as_bytes()),
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// The short id docker prints: 12 hex digits without the algorithm.
+pub fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_spec() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let ids = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(ids[0], a);
+        assert_eq!(ids[1], blobs::sha256_digest(format!("{a} {b}").as_bytes()));
+    }
+}

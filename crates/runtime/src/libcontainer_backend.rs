@@ -1,0 +1,149 @@
+//! Default backend: youki's libcontainer, in-process. It forks without exec, so it is
+//! only called from single-threaded processes (the monitor, or the CLI for exec).
+
+use crate::{CreateRequest, ExecRequest, Runtime, RuntimeError};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use std::ffi::CString;
+use std::path::PathBuf;
+
+pub struct LibcontainerRuntime {
+    root: PathBuf,
+}
+
+impl LibcontainerRuntime {
+    pub fn new(root: PathBuf) -> Self {
+        LibcontainerRuntime { root }
+    }
+
+    fn fail(&self, op: &'static str, id: &str, e: impl std::fmt::Display) -> RuntimeError {
+        RuntimeError::Failed {
+            runtime: "libcontainer".into(),
+            op,
+            id: id.into(),
+            message: e.to_string(),
+        }
+    }
+
+    fn load(&self, id: &str) -> Result<Container, RuntimeError> {
+        let dir = self.root.join(id);
+        if !dir.exists() {
+            return Err(RuntimeError::NotFound(id.into()));
+        }
+        Container::load(dir).map_err(|e| self.fail("load", id, e))
+    }
+
+    fn base_builder(
+        &self,
+        id: &str,
+        console: Option<&std::path::Path>,
+        stdio: crate::Stdio,
+    ) -> Result<ContainerBuilder, RuntimeError> {
+        std::fs::create_dir_all(&self.root).map_err(|e| self.fail("prepare", id, e))?;
+        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
+            .with_executor(BerthExecutor)
+            .with_root_path(self.root.clone())
+            .map_err(|e| self.fail("prepare", id, e))?
+            .with_console_socket(console);
+        if let Some(fd) = stdio.stdin {
+            b = b.with_stdin(fd);
+        }
+        if let Some(fd) = stdio.stdout {
+            b = b.with_stdout(fd);
+        }
+        if let Some(fd) = stdio.stderr {
+            b = b.with_stderr(fd);
+        }
+        Ok(b)
+    }
+}
+
+impl Runtime for LibcontainerRuntime {
+    fn name(&self) -> &str {
+        "libcontainer"
+    }
+
+    fn create(&self, req: CreateRequest) -> Result<i32, RuntimeError> {
+        let container = self
+            .base_builder(req.id, req.console_socket, req.stdio)?
+            .validate_id()
+            .map_err(|e| self.fail("create", req.id, e))?
+            .as_init(req.bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(|e| self.fail("create", req.id, e))?;
+        container
+            .pid()
+            .map(|p| p.as_raw())
+            .ok_or_else(|| self.fail("create", req.id, "runtime reported no init pid"))
+    }
+
+    fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id)?
+            .start()
+            .map_err(|e| self.fail("start", id, e))
+    }
+
+    fn exec(&self, req: ExecRequest) -> Result<i32, RuntimeError> {
+        let pid = self
+            .base_builder(req.id, req.console_socket, req.stdio)?
+            .as_tenant()
+            .with_detach(true)
+            .with_process(Some(req.process_json))
+            .build()
+            .map_err(|e| self.fail("exec in", req.id, e))?;
+        Ok(pid.as_raw())
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        match self.load(id) {
+            Ok(mut c) => c.delete(force).map_err(|e| self.fail("delete", id, e)),
+            Err(RuntimeError::NotFound(_)) => Ok(()),
+            Err(e) => {
+                // Unreadable state (e.g. killed mid-write): remove it so the id is free.
+                let _ = std::fs::remove_dir_all(self.root.join(id));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Runs the container's process like docker does: a missing executable exits 127, one
+/// that cannot be executed 126, with the reason on the container's stderr. (The
+/// default executor fails container creation instead, which loses the exit code.)
+#[derive(Clone)]
+struct BerthExecutor;
+
+impl Executor for BerthExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let args = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().as_ref())
+            .filter(|a| !a.is_empty())
+            .ok_or(ExecutorError::InvalidArg)?;
+        let cargs: Vec<CString> = args
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).map_err(|_| ExecutorError::InvalidArg))
+            .collect::<Result<_, _>>()?;
+        let err = nix::unistd::execvp(&cargs[0], &cargs).unwrap_err();
+        let (code, why) = match err {
+            nix::errno::Errno::ENOENT if !args[0].contains('/') => {
+                (127, "executable file not found in $PATH".to_string())
+            }
+            nix::errno::Errno::ENOENT => (127, "no such file or directory".to_string()),
+            e => (126, e.desc().to_lowercase()),
+        };
+        eprintln!("berth: exec {:?}: {why}", args[0]);
+        // SAFETY: _exit in the forked init; nothing to unwind or flush beyond stderr.
+        unsafe { libc::_exit(code) }
+    }
+
+    fn validate(&self, _spec: &Spec) -> Result<(), ExecutorValidationError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! Second backend: any OCI runtime binary driven through its CLI (runc and friends).
+//! It proves our config.json is standard. `create` and `exec -d` leave the process to
+//! be reparented to the caller, which is a child subreaper.
+
+use crate::{CreateRequest, ExecRequest, Runtime, RuntimeError};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio as ProcStdio};
+
+pub struct OciCliRuntime {
+    binary: PathBuf,
+    root: PathBuf,
+}
+
+impl OciCliRuntime {
+    pub fn new(binary: PathBuf, root: PathBuf) -> Self {
+        OciCliRuntime { binary, root }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.arg("--root").arg(&self.root);
+        c
+    }
+
+    fn run(&self, op: &'static str, id: &str, mut cmd: Command) -> Result<(), RuntimeError> {
+        let out = cmd
+            .stdin(ProcStdio::null())
+            .output()
+            .map_err(|e| self.fail(op, id, e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(self.fail(op, id, String::from_utf8_lossy(&out.stderr).trim()))
+    }
+
+    fn fail(&self, op: &'static str, id: &str, e: impl std::fmt::Display) -> RuntimeError {
+        RuntimeError::Failed {
+            runtime: self.binary.display().to_string(),
+            op,
+            id: id.into(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Runs a command that hands stdio to the container and writes a pid file.
+    fn spawn_with_pidfile(
+        &self,
+        op: &'static str,
+        id: &str,
+        mut cmd: Command,
+        stdio: crate::Stdio,
+        pid_file: &Path,
+    ) -> Result<i32, RuntimeError> {
+        let _ = std::fs::remove_file(pid_file);
+        cmd.stdin(
+            stdio
+                .stdin
+                .map(ProcStdio::from)
+                .unwrap_or_else(ProcStdio::null),
+        );
+        cmd.stdout(
+            stdio
+                .stdout
+                .map(ProcStdio::from)
+                .unwrap_or_else(ProcStdio::null),
+        );
+        // stderr carries the runtime's own errors too; capture them when the caller
+        // gave no stream, so a failure says why.
+        let captured = stdio.stderr.is_none();
+        cmd.stderr(
+            stdio
+                .stderr
+                .map(ProcStdio::from)
+                .unwrap_or_else(ProcStdio::piped),
+        );
+        let out = cmd.output().map_err(|e| self.fail(op, id, e))?;
+        if !out.status.success() {
+            let msg = if captured {
+                String::from_utf8_lossy(&out.stderr).trim().to_string()
+            } else {
+                format!("{} exited with {}", self.binary.display(), out.status)
+            };
+            return Err(self.fail(op, id, msg));
+        }
+        let pid = std::fs::read_to_string(pid_file).map_err(|e| self.fail(op, id, e))?;
+        let _ = std::fs::remove_file(pid_file);
+        pid.trim().parse().map_err(|e| self.fail(op, id, e))
+    }
+}
+
+impl Runtime for OciCliRuntime {
+    fn name(&self) -> &str {
+        self.binary.to_str().unwrap_or("oci")
+    }
+
+    fn create(&self, req: CreateRequest) -> Result<i32, RuntimeError> {
+        std::fs::create_dir_all(&self.root).map_err(|e| self.fail("create", req.id, e))?;
+        let pid_file = req.bundle.join("init.pid");
+        let mut cmd = self.command();
+        cmd.arg("create")
+            .arg("--bundle")
+            .arg(req.bundle)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        if let Some(sock) = req.console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(req.id);
+        self.spawn_with_pidfile("create", req.id, cmd, req.stdio, &pid_file)
+    }
+
+    fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        let mut cmd = self.command();
+        cmd.arg("start").arg(id);
+        self.run("start", id, cmd)
+    }
+
+    fn exec(&self, req: ExecRequest) -> Result<i32, RuntimeError> {
+        let pid_file = req.process_json.with_extension("pid");
+        let mut cmd = self.command();
+        cmd.arg("exec")
+            .arg("--detach")
+            .arg("--pid-file")
+            .arg(&pid_file);
+        cmd.arg("--process").arg(req.process_json);
+        if let Some(sock) = req.console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(req.id);
+        self.spawn_with_pidfile("exec in", req.id, cmd, req.stdio, &pid_file)
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        if !self.root.join(id).exists() {
+            return Ok(());
+        }
+        let mut cmd = self.command();
+        cmd.arg("delete");
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.arg(id);
+        self.run("delete", id, cmd)
+    }
+}
