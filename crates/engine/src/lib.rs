@@ -4,6 +4,7 @@
 
 pub mod attach;
 pub mod bundle;
+pub mod cgroups;
 pub mod client;
 pub mod create;
 pub mod exec;

@@ -199,6 +199,7 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
     }
     bundle::teardown(engine, &c.id);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(&c.id));
+    crate::cgroups::remove_empty_parents(&engine.paths.runroot);
     let mut state = c.state.clone();
     state.status = Status::Exited;
     state.exit_code = Some(137);

@@ -83,7 +83,9 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     })?;
     bundle::prepare(&engine, &container)?;
     let runtime = engine.runtime(&container.spec.runtime)?;
+    let guard = crate::cgroups::creation_guard(&engine.paths.runroot);
     let created = create_container(&engine, &*runtime, &container);
+    drop(guard);
     let (init_pid, io) = match created {
         Ok(v) => v,
         Err(e) => {
@@ -193,6 +195,7 @@ fn cleanup(engine: &Engine, runtime: &dyn Runtime, id: &str) {
     }
     bundle::teardown(engine, id);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(id));
+    crate::cgroups::remove_empty_parents(&engine.paths.runroot);
 }
 
 fn bind_attach(engine: &Engine, id: &str) -> Result<UnixListener, EngineError> {

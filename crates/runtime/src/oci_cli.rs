@@ -22,6 +22,29 @@ impl OciCliRuntime {
         c
     }
 
+    /// The runtime writes its own errors to `--log`; its stderr is the container's.
+    fn command_logged(&self, log: &Path) -> Command {
+        let _ = std::fs::remove_file(log);
+        let mut c = Command::new(&self.binary);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(log)
+            .arg("--log-format")
+            .arg("json");
+        c
+    }
+
+    /// The last error message the runtime logged, if any.
+    fn logged_error(log: &Path) -> Option<String> {
+        let text = std::fs::read_to_string(log).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["level"] == "error")
+            .filter_map(|v| v["msg"].as_str().map(str::to_string))
+            .last()
+    }
+
     fn run(&self, op: &'static str, id: &str, mut cmd: Command) -> Result<(), RuntimeError> {
         let out = cmd
             .stdin(ProcStdio::null())
@@ -50,6 +73,7 @@ impl OciCliRuntime {
         mut cmd: Command,
         stdio: crate::Stdio,
         pid_file: &Path,
+        log: &Path,
     ) -> Result<i32, RuntimeError> {
         let _ = std::fs::remove_file(pid_file);
         cmd.stdin(
@@ -75,13 +99,15 @@ impl OciCliRuntime {
         );
         let out = cmd.output().map_err(|e| self.fail(op, id, e))?;
         if !out.status.success() {
-            let msg = if captured {
-                String::from_utf8_lossy(&out.stderr).trim().to_string()
-            } else {
-                format!("{} exited with {}", self.binary.display(), out.status)
+            let msg = match Self::logged_error(log) {
+                Some(m) => m,
+                None if captured => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                None => format!("{} exited with {}", self.binary.display(), out.status),
             };
+            let _ = std::fs::remove_file(log);
             return Err(self.fail(op, id, msg));
         }
+        let _ = std::fs::remove_file(log);
         let pid = std::fs::read_to_string(pid_file).map_err(|e| self.fail(op, id, e))?;
         let _ = std::fs::remove_file(pid_file);
         pid.trim().parse().map_err(|e| self.fail(op, id, e))
@@ -96,7 +122,8 @@ impl Runtime for OciCliRuntime {
     fn create(&self, req: CreateRequest) -> Result<i32, RuntimeError> {
         std::fs::create_dir_all(&self.root).map_err(|e| self.fail("create", req.id, e))?;
         let pid_file = req.bundle.join("init.pid");
-        let mut cmd = self.command();
+        let log = req.bundle.join("runtime.log");
+        let mut cmd = self.command_logged(&log);
         cmd.arg("create")
             .arg("--bundle")
             .arg(req.bundle)
@@ -106,7 +133,7 @@ impl Runtime for OciCliRuntime {
             cmd.arg("--console-socket").arg(sock);
         }
         cmd.arg(req.id);
-        self.spawn_with_pidfile("create", req.id, cmd, req.stdio, &pid_file)
+        self.spawn_with_pidfile("create", req.id, cmd, req.stdio, &pid_file, &log)
     }
 
     fn start(&self, id: &str) -> Result<(), RuntimeError> {
@@ -117,7 +144,8 @@ impl Runtime for OciCliRuntime {
 
     fn exec(&self, req: ExecRequest) -> Result<i32, RuntimeError> {
         let pid_file = req.process_json.with_extension("pid");
-        let mut cmd = self.command();
+        let log = req.process_json.with_extension("log");
+        let mut cmd = self.command_logged(&log);
         cmd.arg("exec")
             .arg("--detach")
             .arg("--pid-file")
@@ -127,7 +155,7 @@ impl Runtime for OciCliRuntime {
             cmd.arg("--console-socket").arg(sock);
         }
         cmd.arg(req.id);
-        self.spawn_with_pidfile("exec in", req.id, cmd, req.stdio, &pid_file)
+        self.spawn_with_pidfile("exec in", req.id, cmd, req.stdio, &pid_file, &log)
     }
 
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {

@@ -1,1 +1,282 @@
+//! Test fixtures and helpers for berth's integration tests: requirement gates, a
+//! busybox rootfs tarball built from the host's busybox-static, an isolated berth
+//! environment per test (own BERTH_ROOT/BERTH_RUNROOT) that runs the real binary, and
+//! checks that a test left no mounts, cgroups or processes behind.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// True when the test may run. Without a requirement it is skipped with the reason
+/// when run by hand, and fails under `CI=true`.
+pub fn require(what: &str, ok: bool) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("requirement missing under CI: {what}");
+    }
+    eprintln!("SKIPPED: requirement missing: {what}");
+    false
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub fn have_tool(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+/// Root plus the given tools; the usual gate for an integration test.
+pub fn require_root_and(tools: &[&str]) -> bool {
+    if !require("root (integration tests start real containers)", is_root()) {
+        return false;
+    }
+    tools
+        .iter()
+        .all(|t| require(&format!("{t} in PATH"), have_tool(t)))
+}
+
+fn cache_dir() -> PathBuf {
+    let dir = std::env::var_os("BERTH_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("berth-testkit"));
+    std::fs::create_dir_all(&dir).expect("create test cache dir");
+    dir
+}
+
+/// A tarball of a minimal busybox root filesystem (from Debian's busybox-static),
+/// built once and shared by all tests.
+pub fn busybox_tar() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_busybox_tar).clone()
+}
+
+fn build_busybox_tar() -> PathBuf {
+    let dir = cache_dir();
+    let tar = dir.join("busybox-rootfs.tar");
+    if tar.exists() {
+        return tar;
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .expect("busybox-static is installed (apt-get install busybox-static)");
+    let tmp = dir.join(format!("build-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let rootfs = tmp.join("rootfs");
+    for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev", "var/www"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy(&busybox, rootfs.join("bin/busybox")).unwrap();
+    let list = Command::new(&busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+        }
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    let partial = tmp.join("rootfs.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&partial)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success(), "tar of busybox rootfs failed");
+    // rename is atomic: parallel test binaries either see the whole tarball or none.
+    std::fs::rename(&partial, &tar).unwrap();
+    let _ = std::fs::remove_dir_all(&tmp);
+    tar
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// An isolated berth: its own state directories, removed (after checking for
+/// leftovers) when dropped.
+pub struct Berth {
+    pub bin: PathBuf,
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    base: PathBuf,
+}
+
+impl Berth {
+    pub fn new(bin: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let base = std::env::temp_dir().join(format!("berth-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        Berth {
+            bin: PathBuf::from(bin),
+            root: base.join("root"),
+            runroot: base.join("run"),
+            base,
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(args)
+            .env("BERTH_ROOT", &self.root)
+            .env("BERTH_RUNROOT", &self.runroot)
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run berth")
+    }
+
+    /// Runs and asserts success; returns trimmed stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Imports the busybox rootfs as `name` with the given `--change`s.
+    pub fn import_busybox(&self, name: &str, changes: &[&str]) -> String {
+        let tar = busybox_tar();
+        let mut args = vec!["import"];
+        for c in changes {
+            args.push("--change");
+            args.push(c);
+        }
+        let tar = tar.to_string_lossy().into_owned();
+        args.push(&tar);
+        args.push(name);
+        self.ok(&args)
+    }
+
+    /// Ids of all containers this berth knows.
+    pub fn all_ids(&self) -> Vec<String> {
+        let out = self.run(&["ps", "-a", "-q", "--no-trunc"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Asserts nothing of this berth's remains on the host: no mounts under its root,
+    /// no container cgroups, no monitor processes.
+    pub fn assert_no_leftovers(&self) {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let root = self.base.to_string_lossy();
+        let left: Vec<&str> = mounts
+            .lines()
+            .filter(|l| l.contains(root.as_ref()))
+            .collect();
+        assert!(left.is_empty(), "mounts left behind: {left:#?}");
+        let procs = monitor_processes(&self.root);
+        assert!(procs.is_empty(), "monitor processes left behind: {procs:?}");
+        let orphans = orphan_cgroups();
+        assert!(orphans.is_empty(), "cgroups left behind: {orphans:?}");
+    }
+}
+
+/// Container cgroups whose container exists in no berth state directory. berth
+/// removes a container's cgroups before its directory, and creates the directory
+/// before the cgroups, so a cgroup without a directory is a leftover even while
+/// other tests run containers in parallel.
+pub fn orphan_cgroups() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = vec![PathBuf::from("/var/lib/berth")];
+    for e in std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().starts_with("berth-test-") {
+            roots.push(e.path().join("root"));
+        }
+    }
+    if let Some(r) = std::env::var_os("BERTH_ROOT") {
+        roots.push(PathBuf::from(r));
+    }
+    container_cgroups()
+        .into_iter()
+        .filter(|cg| {
+            let id = cg.file_name().map(|f| f.to_os_string()).unwrap_or_default();
+            !roots
+                .iter()
+                .any(|r| r.join("containers").join(&id).exists())
+        })
+        .collect()
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        for id in self.all_ids() {
+            let _ = self.run(&["rm", "-f", &id]);
+        }
+        let panicking = std::thread::panicking();
+        if !panicking {
+            self.assert_no_leftovers();
+        }
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// PIDs of `berth monitor` processes whose BERTH_ROOT is `root`.
+pub fn monitor_processes(root: &Path) -> Vec<i32> {
+    let want = format!("BERTH_ROOT={}", root.display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmd).contains("monitor") {
+            continue;
+        }
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        if env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Every `berth/<id>` cgroup directory in every hierarchy.
+pub fn container_cgroups() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let parent = h.path().join("berth");
+        for c in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            if c.path().is_dir() {
+                out.push(c.path());
+            }
+        }
+    }
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

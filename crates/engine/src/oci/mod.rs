@@ -170,7 +170,12 @@ pub fn process(
     cwd: &str,
     tty: bool,
 ) -> Result<Value, OciError> {
-    let caps = security::capabilities(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+    let caps = security::capabilities(
+        spec.privileged,
+        &spec.cap_add,
+        &spec.cap_drop,
+        security::host_bounding_set(),
+    )?;
     let mut p = json!({
         "terminal": tty,
         "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids },
@@ -211,7 +216,12 @@ pub fn container_env(spec: &ContainerSpec, user: &ResolvedUser) -> Vec<String> {
 
 pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
     let spec = inputs.spec;
-    let caps = security::capabilities(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+    let caps = security::capabilities(
+        spec.privileged,
+        &spec.cap_add,
+        &spec.cap_drop,
+        security::host_bounding_set(),
+    )?;
     let mut process = process(
         spec,
         inputs.user,

@@ -70,6 +70,30 @@ pub const ALL_CAPS: [&str; 41] = [
 pub enum SecurityError {
     #[error("unknown capability {0:?}: use a name like NET_ADMIN or CAP_NET_ADMIN, or ALL")]
     UnknownCapability(String),
+    #[error("capability {0} is not in this host's bounding set, so no container can have it here; drop the --cap-add")]
+    UnavailableCapability(String),
+}
+
+/// The capabilities berth itself may hand out (its bounding set). On this kind of
+/// host CAP_SYS_RESOURCE is missing, and asking the kernel for it fails the start.
+pub fn host_bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+fn available(host_mask: u64) -> Vec<String> {
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| host_mask & (1u64 << bit) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 /// Normalises `net_admin`/`CAP_NET_ADMIN` to `CAP_NET_ADMIN`.
@@ -96,9 +120,11 @@ pub fn capabilities(
     privileged: bool,
     add: &[String],
     drop: &[String],
+    host_mask: u64,
 ) -> Result<Vec<String>, SecurityError> {
+    // Privileged gets everything the host has, as docker does.
     if privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(available(host_mask));
     }
     let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
     for d in drop {
@@ -109,7 +135,10 @@ pub fn capabilities(
     }
     for a in add {
         match normalise_cap(a)?.as_str() {
-            "ALL" => caps = ALL_CAPS.iter().map(|s| s.to_string()).collect(),
+            "ALL" => caps = available(host_mask),
+            c if !available(host_mask).iter().any(|x| x == c) => {
+                return Err(SecurityError::UnavailableCapability(c.into()))
+            }
             c if !caps.iter().any(|x| x == c) => caps.push(c.to_string()),
             _ => {}
         }
@@ -248,18 +277,28 @@ mod tests {
 
     #[test]
     fn default_set_is_dockers() {
-        let caps = capabilities(false, &[], &[]).unwrap();
+        let caps = capabilities(false, &[], &[], u64::MAX).unwrap();
         assert_eq!(format!("{:016x}", mask(&caps)), "00000000a80425fb");
     }
 
     #[test]
     fn add_after_drop_and_all() {
-        let caps = capabilities(false, &["net_admin".into()], &["ALL".into()]).unwrap();
+        let caps = capabilities(false, &["net_admin".into()], &["ALL".into()], u64::MAX).unwrap();
         assert_eq!(caps, vec!["CAP_NET_ADMIN"]);
-        let caps = capabilities(false, &[], &["chown".into(), "CAP_KILL".into()]).unwrap();
+        let caps =
+            capabilities(false, &[], &["chown".into(), "CAP_KILL".into()], u64::MAX).unwrap();
         assert!(!caps.contains(&"CAP_CHOWN".into()) && !caps.contains(&"CAP_KILL".into()));
-        assert_eq!(capabilities(true, &[], &[]).unwrap().len(), 41);
-        assert!(capabilities(false, &["bogus".into()], &[]).is_err());
+        assert_eq!(capabilities(true, &[], &[], u64::MAX).unwrap().len(), 41);
+        assert!(capabilities(false, &["bogus".into()], &[], u64::MAX).is_err());
+        // A host without CAP_SYS_RESOURCE (bit 24): privileged leaves it out, adding it fails.
+        let mask = u64::MAX & !(1 << 24);
+        assert!(!capabilities(true, &[], &[], mask)
+            .unwrap()
+            .contains(&"CAP_SYS_RESOURCE".into()));
+        assert!(matches!(
+            capabilities(false, &["SYS_RESOURCE".into()], &[], mask),
+            Err(SecurityError::UnavailableCapability(_))
+        ));
     }
 
     #[test]
