@@ -33,7 +33,9 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e:#}");
-            125
+            e.downcast_ref::<berth_engine::EngineError>()
+                .map(|e| e.exit_code())
+                .unwrap_or(125)
         }
     };
     std::process::exit(code);

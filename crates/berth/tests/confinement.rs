@@ -20,19 +20,75 @@ fn binds_tmpfs_and_read_only_root() {
     let host = tempfile_dir("bind");
     std::fs::write(host.join("f"), "from-host\n").unwrap();
     let v = format!("{}:/data:ro", host.display());
-    let out = b.ok(&["run", "--rm", "-v", &v, "busybox", "sh", "-c", "cat /data/f; touch /data/x 2>/dev/null && echo writable || echo read-only"]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &v,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/f; touch /data/x 2>/dev/null && echo writable || echo read-only",
+    ]);
     assert_eq!(out, "from-host\nread-only");
     let rw = format!("{}:/data", host.display());
-    b.ok(&["run", "--rm", "-v", &rw, "busybox", "touch", "/data/written"]);
+    b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &rw,
+        "busybox",
+        "touch",
+        "/data/written",
+    ]);
     assert!(host.join("written").exists());
-    let tmpfs = b.ok(&["run", "--rm", "--tmpfs", "/scratch:size=1m", "busybox", "sh", "-c", "grep ' /scratch ' /proc/mounts"]);
-    assert!(tmpfs.starts_with("tmpfs /scratch tmpfs") && tmpfs.contains("size=1024k"), "{tmpfs}");
-    let ro = b.ok(&["run", "--rm", "--read-only", "busybox", "sh", "-c", "touch /x 2>/dev/null && echo writable || echo read-only"]);
+    let tmpfs = b.ok(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/scratch:size=1m",
+        "busybox",
+        "sh",
+        "-c",
+        "grep ' /scratch ' /proc/mounts",
+    ]);
+    assert!(
+        tmpfs.starts_with("tmpfs /scratch tmpfs") && tmpfs.contains("size=1024k"),
+        "{tmpfs}"
+    );
+    let ro = b.ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /x 2>/dev/null && echo writable || echo read-only",
+    ]);
     assert_eq!(ro, "read-only");
-    let named = b.ok(&["run", "--rm", "-v", "vol1:/v", "busybox", "sh", "-c", "echo kept > /v/k"]);
+    let named = b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "vol1:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /v/k",
+    ]);
     assert!(named.is_empty());
-    assert_eq!(b.ok(&["run", "--rm", "-v", "vol1:/v", "busybox", "cat", "/v/k"]), "kept");
-    let bad = b.run(&["run", "--rm", "-v", "/definitely/missing:/x", "busybox", "true"]);
+    assert_eq!(
+        b.ok(&["run", "--rm", "-v", "vol1:/v", "busybox", "cat", "/v/k"]),
+        "kept"
+    );
+    let bad = b.run(&[
+        "run",
+        "--rm",
+        "-v",
+        "/definitely/missing:/x",
+        "busybox",
+        "true",
+    ]);
     assert_eq!(bad.status.code(), Some(125));
     assert!(stderr(&bad).contains("does not exist"), "{}", stderr(&bad));
     let _ = std::fs::remove_dir_all(host);
@@ -41,37 +97,138 @@ fn binds_tmpfs_and_read_only_root() {
 #[test]
 fn default_capabilities_and_confinement_match_docker() {
     let Some(b) = env() else { return };
-    let caps = b.ok(&["run", "--rm", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    let caps = b.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
     assert_eq!(caps, "CapEff:\t00000000a80425fb");
-    let dropped = b.ok(&["run", "--rm", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    let dropped = b.ok(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "NET_ADMIN",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
     assert_eq!(dropped, "CapEff:\t0000000000001000");
     // seccomp refuses mount even to root, and /proc/kcore is masked.
-    let mount = b.run(&["run", "--rm", "busybox", "sh", "-c", "mkdir -p /mnt && mount -t tmpfs tmpfs /mnt"]);
+    let mount = b.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /mnt && mount -t tmpfs tmpfs /mnt",
+    ]);
     assert!(!mount.status.success());
-    let masked = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("the host has at least one of the masked /proc files");
-    assert_eq!(b.ok(&["run", "--rm", "busybox", "sh", "-c", &format!("wc -c < {masked}")]), "0");
-    let sys_ro = b.ok(&["run", "--rm", "busybox", "sh", "-c", "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo writable || echo read-only"]);
+    let masked = [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("the host has at least one of the masked /proc files");
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("wc -c < {masked}")
+        ]),
+        "0"
+    );
+    let sys_ro = b.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo writable || echo read-only",
+    ]);
     assert_eq!(sys_ro, "read-only");
-    let nnp = b.ok(&["run", "--rm", "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status"]);
+    let nnp = b.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
     assert_eq!(nnp, "NoNewPrivs:\t1");
-    let privileged = b.ok(&["run", "--rm", "--privileged", "busybox", "sh", "-c", "mkdir -p /mnt && mount -t tmpfs tmpfs /mnt && echo mounted"]);
+    let privileged = b.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /mnt && mount -t tmpfs tmpfs /mnt && echo mounted",
+    ]);
     assert_eq!(privileged, "mounted");
 }
 
 #[test]
 fn ulimits_and_resources() {
     let Some(b) = env() else { return };
-    assert_eq!(b.ok(&["run", "--rm", "--ulimit", "nofile=512:1024", "busybox", "sh", "-c", "ulimit -n"]), "512");
-    let above = b.run(&["run", "--rm", "--ulimit", "nofile=1048576:99999999", "busybox", "true"]);
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=512:1024",
+            "busybox",
+            "sh",
+            "-c",
+            "ulimit -n"
+        ]),
+        "512"
+    );
+    let above = b.run(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=1048576:99999999",
+        "busybox",
+        "true",
+    ]);
     assert_eq!(above.status.code(), Some(125));
     assert!(stderr(&above).contains("hard limit"), "{}", stderr(&above));
-    let id = b.ok(&["run", "-d", "--memory", "64m", "--pids-limit", "30", "--cpus", "0.5", "busybox", "sleep", "60"]);
-    let cg = |ctl: &str, file: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/berth/{id}/{file}")).map(|s| s.trim().to_string());
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "30",
+        "--cpus",
+        "0.5",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let cg = |ctl: &str, file: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/berth/{id}/{file}"))
+            .map(|s| s.trim().to_string())
+    };
     if std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        assert_eq!(cg("memory", "memory.limit_in_bytes").unwrap(), (64u64 << 20).to_string());
+        assert_eq!(
+            cg("memory", "memory.limit_in_bytes").unwrap(),
+            (64u64 << 20).to_string()
+        );
         assert_eq!(cg("pids", "pids.max").unwrap(), "30");
         assert_eq!(cg("cpu", "cpu.cfs_quota_us").unwrap(), "50000");
     } else {

@@ -22,7 +22,10 @@ const TRAPS: &str = "trap 'echo got-term; exit 15' TERM; trap 'echo got-usr1; ex
 fn wait_for_log(b: &Berth, name: &str, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !b.ok(&["logs", name]).contains(needle) {
-        assert!(Instant::now() < deadline, "{needle:?} never appeared in the logs of {name}");
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} never appeared in the logs of {name}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -37,24 +40,58 @@ fn stop_uses_image_stopsignal_or_flag() {
     assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "img"]), "10");
     assert!(b.ok(&["logs", "img"]).contains("got-usr1"));
 
-    b.ok(&["run", "-d", "--name", "flag", "--stop-signal", "RTMIN+3", "busybox", "sh", "-c", TRAPS]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flag",
+        "--stop-signal",
+        "RTMIN+3",
+        "busybox",
+        "sh",
+        "-c",
+        TRAPS,
+    ]);
     wait_for_log(&b, "flag", "ready");
     b.ok(&["stop", "flag"]);
-    assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "flag"]), "37");
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "flag"]),
+        "37"
+    );
 
     b.ok(&["run", "-d", "--name", "term", "busybox", "sh", "-c", TRAPS]);
     wait_for_log(&b, "term", "ready");
     b.ok(&["stop", "term"]);
-    assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}} {{.State.Running}}", "term"]), "15 false");
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.State.Running}}",
+            "term"
+        ]),
+        "15 false"
+    );
 }
 
 #[test]
 fn process_ignoring_sigterm_is_killed_after_timeout() {
     let Some(b) = env() else { return };
-    b.ok(&["run", "-d", "--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.05; done"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; while true; do sleep 0.05; done",
+    ]);
     wait_for_log(&b, "stubborn", "ready");
     b.ok(&["stop", "-t", "1", "stubborn"]);
-    assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "stubborn"]), "137");
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "stubborn"]),
+        "137"
+    );
 }
 
 #[test]
@@ -69,25 +106,48 @@ fn kill_delivers_named_and_realtime_signals() {
     let bad = b.run(&["kill", "-s", "NOTASIGNAL", "k"]);
     assert_eq!(bad.status.code(), Some(125));
     let stopped = b.run(&["kill", "k"]);
-    assert!(!stopped.status.success(), "kill of a stopped container fails");
+    assert!(
+        !stopped.status.success(),
+        "kill of a stopped container fails"
+    );
 }
 
 #[test]
 fn logs_follow_outlive_exit_and_go_with_rm() {
     let Some(b) = env() else { return };
-    b.ok(&["run", "-d", "--name", "talker", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; sleep 0.2; done; echo err >&2"]);
-    let mut follow = b.command(&["logs", "-f", "talker"]).stdout(Stdio::piped()).spawn().unwrap();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line$i; sleep 0.2; done; echo err >&2",
+    ]);
+    let mut follow = b
+        .command(&["logs", "-f", "talker"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let reader = BufReader::new(follow.stdout.take().unwrap());
     let lines: Vec<String> = reader.lines().map(|l| l.unwrap()).collect();
     assert!(follow.wait().unwrap().success());
-    assert_eq!(lines, vec!["line1", "line2", "line3", "line4", "line5"], "logs -f saw the lines as they came and ended with the container");
+    assert_eq!(
+        lines,
+        vec!["line1", "line2", "line3", "line4", "line5"],
+        "logs -f saw the lines as they came and ended with the container"
+    );
     // After exit the logs remain, including stderr, with tail and timestamps.
     let all = b.run(&["logs", "talker"]);
     assert_eq!(String::from_utf8_lossy(&all.stderr).trim(), "err");
     // The last entry is the stderr line, so three entries hold two stdout lines.
     assert_eq!(b.ok(&["logs", "--tail", "3", "talker"]), "line4\nline5");
     let stamped = b.ok(&["logs", "-t", "--tail", "2", "talker"]);
-    assert!(stamped.starts_with("20") && stamped.ends_with(" line5"), "{stamped}");
+    assert!(
+        stamped.starts_with("20") && stamped.ends_with(" line5"),
+        "{stamped}"
+    );
     assert!(b.ok(&["logs", "--since", "1h", "talker"]).contains("line1"));
     let id = b.ok(&["inspect", "-f", "{{.Id}}", "talker"]);
     let log_path = b.root.join("containers").join(&id).join("container.log");

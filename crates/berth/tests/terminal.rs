@@ -27,7 +27,12 @@ fn in_pty(b: &Berth, args: &str, input: &str) -> (Option<i32>, String) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (out.status.code(), stdout(&out))
 }
@@ -35,7 +40,11 @@ fn in_pty(b: &Berth, args: &str, input: &str) -> (Option<i32>, String) {
 #[test]
 fn interactive_shell_sees_tty_and_window_size() {
     let Some(b) = env() else { return };
-    let (code, out) = in_pty(&b, "run -it --rm busybox sh", "tty; stty size; [ -t 0 ] && echo stdin-is-tty\nexit 7\n");
+    let (code, out) = in_pty(
+        &b,
+        "run -it --rm busybox sh",
+        "tty; stty size; [ -t 0 ] && echo stdin-is-tty\nexit 7\n",
+    );
     assert_eq!(code, Some(7), "{out}");
     assert!(out.contains("/dev/pts/0"), "{out}");
     assert!(out.contains("33 101"), "{out}");
@@ -55,7 +64,20 @@ fn exec_it_in_running_container() {
 #[test]
 fn stdin_without_tty_is_forwarded() {
     let Some(b) = env() else { return };
-    let mut child = b.command(&["run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z; exit 4"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = b
+        .command(&[
+            "run",
+            "-i",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "tr a-z A-Z; exit 4",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "HELLO\n");

@@ -56,6 +56,19 @@ pub enum EngineError {
     RemoveRunning(String),
     #[error("the container's monitor exited before reporting: {0}")]
     MonitorLost(String),
+    #[error("{message}")]
+    StartFailed { code: i32, message: String },
+}
+
+impl EngineError {
+    /// docker's exit codes: 127 command not found, 126 cannot invoke, else 125.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::Runtime(r) => r.exit_code(),
+            EngineError::StartFailed { code, .. } => *code,
+            _ => 125,
+        }
+    }
 }
 
 pub struct Engine {

@@ -70,8 +70,12 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
             return Err(EngineError::MonitorLost(last));
         }
         let line = line.trim_end();
-        if let Some(msg) = line.strip_prefix("error ") {
-            return Err(EngineError::Invalid(msg.to_string()));
+        if let Some(rest) = line.strip_prefix("error ") {
+            let (code, message) = rest.split_once(' ').unwrap_or(("125", rest));
+            return Err(EngineError::StartFailed {
+                code: code.parse().unwrap_or(125),
+                message: message.to_string(),
+            });
         }
         if line.split(' ').next() == Some(want) {
             // The monitor keeps running on its own; the zombie is reaped when we exit.
@@ -190,7 +194,7 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
         // SAFETY: kill(2) on a pid whose identity we just checked.
         unsafe { libc::kill(init.pid, libc::SIGKILL) };
         let deadline = Instant::now() + Duration::from_secs(5);
-        while init.is_alive() && !is_zombie(init.pid) && Instant::now() < deadline {
+        while init.is_alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -213,14 +217,4 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
         return Err(crate::store::StoreError::NotFound(c.id).into());
     }
     Ok(Container { state, ..c })
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }

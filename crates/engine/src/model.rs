@@ -110,17 +110,26 @@ impl ProcessId {
         start_ticks(pid).map(|start_ticks| ProcessId { pid, start_ticks })
     }
 
+    /// Alive: the same process (pid and start time) exists and is not a zombie.
     pub fn is_alive(&self) -> bool {
-        self.pid > 0 && start_ticks(self.pid) == Some(self.start_ticks)
+        self.pid > 0
+            && matches!(stat_fields(self.pid), Some((state, start)) if start == self.start_ticks && state != 'Z' && state != 'X')
     }
 }
 
 fn start_ticks(pid: i32) -> Option<u64> {
+    stat_fields(pid).map(|(_, start)| start)
+}
+
+/// (state, start time) from /proc/PID/stat.
+fn stat_fields(pid: i32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parens; fields resume after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
     // rest starts at field 3 (state); starttime is field 22.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

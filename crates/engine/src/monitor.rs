@@ -57,7 +57,7 @@ pub fn run(id: &str, wait_attach: bool) -> i32 {
     match run_inner(id, wait_attach, &mut sync) {
         Ok(()) => 0,
         Err(e) => {
-            sync.say(&format!("error {e}"));
+            sync.say(&format!("error {} {e}", e.exit_code()));
             eprintln!("berth monitor {id}: {e}");
             1
         }

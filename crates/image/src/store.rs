@@ -217,7 +217,7 @@ impl ImageStore {
             .zip(crate::chain_ids(config.rootfs().diff_ids()))
         {
             if !still_used.contains(&layer.digest().to_string()) {
-                self.blobs.remove(&layer.digest().to_string())?;
+                self.blobs.remove(layer.digest().as_ref())?;
                 let _ = std::fs::remove_dir_all(self.layer_dir(&chain));
             }
         }

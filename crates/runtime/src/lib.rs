@@ -31,6 +31,22 @@ pub enum RuntimeError {
     Unavailable(String, String),
     #[error("container {0} is not known to the runtime")]
     NotFound(String),
+    #[error("{0}")]
+    CommandNotFound(String),
+    #[error("{0}")]
+    CannotInvoke(String),
+}
+
+impl RuntimeError {
+    /// docker's exit code for this failure: 127 when the command does not exist, 126
+    /// when it cannot be run, 125 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RuntimeError::CommandNotFound(_) => 127,
+            RuntimeError::CannotInvoke(_) => 126,
+            _ => 125,
+        }
+    }
 }
 
 /// The container's standard streams when it has no terminal.

@@ -39,10 +39,10 @@ impl OciCliRuntime {
     fn logged_error(log: &Path) -> Option<String> {
         let text = std::fs::read_to_string(log).ok()?;
         text.lines()
+            .rev()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|v| v["level"] == "error")
-            .filter_map(|v| v["msg"].as_str().map(str::to_string))
-            .last()
+            .find_map(|v| v["msg"].as_str().map(str::to_string))
     }
 
     fn run(&self, op: &'static str, id: &str, mut cmd: Command) -> Result<(), RuntimeError> {
@@ -62,6 +62,22 @@ impl OciCliRuntime {
             op,
             id: id.into(),
             message: e.to_string(),
+        }
+    }
+
+    /// runc reports a command that cannot be executed as a create failure; docker
+    /// turns those into exit codes 127 and 126, so we recognise them.
+    fn classify(&self, op: &'static str, id: &str, msg: String) -> RuntimeError {
+        let full = self.fail(op, id, &msg).to_string();
+        if msg.contains("exec:")
+            && (msg.contains("executable file not found")
+                || msg.contains("no such file or directory"))
+        {
+            RuntimeError::CommandNotFound(full)
+        } else if msg.contains("exec:") && msg.contains("permission denied") {
+            RuntimeError::CannotInvoke(full)
+        } else {
+            self.fail(op, id, msg)
         }
     }
 
@@ -105,7 +121,7 @@ impl OciCliRuntime {
                 None => format!("{} exited with {}", self.binary.display(), out.status),
             };
             let _ = std::fs::remove_file(log);
-            return Err(self.fail(op, id, msg));
+            return Err(self.classify(op, id, msg));
         }
         let _ = std::fs::remove_file(log);
         let pid = std::fs::read_to_string(pid_file).map_err(|e| self.fail(op, id, e))?;

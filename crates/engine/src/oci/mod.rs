@@ -362,12 +362,13 @@ mod tests {
             ..base()
         })
         .unwrap();
-        assert_eq!(
+        // Everything the host's bounding set allows, which is more than docker's 14.
+        assert!(
             c["process"]["capabilities"]["effective"]
                 .as_array()
                 .unwrap()
-                .len(),
-            41
+                .len()
+                > 14
         );
         assert!(c["linux"].get("seccomp").is_none());
         assert!(c["linux"].get("maskedPaths").is_none());

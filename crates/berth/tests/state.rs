@@ -1,0 +1,106 @@
+//! Shared state under stress: many berth processes at once, and a monitor killed
+//! with SIGKILL.
+
+use berth_testkit::{require_root_and, Berth};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_berth");
+
+fn env() -> Option<Berth> {
+    if !require_root_and(&["tar"]) {
+        return None;
+    }
+    let b = Berth::new(BIN);
+    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
+    Some(b)
+}
+
+#[test]
+fn twenty_runs_and_twenty_removals_at_once() {
+    let Some(b) = env() else { return };
+    let mut victims = Vec::new();
+    for i in 0..20 {
+        victims.push(b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("victim{i}"),
+            "busybox",
+            "sleep",
+            "300",
+        ]));
+    }
+    let mut children = Vec::new();
+    for i in 0..20 {
+        let run = b
+            .command(&[
+                "run",
+                "--rm",
+                "--name",
+                &format!("quick{i}"),
+                "busybox",
+                "echo",
+                &format!("out{i}"),
+            ])
+            .output();
+        children.push(std::thread::spawn(move || run));
+        let rm = b
+            .command(&["rm", "-f", &format!("victim{i}")])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        children.push(std::thread::spawn(move || rm.wait_with_output()));
+    }
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.join().unwrap().unwrap())
+        .collect();
+    for (n, out) in outputs.iter().enumerate() {
+        assert!(
+            out.status.success(),
+            "process {n} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let echoed: Vec<String> = outputs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| s.starts_with("out"))
+        .collect();
+    assert_eq!(echoed.len(), 20, "{echoed:?}");
+    assert!(
+        b.ok(&["ps", "-a", "-q"]).is_empty(),
+        "ps -a after everything: {}",
+        b.ok(&["ps", "-a"])
+    );
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn killed_monitor_is_reconciled() {
+    let Some(b) = env() else { return };
+    let id = b.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "300"]);
+    let init_pid: i32 = b
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "orphan"])
+        .parse()
+        .unwrap();
+    let monitors = berth_testkit::monitor_processes(&b.root);
+    assert_eq!(monitors.len(), 1, "one monitor per container");
+    // SAFETY: SIGKILL to the monitor process we just found.
+    unsafe { libc::kill(monitors[0], libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while berth_testkit::monitor_processes(&b.root).contains(&monitors[0]) {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = b.ok(&["ps", "-a", "--format", "{{.State}}"]);
+    assert_eq!(status, "exited", "ps no longer calls it running");
+    assert!(b.ok(&["ps", "-q"]).is_empty());
+    let alive = std::fs::read_to_string(format!("/proc/{init_pid}/stat"))
+        .map(|s| !s.contains(") Z"))
+        .unwrap_or(false);
+    assert!(!alive, "the container's process was stopped");
+    b.ok(&["rm", "orphan"]);
+    assert!(!b.root.join("containers").join(&id).exists());
+    b.assert_no_leftovers();
+}

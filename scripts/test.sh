@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs berth's checks and tests as root: formatting, clippy, unit tests and the
+# integration tests that start real containers. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(runc busybox-static tar bsdutils libseccomp-dev pkg-config python3 debootstrap)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --workspace
