@@ -11,7 +11,7 @@ need=(hyperfine podman docker.io runc busybox-static)
 missing=(); for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] || { apt-get update -qq; apt-get install -y -qq "${missing[@]}" >/dev/null; }
 cargo build --release -q
-berth=$PWD/target/release/berth
+berth=$PWD/target/x86_64-unknown-linux-gnu/release/berth
 
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 dockerd_pid=""

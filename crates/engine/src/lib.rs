@@ -10,6 +10,7 @@ pub mod create;
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;
+pub mod memory;
 pub mod model;
 pub mod monitor;
 pub mod names;

@@ -134,11 +134,15 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     sync.say(&format!("started {init_pid}"));
     sync.close();
 
-    let mut log =
-        LogWriter::open(&engine.paths.log_file(id)).map_err(|source| EngineError::Io {
-            path: engine.paths.log_file(id),
-            source,
-        })?;
+    let log_path = engine.paths.log_file(id);
+    let mut log = LogWriter::open(&log_path).map_err(|source| EngineError::Io {
+        path: log_path.clone(),
+        source,
+    })?;
+    // Until the container exits the monitor only relays: close the database (it is
+    // reopened for the exit) and give back what starting needed.
+    drop(engine);
+    crate::memory::release_startup_memory();
     let mut lp = Loop {
         init_pid,
         io,
@@ -151,6 +155,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     drop(lp);
     drop(listener);
 
+    let engine = Engine::open()?;
     cleanup(&engine, &*runtime, id);
     let auto_remove = container.spec.auto_remove;
     if let Ok(mut st) = engine.container(id).map(|c| c.state) {

@@ -264,6 +264,9 @@ mod tests {
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(*kind);
             h.set_mode(0o755);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
             let data: &[u8] = if kind.is_file() {
                 data_or_link.as_bytes()
             } else {
