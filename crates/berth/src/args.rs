@@ -56,6 +56,8 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Explain why a container's init (systemd) failed or is degraded, and how to fix it
+    Doctor(DoctorArgs),
     /// Per-container monitor (internal)
     #[command(hide = true)]
     Monitor(MonitorArgs),
@@ -159,6 +161,9 @@ pub struct CreateArgs {
     /// Connect a container to a network (none or host)
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// Run systemd as PID 1 the way it expects (auto: when the command is an init)
+    #[arg(long, value_name = "auto|always|false")]
+    pub systemd: Option<String>,
     /// The image, then the command and its arguments
     #[arg(
         required = true,
@@ -173,6 +178,12 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short = 'd', long = "detach", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
     pub detach: bool,
+    /// With -d: return only once the container is ready (systemd sent READY=1)
+    #[arg(long, value_name = "ready")]
+    pub wait: Option<String>,
+    /// Seconds --wait=ready waits before giving up
+    #[arg(long = "wait-timeout", default_value = "120")]
+    pub wait_timeout: u64,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -378,6 +389,11 @@ pub struct RmiArgs {
     pub force: bool,
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    pub container: String,
 }
 
 #[derive(Args, Debug)]

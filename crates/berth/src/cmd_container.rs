@@ -120,6 +120,7 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
         labels: a.label.clone(),
         runtime: a.runtime.clone(),
         network: a.network.clone(),
+        systemd: a.systemd.clone(),
     })
 }
 
@@ -130,9 +131,24 @@ pub fn cmd_create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
 }
 
 pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
+    match a.wait.as_deref() {
+        None => {}
+        Some("ready") if a.detach => {}
+        Some("ready") => {
+            bail!("--wait=ready needs -d: a foreground run already waits for the container")
+        }
+        Some(other) => bail!("--wait={other:?} is not supported: use --wait=ready"),
+    }
     let c = create(engine, &create_request(&a.create)?)?;
+    if a.wait.is_some() && !c.spec.systemd {
+        let _ = lifecycle::remove_files(engine, &c, true);
+        bail!("--wait=ready needs a systemd container: its command is not an init; add --systemd=always if it speaks sd_notify");
+    }
     if a.detach {
         start_or_clean(engine, &c, false)?;
+        if a.wait.is_some() {
+            lifecycle::wait_ready(engine, &c.id, Duration::from_secs(a.wait_timeout))?;
+        }
         println!("{}", c.id);
         return Ok(0);
     }

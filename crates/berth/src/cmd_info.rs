@@ -146,3 +146,55 @@ fn print_lines(lines: &[LogLine], timestamps: bool) {
     }
     let _ = out.flush();
 }
+
+pub fn cmd_doctor(engine: &Engine, a: &DoctorArgs) -> Result<i32> {
+    use berth_engine::doctor::{analyse, console_text, Finding};
+    let c = engine.find(&a.container)?;
+    let mut findings = analyse(&console_text(engine, &c), &c);
+    // A running system container may be degraded by units that failed after boot.
+    if c.is_running() && c.spec.systemd && findings.is_empty() {
+        if let Ok((_, out)) = berth_engine::exec::exec_capture(
+            engine,
+            &c,
+            &["systemctl", "--failed", "--plain", "--no-legend"],
+        ) {
+            let units: Vec<&str> = out
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            if !units.is_empty() {
+                findings.push(Finding {
+                    cause: format!("the system is degraded: units failed: {}", units.join(", ")),
+                    fix: format!(
+                        "look at why: berth exec {} journalctl -b -u {}",
+                        c.name, units[0]
+                    ),
+                });
+            }
+        }
+    }
+    let boot = c
+        .state
+        .boot
+        .map(|b| format!(", boot {}", b.as_str()))
+        .unwrap_or_default();
+    println!(
+        "container {} ({}{}, exit code {}, systemd mode {})",
+        c.name,
+        c.state.status.as_str(),
+        boot,
+        c.state
+            .exit_code
+            .map(|x| x.to_string())
+            .unwrap_or_else(|| "-".into()),
+        if c.spec.systemd { "on" } else { "off" }
+    );
+    if findings.is_empty() {
+        println!("no problem found");
+        return Ok(0);
+    }
+    for f in &findings {
+        println!("cause: {}\nfix:   {}", f.cause, f.fix);
+    }
+    Ok(1)
+}

@@ -56,6 +56,8 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "ExitCode": st.exit_code.unwrap_or(0),
             "Error": st.error.clone().unwrap_or_default(),
             "StartedAt": st.started_at.clone().unwrap_or_else(|| zero.into()),
+            "Boot": st.boot.map(|b| b.as_str()),
+            "BootStatus": st.boot_status,
             "FinishedAt": st.finished_at.clone().unwrap_or_else(|| zero.into()),
         },
         "Image": c.image_id,
@@ -98,16 +100,21 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "Labels": s.labels,
             "StopSignal": s.stop_signal,
             "StopTimeout": s.stop_timeout,
+            "Systemd": s.systemd,
         },
     })
 }
 
 pub fn status_text(c: &Container) -> String {
     match c.state.status {
-        Status::Running => format!(
-            "Up {}",
-            human_duration(seconds_since(c.state.started_at.as_deref().unwrap_or("")))
-        ),
+        Status::Running => {
+            let since = c.state.started_at.as_deref().unwrap_or("");
+            let up = format!("Up {}", human_duration(seconds_since(since)));
+            match c.state.boot {
+                Some(b) => format!("{up} ({})", b.as_str()),
+                None => up,
+            }
+        }
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code.unwrap_or(0),

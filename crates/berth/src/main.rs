@@ -65,6 +65,7 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => cmd_image::cmd_tag(e, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => cmd_image::cmd_rmi(e, &a),
         Command::Image(ImageCommand::Inspect(a)) => cmd_image::cmd_image_inspect(e, &a),
+        Command::Doctor(a) => cmd_info::cmd_doctor(e, &a),
         Command::Monitor(_) => unreachable!("handled before the engine is opened"),
     }
 }

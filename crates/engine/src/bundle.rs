@@ -2,6 +2,7 @@
 //! generated /etc files, volume directories, config.json. And takes it apart again.
 
 use crate::model::{Container, NetworkMode};
+use crate::oci::systemd::{container_uuid, SystemdFiles, JOURNALD_CONSOLE};
 use crate::oci::{self, BundleInputs, HostFacts};
 use crate::users::resolve_user;
 use crate::{Engine, EngineError};
@@ -72,6 +73,21 @@ fn write_bundle(
     let user = resolve_user(rootfs, &c.spec.user)?;
     ensure_workdir(rootfs, &c.spec.workdir, &user)?;
     let host = HostFacts::from_host(c.spec.privileged);
+    let notify = notify_socket_path(engine, &c.id);
+    let (manager, os_release, journald) = (
+        dir.join("container-manager"),
+        dir.join("os-release"),
+        dir.join("journald-console.conf"),
+    );
+    if c.spec.systemd {
+        prepare_systemd_files(c, dir, rootfs)?;
+    }
+    let systemd = c.spec.systemd.then(|| SystemdFiles {
+        container_manager: &manager,
+        os_release: &os_release,
+        notify_socket: &notify,
+        journald_dropin: &journald,
+    });
     let config = oci::build_config(&BundleInputs {
         id: &c.id,
         spec: &c.spec,
@@ -79,6 +95,7 @@ fn write_bundle(
         user: &user,
         bind_sources: &bind_sources,
         host: &host,
+        systemd,
     })?;
     let path = dir.join("config.json");
     std::fs::write(
@@ -86,6 +103,48 @@ fn write_bundle(
         serde_json::to_vec_pretty(&config).unwrap_or_default(),
     )
     .map_err(io_at(&path))
+}
+
+/// Where the monitor serves sd_notify for this container.
+pub fn notify_socket_path(engine: &Engine, id: &str) -> PathBuf {
+    engine.paths.run_dir(id).join("notify.sock")
+}
+
+/// The files systemd mode binds into the container, and a machine-id of its own.
+fn prepare_systemd_files(c: &Container, dir: &Path, rootfs: &Path) -> Result<(), EngineError> {
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(io_at(&p))
+    };
+    write("container-manager", "berth\n")?;
+    let os_release = ["/etc/os-release", "/usr/lib/os-release"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    write("os-release", &os_release)?;
+    write("journald-console.conf", JOURNALD_CONSOLE)?;
+    fresh_machine_id(c, dir, rootfs)
+}
+
+/// An image that ships a machine-id would give every container the same one; the
+/// first start writes the container's own (from its uuid) into its upper layer.
+fn fresh_machine_id(c: &Container, dir: &Path, rootfs: &Path) -> Result<(), EngineError> {
+    if dir.join("upper/etc/machine-id").exists() {
+        return Ok(()); // set on an earlier start, or by the container itself
+    }
+    let path = rootfs.join("etc/machine-id");
+    let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+    let shipped = shipped.trim();
+    if shipped.is_empty() || shipped == "uninitialized" {
+        return Ok(()); // systemd derives one from container_uuid
+    }
+    let is_plain_file = std::fs::symlink_metadata(&path)
+        .map(|m| m.is_file())
+        .unwrap_or(false);
+    if !is_plain_file {
+        return Ok(());
+    }
+    std::fs::write(&path, format!("{}\n", container_uuid(&c.id))).map_err(io_at(&path))
 }
 
 /// Docker creates a missing WORKDIR owned by the container's user.

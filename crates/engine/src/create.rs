@@ -40,6 +40,8 @@ pub struct CreateRequest {
     pub labels: Vec<String>,
     pub runtime: Option<String>,
     pub network: Option<String>,
+    /// `--systemd=auto|always|false` (auto when absent).
+    pub systemd: Option<String>,
 }
 
 fn invalid(msg: String) -> EngineError {
@@ -147,11 +149,27 @@ pub fn spec_from_request(
             .unwrap_or_default(),
         (None, _) => id[..12].to_string(),
     };
-    let stop_signal = req
-        .stop_signal
-        .clone()
-        .or_else(|| image.stop_signal().clone())
-        .unwrap_or_else(|| "SIGTERM".into());
+    let systemd = match req.systemd.as_deref().unwrap_or("auto") {
+        "auto" => crate::oci::systemd::is_init_command(&args),
+        "always" => true,
+        // podman spells auto as true
+        "true" => crate::oci::systemd::is_init_command(&args),
+        "false" => false,
+        other => {
+            return Err(invalid(format!(
+                "invalid --systemd {other:?}: use auto, always or false"
+            )))
+        }
+    };
+    // systemd halts cleanly on SIGRTMIN+3; an explicit --stop-signal still wins.
+    let stop_signal = match (&req.stop_signal, systemd) {
+        (Some(s), _) => s.clone(),
+        (None, true) => "SIGRTMIN+3".into(),
+        (None, false) => image
+            .stop_signal()
+            .clone()
+            .unwrap_or_else(|| "SIGTERM".into()),
+    };
     berth_runtime::signal::parse_signal(&stop_signal)?;
     let mut binds: Vec<BindMount> = req
         .volumes
@@ -226,6 +244,7 @@ pub fn spec_from_request(
         labels: parse_labels(&req.labels, image)?,
         runtime: req.runtime.clone().unwrap_or_default(),
         network,
+        systemd,
     })
 }
 
@@ -422,6 +441,24 @@ mod tests {
         .unwrap();
         assert_eq!(got, vec!["A=1", "FROMHOST=h"]);
         assert!(parse_env_file("=x", |_| None).is_err());
+    }
+
+    #[test]
+    fn systemd_mode_resolution() {
+        let id = "0123456789abcdef";
+        let mut r = req(&["/sbin/init"]);
+        let s = spec_from_request(&r, &image(None, None), id).unwrap();
+        assert!(s.systemd && s.stop_signal == "SIGRTMIN+3");
+        r.systemd = Some("false".into());
+        let s = spec_from_request(&r, &image(None, None), id).unwrap();
+        assert!(!s.systemd && s.stop_signal == "SIGTERM");
+        let mut r = req(&["/bin/sh"]);
+        r.systemd = Some("always".into());
+        r.stop_signal = Some("SIGTERM".into());
+        let s = spec_from_request(&r, &image(None, None), id).unwrap();
+        assert!(s.systemd && s.stop_signal == "SIGTERM");
+        r.systemd = Some("maybe".into());
+        assert!(spec_from_request(&r, &image(None, None), id).is_err());
     }
 
     #[test]

@@ -33,6 +33,21 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
     if opts.args.is_empty() {
         return Err(EngineError::Invalid("exec needs a command to run".into()));
     }
+    // Racing a booting systemd gives "Failed to connect to bus"; wait for it instead.
+    if c.spec.systemd && c.state.boot == Some(crate::model::BootState::Starting) {
+        let timeout = std::env::var("BERTH_EXEC_READY_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        if let Err(e) =
+            crate::lifecycle::wait_ready(engine, &c.id, std::time::Duration::from_secs(timeout))
+        {
+            if !engine.find(&c.id).map(|c| c.is_running()).unwrap_or(false) {
+                return Err(e);
+            }
+            eprintln!("berth: warning: {} has not finished booting after {timeout}s; running the command anyway", c.name);
+        }
+    }
     let process_json = write_process(engine, c, opts)?;
     let runtime = engine.runtime(&c.spec.runtime)?;
     // SAFETY: prctl on ourselves.
@@ -274,4 +289,40 @@ fn write_stdout(data: &[u8]) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(data);
     let _ = out.flush();
+}
+
+/// Runs a command in the container and returns (exit code, stdout). For berth's own
+/// questions to a container (doctor asking systemd about failed units).
+pub fn exec_capture(
+    engine: &Engine,
+    c: &Container,
+    args: &[&str],
+) -> Result<(i32, String), EngineError> {
+    use std::io::Read;
+    let opts = ExecOptions {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let process_json = write_process(engine, c, &opts)?;
+    let runtime = engine.runtime(&c.spec.runtime)?;
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| EngineError::Sys("pipe", e))?;
+    let stdio = Stdio {
+        stdin: Some(dev_null()?),
+        stdout: Some(w),
+        stderr: Some(dev_null()?),
+    };
+    let pid = runtime.exec(ExecRequest {
+        id: &c.id,
+        process_json: &process_json,
+        console_socket: None,
+        stdio,
+    });
+    let _ = std::fs::remove_file(&process_json);
+    let pid = pid?;
+    let mut out = String::new();
+    let _ = std::fs::File::from(r).read_to_string(&mut out);
+    Ok((wait_exit(pid), out))
 }

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod cgroups;
 pub mod client;
 pub mod create;
+pub mod doctor;
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;
@@ -14,8 +15,10 @@ pub mod memory;
 pub mod model;
 pub mod monitor;
 pub mod names;
+pub mod notify;
 pub mod oci;
 pub mod paths;
+pub mod spawn;
 pub mod store;
 pub mod users;
 
@@ -59,6 +62,8 @@ pub enum EngineError {
     MonitorLost(String),
     #[error("{message}")]
     StartFailed { code: i32, message: String },
+    #[error("{why}\n{diagnosis}")]
+    NotReady { why: String, diagnosis: String },
 }
 
 impl EngineError {

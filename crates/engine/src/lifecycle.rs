@@ -201,6 +201,7 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
     if let Ok(rt) = engine.runtime(&c.spec.runtime) {
         let _ = rt.delete(&c.id, true);
     }
+    crate::cgroups::remove_container_cgroups(&c.id);
     bundle::teardown(engine, &c.id);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(&c.id));
     crate::cgroups::remove_empty_parents(&engine.paths.runroot);
@@ -217,4 +218,46 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
         return Err(crate::store::StoreError::NotFound(c.id).into());
     }
     Ok(Container { state, ..c })
+}
+
+/// Waits until a systemd container reports READY=1. Fails, with the diagnosis,
+/// when it stops first or the time runs out.
+pub fn wait_ready(engine: &Engine, id: &str, timeout: Duration) -> Result<(), EngineError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let c = engine.find(id)?;
+        if c.state.boot == Some(crate::model::BootState::Ready) {
+            return Ok(());
+        }
+        if !c.is_running() || Instant::now() >= deadline {
+            let why = if c.is_running() {
+                format!(
+                    "container {} did not report ready within {}s",
+                    c.name,
+                    timeout.as_secs()
+                )
+            } else {
+                format!(
+                    "container {} stopped during boot (exit code {})",
+                    c.name,
+                    c.state.exit_code.unwrap_or(0)
+                )
+            };
+            return Err(EngineError::NotReady {
+                why,
+                diagnosis: diagnosis_text(engine, &c),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The doctor's findings as lines of text.
+pub fn diagnosis_text(engine: &Engine, c: &Container) -> String {
+    let findings = crate::doctor::analyse(&crate::doctor::console_text(engine, c), c);
+    findings
+        .iter()
+        .map(|f| format!("  cause: {}\n  fix:   {}", f.cause, f.fix))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -74,6 +74,38 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     pub runtime: String,
     pub network: NetworkMode,
+    /// Systemd mode (resolved from `--systemd` and the command at create).
+    #[serde(default)]
+    pub systemd: bool,
+}
+
+impl ContainerSpec {
+    /// The process gets a terminal for `-t`, and in systemd mode so that
+    /// /dev/console is a pty whose output reaches the logs.
+    pub fn needs_terminal(&self) -> bool {
+        self.tty || self.systemd
+    }
+}
+
+/// How far a systemd container has booted, from its sd_notify messages.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BootState {
+    Starting,
+    Ready,
+    Degraded,
+    Stopping,
+}
+
+impl BootState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BootState::Starting => "starting",
+            BootState::Ready => "ready",
+            BootState::Degraded => "degraded",
+            BootState::Stopping => "stopping",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -142,6 +174,12 @@ pub struct ContainerState {
     pub exit_code: Option<i32>,
     pub error: Option<String>,
     pub restart_count: u32,
+    /// Systemd containers only.
+    #[serde(default)]
+    pub boot: Option<BootState>,
+    /// The last STATUS= line systemd sent.
+    #[serde(default)]
+    pub boot_status: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

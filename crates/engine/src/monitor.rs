@@ -6,16 +6,18 @@
 
 use crate::attach::{Frame, FrameBuffer};
 use crate::logs::LogWriter;
+use crate::model::BootState;
 use crate::model::{ContainerState, ProcessId, Status};
+use crate::notify::NotifySocket;
+use crate::spawn::{create_container, Io};
 use crate::{bundle, lifecycle, now, Engine, EngineError};
-use berth_runtime::console::ConsoleSocket;
-use berth_runtime::{CreateRequest, Runtime, Stdio};
+use berth_runtime::Runtime;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 
 /// How the monitor reports back to the CLI that spawned it: lines on a pipe.
@@ -42,14 +44,6 @@ impl SyncPipe {
 struct Client {
     stream: UnixStream,
     frames: FrameBuffer,
-}
-
-/// What the container's output and input are attached to. With a terminal the pty
-/// master is both the only output and the input.
-struct Io {
-    outputs: Vec<(Option<std::fs::File>, &'static str)>,
-    pty_master: Option<RawFd>,
-    stdin: Option<std::fs::File>,
 }
 
 pub fn run(id: &str, wait_attach: bool) -> i32 {
@@ -81,6 +75,17 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         path: run_dir.clone(),
         source,
     })?;
+    let notify = match container.spec.systemd {
+        true => Some(
+            NotifySocket::bind(&bundle::notify_socket_path(&engine, id)).map_err(|source| {
+                EngineError::Io {
+                    path: bundle::notify_socket_path(&engine, id),
+                    source,
+                }
+            })?,
+        ),
+        false => None,
+    };
     bundle::prepare(&engine, &container)?;
     let runtime = engine.runtime(&container.spec.runtime)?;
     let guard = crate::cgroups::creation_guard(&engine.paths.runroot);
@@ -127,6 +132,8 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         return Err(e);
     }
     state.status = Status::Running;
+    state.boot = container.spec.systemd.then_some(BootState::Starting);
+    state.boot_status = None;
     state.started_at = Some(now());
     state.finished_at = None;
     state.exit_code = None;
@@ -144,11 +151,13 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     drop(engine);
     crate::memory::release_startup_memory();
     let mut lp = Loop {
+        id,
         init_pid,
         io,
         log: &mut log,
         clients,
         exit: None,
+        notify,
     };
     let code = lp.run(&listener, &sigfd);
     let mut clients = std::mem::take(&mut lp.clients);
@@ -198,6 +207,9 @@ fn cleanup(engine: &Engine, runtime: &dyn Runtime, id: &str) {
     if let Err(e) = runtime.delete(id, true) {
         eprintln!("berth monitor {id}: runtime delete: {e}");
     }
+    // Sub-cgroups systemd made inside, and the name=systemd one the runtime
+    // does not know about.
+    crate::cgroups::remove_container_cgroups(id);
     bundle::teardown(engine, id);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(id));
     crate::cgroups::remove_empty_parents(&engine.paths.runroot);
@@ -215,83 +227,9 @@ fn bind_attach(engine: &Engine, id: &str) -> Result<UnixListener, EngineError> {
     Ok(l)
 }
 
-fn pipe() -> Result<(std::fs::File, OwnedFd), EngineError> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| EngineError::Sys("pipe", e))?;
-    Ok((std::fs::File::from(r), w))
-}
-
-fn create_container(
-    engine: &Engine,
-    runtime: &dyn Runtime,
-    c: &crate::model::Container,
-) -> Result<(i32, Io), EngineError> {
-    let bundle = engine.paths.container_dir(&c.id);
-    if c.spec.tty {
-        let sock = ConsoleSocket::bind(&engine.paths.run_dir(&c.id).join("console.sock"))?;
-        let stdio = Stdio {
-            stdin: None,
-            stdout: None,
-            stderr: None,
-        };
-        let pid = runtime.create(CreateRequest {
-            id: &c.id,
-            bundle: &bundle,
-            console_socket: Some(sock.path()),
-            stdio,
-        })?;
-        let master = sock.receive_master()?;
-        set_nonblocking(master.as_raw_fd());
-        let raw = master.as_raw_fd();
-        let io = Io {
-            outputs: vec![(Some(std::fs::File::from(master)), "stdout")],
-            pty_master: Some(raw),
-            stdin: None,
-        };
-        return Ok((pid, io));
-    }
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (stdin_fd, stdin_keep) = if c.spec.open_stdin {
-        let (r, w) = pipe()?;
-        (OwnedFd::from(r), Some(std::fs::File::from(w)))
-    } else {
-        let null = std::fs::File::open("/dev/null").map_err(|source| EngineError::Io {
-            path: "/dev/null".into(),
-            source,
-        })?;
-        (OwnedFd::from(null), None)
-    };
-    let stdio = Stdio {
-        stdin: Some(stdin_fd),
-        stdout: Some(out_w),
-        stderr: Some(err_w),
-    };
-    let pid = runtime.create(CreateRequest {
-        id: &c.id,
-        bundle: &bundle,
-        console_socket: None,
-        stdio,
-    })?;
-    set_nonblocking(out_r.as_raw_fd());
-    set_nonblocking(err_r.as_raw_fd());
-    let io = Io {
-        outputs: vec![(Some(out_r), "stdout"), (Some(err_r), "stderr")],
-        pty_master: None,
-        stdin: stdin_keep,
-    };
-    Ok((pid, io))
-}
-
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
-}
-
 struct Loop<'a> {
+    id: &'a str,
+    notify: Option<NotifySocket>,
     init_pid: i32,
     io: Io,
     log: &'a mut LogWriter,
@@ -302,6 +240,7 @@ struct Loop<'a> {
 #[derive(Clone, Copy)]
 enum Source {
     Signal,
+    Notify,
     Listener,
     Output(usize),
     Client(usize),
@@ -337,6 +276,7 @@ impl Loop<'_> {
                         while sigfd.read_signal().ok().flatten().is_some() {}
                         self.reap();
                     }
+                    Source::Notify => self.record_notify(),
                     Source::Listener => {
                         while let Ok((stream, _)) = listener.accept() {
                             self.clients.push(Client {
@@ -373,6 +313,10 @@ impl Loop<'_> {
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
         ];
         let mut sources = vec![Source::Signal, Source::Listener];
+        if let Some(n) = &self.notify {
+            fds.push(PollFd::new(n.socket.as_fd(), PollFlags::POLLIN));
+            sources.push(Source::Notify);
+        }
         for (n, (file, _)) in self.io.outputs.iter().enumerate() {
             if let Some(f) = file {
                 fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
@@ -422,14 +366,36 @@ impl Loop<'_> {
     fn drain_all(&mut self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         for n in 0..self.io.outputs.len() {
+            // A pty never reaches end-of-file (we hold its slave side), so stop once
+            // it has been quiet for a moment.
             while self.pump_output(n) && std::time::Instant::now() < deadline {
                 let Some(f) = self.io.outputs[n].0.as_ref() else {
                     break;
                 };
                 let mut probe = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut probe, PollTimeout::from(50u16));
+                if poll(&mut probe, PollTimeout::from(20u16)).unwrap_or(0) == 0 {
+                    break;
+                }
             }
         }
+    }
+
+    /// Records what systemd told us. Rare (a handful of messages per boot), so the
+    /// database is opened just for it.
+    fn record_notify(&mut self) {
+        let Some(n) = &self.notify else { return };
+        let update = n.drain();
+        if update == crate::notify::NotifyUpdate::default() {
+            return;
+        }
+        if let Ok(engine) = Engine::open() {
+            if let Ok(mut state) = engine.container(self.id).map(|c| c.state) {
+                state.boot = update.boot.or(state.boot);
+                state.boot_status = update.status.or(state.boot_status);
+                let _ = engine.save_state(self.id, &state);
+            }
+        }
+        crate::memory::release_startup_memory();
     }
 
     fn reap(&mut self) {

@@ -3,6 +3,7 @@
 
 pub mod mounts;
 pub mod security;
+pub mod systemd;
 
 use crate::model::{ContainerSpec, NetworkMode, Ulimit};
 use crate::users::ResolvedUser;
@@ -44,6 +45,8 @@ pub struct BundleInputs<'a> {
     /// Host paths for `spec.binds`, in the same order.
     pub bind_sources: &'a [PathBuf],
     pub host: &'a HostFacts,
+    /// Set in systemd mode.
+    pub systemd: Option<systemd::SystemdFiles<'a>>,
 }
 
 const RLIMITS: [(&str, u32); 15] = [
@@ -243,7 +246,7 @@ pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
         linux["readonlyPaths"] = json!(security::READONLY_PATHS);
         linux["seccomp"] = security::seccomp(&caps);
     }
-    let config = json!({
+    let mut config = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": { "path": "rootfs", "readonly": spec.read_only },
@@ -251,6 +254,15 @@ pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
         "mounts": all_mounts(inputs),
         "linux": linux,
     });
+    if let Some(files) = &inputs.systemd {
+        let user_mounts: Vec<String> = spec
+            .binds
+            .iter()
+            .map(|b| b.destination.clone())
+            .chain(spec.tmpfs.iter().map(|t| t.destination.clone()))
+            .collect();
+        systemd::apply(&mut config, inputs.id, files, &user_mounts);
+    }
     // Round-trip through oci-spec's types: whatever we write must parse as a spec.
     serde_json::from_value::<oci_spec::runtime::Spec>(config.clone())
         .map_err(|e| OciError::Invalid(e.to_string()))?;
@@ -320,6 +332,7 @@ mod tests {
             container_dir: Path::new("/c"),
             user: &user,
             bind_sources: &[],
+            systemd: None,
             host: &host,
         })
     }
