@@ -36,7 +36,7 @@ const PATTERNS: &[Pattern] = &[
         fix: "use systemd mode (--systemd=always), which mounts a namespaced cgroup filesystem with the container's own name=systemd or unified subtree",
     },
     Pattern {
-        needles: &["Trying to run as user instance, but the system has not been booted with systemd", "System has not been booted with systemd", "Couldn't find an alternative telinit implementation", "Excess arguments", "systemd is not running as PID 1"],
+        needles: &["Trying to run as user instance, but the system has not been booted with systemd", "System has not been booted with systemd", "Couldn't find an alternative telinit implementation", "Explicit --user argument required to run as user manager", "systemd is not running as PID 1"],
         cause: "systemd is not PID 1: something else was started first and systemd refuses to run as the system manager",
         fix: "make the init the container's command, e.g. berth run IMAGE /sbin/init (not sh -c '…; exec /sbin/init' wrappers that fork), or set CMD [\"/sbin/init\"] in the image",
     },
@@ -46,15 +46,17 @@ const PATTERNS: &[Pattern] = &[
         fix: "use an image with systemd 230 or newer on cgroup v2 hosts; berth delegates the container's unified subtree in systemd mode",
     },
     Pattern {
-        needles: &["Operation not permitted"],
-        cause: "systemd was refused an operation it needs (a missing capability or a seccomp filter)",
-        fix: "do not drop the default capabilities of a system container (remove --cap-drop); systemd mode needs only docker's default set",
+        // systemd logs many harmless "Operation not permitted" lines in containers;
+        // only the fatal ones mean something.
+        needles: &["Failed to mount API filesystems", "Failed to allocate manager object: Operation not permitted", "Freezing execution"],
+        cause: "systemd was refused an operation it needs to boot (a missing capability, a seccomp filter, or mounts it cannot make)",
+        fix: "do not drop the default capabilities of a system container (remove --cap-drop) and run it in systemd mode (--systemd=always)",
     },
 ];
 
 /// Reads the log text and state; returns what went wrong, most important first.
 pub fn analyse(log: &str, c: &Container) -> Vec<Finding> {
-    let mut found: Vec<Finding> = Vec::new();
+    let mut found: Vec<Finding> = config_findings(c);
     for p in PATTERNS {
         if p.needles.iter().any(|n| log.contains(n)) && !found.iter().any(|f| f.cause == p.cause) {
             found.push(Finding {
@@ -66,8 +68,8 @@ pub fn analyse(log: &str, c: &Container) -> Vec<Finding> {
             }
         }
     }
-    // "Operation not permitted" accompanies most of the specific failures above;
-    // only keep it when it is the only thing we recognised.
+    // The generic refusal accompanies most of the specific failures above; only
+    // keep it when it is the only thing we recognised.
     if found.len() > 1 {
         found.retain(|f| !f.cause.starts_with("systemd was refused"));
     }
@@ -87,6 +89,21 @@ pub fn analyse(log: &str, c: &Container) -> Vec<Finding> {
         }
     }
     found
+}
+
+/// Problems visible in the container's configuration alone.
+fn config_findings(c: &Container) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !c.spec.systemd && crate::oci::systemd::is_init_command(&c.spec.args) {
+        out.push(Finding {
+            cause: format!(
+                "{} is an init, but the container runs in plain mode (--systemd=false): systemd gets no tmpfs on /run, no cgroup filesystem of its own and no console, and stops with \"Failed to mount API filesystems\" (systemctl reports \"offline\")",
+                c.spec.args[0]
+            ),
+            fix: "recreate it without --systemd=false (auto detects the init) or with --systemd=always".into(),
+        });
+    }
+    out
 }
 
 fn state_finding(c: &Container) -> Option<Finding> {
@@ -118,10 +135,22 @@ fn state_finding(c: &Container) -> Option<Finding> {
     }
 }
 
-/// Unit names from systemd's "[FAILED] Failed to start …" console lines.
+/// Unit names from systemd's "[FAILED] Failed to start …" console lines and the
+/// journal's "unit: Failed with result …" lines.
 pub fn failed_units(log: &str) -> Vec<String> {
     let mut units: Vec<String> = Vec::new();
     for line in log.lines() {
+        if let Some(before) = line
+            .split(": Failed with result")
+            .next()
+            .filter(|_| line.contains(": Failed with result"))
+        {
+            let unit = before.rsplit(' ').next().unwrap_or_default().to_string();
+            if !unit.is_empty() && !units.contains(&unit) {
+                units.push(unit);
+            }
+            continue;
+        }
         let Some(rest) = line.split("Failed to start ").nth(1) else {
             continue;
         };
@@ -199,7 +228,7 @@ mod tests {
             ("Failed to create /init.scope control group: Read-only file system", "read-only"),
             ("Cannot determine cgroup we are running in: No medium found\nFailed to allocate manager object: No medium found", "no usable cgroup"),
             ("Trying to run as user instance, but the system has not been booted with systemd.", "not PID 1"),
-            ("Failed to set up mount namespacing: Operation not permitted", "refused an operation"),
+            ("Failed to mount API filesystems.\nFreezing execution.", "refused an operation"),
         ];
         for (log, expect) in cases {
             let f = analyse(log, &c);
@@ -214,19 +243,40 @@ mod tests {
     #[test]
     fn specific_cause_wins_over_generic_permission_error() {
         let c = container(Status::Running, None, None);
-        let f = analyse("Failed to mount tmpfs at /run: Operation not permitted", &c);
+        let f = analyse("Failed to mount tmpfs at /run: Operation not permitted\n[!!!!!!] Failed to mount API filesystems.\nFreezing execution.", &c);
         assert_eq!(f.len(), 1);
+        assert!(f[0].cause.contains("/run"));
+        // Harmless refusals in a healthy boot are not problems.
+        let healthy = container(Status::Running, None, Some(BootState::Ready));
+        assert!(analyse(
+            "Failed to configure loopback network device, ignoring: Operation not permitted",
+            &healthy
+        )
+        .is_empty());
     }
 
     #[test]
     fn lists_failed_units() {
-        let log = "[FAILED] Failed to start broken.service - A broken unit.\n[  OK  ] Started ssh.service\n[FAILED] Failed to start other.service.\n";
-        assert_eq!(failed_units(log), vec!["broken.service", "other.service"]);
+        let log = "[FAILED] Failed to start broken.service - A broken unit.\n[  OK  ] Started ssh.service\n[FAILED] Failed to start other.service.\n[ 12.3] systemd[1]: third.service: Failed with result 'exit-code'.\n";
+        assert_eq!(
+            failed_units(log),
+            vec!["broken.service", "other.service", "third.service"]
+        );
         let f = analyse(
             log,
             &container(Status::Running, None, Some(BootState::Ready)),
         );
         assert!(f[0].cause.contains("broken.service") && f[0].fix.contains("journalctl"));
+    }
+
+    #[test]
+    fn init_in_plain_mode_is_named() {
+        let mut c = container(Status::Running, None, None);
+        c.spec.args = vec!["/sbin/init".into()];
+        let f = analyse("", &c);
+        assert!(f[0].cause.contains("plain mode") && f[0].fix.contains("--systemd=always"));
+        c.spec.systemd = true;
+        assert!(analyse("", &c).is_empty());
     }
 
     #[test]

@@ -91,6 +91,14 @@ fn write_process(
         env.retain(|x| x.split('=').next() != Some(key));
         env.push(e.clone());
     }
+    if c.spec.systemd {
+        // What the container's PID 1 sees, so tools inside detect the container.
+        env.push("container=berth".into());
+        env.push(format!(
+            "container_uuid={}",
+            crate::oci::systemd::container_uuid(&c.id)
+        ));
+    }
     if opts.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }

@@ -152,6 +152,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     crate::memory::release_startup_memory();
     let mut lp = Loop {
         id,
+        systemd: container.spec.systemd,
         init_pid,
         io,
         log: &mut log,
@@ -229,6 +230,7 @@ fn bind_attach(engine: &Engine, id: &str) -> Result<UnixListener, EngineError> {
 
 struct Loop<'a> {
     id: &'a str,
+    systemd: bool,
     notify: Option<NotifySocket>,
     init_pid: i32,
     io: Io,
@@ -405,7 +407,7 @@ impl Loop<'_> {
                     self.exit = Some(code)
                 }
                 Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == self.init_pid => {
-                    self.exit = Some(128 + sig as i32)
+                    self.exit = Some(exit_code_for_signal(self.systemd, sig))
                 }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => {}
@@ -462,6 +464,16 @@ impl Loop<'_> {
             }
             _ => {}
         }
+    }
+}
+
+/// A container init killed by a signal exits 128+n, except a system container's
+/// halt: with CAP_SYS_BOOT (`--privileged`) systemd ends with reboot(2), which in a
+/// pid namespace kills the init with SIGINT. That is a clean stop, so it reads 0.
+fn exit_code_for_signal(systemd: bool, sig: Signal) -> i32 {
+    match (systemd, sig) {
+        (true, Signal::SIGINT) => 0,
+        _ => 128 + sig as i32,
     }
 }
 

@@ -41,10 +41,17 @@ pub fn require_root_and(tools: &[&str]) -> bool {
         .all(|t| require(&format!("{t} in PATH"), have_tool(t)))
 }
 
+/// Fixtures are cached across runs: /var/cache/berth-testkit as root (so the
+/// debootstrap happens once per machine), or BERTH_TEST_CACHE.
 fn cache_dir() -> PathBuf {
+    let default = if is_root() {
+        PathBuf::from("/var/cache/berth-testkit")
+    } else {
+        std::env::temp_dir().join("berth-testkit")
+    };
     let dir = std::env::var_os("BERTH_TEST_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("berth-testkit"));
+        .unwrap_or(default);
     std::fs::create_dir_all(&dir).expect("create test cache dir");
     dir
 }
@@ -99,6 +106,53 @@ fn build_busybox_tar() -> PathBuf {
     // rename is atomic: parallel test binaries either see the whole tarball or none.
     std::fs::rename(&partial, &tar).unwrap();
     let _ = std::fs::remove_dir_all(&tmp);
+    tar
+}
+
+/// A Debian bookworm root filesystem with systemd and openssh-server, made by
+/// debootstrap (about a minute) and cached. Import it with `CMD ["/sbin/init"]`.
+pub fn systemd_rootfs_tar() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_systemd_rootfs_tar).clone()
+}
+
+pub const DEBOOTSTRAP_PACKAGES: &str = "systemd,systemd-sysv,dbus,openssh-server,iproute2,procps";
+
+fn build_systemd_rootfs_tar() -> PathBuf {
+    let dir = cache_dir();
+    let tar = dir.join("debian-systemd.tar");
+    if tar.exists() {
+        return tar;
+    }
+    let build = dir.join(format!("debian-systemd.build-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&build);
+    let mirror = std::env::var("BERTH_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    let st = Command::new("debootstrap")
+        .args([
+            "--variant=minbase",
+            &format!("--include={DEBOOTSTRAP_PACKAGES}"),
+            "bookworm",
+        ])
+        .arg(&build)
+        .arg(&mirror)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run debootstrap (apt-get install debootstrap)");
+    assert!(st.success(), "debootstrap of the systemd rootfs failed");
+    let partial = dir.join(format!("debian-systemd.tar.{}", std::process::id()));
+    let st = Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-C")
+        .arg(&build)
+        .arg("-cf")
+        .arg(&partial)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success(), "tar of the systemd rootfs failed");
+    std::fs::rename(&partial, &tar).unwrap();
+    let _ = std::fs::remove_dir_all(&build);
     tar
 }
 
@@ -165,6 +219,12 @@ impl Berth {
         args.push(&tar);
         args.push(name);
         self.ok(&args)
+    }
+
+    /// Imports the Debian systemd rootfs as `name` with `CMD ["/sbin/init"]`.
+    pub fn import_systemd(&self, name: &str) -> String {
+        let tar = systemd_rootfs_tar().to_string_lossy().into_owned();
+        self.ok(&["import", "--change", r#"CMD ["/sbin/init"]"#, &tar, name])
     }
 
     /// Ids of all containers this berth knows.
