@@ -1,40 +1,55 @@
 #!/usr/bin/env bash
-# The most complete berth demo so far, on a fresh Debian machine: build berth, make
-# a busybox image from Debian's busybox-static, run it detached, exec into it, read
-# its logs, stop and remove it. (The systemd + ssh story lands with the networking
-# and systemd issues.)
+# berth's main job on a fresh Debian machine: build berth, make a Debian bookworm
+# image whose PID 1 is systemd (with openssh-server), run it detached with no special
+# flags, wait until systemd reports ready, and log in over ssh with a generated key.
+#
+# Until bridge networking lands (-p 1122:22), the container shares the host's
+# network (--network host) and its sshd listens on 127.0.0.1:1122.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(runc busybox-static tar libseccomp-dev pkg-config)
+packages=(runc busybox-static tar libseccomp-dev pkg-config debootstrap openssh-client)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+echo "== building berth"
 cargo build --release -q
 berth=$PWD/target/x86_64-unknown-linux-gnu/release/berth
 
+# The same Debian systemd rootfs the tests use, made once and cached.
+rootfs_tar=/var/cache/berth-testkit/debian-systemd.tar
+if [ ! -f "$rootfs_tar" ]; then
+  echo "== debootstrap: Debian bookworm with systemd and openssh-server (about a minute)"
+  mkdir -p /var/cache/berth-testkit
+  build=$(mktemp -d /var/cache/berth-testkit/demo-build.XXXXXX)
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,openssh-server,iproute2,procps \
+    bookworm "$build" http://deb.debian.org/debian >/dev/null
+  tar --numeric-owner -C "$build" -cf "$rootfs_tar.partial" . && mv "$rootfs_tar.partial" "$rootfs_tar"
+  rm -rf "$build"
+fi
+
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/rootfs"/{bin,etc,tmp,root,proc,sys,dev}
-cp /bin/busybox "$work/rootfs/bin/"
-for applet in $(/bin/busybox --list); do
-  [ "$applet" = busybox ] || ln -s busybox "$work/rootfs/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$work/rootfs/etc/passwd"
-printf 'root:x:0:\n' > "$work/rootfs/etc/group"
-tar -C "$work/rootfs" -cf "$work/busybox.tar" .
+cleanup() { "$berth" rm -f box >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+ssh-keygen -q -t ed25519 -N '' -f "$work/id"
+cp "$work/id.pub" "$work/authorized_keys"
+printf 'Port 1122\nListenAddress 127.0.0.1\n' > "$work/sshd-demo.conf"
 
 set -x
-"$berth" import --change 'CMD ["/bin/sh"]' "$work/busybox.tar" demo/busybox
-"$berth" run --rm demo/busybox echo "hello from a berth container"
-"$berth" run -d --name demo --hostname demo-box demo/busybox sh -c 'while true; do date; sleep 1; done'
+"$berth" import --change 'CMD ["/sbin/init"]' "$rootfs_tar" demo/debian-systemd
+"$berth" run -d --name box --hostname box --network host --wait=ready \
+  -v "$work/authorized_keys:/root/.ssh/authorized_keys:ro" \
+  -v "$work/sshd-demo.conf:/etc/ssh/sshd_config.d/berth-demo.conf:ro" \
+  demo/debian-systemd
 "$berth" ps
-"$berth" exec demo sh -c 'echo "inside $(hostname): $(id)"; grep CapEff /proc/self/status'
-sleep 2
-"$berth" logs --tail 2 demo
-"$berth" stop -t 1 demo
-"$berth" rm demo
-"$berth" rmi demo/busybox
+"$berth" exec box systemctl is-system-running --wait
+"$berth" exec box systemctl restart ssh
+ssh -i "$work/id" -p 1122 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+  root@127.0.0.1 'echo "logged in to $(hostname) over ssh"; systemctl is-system-running'
+"$berth" stop box
+"$berth" inspect -f 'exit code {{.State.ExitCode}}' box
+"$berth" logs box | tail -3
+"$berth" rm box

@@ -153,14 +153,27 @@ pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         return Ok(0);
     }
     start_or_clean(engine, &c, true)?;
-    Ok(attach(
+    let code = attach(
         engine,
         &c.id,
         AttachOptions {
             stdin: a.create.interactive,
             tty: a.create.tty,
         },
-    )?)
+    )?;
+    // A system container that died during boot explains itself.
+    if code != 0 && c.spec.systemd {
+        if let Ok(c) = engine.find(&c.id) {
+            let diagnosis = lifecycle::diagnosis_text(engine, &c);
+            if !diagnosis.is_empty() {
+                eprintln!(
+                    "berth: {} stopped with exit code {code}:\n{diagnosis}",
+                    c.name
+                );
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// Starts; a container that could not start is removed again if it was `--rm`.
