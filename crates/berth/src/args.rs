@@ -56,6 +56,11 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// List port mappings of a container
+    Port(PortArgs),
     /// Explain why a container's init (systemd) failed or is degraded, and how to fix it
     Doctor(DoctorArgs),
     /// Per-container monitor (internal)
@@ -158,9 +163,30 @@ pub struct CreateArgs {
     /// Runtime to use for this container (default: libcontainer, in-process; or an OCI runtime binary such as runc)
     #[arg(long)]
     pub runtime: Option<String>,
-    /// Connect a container to a network (none or host)
+    /// Connect a container to a network: bridge (default), none, host, container:NAME, or a user network
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// Publish a container's port(s) to the host ([IP:][HOSTPORT:]CONTAINERPORT[/PROTO])
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random host ports
+    #[arg(short = 'P', long = "publish-all", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub publish_all: bool,
+    /// IPv4 address on the network (e.g. 10.88.0.10)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g. 02:42:ac:11:00:02)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Add a custom host-to-IP mapping (NAME:IP)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     /// Run systemd as PID 1 the way it expects (auto: when the command is an init)
     #[arg(long, value_name = "auto|always|false")]
     pub systemd: Option<String>,
@@ -389,6 +415,57 @@ pub struct RmiArgs {
     pub force: bool,
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkNamesArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(NetworkNamesArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkCreateArgs {
+    /// Subnet in CIDR format (e.g. 10.90.0.0/24)
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// Gateway address of the subnet
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Driver to manage the network (only bridge)
+    #[arg(short = 'd', long, default_value = "bridge")]
+    pub driver: String,
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkLsArgs {
+    /// Only display network names
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub quiet: bool,
+    /// Format output using a Go-style template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkNamesArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    pub container: String,
+    /// Only this container port ([PORT[/PROTO]])
+    pub port: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -54,6 +54,16 @@ const RUN_FLAGS: &[&str] = &[
     "--runtime",
     "--network",
     "--net",
+    "-p",
+    "--publish",
+    "-P",
+    "--publish-all",
+    "--ip",
+    "--mac-address",
+    "--dns",
+    "--dns-search",
+    "--add-host",
+    "--systemd",
 ];
 
 fn env_entries(env: &[String], env_files: &[String]) -> Result<Vec<String>> {
@@ -121,6 +131,13 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
         runtime: a.runtime.clone(),
         network: a.network.clone(),
         systemd: a.systemd.clone(),
+        publish: a.publish.clone(),
+        publish_all: a.publish_all,
+        ip: a.ip.clone(),
+        mac: a.mac_address.clone(),
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        add_hosts: a.add_host.clone(),
     })
 }
 

@@ -71,7 +71,7 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
         "Platform": "linux",
         "HostConfig": {
             "Binds": s.binds.iter().filter(|b| !b.anonymous).map(|b| format!("{}:{}{}", b.source, b.destination, if b.read_only { ":ro" } else { "" })).collect::<Vec<_>>(),
-            "NetworkMode": format!("{:?}", s.network).to_lowercase(),
+            "NetworkMode": s.network.name(),
             "AutoRemove": s.auto_remove,
             "Privileged": s.privileged,
             "ReadonlyRootfs": s.read_only,
@@ -85,6 +85,7 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "Runtime": if s.runtime.is_empty() { "libcontainer" } else { s.runtime.as_str() },
         },
         "Mounts": mounts,
+        "NetworkSettings": network_settings(c),
         "Config": {
             "Hostname": s.hostname,
             "Domainname": s.domainname,
@@ -102,6 +103,28 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "StopTimeout": s.stop_timeout,
             "Systemd": s.systemd,
         },
+    })
+}
+
+fn network_settings(c: &Container) -> Value {
+    let Some(n) = &c.state.network else {
+        return json!({"IPAddress": "", "Gateway": "", "Ports": {}, "Networks": {}});
+    };
+    let mut ports = serde_json::Map::new();
+    for p in &n.ports {
+        let ip = p
+            .host_ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "0.0.0.0".into());
+        ports.insert(
+            format!("{}/{}", p.container_port, p.proto.as_str()),
+            json!([{"HostIp": ip, "HostPort": p.host_port.to_string()}]),
+        );
+    }
+    json!({
+        "IPAddress": n.ip.to_string(), "IPPrefixLen": n.prefix, "Gateway": n.gateway.to_string(),
+        "MacAddress": n.mac.clone().unwrap_or_default(), "Ports": ports,
+        "Networks": { n.network.clone(): {"IPAddress": n.ip.to_string(), "Gateway": n.gateway.to_string(), "IPPrefixLen": n.prefix} },
     })
 }
 
@@ -145,7 +168,7 @@ pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
         "RunningFor": format!("{} ago", human_duration(seconds_since(&c.created))),
         "Status": status_text(c),
         "State": c.state.status.as_str(),
-        "Ports": "",
+        "Ports": c.state.network.as_ref().map(|n| n.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
         "Names": c.name,
         "Labels": labels.join(","),
         "Mounts": c.spec.binds.iter().map(|b| b.destination.clone()).collect::<Vec<_>>().join(","),

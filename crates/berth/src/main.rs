@@ -6,6 +6,7 @@ mod args;
 mod cmd_container;
 mod cmd_image;
 mod cmd_info;
+mod cmd_network;
 mod format;
 mod inspect;
 
@@ -66,6 +67,8 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => cmd_image::cmd_rmi(e, &a),
         Command::Image(ImageCommand::Inspect(a)) => cmd_image::cmd_image_inspect(e, &a),
         Command::Doctor(a) => cmd_info::cmd_doctor(e, &a),
+        Command::Network(c) => cmd_network::cmd_network(e, &c),
+        Command::Port(a) => cmd_network::cmd_port(e, &a),
         Command::Monitor(_) => unreachable!("handled before the engine is opened"),
     }
 }

@@ -1,11 +1,13 @@
 //! Turns a stored container into an OCI bundle on disk at start: overlay rootfs,
 //! generated /etc files, volume directories, config.json. And takes it apart again.
 
-use crate::model::{Container, NetworkMode};
+use crate::model::Container;
+use crate::networking;
 use crate::oci::systemd::{container_uuid, SystemdFiles, JOURNALD_CONSOLE};
 use crate::oci::{self, BundleInputs, HostFacts};
 use crate::users::resolve_user;
 use crate::{Engine, EngineError};
+use berth_net::Attachment;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,8 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
 }
 
 /// Mounts the rootfs and writes config.json. Undo with [`teardown`].
-pub fn prepare(engine: &Engine, c: &Container) -> Result<(), EngineError> {
+/// Returns the container's network attachment when it is on a bridge network.
+pub fn prepare(engine: &Engine, c: &Container) -> Result<Option<Attachment>, EngineError> {
     let dir = engine.paths.container_dir(&c.id);
     let rootfs = engine.paths.rootfs(&c.id);
     for sub in ["upper", "work", "rootfs"] {
@@ -28,6 +31,7 @@ pub fn prepare(engine: &Engine, c: &Container) -> Result<(), EngineError> {
     let result = write_bundle(engine, c, &dir, &rootfs);
     if result.is_err() {
         teardown(engine, &c.id);
+        networking::disconnect(engine, c);
     }
     result
 }
@@ -67,8 +71,10 @@ fn write_bundle(
     c: &Container,
     dir: &Path,
     rootfs: &Path,
-) -> Result<(), EngineError> {
-    write_etc_files(c, dir)?;
+) -> Result<Option<Attachment>, EngineError> {
+    let att = networking::reserve(engine, c)?;
+    write_etc_files(engine, c, dir, att.as_ref())?;
+    let netns = networking::shared_netns(engine, c)?;
     let bind_sources = bind_sources(engine, c)?;
     let user = resolve_user(rootfs, &c.spec.user)?;
     ensure_workdir(rootfs, &c.spec.workdir, &user)?;
@@ -96,13 +102,15 @@ fn write_bundle(
         bind_sources: &bind_sources,
         host: &host,
         systemd,
+        netns: netns.as_deref(),
     })?;
     let path = dir.join("config.json");
     std::fs::write(
         &path,
         serde_json::to_vec_pretty(&config).unwrap_or_default(),
     )
-    .map_err(io_at(&path))
+    .map_err(io_at(&path))?;
+    Ok(att)
 }
 
 /// Where the monitor serves sd_notify for this container.
@@ -166,25 +174,19 @@ fn ensure_workdir(
     Ok(())
 }
 
-fn write_etc_files(c: &Container, dir: &Path) -> Result<(), EngineError> {
+fn write_etc_files(
+    engine: &Engine,
+    c: &Container,
+    dir: &Path,
+    att: Option<&Attachment>,
+) -> Result<(), EngineError> {
     let write = |name: &str, text: String| {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(io_at(&p))
     };
     write("hostname", format!("{}\n", c.spec.hostname))?;
-    let hosts = if c.spec.network == NetworkMode::Host {
-        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-    } else {
-        format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
-            c.spec.hostname
-        )
-    };
-    write("hosts", hosts)?;
-    write(
-        "resolv.conf",
-        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-    )
+    write("hosts", networking::hosts_text(engine, c, att))?;
+    write("resolv.conf", networking::resolv_text(c))
 }
 
 /// Host paths for the binds: volumes get a directory under the volume root, host

@@ -2,7 +2,8 @@
 //! docker merges them. Parsing helpers here are pure and unit-tested.
 
 use crate::model::{
-    BindMount, Container, ContainerSpec, ContainerState, NetworkMode, Resources, Ulimit,
+    BindMount, Container, ContainerSpec, ContainerState, NetworkMode, NetworkOptions, Resources,
+    Ulimit,
 };
 use crate::oci::{self, mounts};
 use crate::{names, now, store, Engine, EngineError};
@@ -42,6 +43,13 @@ pub struct CreateRequest {
     pub network: Option<String>,
     /// `--systemd=auto|always|false` (auto when absent).
     pub systemd: Option<String>,
+    pub publish: Vec<String>,
+    pub publish_all: bool,
+    pub ip: Option<String>,
+    pub mac: Option<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub add_hosts: Vec<String>,
 }
 
 fn invalid(msg: String) -> EngineError {
@@ -66,6 +74,16 @@ pub fn create(engine: &Engine, req: &CreateRequest) -> Result<Container, EngineE
     let id = random_id();
     let mut spec = spec_from_request(req, &config, &id)?;
     spec.image_id = image_id.clone();
+    match &spec.network {
+        NetworkMode::Container(other) => {
+            let target = engine.find(other)?;
+            spec.network = NetworkMode::Container(target.id);
+        }
+        NetworkMode::Network(n) if n != berth_net::DEFAULT_NETWORK => {
+            berth_net::network::get(engine.conn(), n)?;
+        }
+        _ => {}
+    }
     engine.runtime(&spec.runtime)?; // fail now, not at start, for a missing runtime
     let name = match &req.name {
         Some(n) => validate_name(n)?,
@@ -133,16 +151,22 @@ pub fn spec_from_request(
     if args.is_empty() {
         return Err(invalid("no command specified: the image has no CMD or ENTRYPOINT; give one after the image name".into()));
     }
-    let network = match req.network.as_deref().unwrap_or("none") {
+    let network = match req.network.as_deref().unwrap_or(berth_net::DEFAULT_NETWORK) {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
-        other => {
-            return Err(invalid(format!(
-                "network {other:?} is not available: this berth has no bridge networking yet; use --network none or --network host"
-            )))
-        }
+        "bridge" | "default" => NetworkMode::Network(berth_net::DEFAULT_NETWORK.into()),
+        other => match other.strip_prefix("container:") {
+            Some("") => {
+                return Err(invalid(
+                    "--network container: needs a container name".into(),
+                ))
+            }
+            Some(c) => NetworkMode::Container(c.to_string()),
+            None => NetworkMode::Network(other.to_string()),
+        },
     };
-    let hostname = match (&req.hostname, network) {
+    let net = network_options(req, image, &network)?;
+    let hostname = match (&req.hostname, &network) {
         (Some(h), _) => h.clone(),
         (None, NetworkMode::Host) => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -245,6 +269,75 @@ pub fn spec_from_request(
         runtime: req.runtime.clone().unwrap_or_default(),
         network,
         systemd,
+        net,
+    })
+}
+
+/// `-p`, `-P`, `--ip`, `--mac-address`, `--dns*`, `--add-host`; only a bridge network
+/// can honour them.
+fn network_options(
+    req: &CreateRequest,
+    image: &ImageConfig,
+    mode: &NetworkMode,
+) -> Result<NetworkOptions, EngineError> {
+    let mut publish = Vec::new();
+    for p in &req.publish {
+        publish.extend(berth_net::parse_publish(p).map_err(|e| invalid(e.to_string()))?);
+    }
+    if req.publish_all {
+        for exposed in image.exposed_ports().clone().unwrap_or_default() {
+            let (port, proto) = exposed.split_once('/').unwrap_or((&exposed, "tcp"));
+            if proto != "sctp" && !publish.iter().any(|p| p.container_port.to_string() == port) {
+                publish.extend(
+                    berth_net::parse_publish(&format!("{port}/{proto}"))
+                        .map_err(|e| invalid(e.to_string()))?,
+                );
+            }
+        }
+    }
+    let ip = req
+        .ip
+        .as_deref()
+        .map(|i| {
+            i.parse()
+                .map_err(|_| invalid(format!("invalid --ip {i:?}: give an IPv4 address")))
+        })
+        .transpose()?;
+    if let Some(mac) = &req.mac {
+        let ok = mac.split(':').count() == 6
+            && mac
+                .split(':')
+                .all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok());
+        if !ok {
+            return Err(invalid(format!(
+                "invalid --mac-address {mac:?}: use six hex pairs like 02:42:ac:11:00:02"
+            )));
+        }
+    }
+    let mut add_hosts = Vec::new();
+    for h in &req.add_hosts {
+        let (name, addr) = h
+            .split_once(':')
+            .ok_or_else(|| invalid(format!("invalid --add-host {h:?}: use NAME:IP")))?;
+        if addr.parse::<std::net::IpAddr>().is_err() || name.is_empty() {
+            return Err(invalid(format!("invalid --add-host {h:?}: use NAME:IP")));
+        }
+        add_hosts.push((name.to_string(), addr.to_string()));
+    }
+    let bridged = matches!(mode, NetworkMode::Network(_));
+    if !bridged && (!publish.is_empty() || ip.is_some() || req.mac.is_some()) {
+        return Err(invalid(format!(
+            "-p/-P, --ip and --mac-address need a bridge network, not --network {}",
+            mode.name()
+        )));
+    }
+    Ok(NetworkOptions {
+        publish,
+        ip,
+        mac: req.mac.clone(),
+        dns: req.dns.clone(),
+        dns_search: req.dns_search.clone(),
+        add_hosts,
     })
 }
 
@@ -464,8 +557,16 @@ mod tests {
     #[test]
     fn bad_network_and_signal_are_refused() {
         let mut r = req(&["sh"]);
-        r.network = Some("bridge".into());
-        assert!(spec_from_request(&r, &image(None, None), "0123456789abcdef").is_err());
+        r.network = Some("none".into());
+        r.publish = vec!["80".into()];
+        assert!(
+            spec_from_request(&r, &image(None, None), "0123456789abcdef").is_err(),
+            "ports need a bridge"
+        );
+        r.network = None;
+        let s = spec_from_request(&r, &image(None, None), "0123456789abcdef").unwrap();
+        assert_eq!(s.network, NetworkMode::Network("bridge".into()));
+        assert_eq!(s.net.publish.len(), 1);
         let mut r = req(&["sh"]);
         r.stop_signal = Some("SIGNOPE".into());
         assert!(spec_from_request(&r, &image(None, None), "0123456789abcdef").is_err());

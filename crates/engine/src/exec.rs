@@ -71,6 +71,7 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
             process_json: &process_json,
             console_socket: None,
             stdio,
+            sub_cgroup: exec_cgroup(c),
         })?;
         Ok(wait_exit(pid))
     };
@@ -177,6 +178,7 @@ fn exec_detached(
                 process_json: &copy,
                 console_socket: None,
                 stdio,
+                sub_cgroup: exec_cgroup(c),
             }) {
                 Ok(pid) => {
                     let _ = std::fs::remove_file(&copy);
@@ -204,6 +206,7 @@ fn exec_tty(
         process_json,
         console_socket: Some(sock.path()),
         stdio: Stdio::default(),
+        sub_cgroup: exec_cgroup(c),
     })?;
     let master = sock.receive_master()?;
     drop(sock);
@@ -327,10 +330,26 @@ pub fn exec_capture(
         process_json: &process_json,
         console_socket: None,
         stdio,
+        sub_cgroup: exec_cgroup(c),
     });
     let _ = std::fs::remove_file(&process_json);
     let pid = pid?;
     let mut out = String::new();
     let _ = std::fs::File::from(r).read_to_string(&mut out);
     Ok((wait_exit(pid), out))
+}
+
+/// The sub-cgroup an exec joins: on cgroup v2, the one the container's PID 1 is in
+/// when that is not the container's root (systemd moves itself to init.scope and the
+/// root then may hold no processes). Elsewhere the container's root cgroup.
+fn exec_cgroup(c: &Container) -> Option<String> {
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return None;
+    }
+    let pid = c.state.init?.pid;
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let root = format!("/{}/{}", crate::cgroups::PARENT, c.id);
+    let sub = path.strip_prefix(&root)?.trim_start_matches('/');
+    (!sub.is_empty()).then(|| sub.to_string())
 }

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod model;
 pub mod monitor;
 pub mod names;
+pub mod networking;
 pub mod notify;
 pub mod oci;
 pub mod paths;
@@ -62,6 +63,8 @@ pub enum EngineError {
     MonitorLost(String),
     #[error("{message}")]
     StartFailed { code: i32, message: String },
+    #[error(transparent)]
+    Net(#[from] berth_net::NetError),
     #[error("{why}\n{diagnosis}")]
     NotReady { why: String, diagnosis: String },
 }
@@ -90,6 +93,7 @@ impl Engine {
     pub fn open() -> Result<Self, EngineError> {
         let paths = Paths::from_env();
         let images = ImageStore::open(&paths.root)?;
+        berth_net::network::init_schema(&images.conn)?;
         Ok(Engine { paths, images })
     }
 

@@ -202,6 +202,7 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
         let _ = rt.delete(&c.id, true);
     }
     crate::cgroups::remove_container_cgroups(&c.id);
+    crate::networking::disconnect(engine, &c);
     bundle::teardown(engine, &c.id);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(&c.id));
     crate::cgroups::remove_empty_parents(&engine.paths.runroot);
@@ -212,6 +213,7 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
     state.error = Some("the container's monitor died; berth stopped the container".into());
     state.monitor = None;
     state.init = None;
+    state.network = None;
     engine.save_state(&c.id, &state)?;
     if c.spec.auto_remove {
         remove_files(engine, &c, true)?;

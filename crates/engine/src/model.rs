@@ -35,12 +35,39 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub enum NetworkMode {
     /// Own network namespace with only loopback.
     #[default]
     None,
     Host,
+    /// A bridge network by name (`bridge` is the default one).
+    Network(String),
+    /// The network namespace of another container (by id).
+    Container(String),
+}
+
+impl NetworkMode {
+    pub fn name(&self) -> String {
+        match self {
+            NetworkMode::None => "none".into(),
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Network(n) => n.clone(),
+            NetworkMode::Container(c) => format!("container:{c}"),
+        }
+    }
+}
+
+/// Network options of a container on a bridge network.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct NetworkOptions {
+    pub publish: Vec<berth_net::PortMapping>,
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub mac: Option<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    /// (name, address) from `--add-host`.
+    pub add_hosts: Vec<(String, String)>,
 }
 
 /// User intent, fixed when the container is created.
@@ -77,6 +104,8 @@ pub struct ContainerSpec {
     /// Systemd mode (resolved from `--systemd` and the command at create).
     #[serde(default)]
     pub systemd: bool,
+    #[serde(default)]
+    pub net: NetworkOptions,
 }
 
 impl ContainerSpec {
@@ -180,6 +209,9 @@ pub struct ContainerState {
     /// The last STATUS= line systemd sent.
     #[serde(default)]
     pub boot_status: Option<String>,
+    /// Address and published ports while running on a bridge network.
+    #[serde(default)]
+    pub network: Option<berth_net::Attachment>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

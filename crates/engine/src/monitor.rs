@@ -86,11 +86,21 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         ),
         false => None,
     };
-    bundle::prepare(&engine, &container)?;
+    let attachment = match bundle::prepare(&engine, &container) {
+        Ok(a) => a,
+        Err(e) => {
+            record_failure(&engine, id, &e);
+            return Err(e);
+        }
+    };
     let runtime = engine.runtime(&container.spec.runtime)?;
     let guard = crate::cgroups::creation_guard(&engine.paths.runroot);
     let created = create_container(&engine, &*runtime, &container);
     drop(guard);
+    let created = created.and_then(|(pid, io)| {
+        crate::networking::connect(&engine, &container, attachment.as_ref(), pid)?;
+        Ok((pid, io))
+    });
     let (init_pid, io) = match created {
         Ok(v) => v,
         Err(e) => {
@@ -174,6 +184,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         st.finished_at = Some(now());
         st.monitor = None;
         st.init = None;
+        st.network = None;
         let _ = engine.save_state(id, &st);
     }
     if auto_remove {
@@ -211,6 +222,9 @@ fn cleanup(engine: &Engine, runtime: &dyn Runtime, id: &str) {
     // Sub-cgroups systemd made inside, and the name=systemd one the runtime
     // does not know about.
     crate::cgroups::remove_container_cgroups(id);
+    if let Ok(c) = engine.container(id) {
+        crate::networking::disconnect(engine, &c);
+    }
     bundle::teardown(engine, id);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(id));
     crate::cgroups::remove_empty_parents(&engine.paths.runroot);

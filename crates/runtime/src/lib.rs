@@ -71,6 +71,10 @@ pub struct ExecRequest<'a> {
     pub process_json: &'a Path,
     pub console_socket: Option<&'a Path>,
     pub stdio: Stdio,
+    /// Join this sub-cgroup of the container's cgroup instead of its root. On
+    /// cgroup v2 a systemd container's root cgroup holds no processes (its controllers
+    /// are enabled for children), so execs go where PID 1 lives (init.scope).
+    pub sub_cgroup: Option<String>,
 }
 
 pub trait Runtime {

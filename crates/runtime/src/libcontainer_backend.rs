@@ -94,6 +94,7 @@ impl Runtime for LibcontainerRuntime {
             .as_tenant()
             .with_detach(true)
             .with_process(Some(req.process_json))
+            .with_sub_cgroup(req.sub_cgroup.clone())
             .build()
             .map_err(|e| self.fail("exec in", req.id, e))?;
         Ok(pid.as_raw())

@@ -167,6 +167,9 @@ impl Runtime for OciCliRuntime {
             .arg("--pid-file")
             .arg(&pid_file);
         cmd.arg("--process").arg(req.process_json);
+        if let Some(sub) = &req.sub_cgroup {
+            cmd.arg("--cgroup").arg(sub);
+        }
         if let Some(sock) = req.console_socket {
             cmd.arg("--console-socket").arg(sock);
         }

@@ -47,6 +47,8 @@ pub struct BundleInputs<'a> {
     pub host: &'a HostFacts,
     /// Set in systemd mode.
     pub systemd: Option<systemd::SystemdFiles<'a>>,
+    /// `--network container:…`: the network namespace to join.
+    pub netns: Option<&'a Path>,
 }
 
 const RLIMITS: [(&str, u32); 15] = [
@@ -143,12 +145,17 @@ fn resources(spec: &ContainerSpec) -> Value {
     r
 }
 
-fn namespaces(spec: &ContainerSpec) -> Vec<Value> {
-    let mut ns = vec!["pid", "ipc", "uts", "mount"];
-    if spec.network != NetworkMode::Host {
-        ns.push("network");
+fn namespaces(spec: &ContainerSpec, netns: Option<&Path>) -> Vec<Value> {
+    let mut ns: Vec<Value> = ["pid", "ipc", "uts", "mount"]
+        .into_iter()
+        .map(|t| json!({"type": t}))
+        .collect();
+    match (&spec.network, netns) {
+        (NetworkMode::Host, _) => {}
+        (_, Some(path)) => ns.push(json!({"type": "network", "path": path})),
+        _ => ns.push(json!({"type": "network"})),
     }
-    ns.into_iter().map(|t| json!({"type": t})).collect()
+    ns
 }
 
 fn all_mounts(inputs: &BundleInputs) -> Vec<Value> {
@@ -235,9 +242,9 @@ pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
     )?;
     process["rlimits"] = json!(rlimits(&spec.ulimits, inputs.host)?);
     let mut linux = json!({
-        "namespaces": namespaces(spec),
+        "namespaces": namespaces(spec, inputs.netns),
         "resources": resources(spec),
-        "cgroupsPath": format!("/berth/{}", inputs.id),
+        "cgroupsPath": format!("/{}/{}", crate::cgroups::PARENT, inputs.id),
     });
     if spec.privileged {
         linux["devices"] = json!(inputs.host.devices);
@@ -333,6 +340,7 @@ mod tests {
             user: &user,
             bind_sources: &[],
             systemd: None,
+            netns: None,
             host: &host,
         })
     }

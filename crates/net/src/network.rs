@@ -1,0 +1,449 @@
+//! Networks as containers see them: which exist, who is attached with which
+//! address and ports, and the host-side plumbing (bridge, veth pair, NAT) that is
+//! made when the first container of a network starts and removed when the last goes.
+
+use crate::cmd::{ip_batch, ip_batch_in, CmdError};
+use crate::ipam::{host_subnets, pick_subnet, IpamError, Subnet};
+use crate::nat;
+use crate::ports::{PortMapping, Proto};
+use crate::store::{self, Network};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(transparent)]
+    Cmd(#[from] CmdError),
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+    #[error("network metadata: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("network {0} not found; create it with berth network create {0}")]
+    NotFound(String),
+    #[error("network {0} already exists")]
+    Exists(String),
+    #[error("network {name} is in use by {count} container(s); remove them first")]
+    InUse { name: String, count: usize },
+    #[error(
+        "Bind for {0} failed: port is already allocated; choose another host port (-p OTHER:{1})"
+    )]
+    PortInUse(String, u16),
+    #[error("address {0} is already in use on network {1}")]
+    AddressInUse(Ipv4Addr, String),
+    #[error("no free subnet for a network: every candidate clashes with the host's routes; give one with --subnet")]
+    NoSubnet,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where berth's network pieces are named, overridable so tests never meet the user's.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub bridge: String,
+    pub subnet: Option<String>,
+    pub table: String,
+    pub runroot: PathBuf,
+}
+
+impl NetConfig {
+    pub fn from_env(runroot: &Path) -> Self {
+        NetConfig {
+            bridge: std::env::var("BERTH_BRIDGE").unwrap_or_else(|_| "berth0".into()),
+            subnet: std::env::var("BERTH_SUBNET").ok(),
+            table: std::env::var("BERTH_NFT_TABLE").unwrap_or_else(|_| "berth".into()),
+            runroot: runroot.to_path_buf(),
+        }
+    }
+}
+
+/// A container's place on a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub network: String,
+    pub bridge: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: Option<String>,
+    pub ports: Vec<PortMapping>,
+}
+
+pub fn init_schema(conn: &Connection) -> Result<(), NetError> {
+    conn.execute_batch(store::SCHEMA)?;
+    Ok(())
+}
+
+fn lock(cfg: &NetConfig) -> Option<std::fs::File> {
+    let _ = std::fs::create_dir_all(&cfg.runroot);
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cfg.runroot.join("net.lock"))
+        .ok()?;
+    // SAFETY: flock on a file we own; released when the file is dropped.
+    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+    Some(f)
+}
+
+fn now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    secs.to_string()
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn taken_subnets(conn: &Connection) -> Result<Vec<Subnet>, NetError> {
+    let routes =
+        crate::cmd::run("ip", &["-4", "route", "show", "table", "all"], "").unwrap_or_default();
+    let mut taken = host_subnets(&routes);
+    taken.extend(store::list(conn)?.into_iter().map(|n| n.subnet));
+    Ok(taken)
+}
+
+/// The default network's record, made on first use.
+pub fn ensure_default(conn: &Connection, cfg: &NetConfig) -> Result<Network, NetError> {
+    if let Some(n) = store::get(conn, DEFAULT_NETWORK)? {
+        return Ok(n);
+    }
+    let subnet = match &cfg.subnet {
+        Some(s) => Subnet::parse(s)?,
+        None => {
+            let candidates = (88..=120).map(|b| Subnet {
+                network: Ipv4Addr::new(10, b, 0, 0),
+                prefix: 16,
+            });
+            pick_subnet(candidates, &taken_subnets(conn)?).ok_or(NetError::NoSubnet)?
+        }
+    };
+    let n = Network {
+        name: DEFAULT_NETWORK.into(),
+        id: random_hex(32),
+        bridge: cfg.bridge.clone(),
+        subnet,
+        gateway: subnet.gateway(),
+        created: now(),
+    };
+    match store::insert(conn, &n) {
+        Ok(()) => Ok(n),
+        // Another berth created it at the same moment.
+        Err(_) => store::get(conn, DEFAULT_NETWORK)?
+            .ok_or_else(|| NetError::NotFound(DEFAULT_NETWORK.into())),
+    }
+}
+
+/// `network create`: a user network with its own bridge and subnet.
+pub fn create(
+    conn: &Connection,
+    name: &str,
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+) -> Result<Network, NetError> {
+    if !name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(NetError::Invalid(format!(
+            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
+    }
+    if ["none", "host"].contains(&name) || store::get(conn, name)?.is_some() {
+        return Err(NetError::Exists(name.into()));
+    }
+    let taken = taken_subnets(conn)?;
+    let subnet = match subnet {
+        Some(s) => {
+            let s = Subnet::parse(s)?;
+            if taken.iter().any(|t| t.overlaps(&s)) {
+                return Err(NetError::Invalid(format!(
+                    "subnet {s} overlaps a host route or another network; choose another"
+                )));
+            }
+            s
+        }
+        None => {
+            let candidates = (0..=255).map(|c| Subnet {
+                network: Ipv4Addr::new(10, 121, c, 0),
+                prefix: 24,
+            });
+            pick_subnet(candidates, &taken).ok_or(NetError::NoSubnet)?
+        }
+    };
+    let gateway = match gateway {
+        Some(g) => {
+            let g: Ipv4Addr = g
+                .parse()
+                .map_err(|_| NetError::Invalid(format!("invalid gateway {g:?}")))?;
+            if !subnet.contains(g) {
+                return Err(IpamError::Outside {
+                    ip: g.to_string(),
+                    subnet: subnet.to_string(),
+                }
+                .into());
+            }
+            g
+        }
+        None => subnet.gateway(),
+    };
+    let id = random_hex(32);
+    let n = Network {
+        name: name.into(),
+        bridge: format!("br-{}", &id[..12]),
+        id,
+        subnet,
+        gateway,
+        created: now(),
+    };
+    store::insert(conn, &n)?;
+    Ok(n)
+}
+
+pub fn remove(conn: &Connection, name: &str) -> Result<(), NetError> {
+    let n = store::get(conn, name)?.ok_or_else(|| NetError::NotFound(name.into()))?;
+    let members = store::members(conn, &n.name)?;
+    if !members.is_empty() {
+        return Err(NetError::InUse {
+            name: n.name,
+            count: members.len(),
+        });
+    }
+    store::delete(conn, &n.name)?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, name: &str) -> Result<Network, NetError> {
+    store::get(conn, name)?.ok_or_else(|| NetError::NotFound(name.into()))
+}
+
+/// Reserves an address and the host ports for a container (no host changes yet).
+pub fn allocate(
+    conn: &Connection,
+    net: &Network,
+    container: &str,
+    requested: Option<Ipv4Addr>,
+    ports: &[PortMapping],
+) -> Result<Attachment, NetError> {
+    let ip = loop {
+        let candidate = match requested {
+            Some(ip) if !net.subnet.contains(ip) || ip == net.gateway => {
+                return Err(IpamError::Outside {
+                    ip: ip.to_string(),
+                    subnet: net.subnet.to_string(),
+                }
+                .into())
+            }
+            Some(ip) => ip,
+            None => net
+                .subnet
+                .first_free(net.gateway, &store::used_ips(conn, &net.name)?)?,
+        };
+        if store::claim_ip(conn, &net.name, candidate, container)? {
+            break candidate;
+        }
+        if requested.is_some() {
+            return Err(NetError::AddressInUse(candidate, net.name.clone()));
+        }
+    };
+    let mut published = Vec::new();
+    for p in ports {
+        let mut p = *p;
+        if p.host_port == 0 {
+            p.host_port = free_port(p.host_ip, p.proto).unwrap_or(0);
+        }
+        let taken = p.host_port == 0
+            || !host_port_free(p.host_ip, p.host_port, p.proto)
+            || !store::claim_port(conn, &p, container)?;
+        if taken {
+            store::release(conn, container)?;
+            let ip = p
+                .host_ip
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "0.0.0.0".into());
+            return Err(NetError::PortInUse(
+                format!("{ip}:{}", p.host_port),
+                p.container_port,
+            ));
+        }
+        published.push(p);
+    }
+    Ok(Attachment {
+        network: net.name.clone(),
+        bridge: net.bridge.clone(),
+        ip,
+        prefix: net.subnet.prefix,
+        gateway: net.gateway,
+        mac: None,
+        ports: published,
+    })
+}
+
+fn bind_addr(ip: Option<Ipv4Addr>, port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port))
+}
+
+/// Whether a host process (sshd, another engine) already listens there.
+fn host_port_free(ip: Option<Ipv4Addr>, port: u16, proto: Proto) -> bool {
+    match proto {
+        Proto::Tcp => std::net::TcpListener::bind(bind_addr(ip, port)).is_ok(),
+        Proto::Udp => std::net::UdpSocket::bind(bind_addr(ip, port)).is_ok(),
+    }
+}
+
+/// A port the kernel considers free right now.
+fn free_port(ip: Option<Ipv4Addr>, proto: Proto) -> Option<u16> {
+    match proto {
+        Proto::Tcp => std::net::TcpListener::bind(bind_addr(ip, 0))
+            .ok()?
+            .local_addr()
+            .ok()
+            .map(|a| a.port()),
+        Proto::Udp => std::net::UdpSocket::bind(bind_addr(ip, 0))
+            .ok()?
+            .local_addr()
+            .ok()
+            .map(|a| a.port()),
+    }
+}
+
+fn veth_names(container: &str) -> (String, String) {
+    (
+        format!("vb{}", &container[..11.min(container.len())]),
+        format!("vc{}", &container[..11.min(container.len())]),
+    )
+}
+
+fn sysctl(path: &str, value: &str) {
+    let _ = std::fs::write(path, value);
+}
+
+/// Makes the bridge and NAT rules of a network when they are missing.
+fn ensure_bridge(cfg: &NetConfig, net: &Network) -> Result<(), NetError> {
+    if !Path::new("/sys/class/net").join(&net.bridge).exists() {
+        ip_batch(&[
+            format!("link add name {} type bridge", net.bridge),
+            format!(
+                "addr add {}/{} dev {}",
+                net.gateway, net.subnet.prefix, net.bridge
+            ),
+            format!("link set {} up", net.bridge),
+        ])?;
+        // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge.
+        sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
+            "1",
+        );
+        enable_forwarding(cfg);
+    }
+    nat::ensure_table(&cfg.table)?;
+    nat::add_network_rules(&cfg.table, net)?;
+    Ok(())
+}
+
+/// IP forwarding is on while berth has a bridge; the value before is put back after.
+fn enable_forwarding(cfg: &NetConfig) {
+    let saved = cfg.runroot.join("ip_forward.before");
+    let current = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    if !saved.exists() && current.trim() != "1" {
+        let _ = std::fs::write(&saved, current.trim());
+    }
+    sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+}
+
+fn restore_forwarding(cfg: &NetConfig) {
+    let saved = cfg.runroot.join("ip_forward.before");
+    if let Ok(v) = std::fs::read_to_string(&saved) {
+        sysctl("/proc/sys/net/ipv4/ip_forward", v.trim());
+        let _ = std::fs::remove_file(saved);
+    }
+}
+
+/// Plugs a created container (its init is `pid`) into its network.
+pub fn connect(
+    cfg: &NetConfig,
+    net: &Network,
+    att: &Attachment,
+    container: &str,
+    pid: i32,
+) -> Result<(), NetError> {
+    let _guard = lock(cfg);
+    ensure_bridge(cfg, net)?;
+    let (host, peer) = veth_names(container);
+    ip_batch(&[
+        format!("link add {host} type veth peer name {peer}"),
+        format!("link set {host} master {} up", net.bridge),
+        format!("link set {peer} netns {pid}"),
+    ])?;
+    let mut inside = vec![format!("link set {peer} name eth0")];
+    if let Some(mac) = &att.mac {
+        inside.push(format!("link set eth0 address {mac}"));
+    }
+    inside.extend([
+        format!("addr add {}/{} dev eth0", att.ip, att.prefix),
+        "link set eth0 up".into(),
+        "link set lo up".into(),
+        format!("route add default via {}", att.gateway),
+    ]);
+    ip_batch_in(pid, &inside)?;
+    nat::add_port_rules(&cfg.table, container, att.ip, &att.ports)?;
+    Ok(())
+}
+
+/// Brings up loopback in a container that has no other network.
+pub fn loopback_up(pid: i32) -> Result<(), NetError> {
+    Ok(ip_batch_in(pid, &["link set lo up".to_string()])?)
+}
+
+/// Undoes `allocate` and `connect`: rules, veth, addresses, ports; the bridge and
+/// berth's table go with the last container. Safe to repeat.
+pub fn disconnect(conn: &Connection, cfg: &NetConfig, container: &str) {
+    let _guard = lock(cfg);
+    nat::remove_rules(&cfg.table, &format!("ctr:{container}"));
+    let (host, _) = veth_names(container);
+    if Path::new("/sys/class/net").join(&host).exists() {
+        let _ = ip_batch(&[format!("link del {host}")]);
+    }
+    let networks: Vec<String> = store::list(conn)
+        .map(|l| l.into_iter().map(|n| n.name).collect())
+        .unwrap_or_default();
+    let _ = store::release(conn, container);
+    for name in networks {
+        let Ok(Some(net)) = store::get(conn, &name) else {
+            continue;
+        };
+        if store::members(conn, &net.name)
+            .map(|m| m.is_empty())
+            .unwrap_or(false)
+        {
+            nat::remove_rules(&cfg.table, &format!("net:{}", net.name));
+            if Path::new("/sys/class/net").join(&net.bridge).exists() {
+                let _ = ip_batch(&[format!("link del {}", net.bridge)]);
+            }
+        }
+    }
+    if nat::table_is_empty(&cfg.table) {
+        nat::delete_table(&cfg.table);
+        restore_forwarding(cfg);
+    }
+}
+
+/// Peers on a network, for /etc/hosts.
+pub fn members(conn: &Connection, network: &str) -> Result<Vec<(String, Ipv4Addr)>, NetError> {
+    Ok(store::members(conn, network)?)
+}
