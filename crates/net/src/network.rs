@@ -356,19 +356,32 @@ fn ensure_bridge(cfg: &NetConfig, net: &Network) -> Result<(), NetError> {
     Ok(())
 }
 
-/// IP forwarding is on while berth has a bridge; the value before is put back after.
-fn enable_forwarding(cfg: &NetConfig) {
-    let saved = cfg.runroot.join("ip_forward.before");
+/// Host-wide (not per state root: several berths may run): the forwarding value
+/// from before the first berth table appeared.
+const FORWARD_SAVED: &str = "/run/berth-ip_forward.before";
+
+/// IP forwarding is on while any berth nft table exists; the value from before is
+/// put back when the last one goes.
+fn enable_forwarding(_cfg: &NetConfig) {
+    let saved = Path::new(FORWARD_SAVED);
     let current = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
     if !saved.exists() && current.trim() != "1" {
-        let _ = std::fs::write(&saved, current.trim());
+        let _ = std::fs::write(saved, current.trim());
     }
     sysctl("/proc/sys/net/ipv4/ip_forward", "1");
 }
 
-fn restore_forwarding(cfg: &NetConfig) {
-    let saved = cfg.runroot.join("ip_forward.before");
-    if let Ok(v) = std::fs::read_to_string(&saved) {
+fn restore_forwarding() {
+    let tables = crate::cmd::nft_list(&["list", "tables"]).unwrap_or_default();
+    if tables.lines().any(|l| {
+        l.split_whitespace()
+            .last()
+            .is_some_and(|t| t.starts_with("berth"))
+    }) {
+        return; // another berth still routes
+    }
+    let saved = Path::new(FORWARD_SAVED);
+    if let Ok(v) = std::fs::read_to_string(saved) {
         sysctl("/proc/sys/net/ipv4/ip_forward", v.trim());
         let _ = std::fs::remove_file(saved);
     }
@@ -439,7 +452,7 @@ pub fn disconnect(conn: &Connection, cfg: &NetConfig, container: &str) {
     }
     if nat::table_is_empty(&cfg.table) {
         nat::delete_table(&cfg.table);
-        restore_forwarding(cfg);
+        restore_forwarding();
     }
 }
 

@@ -93,6 +93,7 @@ fn build_busybox_tar() -> PathBuf {
     )
     .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    build_udp_echo(&tmp, &rootfs.join("bin/udp-echo"));
     let partial = tmp.join("rootfs.tar");
     let st = Command::new("tar")
         .arg("-C")
@@ -156,6 +157,124 @@ fn build_systemd_rootfs_tar() -> PathBuf {
     tar
 }
 
+/// busybox-static has no UDP server; tests of UDP publishing use this one.
+const UDP_ECHO_C: &str = r#"
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(argc > 1 ? atoi(argv[1]) : 5353);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) return 1;
+    for (;;) {
+        char buf[512];
+        struct sockaddr_in from;
+        socklen_t len = sizeof from;
+        ssize_t n = recvfrom(s, buf, sizeof buf - 6, 0, (struct sockaddr *)&from, &len);
+        if (n < 0) return 2;
+        memcpy(buf + n, "-echo", 5);
+        sendto(s, buf, n + 5, 0, (struct sockaddr *)&from, len);
+    }
+}
+"#;
+
+fn build_udp_echo(tmp: &Path, out: &Path) {
+    let src = tmp.join("udp-echo.c");
+    std::fs::write(&src, UDP_ECHO_C).unwrap();
+    let st = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(out)
+        .arg(&src)
+        .status()
+        .expect("a C compiler (cc) for the udp-echo fixture");
+    assert!(st.success(), "building the udp-echo fixture failed");
+}
+
+/// Another host on this machine: a network namespace joined to the host by a veth
+/// pair, host side `10.253.N.1/30`, namespace side `10.253.N.2/30`. Removed on drop.
+pub struct TestHost {
+    pub ns: String,
+    pub host_side: String,
+    pub host_ip: String,
+    pub ip: String,
+}
+
+impl TestHost {
+    pub fn new() -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}{n}", std::process::id() % 10000);
+        let octet = (std::process::id() as usize * 7 + n * 13) % 250 + 1;
+        let h = TestHost {
+            ns: format!("bth{tag}"),
+            host_side: format!("bthv{tag}"),
+            host_ip: format!("10.253.{octet}.1"),
+            ip: format!("10.253.{octet}.2"),
+        };
+        let peer = format!("bthp{tag}");
+        let sh = |cmd: String| {
+            let st = Command::new("sh").arg("-c").arg(&cmd).status().unwrap();
+            assert!(st.success(), "test host setup failed: {cmd}");
+        };
+        sh(format!("ip netns add {}", h.ns));
+        sh(format!(
+            "ip link add {} type veth peer name {peer}",
+            h.host_side
+        ));
+        sh(format!("ip link set {peer} netns {}", h.ns));
+        sh(format!(
+            "ip addr add {}/30 dev {} && ip link set {} up",
+            h.host_ip, h.host_side, h.host_side
+        ));
+        sh(format!(
+            "ip -n {ns} addr add {ip}/30 dev {peer} && ip -n {ns} link set {peer} up && ip -n {ns} link set lo up && ip -n {ns} route add default via {gw}",
+            ns = h.ns,
+            ip = h.ip,
+            gw = h.host_ip
+        ));
+        h
+    }
+
+    /// Runs a command inside the test host.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Starts a long-running command inside the test host.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Default for TestHost {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_side])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// An isolated berth: its own state directories, removed (after checking for
@@ -164,6 +283,10 @@ pub struct Berth {
     pub bin: PathBuf,
     pub root: PathBuf,
     pub runroot: PathBuf,
+    /// This berth's default bridge, subnet and nft table: tests never share them.
+    pub bridge: String,
+    pub subnet: String,
+    pub nft_table: String,
     base: PathBuf,
 }
 
@@ -173,10 +296,14 @@ impl Berth {
         let base = std::env::temp_dir().join(format!("berth-test-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();
+        let pid = std::process::id() as usize;
         Berth {
             bin: PathBuf::from(bin),
             root: base.join("root"),
             runroot: base.join("run"),
+            bridge: format!("bt{}x{n}", pid % 100000),
+            subnet: format!("10.{}.{}.0/24", 200 + n % 50, pid % 250),
+            nft_table: format!("berth_t{pid}_{n}"),
             base,
         }
     }
@@ -186,6 +313,9 @@ impl Berth {
         c.args(args)
             .env("BERTH_ROOT", &self.root)
             .env("BERTH_RUNROOT", &self.runroot)
+            .env("BERTH_BRIDGE", &self.bridge)
+            .env("BERTH_SUBNET", &self.subnet)
+            .env("BERTH_NFT_TABLE", &self.nft_table)
             .stdin(Stdio::null());
         c
     }
@@ -250,6 +380,26 @@ impl Berth {
         assert!(procs.is_empty(), "monitor processes left behind: {procs:?}");
         let orphans = orphan_cgroups();
         assert!(orphans.is_empty(), "cgroups left behind: {orphans:?}");
+        let links = Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        assert!(
+            !links.contains(&format!(" {}:", self.bridge)),
+            "bridge {} left behind",
+            self.bridge
+        );
+        let tables = Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        assert!(
+            !tables.contains(&self.nft_table),
+            "nft table {} left behind",
+            self.nft_table
+        );
     }
 }
 

@@ -1,0 +1,307 @@
+//! Bridge networking against the real kernel: published TCP and UDP ports from the
+//! host's loopback and from another host, NAT out, user networks with names, none
+//! and host modes, port clashes, and many containers at once. "Other hosts" are
+//! network namespaces made by the test; no traffic leaves this machine.
+
+use berth_testkit::{require_root_and, stderr, Berth, TestHost};
+use std::io::{Read, Write};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_berth");
+
+fn env() -> Option<Berth> {
+    if !require_root_and(&["tar", "ip", "nft", "nsenter", "cc"]) {
+        return None;
+    }
+    let b = Berth::new(BIN);
+    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
+    Some(b)
+}
+
+/// A host port unlikely to clash with other tests running at the same time.
+fn port(k: u16) -> u16 {
+    20000 + (std::process::id() % 2000) as u16 * 10 + k
+}
+
+fn http_get(addr: &str) -> std::io::Result<String> {
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(3))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+const HTTPD: &str =
+    "mkdir -p /www && echo hello-from-berth > /www/index.html && exec httpd -f -p 80 -h /www";
+
+fn wait_http(addr: &str) -> String {
+    for _ in 0..100 {
+        if let Ok(body) = http_get(addr) {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    http_get(addr).unwrap_or_else(|e| panic!("GET {addr}: {e}"))
+}
+
+#[test]
+fn published_ports_reach_from_loopback_other_hosts_and_udp() {
+    let Some(b) = env() else { return };
+    let (tcp, udp) = (port(1), port(2));
+    let tcp_map = format!("{tcp}:80");
+    let udp_map = format!("{udp}:5353/udp");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &tcp_map,
+        "-p",
+        &udp_map,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("udp-echo 5353 & {HTTPD}"),
+    ]);
+    assert!(wait_http(&format!("127.0.0.1:{tcp}")).contains("hello-from-berth"));
+    assert_eq!(b.ok(&["port", "web", "80"]), format!("0.0.0.0:{tcp}"));
+    assert!(b
+        .ok(&["ps", "--format", "{{.Ports}}"])
+        .contains(&format!("0.0.0.0:{tcp}->80/tcp")));
+    // From another host, to this host's address on the link between them.
+    let other = TestHost::new();
+    let out = other.run(&[
+        "busybox",
+        "timeout",
+        "5",
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{}:{tcp}/index.html", other.host_ip),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello-from-berth",
+        "{}",
+        stderr(&out)
+    );
+    // UDP.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut reply = String::new();
+    for _ in 0..20 {
+        sock.send_to(b"ping", format!("127.0.0.1:{udp}")).unwrap();
+        let mut buf = [0u8; 64];
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+            break;
+        }
+    }
+    assert_eq!(reply, "ping-echo");
+}
+
+#[test]
+fn container_reaches_another_host_through_nat() {
+    let Some(b) = env() else { return };
+    let other = TestHost::new();
+    let dir = std::env::temp_dir().join(format!("berth-nat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "outside-server\n").unwrap();
+    let mut server = other.spawn(&[
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "8000",
+        "-h",
+        dir.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    let url = format!("http://{}:8000/index.html", other.ip);
+    let got = b.ok(&["run", "--rm", "busybox", "sh", "-c", &format!("for i in 1 2 3 4 5; do timeout 3 wget -q -O - {url} && exit 0; sleep 0.2; done; exit 1")]);
+    assert_eq!(got, "outside-server");
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn user_network_names_none_and_host() {
+    let Some(b) = env() else { return };
+    let net = format!("tnet{}", std::process::id());
+    b.ok(&["network", "create", &net]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let got = b.ok(&["exec", "app", "sh", "-c", "for i in 1 2 3 4 5; do timeout 3 wget -q -O - http://db/index.html && exit 0; sleep 0.2; done; exit 1"]);
+    assert_eq!(got, "hello-from-berth");
+    let hosts = b.ok(&["exec", "db", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.lines().any(|l| l.ends_with("\tapp")),
+        "db learns about app too: {hosts}"
+    );
+    assert!(b.ok(&["network", "ls", "-q"]).contains(&net));
+    assert!(
+        b.run(&["network", "rm", &net]).status.code() == Some(1),
+        "a network in use is not removed"
+    );
+    let links = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /sys/class/net",
+    ]);
+    assert_eq!(links, "lo");
+    let host_links = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /sys/class/net",
+    ]);
+    let mine: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        mine.iter()
+            .any(|l| host_links.lines().any(|x| x == l) && l != "lo"),
+        "host mode sees the host's interfaces: {host_links}"
+    );
+    b.ok(&["rm", "-f", "db", "app"]);
+    b.ok(&["network", "rm", &net]);
+}
+
+#[test]
+fn port_in_use_fails_cleanly() {
+    let Some(b) = env() else { return };
+    let p = port(3);
+    let holder = std::net::TcpListener::bind(("0.0.0.0", p)).unwrap();
+    let map = format!("{p}:80");
+    let out = b.run(&[
+        "run", "-d", "--name", "clash", "-p", &map, "busybox", "sleep", "300",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("already allocated"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.ok(&["ps", "-q"]).is_empty(), "no container left running");
+    drop(holder);
+    // And a port berth itself published is refused to the next container.
+    b.ok(&[
+        "run", "-d", "--name", "first", "-p", &map, "busybox", "sleep", "300",
+    ]);
+    let second = b.run(&[
+        "run", "-d", "--name", "second", "-p", &map, "busybox", "sleep", "300",
+    ]);
+    assert_eq!(second.status.code(), Some(125));
+    b.ok(&["rm", "-f", "first", "second"]);
+    let rules = std::process::Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rules.stdout).contains(&b.nft_table),
+        "no rule left"
+    );
+}
+
+#[test]
+fn twenty_containers_get_distinct_addresses_and_give_them_back() {
+    let Some(b) = env() else { return };
+    let mut kids = Vec::new();
+    for i in 0..20 {
+        let name = format!("n{i}");
+        let out = b
+            .command(&["run", "-d", "--name", &name, "busybox", "sleep", "300"])
+            .output();
+        kids.push(std::thread::spawn(move || out));
+    }
+    for k in kids {
+        let out = k.join().unwrap().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut ips: Vec<String> = (0..20)
+        .map(|i| {
+            b.ok(&[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.IPAddress}}",
+                &format!("n{i}"),
+            ])
+        })
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 20, "{ips:?}");
+    let names: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(|s| s.as_str()));
+    b.ok(&args);
+    let links = String::from_utf8_lossy(
+        &std::process::Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !links.contains(&b.bridge),
+        "bridge removed with the last container"
+    );
+    // The addresses are free again: the next container gets the first one.
+    let first = b.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0 | awk '{print $4}'",
+    ]);
+    assert_eq!(
+        first.rsplit('.').next().unwrap().split('/').next(),
+        Some("2"),
+        "{first}"
+    );
+}
