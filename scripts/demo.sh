@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # berth's main job on a fresh Debian machine: build berth, make a Debian bookworm
 # image whose PID 1 is systemd (with openssh-server), run it detached with no special
-# flags, wait until systemd reports ready, and log in over ssh with a generated key.
-#
-# Until bridge networking lands (-p 1122:22), the container shares the host's
-# network (--network host) and its sshd listens on 127.0.0.1:1122.
+# flags and -p 1122:22, wait until systemd reports ready, and log in over ssh with a
+# generated key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(runc busybox-static tar libseccomp-dev pkg-config debootstrap openssh-client)
+packages=(runc tar libseccomp-dev pkg-config debootstrap openssh-client iproute2 nftables util-linux)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -36,17 +34,15 @@ cleanup() { "$berth" rm -f box >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 ssh-keygen -q -t ed25519 -N '' -f "$work/id"
 cp "$work/id.pub" "$work/authorized_keys"
-printf 'Port 1122\nListenAddress 127.0.0.1\n' > "$work/sshd-demo.conf"
 
 set -x
 "$berth" import --change 'CMD ["/sbin/init"]' "$rootfs_tar" demo/debian-systemd
-"$berth" run -d --name box --hostname box --network host --wait=ready \
+"$berth" run -d --name box --hostname box -p 1122:22 --wait=ready \
   -v "$work/authorized_keys:/root/.ssh/authorized_keys:ro" \
-  -v "$work/sshd-demo.conf:/etc/ssh/sshd_config.d/berth-demo.conf:ro" \
   demo/debian-systemd
 "$berth" ps
 "$berth" exec box systemctl is-system-running --wait
-"$berth" exec box systemctl restart ssh
+"$berth" port box
 ssh -i "$work/id" -p 1122 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
   root@127.0.0.1 'echo "logged in to $(hostname) over ssh"; systemctl is-system-running'
 "$berth" stop box

@@ -244,3 +244,79 @@ fn privileged_system_container_boots_without_host_ttys() {
     b.ok(&["stop", "p"]);
     assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "p"]), "0");
 }
+
+/// The seed's story: a Debian systemd + sshd container published on a host port,
+/// logged into with a generated key.
+#[test]
+fn ssh_into_system_container_over_published_port() {
+    if !require_root_and(&["ssh", "ssh-keygen"]) {
+        return;
+    }
+    let Some(b) = env() else { return };
+    let dir = std::env::temp_dir().join(format!("berth-ssh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("id");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", ""])
+        .arg("-f")
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::copy(dir.join("id.pub"), dir.join("authorized_keys")).unwrap();
+    let port = 21000 + (std::process::id() % 2000) as u16 * 3;
+    let publish = format!("{port}:22");
+    let keys = format!(
+        "{}:/root/.ssh/authorized_keys:ro",
+        dir.join("authorized_keys").display()
+    );
+    b.ok(&[
+        "run",
+        "-d",
+        "-p",
+        &publish,
+        "--hostname",
+        "h",
+        "--name",
+        "n",
+        "-v",
+        &keys,
+        "--wait=ready",
+        "debian-systemd",
+    ]);
+    let mut last = String::new();
+    for _ in 0..50 {
+        let out = std::process::Command::new("ssh")
+            .arg("-i")
+            .arg(&key)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=3",
+                "-o",
+                "LogLevel=ERROR",
+            ])
+            .args([
+                "root@127.0.0.1",
+                "hostname; systemctl is-system-running --wait",
+            ])
+            .output()
+            .unwrap();
+        last = format!("{}{}", stdout(&out), stderr(&out));
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(last.trim(), "h\nrunning");
+    b.ok(&["stop", "n"]);
+    assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "n"]), "0");
+    let _ = std::fs::remove_dir_all(dir);
+}
