@@ -1,105 +1,175 @@
-//! berth's own nftables table: masquerade for each network's subnet, and DNAT for
-//! published ports in prerouting (traffic from other hosts) and output (the host's
-//! own connections, 127.0.0.1 included). Nothing outside this table is touched.
+//! berth's own nftables table. Published ports are elements of DNAT maps and
+//! networks are elements of sets, so plugging a container in or out is one `nft`
+//! call that adds or deletes elements — no rule listing, no handles:
+//!
+//! * prerouting (traffic from other hosts) and output (the host's own connections,
+//!   127.0.0.1 included) DNAT through `ports` (any local address) and `ports_ip`
+//!   (one host address);
+//! * postrouting masquerades a network's subnet leaving by another interface, and
+//!   host-loopback sources entering a berth bridge.
+//!
+//! Nothing outside this table is touched.
 
-use crate::cmd::{nft, nft_list, CmdError};
+use crate::cmd::{nft, CmdError};
 use crate::ports::PortMapping;
 use crate::store::Network;
 use std::net::Ipv4Addr;
 
-pub fn ensure_table(table: &str) -> Result<(), CmdError> {
-    nft(&format!(
+fn base(table: &str) -> String {
+    format!(
         "add table ip {table}
+add set ip {table} nets {{ type ipv4_addr; flags interval; }}
+add set ip {table} bridges {{ type ifname; }}
+add map ip {table} ports {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+add map ip {table} ports_ip {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
 add chain ip {table} prerouting {{ type nat hook prerouting priority -100; policy accept; }}
 add chain ip {table} output {{ type nat hook output priority -100; policy accept; }}
 add chain ip {table} postrouting {{ type nat hook postrouting priority 100; policy accept; }}
 "
-    ))
-    .map(|_| ())
+    )
 }
 
-pub fn delete_table(table: &str) {
-    let _ = nft(&format!("delete table ip {table}\n"));
+/// The rules, added once when the table is new (they only consult the sets and maps).
+fn rules(table: &str) -> String {
+    let mut s = String::new();
+    for chain in ["prerouting", "output"] {
+        s.push_str(&format!("add rule ip {table} {chain} dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n"));
+        s.push_str(&format!("add rule ip {table} {chain} fib daddr type local dnat ip to meta l4proto . th dport map @ports\n"));
+    }
+    s.push_str(&format!(
+        "add rule ip {table} postrouting ip saddr @nets oifname != @bridges masquerade\n"
+    ));
+    s.push_str(&format!(
+        "add rule ip {table} postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade\n"
+    ));
+    s
 }
 
-/// Outgoing NAT for a network, and for host-loopback connections DNAT'ed into it.
-pub fn add_network_rules(table: &str, n: &Network) -> Result<(), CmdError> {
-    remove_rules(table, &format!("net:{}", n.name));
-    nft(&format!(
-        "add rule ip {table} postrouting ip saddr {subnet} oifname != \"{br}\" masquerade comment \"net:{name}\"
-add rule ip {table} postrouting oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade comment \"net:{name}\"
-",
-        subnet = n.subnet,
-        br = n.bridge,
-        name = n.name
-    ))
-    .map(|_| ())
+fn port_elements(
+    ip: Ipv4Addr,
+    ports: &[PortMapping],
+    with_value: bool,
+) -> (Vec<String>, Vec<String>) {
+    let (mut any, mut one) = (Vec::new(), Vec::new());
+    for p in ports {
+        let value = if with_value {
+            format!(" : {ip} . {}", p.container_port)
+        } else {
+            String::new()
+        };
+        match p.host_ip {
+            Some(h) => one.push(format!(
+                "{h} . {} . {}{value}",
+                p.proto.as_str(),
+                p.host_port
+            )),
+            None => any.push(format!("{} . {}{value}", p.proto.as_str(), p.host_port)),
+        }
+    }
+    (any, one)
 }
 
-pub fn add_port_rules(
+/// One script that makes sure the table exists, adds the network when its bridge
+/// is new, and publishes the container's ports.
+pub fn plug(
     table: &str,
-    container: &str,
+    table_is_new: bool,
+    new_network: Option<&Network>,
     ip: Ipv4Addr,
     ports: &[PortMapping],
 ) -> Result<(), CmdError> {
-    if ports.is_empty() {
-        return Ok(());
+    let mut script = base(table);
+    if table_is_new {
+        script.push_str(&rules(table));
     }
-    let mut script = String::new();
-    for p in ports {
-        let dst = match p.host_ip {
-            Some(h) => format!("ip daddr {h}"),
-            None => "fib daddr type local".to_string(),
-        };
-        for chain in ["prerouting", "output"] {
-            script.push_str(&format!(
-                "add rule ip {table} {chain} {dst} {proto} dport {hp} dnat to {ip}:{cp} comment \"ctr:{container}\"\n",
-                proto = p.proto.as_str(),
-                hp = p.host_port,
-                cp = p.container_port
-            ));
-        }
+    if let Some(n) = new_network {
+        script.push_str(&format!("add element ip {table} nets {{ {} }}\n", n.subnet));
+        script.push_str(&format!(
+            "add element ip {table} bridges {{ \"{}\" }}\n",
+            n.bridge
+        ));
+    }
+    let (any, one) = port_elements(ip, ports, true);
+    if !any.is_empty() {
+        script.push_str(&format!(
+            "add element ip {table} ports {{ {} }}\n",
+            any.join(", ")
+        ));
+    }
+    if !one.is_empty() {
+        script.push_str(&format!(
+            "add element ip {table} ports_ip {{ {} }}\n",
+            one.join(", ")
+        ));
     }
     nft(&script).map(|_| ())
 }
 
-/// Deletes every rule carrying `comment` (by handle).
-pub fn remove_rules(table: &str, comment: &str) {
-    let Ok(listing) = nft_list(&["-a", "list", "table", "ip", table]) else {
+/// Removes a container's ports, the network when its bridge goes, or the whole
+/// table when nothing of berth's is left. Best effort: missing elements are fine.
+pub fn unplug(
+    table: &str,
+    ports: &[PortMapping],
+    ip: Ipv4Addr,
+    gone_network: Option<&Network>,
+    drop_table: bool,
+) {
+    if drop_table {
+        let _ = nft(&format!("delete table ip {table}\n"));
         return;
-    };
-    let mut chain = String::new();
-    let mut script = String::new();
-    let needle = format!("comment \"{comment}\"");
-    for line in listing.lines() {
-        let t = line.trim();
-        if let Some(rest) = t.strip_prefix("chain ") {
-            chain = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-        } else if t.contains(&needle) {
-            if let Some(handle) = t
-                .rsplit("# handle ")
-                .next()
-                .filter(|_| t.contains("# handle "))
-            {
-                script.push_str(&format!(
-                    "delete rule ip {table} {chain} handle {}\n",
-                    handle.trim()
-                ));
-            }
-        }
     }
-    if !script.is_empty() {
-        let _ = nft(&script);
+    let mut script = String::new();
+    let (any, one) = port_elements(ip, ports, false);
+    for e in any {
+        script.push_str(&format!("delete element ip {table} ports {{ {e} }}\n"));
+    }
+    for e in one {
+        script.push_str(&format!("delete element ip {table} ports_ip {{ {e} }}\n"));
+    }
+    if let Some(n) = gone_network {
+        script.push_str(&format!(
+            "delete element ip {table} nets {{ {} }}\n",
+            n.subnet
+        ));
+        script.push_str(&format!(
+            "delete element ip {table} bridges {{ \"{}\" }}\n",
+            n.bridge
+        ));
+    }
+    if script.is_empty() || nft(&script).is_ok() {
+        return;
+    }
+    // Something was already gone (a crash half-way); do each on its own.
+    for line in script.lines() {
+        let _ = nft(&format!("{line}\n"));
     }
 }
 
-/// True when the table has no rules left for any container or network.
-pub fn table_is_empty(table: &str) -> bool {
-    nft_list(&["list", "table", "ip", table])
-        .map(|l| !l.contains("comment \""))
-        .unwrap_or(true)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::Proto;
+
+    #[test]
+    fn elements_for_any_and_one_address() {
+        let ports = [
+            PortMapping {
+                host_ip: None,
+                host_port: 8080,
+                container_port: 80,
+                proto: Proto::Tcp,
+            },
+            PortMapping {
+                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_port: 5353,
+                container_port: 53,
+                proto: Proto::Udp,
+            },
+        ];
+        let (any, one) = port_elements(Ipv4Addr::new(10, 88, 0, 2), &ports, true);
+        assert_eq!(any, vec!["tcp . 8080 : 10.88.0.2 . 80"]);
+        assert_eq!(one, vec!["127.0.0.1 . udp . 5353 : 10.88.0.2 . 53"]);
+        let (any, _) = port_elements(Ipv4Addr::new(10, 88, 0, 2), &ports, false);
+        assert_eq!(any, vec!["tcp . 8080"]);
+    }
 }

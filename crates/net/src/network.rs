@@ -333,32 +333,25 @@ fn sysctl(path: &str, value: &str) {
     let _ = std::fs::write(path, value);
 }
 
-/// Makes the bridge and NAT rules of a network when they are missing.
-fn ensure_bridge(cfg: &NetConfig, net: &Network) -> Result<(), NetError> {
-    if !Path::new("/sys/class/net").join(&net.bridge).exists() {
-        ip_batch(&[
-            format!("link add name {} type bridge", net.bridge),
-            format!(
-                "addr add {}/{} dev {}",
-                net.gateway, net.subnet.prefix, net.bridge
-            ),
-            format!("link set {} up", net.bridge),
-        ])?;
-        // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge.
-        sysctl(
-            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
-            "1",
-        );
-        enable_forwarding(cfg);
-    }
-    nat::ensure_table(&cfg.table)?;
-    nat::add_network_rules(&cfg.table, net)?;
-    Ok(())
+/// Lines that create a network's bridge.
+fn bridge_lines(net: &Network) -> Vec<String> {
+    vec![
+        format!("link add name {} type bridge", net.bridge),
+        format!(
+            "addr add {}/{} dev {}",
+            net.gateway, net.subnet.prefix, net.bridge
+        ),
+        format!("link set {} up", net.bridge),
+    ]
 }
 
 /// Host-wide (not per state root: several berths may run): the forwarding value
 /// from before the first berth table appeared.
 const FORWARD_SAVED: &str = "/run/berth-ip_forward.before";
+
+fn table_marker(cfg: &NetConfig) -> PathBuf {
+    cfg.runroot.join(format!("nft-{}", cfg.table))
+}
 
 /// IP forwarding is on while any berth nft table exists; the value from before is
 /// put back when the last one goes.
@@ -387,7 +380,9 @@ fn restore_forwarding() {
     }
 }
 
-/// Plugs a created container (its init is `pid`) into its network.
+/// Plugs a created container (its init is `pid`) into its network: three
+/// commands (host links, the container's side, nft), plus the bridge when it is the
+/// network's first container.
 pub fn connect(
     cfg: &NetConfig,
     net: &Network,
@@ -396,13 +391,27 @@ pub fn connect(
     pid: i32,
 ) -> Result<(), NetError> {
     let _guard = lock(cfg);
-    ensure_bridge(cfg, net)?;
+    let bridge_is_new = !Path::new("/sys/class/net").join(&net.bridge).exists();
     let (host, peer) = veth_names(container);
-    ip_batch(&[
+    let mut lines = if bridge_is_new {
+        bridge_lines(net)
+    } else {
+        vec![]
+    };
+    lines.extend([
         format!("link add {host} type veth peer name {peer}"),
         format!("link set {host} master {} up", net.bridge),
         format!("link set {peer} netns {pid}"),
-    ])?;
+    ]);
+    ip_batch(&lines)?;
+    if bridge_is_new {
+        // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge.
+        sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
+            "1",
+        );
+        enable_forwarding(cfg);
+    }
     let mut inside = vec![format!("link set {peer} name eth0")];
     if let Some(mac) = &att.mac {
         inside.push(format!("link set eth0 address {mac}"));
@@ -414,7 +423,23 @@ pub fn connect(
         format!("route add default via {}", att.gateway),
     ]);
     ip_batch_in(pid, &inside)?;
-    nat::add_port_rules(&cfg.table, container, att.ip, &att.ports)?;
+    // The marker saves an `nft list` per start; a stale one (the table was removed
+    // behind our back) makes the first attempt fail, and the second recreates all.
+    let marker = table_marker(cfg);
+    let table_is_new = !marker.exists();
+    let plugged = nat::plug(
+        &cfg.table,
+        table_is_new,
+        (bridge_is_new || table_is_new).then_some(net),
+        att.ip,
+        &att.ports,
+    );
+    if plugged.is_err() && !table_is_new {
+        nat::plug(&cfg.table, true, Some(net), att.ip, &att.ports)?;
+    } else {
+        plugged?;
+    }
+    let _ = std::fs::write(marker, "");
     Ok(())
 }
 
@@ -423,35 +448,48 @@ pub fn loopback_up(pid: i32) -> Result<(), NetError> {
     Ok(ip_batch_in(pid, &["link set lo up".to_string()])?)
 }
 
-/// Undoes `allocate` and `connect`: rules, veth, addresses, ports; the bridge and
-/// berth's table go with the last container. Safe to repeat.
+/// Undoes `allocate` and `connect`: ports, veth, address; the bridge goes with the
+/// network's last container and berth's table with the last container of all.
+/// Safe to repeat.
 pub fn disconnect(conn: &Connection, cfg: &NetConfig, container: &str) {
     let _guard = lock(cfg);
-    nat::remove_rules(&cfg.table, &format!("ctr:{container}"));
+    let allocation: Option<(String, Ipv4Addr)> = store::list(conn)
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|n| {
+            store::members(conn, &n.name)
+                .ok()?
+                .into_iter()
+                .find(|(c, _)| c == container)
+                .map(|(_, ip)| (n.name, ip))
+        });
+    let ports = store::ports_of(conn, container).unwrap_or_default();
     let (host, _) = veth_names(container);
     if Path::new("/sys/class/net").join(&host).exists() {
         let _ = ip_batch(&[format!("link del {host}")]);
     }
-    let networks: Vec<String> = store::list(conn)
-        .map(|l| l.into_iter().map(|n| n.name).collect())
-        .unwrap_or_default();
     let _ = store::release(conn, container);
-    for name in networks {
-        let Ok(Some(net)) = store::get(conn, &name) else {
-            continue;
-        };
-        if store::members(conn, &net.name)
-            .map(|m| m.is_empty())
-            .unwrap_or(false)
-        {
-            nat::remove_rules(&cfg.table, &format!("net:{}", net.name));
-            if Path::new("/sys/class/net").join(&net.bridge).exists() {
-                let _ = ip_batch(&[format!("link del {}", net.bridge)]);
-            }
+    let Some((network, ip)) = allocation else {
+        return;
+    };
+    let net = store::get(conn, &network).ok().flatten();
+    let network_empty = store::members(conn, &network)
+        .map(|m| m.is_empty())
+        .unwrap_or(false);
+    let gone = net.filter(|_| network_empty);
+    if let Some(n) = &gone {
+        if Path::new("/sys/class/net").join(&n.bridge).exists() {
+            let _ = ip_batch(&[format!("link del {}", n.bridge)]);
         }
     }
-    if nat::table_is_empty(&cfg.table) {
-        nat::delete_table(&cfg.table);
+    let nothing_left = store::list(conn).unwrap_or_default().iter().all(|n| {
+        store::members(conn, &n.name)
+            .map(|m| m.is_empty())
+            .unwrap_or(true)
+    });
+    nat::unplug(&cfg.table, &ports, ip, gone.as_ref(), nothing_left);
+    if nothing_left {
+        let _ = std::fs::remove_file(table_marker(cfg));
         restore_forwarding();
     }
 }
