@@ -1,17 +1,12 @@
 //! Basic container lifecycle against the real kernel: run, exit codes, detach, ps,
 //! exec, hostname, flag parsing.
 
-use berth_testkit::{require_root_and, stderr, stdout, Berth};
+use berth_testkit::{stderr, stdout, Berth};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 fn env() -> Option<Berth> {
-    if !require_root_and(&["tar"]) {
-        return None;
-    }
-    let b = Berth::new(BIN);
-    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
-    Some(b)
+    berth_testkit::busybox_berth(BIN, &["tar"])
 }
 
 #[test]

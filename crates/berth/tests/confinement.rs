@@ -1,17 +1,12 @@
 //! Mounts and security defaults: read-only binds, tmpfs, read-only rootfs,
 //! capabilities, seccomp, masked paths, ulimits, resources.
 
-use berth_testkit::{require_root_and, stderr, Berth};
+use berth_testkit::{stderr, Berth};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 fn env() -> Option<Berth> {
-    if !require_root_and(&["tar"]) {
-        return None;
-    }
-    let b = Berth::new(BIN);
-    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
-    Some(b)
+    berth_testkit::busybox_berth(BIN, &["tar"])
 }
 
 #[test]

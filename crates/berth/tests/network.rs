@@ -3,19 +3,14 @@
 //! and host modes, port clashes, and many containers at once. "Other hosts" are
 //! network namespaces made by the test; no traffic leaves this machine.
 
-use berth_testkit::{require_root_and, stderr, Berth, TestHost};
+use berth_testkit::{stderr, Berth, TestHost};
 use std::io::{Read, Write};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 fn env() -> Option<Berth> {
-    if !require_root_and(&["tar", "ip", "nft", "nsenter", "cc"]) {
-        return None;
-    }
-    let b = Berth::new(BIN);
-    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
-    Some(b)
+    berth_testkit::busybox_berth(BIN, &["tar", "ip", "nft", "nsenter", "cc"])
 }
 
 /// A host port unlikely to clash with other tests running at the same time.

@@ -1,17 +1,12 @@
 //! The same basics through the runc binary (`--runtime runc`): proves the bundle
 //! berth writes is a standard OCI bundle.
 
-use berth_testkit::{require_root_and, Berth};
+use berth_testkit::Berth;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 fn env() -> Option<Berth> {
-    if !require_root_and(&["tar", "runc"]) {
-        return None;
-    }
-    let b = Berth::new(BIN);
-    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
-    Some(b)
+    berth_testkit::busybox_berth(BIN, &["tar", "runc"])
 }
 
 #[test]

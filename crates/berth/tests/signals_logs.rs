@@ -1,6 +1,6 @@
 //! Stop signals, timeouts, kill with real-time signals, and logs.
 
-use berth_testkit::{require_root_and, Berth};
+use berth_testkit::Berth;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -8,12 +8,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 fn env() -> Option<Berth> {
-    if !require_root_and(&["tar"]) {
-        return None;
-    }
-    let b = Berth::new(BIN);
-    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
-    Some(b)
+    berth_testkit::busybox_berth(BIN, &["tar"])
 }
 
 /// A shell that reports the signals it gets, and exits with a code naming them.

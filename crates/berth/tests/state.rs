@@ -1,18 +1,13 @@
 //! Shared state under stress: many berth processes at once, and a monitor killed
 //! with SIGKILL.
 
-use berth_testkit::{require_root_and, Berth};
+use berth_testkit::Berth;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 fn env() -> Option<Berth> {
-    if !require_root_and(&["tar"]) {
-        return None;
-    }
-    let b = Berth::new(BIN);
-    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
-    Some(b)
+    berth_testkit::busybox_berth(BIN, &["tar"])
 }
 
 #[test]

@@ -1,19 +1,14 @@
 //! `-it` under a real pty (util-linux `script` provides it): the shell sees a tty,
 //! its window size, and its exit code comes back.
 
-use berth_testkit::{require_root_and, stdout, Berth};
+use berth_testkit::{stdout, Berth};
 use std::io::Write;
 use std::process::Stdio;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 fn env() -> Option<Berth> {
-    if !require_root_and(&["tar", "script", "stty"]) {
-        return None;
-    }
-    let b = Berth::new(BIN);
-    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
-    Some(b)
+    berth_testkit::busybox_berth(BIN, &["tar", "script", "stty"])
 }
 
 /// Runs `berth ARGS` inside a 33x101 pty fed with `input`; returns (exit code, output).

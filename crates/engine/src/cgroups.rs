@@ -23,7 +23,44 @@ fn lock_file(runroot: &Path) -> Option<File> {
 }
 
 pub fn creation_guard(runroot: &Path) -> CreationGuard {
-    CreationGuard(lock_file(runroot).and_then(|f| Flock::lock(f, FlockArg::LockShared).ok()))
+    let guard =
+        CreationGuard(lock_file(runroot).and_then(|f| Flock::lock(f, FlockArg::LockShared).ok()));
+    remember_root_controllers();
+    guard
+}
+
+/// cgroup v2: the runtime enables every available controller in the root cgroup's
+/// cgroup.subtree_control on its way down to `berth/<id>`. What the root had before
+/// the first berth cgroup is kept here and put back when the `berth` parent goes.
+const ROOT_CONTROLLERS_SAVED: &str = "/run/berth-root-subtree_control.before";
+const UNIFIED_ROOT: &str = "/sys/fs/cgroup";
+
+fn remember_root_controllers() {
+    let control = Path::new(UNIFIED_ROOT).join("cgroup.subtree_control");
+    let parent = Path::new(UNIFIED_ROOT).join(PARENT);
+    if !Path::new(UNIFIED_ROOT).join("cgroup.controllers").exists()
+        || parent.exists()
+        || Path::new(ROOT_CONTROLLERS_SAVED).exists()
+    {
+        return;
+    }
+    if let Ok(before) = std::fs::read_to_string(control) {
+        let _ = std::fs::write(ROOT_CONTROLLERS_SAVED, before);
+    }
+}
+
+fn restore_root_controllers() {
+    let Ok(before) = std::fs::read_to_string(ROOT_CONTROLLERS_SAVED) else {
+        return;
+    };
+    let control = Path::new(UNIFIED_ROOT).join("cgroup.subtree_control");
+    let now = std::fs::read_to_string(&control).unwrap_or_default();
+    let before: Vec<&str> = before.split_whitespace().collect();
+    for added in now.split_whitespace().filter(|c| !before.contains(c)) {
+        // Fails harmlessly if something else started using the controller meanwhile.
+        let _ = std::fs::write(&control, format!("-{added}"));
+    }
+    let _ = std::fs::remove_file(ROOT_CONTROLLERS_SAVED);
 }
 
 /// Mount points of every cgroup (v1) and cgroup2 filesystem.
@@ -50,6 +87,9 @@ pub fn remove_empty_parents(runroot: &Path) {
     };
     for h in hierarchies() {
         let _ = std::fs::remove_dir(h.join(PARENT)); // fails harmlessly while non-empty
+    }
+    if !Path::new(UNIFIED_ROOT).join(PARENT).exists() {
+        restore_root_controllers();
     }
 }
 

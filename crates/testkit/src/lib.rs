@@ -490,3 +490,14 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The usual start of an integration test: root and `tools` present (else skip, or
+/// fail under CI), an isolated berth, and the busybox image imported as `busybox`.
+pub fn busybox_berth(bin: &str, tools: &[&str]) -> Option<Berth> {
+    if !require_root_and(tools) {
+        return None;
+    }
+    let b = Berth::new(bin);
+    b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
+    Some(b)
+}
