@@ -31,6 +31,7 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" \
 
 # Memory of an idle container's monitor.
 "$berth" run -d --name bench-rss bench/img sleep 60 >/dev/null
+sleep 6  # idle: the monitor gives back what its last wake-up touched (memory.rs)
 id=$("$berth" inspect -f '{{.Id}}' bench-rss)
 mon=$(pgrep -f "monitor $id" | head -1)
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$mon/status")

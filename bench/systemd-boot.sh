@@ -47,6 +47,9 @@ boot_podman()  { "${P[@]}" run -d --name bsd --network none --ulimit nofile=2000
 exec_podman()  { "${P[@]}" exec bsd systemctl is-system-running --wait 2>/dev/null; }
 stop_podman()  { "${P[@]}" stop bsd >/dev/null; }
 rm_podman()    { "${P[@]}" rm -f bsd >/dev/null; }
+# docker's usual recipe; here --privileged fails (it asks for CAP_SYS_RESOURCE, which
+# this host's bounding set lacks), and the alternative binds the host's
+# /sys/fs/cgroup read-write, which we do not do to this machine.
 boot_docker()  { "${D[@]}" run -d --name bsd --network none --privileged --cgroupns=private --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 bench/img >/dev/null; }
 exec_docker()  { "${D[@]}" exec bsd systemctl is-system-running --wait 2>/dev/null; }
 stop_docker()  { "${D[@]}" stop bsd >/dev/null; }
@@ -60,9 +63,17 @@ results=()
 for engine in berth podman docker runc; do
   boots=(); stops=()
   for _ in $(seq "$ROUNDS"); do
-    t0=$(now_ms); "boot_$engine"
+    t0=$(now_ms)
+    if ! "boot_$engine" 2>"$work/boot.err"; then
+      echo "$engine: cannot boot it here: $(tail -1 "$work/boot.err")" >&2
+      "rm_$engine" || true
+      continue 2
+    fi
     state=""
     for _ in $(seq 300); do state=$("exec_$engine" || true); [ "$state" = running ] && break; sleep 0.01; done
+    # Bare runc has no name=systemd cgroup of its own here, so a unit or two fail:
+    # its boot still ends, "degraded" instead of "running".
+    [ "$engine" = runc ] && [ "$state" = degraded ] && state=running
     t1=$(now_ms)
     [ "$state" = running ] || { echo "$engine: never running (last: $state)" >&2; "rm_$engine"; continue 2; }
     "stop_$engine"; t2=$(now_ms)
@@ -83,7 +94,7 @@ for r in sys.argv[1:]:
 print("## systemd container: boot to running, and stop\n")
 print(f"{datetime.date.today()}, {subprocess.getoutput('nproc')} cores, cgroup v1 hybrid, Debian bookworm systemd image, no network; `sudo bash bench/systemd-boot.sh` (medians of ROUNDS runs). Boot = `run -d` until `systemctl is-system-running --wait` prints running; stop = the engine's stop (SIGRTMIN+3 halt).\n")
 print("| engine | boot ms | stop ms | flags it needs |\n|---|---|---|---|")
-flags = {"berth": "none", "podman": "runc runtime, ulimits within the host's hard limits", "docker": "--privileged --cgroupns=private --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3", "runc": "hand-written config: tmpfs mounts, cgroup namespace, rw cgroup mount"}
+flags = {"berth": "none", "podman": "runc runtime, ulimits within the host's hard limits", "docker": "--privileged --cgroupns=private --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3", "runc": "hand-written config: tmpfs mounts, cgroup namespace, rw cgroup mount (boots degraded)"}
 for n in ["berth", "podman", "docker", "runc"]:
     if n in rows:
         print(f"| {n} | {rows[n][0]:.0f} | {rows[n][1]:.0f} | {flags[n]} |")

@@ -16,6 +16,7 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
     if c.is_running() {
         return Ok(());
     }
+    wait_monitor_gone(c);
     let exe = std::env::current_exe().map_err(|source| EngineError::Io {
         path: "/proc/self/exe".into(),
         source,
@@ -155,7 +156,19 @@ pub fn remove(
         let _ = kill(engine, c, "KILL");
         wait_stopped(engine, &c.id, Duration::from_secs(30))?;
     }
-    remove_files(engine, c, volumes)
+    let c = engine.container(&c.id).unwrap_or_else(|_| c.clone());
+    wait_monitor_gone(&c);
+    remove_files(engine, &c, volumes)
+}
+
+/// An exited container's monitor may still be cleaning up (unmounting, freeing
+/// cgroups and addresses); wait for it before touching the container's files.
+pub fn wait_monitor_gone(c: &Container) {
+    let Some(m) = c.state.monitor.filter(|_| c.state.status == Status::Exited) else { return };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while m.is_alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(), EngineError> {
@@ -185,6 +198,8 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
         (Status::Running, Some(m)) => !m.is_alive(),
         (Status::Running, None) => true,
         (Status::Created, Some(m)) => !m.is_alive(),
+        // Died half-way through its cleanup.
+        (Status::Exited, Some(m)) => !m.is_alive(),
         _ => false,
     };
     if !orphaned {
@@ -207,10 +222,12 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(&c.id));
     crate::cgroups::remove_empty_parents(&engine.paths.runroot);
     let mut state = c.state.clone();
-    state.status = Status::Exited;
-    state.exit_code = Some(137);
-    state.finished_at = Some(crate::now());
-    state.error = Some("the container's monitor died; berth stopped the container".into());
+    if state.status != Status::Exited {
+        state.status = Status::Exited;
+        state.exit_code = Some(137);
+        state.finished_at = Some(crate::now());
+        state.error = Some("the container's monitor died; berth stopped the container".into());
+    }
     state.monitor = None;
     state.init = None;
     state.network = None;

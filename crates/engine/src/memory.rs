@@ -1,4 +1,5 @@
-//! Gives back the memory a monitor only needed to start its container.
+//! Gives back the memory a monitor only needed to start its container, and what
+//! its event loop touched since it last slept.
 //!
 //! A monitor is the whole berth binary (SQLite, libcontainer, clap…), but once the
 //! container runs it only polls, logs and serves attach. Pages of file mappings that

@@ -176,14 +176,20 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     drop(listener);
 
     let engine = Engine::open()?;
-    cleanup(&engine, &*runtime, id);
-    let auto_remove = container.spec.auto_remove;
+    // The exit is recorded first, so `stop` and `wait` return as soon as the container
+    // is gone; the monitor stays recorded until cleanup is done, and `rm`/`start`
+    // wait for it (see lifecycle::wait_monitor_gone).
     if let Ok(mut st) = engine.container(id).map(|c| c.state) {
         st.status = Status::Exited;
         st.exit_code = Some(code);
         st.finished_at = Some(now());
-        st.monitor = None;
         st.init = None;
+        let _ = engine.save_state(id, &st);
+    }
+    cleanup(&engine, &*runtime, id);
+    let auto_remove = container.spec.auto_remove;
+    if let Ok(mut st) = engine.container(id).map(|c| c.state) {
+        st.monitor = None;
         st.network = None;
         let _ = engine.save_state(id, &st);
     }
@@ -266,13 +272,22 @@ impl Loop<'_> {
     fn run(&mut self, listener: &UnixListener, sigfd: &SignalFd) -> i32 {
         // Reap anything that exited before we started polling.
         self.reap();
+        let mut released = std::time::Instant::now();
         loop {
             if let Some(code) = self.exit {
                 self.drain_all();
                 return code;
             }
+            // Before going to sleep, give back the pages the last wake-up touched
+            // (at most once a second, so a chatty container pays little for it).
+            if released.elapsed() >= std::time::Duration::from_secs(1) {
+                crate::memory::release_startup_memory();
+                released = std::time::Instant::now();
+            }
             let (mut fds, sources) = self.poll_set(listener, sigfd);
-            match poll(&mut fds, PollTimeout::from(200u16)) {
+            // Wake at least every few seconds so the release above also happens
+            // after a burst of output.
+            match poll(&mut fds, PollTimeout::from(5000u16)) {
                 Ok(0) => continue,
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
