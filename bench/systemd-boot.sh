@@ -56,7 +56,7 @@ stop_docker()  { "${D[@]}" stop bsd >/dev/null; }
 rm_docker()    { "${D[@]}" rm -f bsd >/dev/null; }
 boot_runc()    { "${R[@]}" run -d -b "$work/bundle" bsd >/dev/null 2>&1 </dev/null; }
 exec_runc()    { "${R[@]}" exec bsd systemctl is-system-running --wait 2>/dev/null; }
-stop_runc()    { "${R[@]}" kill bsd RTMIN+3; while "${R[@]}" state bsd 2>/dev/null | grep -q '"running"'; do sleep 0.005; done; }
+stop_runc()    { "${R[@]}" kill bsd 37; while "${R[@]}" state bsd 2>/dev/null | grep -q '"running"'; do sleep 0.005; done; }
 rm_runc()      { "${R[@]}" delete -f bsd >/dev/null 2>&1; }
 
 results=()

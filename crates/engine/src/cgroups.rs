@@ -55,12 +55,19 @@ fn restore_root_controllers() {
     };
     let control = Path::new(UNIFIED_ROOT).join("cgroup.subtree_control");
     let now = std::fs::read_to_string(&control).unwrap_or_default();
-    let before: Vec<&str> = before.split_whitespace().collect();
-    for added in now.split_whitespace().filter(|c| !before.contains(c)) {
+    for added in controllers_added(&before, &now) {
         // Fails harmlessly if something else started using the controller meanwhile.
         let _ = std::fs::write(&control, format!("-{added}"));
     }
     let _ = std::fs::remove_file(ROOT_CONTROLLERS_SAVED);
+}
+
+/// Controllers enabled in `now` that were not in `before` (subtree_control texts).
+fn controllers_added<'a>(before: &str, now: &'a str) -> Vec<&'a str> {
+    let before: Vec<&str> = before.split_whitespace().collect();
+    now.split_whitespace()
+        .filter(|c| !before.contains(c))
+        .collect()
 }
 
 /// Mount points of every cgroup (v1) and cgroup2 filesystem.
@@ -138,4 +145,19 @@ fn remove_tree(dir: &Path) {
 pub fn enter(cgroup: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(cgroup)?;
     std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_what_the_runtime_enabled_at_the_root() {
+        // What the cgroup v2 VM showed: systemd had memory and pids, the runtime added the rest.
+        assert_eq!(
+            controllers_added("memory pids\n", "cpuset cpu io memory hugetlb pids\n"),
+            vec!["cpuset", "cpu", "io", "hugetlb"]
+        );
+        assert!(controllers_added("memory pids", "memory pids").is_empty());
+    }
 }

@@ -348,8 +348,34 @@ fn exec_cgroup(c: &Container) -> Option<String> {
     }
     let pid = c.state.init?.pid;
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let root = format!("/{}/{}", crate::cgroups::PARENT, c.id);
+    sub_cgroup_of(&own, &c.id)
+}
+
+/// From a /proc/PID/cgroup text on a unified host: the path below the container's
+/// own cgroup (`/berth/<id>`), if any.
+fn sub_cgroup_of(proc_cgroup: &str, id: &str) -> Option<String> {
+    let path = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let root = format!("/{}/{}", crate::cgroups::PARENT, id);
     let sub = path.strip_prefix(&root)?.trim_start_matches('/');
     (!sub.is_empty()).then(|| sub.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_joins_where_pid1_lives_on_unified_hosts() {
+        assert_eq!(
+            sub_cgroup_of("0::/berth/abc/init.scope\n", "abc").as_deref(),
+            Some("init.scope")
+        );
+        assert_eq!(sub_cgroup_of("0::/berth/abc\n", "abc"), None);
+        assert_eq!(sub_cgroup_of("0::/system.slice/x\n", "abc"), None);
+        assert_eq!(
+            sub_cgroup_of("1:name=systemd:/berth/abc/init.scope\n", "abc"),
+            None,
+            "v1 lines are not unified"
+        );
+    }
 }

@@ -164,7 +164,9 @@ pub fn remove(
 /// An exited container's monitor may still be cleaning up (unmounting, freeing
 /// cgroups and addresses); wait for it before touching the container's files.
 pub fn wait_monitor_gone(c: &Container) {
-    let Some(m) = c.state.monitor.filter(|_| c.state.status == Status::Exited) else { return };
+    let Some(m) = c.state.monitor.filter(|_| c.state.status == Status::Exited) else {
+        return;
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while m.is_alive() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));

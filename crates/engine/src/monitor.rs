@@ -392,21 +392,13 @@ impl Loop<'_> {
     }
 
     /// After the init exited: read what is left. Every process of the container died
-    /// with its pid namespace, so the streams end promptly; the bound only guards
-    /// against a writer outside the namespace (host network helpers, runc).
+    /// with its pid namespace before the init was reaped, so all their output is
+    /// already buffered: one non-blocking pass empties it (a pty never reaches
+    /// end-of-file, since we hold its slave side, so no waiting for one).
     fn drain_all(&mut self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         for n in 0..self.io.outputs.len() {
-            // A pty never reaches end-of-file (we hold its slave side), so stop once
-            // it has been quiet for a moment.
-            while self.pump_output(n) && std::time::Instant::now() < deadline {
-                let Some(f) = self.io.outputs[n].0.as_ref() else {
-                    break;
-                };
-                let mut probe = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
-                if poll(&mut probe, PollTimeout::from(20u16)).unwrap_or(0) == 0 {
-                    break;
-                }
+            if !self.pump_output(n) {
+                self.io.outputs[n].0 = None;
             }
         }
     }
