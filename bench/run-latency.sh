@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-50}
 source bench/lib.sh
-cleanup() { "$berth" rm -f bench-rss >/dev/null 2>&1; bench_cleanup; }
+cleanup() { set +e; "$berth" rm -f bench-rss >/dev/null 2>&1; bench_cleanup; }
 trap cleanup EXIT
 bench_rootfs
 bench_engines "$work/rootfs.tar" "" --iptables=false --ip6tables=false --bridge=none

@@ -11,6 +11,7 @@ tar=/var/cache/berth-testkit/debian-systemd.tar
 [ -f "$tar" ] || cargo test -q -p berth --test systemd  # makes and caches the rootfs
 source bench/lib.sh
 cleanup() {
+  set +e  # a trap under set -e would stop at the first container that is already gone
   "$berth" rm -f bsd >/dev/null 2>&1; "${D[@]}" rm -f bsd >/dev/null 2>&1
   runc --root "$work/runc" delete -f bsd >/dev/null 2>&1
   bench_cleanup

@@ -157,9 +157,9 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         source,
     })?;
     // Until the container exits the monitor only relays: close the database (it is
-    // reopened for the exit) and give back what starting needed.
+    // reopened for the exit). The loop gives back startup memory once the container
+    // has run for a while, not before: a short-lived one would only fault it back.
     drop(engine);
-    crate::memory::release_startup_memory();
     let mut lp = Loop {
         id,
         systemd: container.spec.systemd,

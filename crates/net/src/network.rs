@@ -443,9 +443,56 @@ pub fn connect(
     Ok(())
 }
 
-/// Brings up loopback in a container that has no other network.
+/// Brings up loopback in a container that has no other network. Done in a forked
+/// child that joins the namespace (one ioctl), not by running `ip`: it sits on the
+/// path of every `--network none` start, where two process launches would double
+/// the start time.
 pub fn loopback_up(pid: i32) -> Result<(), NetError> {
-    Ok(ip_batch_in(pid, &["link set lo up".to_string()])?)
+    let failed = |why: &str| NetError::Invalid(format!("bringing up lo in the container: {why}"));
+    let ns =
+        std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| failed(&e.to_string()))?;
+    // SAFETY: the caller (the monitor) is single-threaded; the child only makes
+    // async-signal-safe system calls and _exits.
+    match unsafe { libc::fork() } {
+        -1 => Err(failed("fork failed")),
+        0 => unsafe { libc::_exit(set_lo_up(std::os::fd::AsRawFd::as_raw_fd(&ns))) },
+        child => {
+            let mut status = 0;
+            // SAFETY: waiting for the child we just forked.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+                Ok(())
+            } else {
+                Err(failed("setns or SIOCSIFFLAGS failed"))
+            }
+        }
+    }
+}
+
+/// In the forked child: join the namespace and set IFF_UP on "lo". Returns the
+/// exit code.
+fn set_lo_up(ns_fd: i32) -> i32 {
+    // SAFETY: plain system calls on values we own; `req` is a zeroed ifreq.
+    unsafe {
+        if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
+            return 1;
+        }
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return 2;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return 3;
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) != 0 {
+            return 4;
+        }
+        0
+    }
 }
 
 /// Undoes `allocate` and `connect`: ports, veth, address; the bridge goes with the
