@@ -58,6 +58,7 @@ bench_engines() {  # $1 = rootfs tarball, $2 = CMD change or "", $3.. = extra do
   for _ in $(seq 100); do "${D[@]}" info >/dev/null 2>&1 && break; sleep 0.2; done
   if [ -n "$change" ]; then "${D[@]}" import --change "$change" "$tar" bench/img >/dev/null
   else "${D[@]}" import "$tar" bench/img >/dev/null; fi
+  sleep 5  # let a freshly started dockerd/containerd settle before anything is timed
 }
 
 # Replaces the section titled $1 in docs/benchmarks.md with the contents of file $2.
