@@ -13,7 +13,7 @@ source bench/lib.sh
 cleanup() {
   set +e  # a trap under set -e would stop at the first container that is already gone
   "$berth" rm -f bsd >/dev/null 2>&1; "${D[@]}" rm -f bsd >/dev/null 2>&1
-  runc --root "$work/runc" delete -f bsd >/dev/null 2>&1
+  rm_runc
   bench_cleanup
 }
 trap cleanup EXIT
@@ -58,7 +58,12 @@ rm_docker()    { "${D[@]}" rm -f bsd >/dev/null; }
 boot_runc()    { "${R[@]}" run -d -b "$work/bundle" bsd >/dev/null 2>&1 </dev/null; }
 exec_runc()    { "${R[@]}" exec bsd systemctl is-system-running --wait 2>/dev/null; }
 stop_runc()    { "${R[@]}" kill bsd 37; while "${R[@]}" state bsd 2>/dev/null | grep -q '"running"'; do sleep 0.005; done; }
-rm_runc()      { "${R[@]}" delete -f bsd >/dev/null 2>&1; }
+# runc deletes its own cgroup but not what systemd made below it.
+rm_runc()      { "${R[@]}" delete -f bsd >/dev/null 2>&1
+                 # anything runc lost track of (seen once: a halted-but-alive init)
+                 for p in $(find /sys/fs/cgroup/pids/berth-bench-runc -name cgroup.procs -exec cat {} + 2>/dev/null); do kill -9 "$p"; done
+                 sleep 0.2
+                 for d in /sys/fs/cgroup/*/berth-bench-runc; do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; true; }
 
 results=()
 for engine in berth podman docker runc; do
