@@ -66,13 +66,7 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
             stdout: Some(dup(1)?),
             stderr: Some(dup(2)?),
         };
-        let pid = runtime.exec(ExecRequest {
-            id: &c.id,
-            process_json: &process_json,
-            console_socket: None,
-            stdio,
-            sub_cgroup: exec_cgroup(c),
-        })?;
+        let pid = runtime.exec(request(c, &process_json, None, stdio))?;
         Ok(wait_exit(pid))
     };
     let _ = std::fs::remove_file(&process_json);
@@ -173,13 +167,7 @@ fn exec_detached(
                 stdout: dev_null().ok(),
                 stderr: dev_null().ok(),
             };
-            let code = match runtime.exec(ExecRequest {
-                id: &c.id,
-                process_json: &copy,
-                console_socket: None,
-                stdio,
-                sub_cgroup: exec_cgroup(c),
-            }) {
+            let code = match runtime.exec(request(c, &copy, None, stdio)) {
                 Ok(pid) => {
                     let _ = std::fs::remove_file(&copy);
                     wait_exit(pid)
@@ -201,13 +189,12 @@ fn exec_tty(
 ) -> Result<i32, EngineError> {
     let sock_path = process_json.with_extension("sock");
     let sock = ConsoleSocket::bind(&sock_path)?;
-    let pid = runtime.exec(ExecRequest {
-        id: &c.id,
+    let pid = runtime.exec(request(
+        c,
         process_json,
-        console_socket: Some(sock.path()),
-        stdio: Stdio::default(),
-        sub_cgroup: exec_cgroup(c),
-    })?;
+        Some(sock.path()),
+        Stdio::default(),
+    ))?;
     let master = sock.receive_master()?;
     drop(sock);
     let _ = engine;
@@ -325,18 +312,28 @@ pub fn exec_capture(
         stdout: Some(w),
         stderr: Some(dev_null()?),
     };
-    let pid = runtime.exec(ExecRequest {
-        id: &c.id,
-        process_json: &process_json,
-        console_socket: None,
-        stdio,
-        sub_cgroup: exec_cgroup(c),
-    });
+    let pid = runtime.exec(request(c, &process_json, None, stdio));
     let _ = std::fs::remove_file(&process_json);
     let pid = pid?;
     let mut out = String::new();
     let _ = std::fs::File::from(r).read_to_string(&mut out);
     Ok((wait_exit(pid), out))
+}
+
+/// What the runtime needs to start a process in `c`.
+fn request<'a>(
+    c: &'a Container,
+    process_json: &'a std::path::Path,
+    console_socket: Option<&'a std::path::Path>,
+    stdio: Stdio,
+) -> ExecRequest<'a> {
+    ExecRequest {
+        id: &c.id,
+        process_json,
+        console_socket,
+        stdio,
+        sub_cgroup: exec_cgroup(c),
+    }
 }
 
 /// The sub-cgroup an exec joins: on cgroup v2, the one the container's PID 1 is in
