@@ -186,18 +186,23 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         st.init = None;
         let _ = engine.save_state(id, &st);
     }
-    cleanup(&engine, &*runtime, id);
-    let auto_remove = container.spec.auto_remove;
+    release_container(&engine, &*runtime, id);
+    crate::networking::release(&engine, &container);
+    if container.spec.auto_remove {
+        let _ = lifecycle::remove_files(&engine, &container, true);
+    }
+    // The attached CLI returns now; removing the network plumbing (the kernel's
+    // bridge removal is slow) finishes behind it, before the monitor exits — `rm`
+    // and `start` wait for the monitor, and ports and address are already free.
+    for c in &mut clients {
+        let _ = Frame::Exit(code).write_to(&mut c.stream);
+    }
+    drop(clients);
+    crate::networking::remove_plumbing(&engine, &container);
     if let Ok(mut st) = engine.container(id).map(|c| c.state) {
         st.monitor = None;
         st.network = None;
         let _ = engine.save_state(id, &st);
-    }
-    if auto_remove {
-        let _ = lifecycle::remove_files(&engine, &container, true);
-    }
-    for c in &mut clients {
-        let _ = Frame::Exit(code).write_to(&mut c.stream);
     }
     Ok(())
 }
@@ -221,19 +226,25 @@ fn record_failure(engine: &Engine, id: &str, e: &EngineError) {
     }
 }
 
-fn cleanup(engine: &Engine, runtime: &dyn Runtime, id: &str) {
+/// Everything a dead container held except its network: runtime state, cgroups,
+/// the rootfs mount, the run directory.
+fn release_container(engine: &Engine, runtime: &dyn Runtime, id: &str) {
     if let Err(e) = runtime.delete(id, true) {
         eprintln!("berth monitor {id}: runtime delete: {e}");
     }
     // Sub-cgroups systemd made inside, and the name=systemd one the runtime
     // does not know about.
     crate::cgroups::remove_container_cgroups(id);
-    if let Ok(c) = engine.container(id) {
-        crate::networking::disconnect(engine, &c);
-    }
     bundle::teardown(engine, id);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(id));
     crate::cgroups::remove_empty_parents(&engine.paths.runroot);
+}
+
+fn cleanup(engine: &Engine, runtime: &dyn Runtime, id: &str) {
+    release_container(engine, runtime, id);
+    if let Ok(c) = engine.container(id) {
+        crate::networking::disconnect(engine, &c);
+    }
 }
 
 fn bind_attach(engine: &Engine, id: &str) -> Result<UnixListener, EngineError> {

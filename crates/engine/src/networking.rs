@@ -59,15 +59,27 @@ pub fn connect(
 
 /// Unplugs and frees everything the container had; safe to call more than once.
 pub fn disconnect(engine: &Engine, c: &Container) {
-    if !matches!(c.spec.network, NetworkMode::Network(_)) {
+    release(engine, c);
+    remove_plumbing(engine, c);
+}
+
+/// The quick half of `disconnect`: ports and address are free for the next container.
+pub fn release(engine: &Engine, c: &Container) {
+    let NetworkMode::Network(name) = &c.spec.network else {
         return;
+    };
+    network::release(engine.conn(), &engine.net_config(), &c.id);
+    if name != DEFAULT_NETWORK {
+        refresh_peer_hosts(engine, name);
     }
-    network::disconnect(engine.conn(), &engine.net_config(), &c.id);
-    if let NetworkMode::Network(name) = &c.spec.network {
-        if name != DEFAULT_NETWORK {
-            refresh_peer_hosts(engine, name);
-        }
-    }
+}
+
+/// The slow half: veth, and the bridge and table once nothing uses them.
+pub fn remove_plumbing(engine: &Engine, c: &Container) {
+    let NetworkMode::Network(name) = &c.spec.network else {
+        return;
+    };
+    network::remove_plumbing(engine.conn(), &engine.net_config(), &c.id, Some(name));
 }
 
 /// The network namespace to join for `--network container:ID`.

@@ -495,10 +495,16 @@ fn set_lo_up(ns_fd: i32) -> i32 {
     }
 }
 
-/// Undoes `allocate` and `connect`: ports, veth, address; the bridge goes with the
-/// network's last container and berth's table with the last container of all.
-/// Safe to repeat.
+/// Undoes `allocate` and `connect` (safe to repeat): [`release`], then
+/// [`remove_plumbing`].
 pub fn disconnect(conn: &Connection, cfg: &NetConfig, container: &str) {
+    let network = release(conn, cfg, container);
+    remove_plumbing(conn, cfg, container, network.as_deref());
+}
+
+/// Frees what the next container may want at once: the published ports (nft map
+/// elements and records) and the address. Quick. Returns the network it was on.
+pub fn release(conn: &Connection, cfg: &NetConfig, container: &str) -> Option<String> {
     let _guard = lock(cfg);
     let allocation: Option<(String, Ipv4Addr)> = store::list(conn)
         .unwrap_or_default()
@@ -511,30 +517,48 @@ pub fn disconnect(conn: &Connection, cfg: &NetConfig, container: &str) {
                 .map(|(_, ip)| (n.name, ip))
         });
     let ports = store::ports_of(conn, container).unwrap_or_default();
+    if let Some((_, ip)) = &allocation {
+        nat::unplug(&cfg.table, &ports, *ip, None, false);
+    }
+    let _ = store::release(conn, container);
+    allocation.map(|(n, _)| n)
+}
+
+/// Removes the plumbing left after [`release`]: the veth, and the bridge and
+/// berth's table when nothing uses them any more. Slow (deleting a bridge waits for
+/// the kernel), so a monitor does it after telling its CLI the container is gone.
+pub fn remove_plumbing(conn: &Connection, cfg: &NetConfig, container: &str, network: Option<&str>) {
+    let _guard = lock(cfg);
     let (host, _) = veth_names(container);
     if Path::new("/sys/class/net").join(&host).exists() {
         let _ = ip_batch(&[format!("link del {host}")]);
     }
-    let _ = store::release(conn, container);
-    let Some((network, ip)) = allocation else {
-        return;
+    let Some(network) = network else { return };
+    let empty = |name: &str| {
+        store::members(conn, name)
+            .map(|m| m.is_empty())
+            .unwrap_or(true)
     };
-    let net = store::get(conn, &network).ok().flatten();
-    let network_empty = store::members(conn, &network)
-        .map(|m| m.is_empty())
-        .unwrap_or(false);
-    let gone = net.filter(|_| network_empty);
+    let gone = store::get(conn, network)
+        .ok()
+        .flatten()
+        .filter(|n| empty(&n.name));
     if let Some(n) = &gone {
         if Path::new("/sys/class/net").join(&n.bridge).exists() {
             let _ = ip_batch(&[format!("link del {}", n.bridge)]);
         }
     }
-    let nothing_left = store::list(conn).unwrap_or_default().iter().all(|n| {
-        store::members(conn, &n.name)
-            .map(|m| m.is_empty())
-            .unwrap_or(true)
-    });
-    nat::unplug(&cfg.table, &ports, ip, gone.as_ref(), nothing_left);
+    let nothing_left = store::list(conn)
+        .unwrap_or_default()
+        .iter()
+        .all(|n| empty(&n.name));
+    nat::unplug(
+        &cfg.table,
+        &[],
+        Ipv4Addr::UNSPECIFIED,
+        gone.as_ref(),
+        nothing_left,
+    );
     if nothing_left {
         let _ = std::fs::remove_file(table_marker(cfg));
         restore_forwarding();

@@ -369,6 +369,13 @@ impl Berth {
     /// Asserts nothing of this berth's remains on the host: no mounts under its root,
     /// no container cgroups, no monitor processes.
     pub fn assert_no_leftovers(&self) {
+        // A monitor finishes unplugging the network after its CLI returned.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !monitor_processes(&self.root).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let procs = monitor_processes(&self.root);
+        assert!(procs.is_empty(), "monitor processes left behind: {procs:?}");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let root = self.base.to_string_lossy();
         let left: Vec<&str> = mounts
@@ -376,8 +383,6 @@ impl Berth {
             .filter(|l| l.contains(root.as_ref()))
             .collect();
         assert!(left.is_empty(), "mounts left behind: {left:#?}");
-        let procs = monitor_processes(&self.root);
-        assert!(procs.is_empty(), "monitor processes left behind: {procs:?}");
         let orphans = orphan_cgroups();
         assert!(orphans.is_empty(), "cgroups left behind: {orphans:?}");
         let links = Command::new("ip")
