@@ -427,6 +427,9 @@ pub fn connect(
     // behind our back) makes the first attempt fail, and the second recreates all.
     let marker = table_marker(cfg);
     let table_is_new = !marker.exists();
+    if att.ports.is_empty() && !bridge_is_new && !table_is_new {
+        return Ok(()); // nothing for nft to learn: the network's NAT is in place
+    }
     let plugged = nat::plug(
         &cfg.table,
         table_is_new,
