@@ -187,6 +187,40 @@ fn doctor_names_three_failure_modes() {
     let d = wait_for_doctor(&b, "degraded", "broken.service");
     assert!(d.contains("journalctl"), "{d}");
 
+    // 4. a unit that fails during boot: ps says the system came up degraded.
+    let dir = std::env::temp_dir().join(format!("berth-dropin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("broken.conf"),
+        "[Service]\nRestart=no\nExecStartPre=/bin/false\n",
+    )
+    .unwrap();
+    let dropin = format!(
+        "{}:/etc/systemd/system/ssh.service.d/broken.conf:ro",
+        dir.join("broken.conf").display()
+    );
+    b.ok(&[
+        "run",
+        "-d",
+        "--wait=ready",
+        "--name",
+        "bootfail",
+        "-v",
+        &dropin,
+        "debian-systemd",
+    ]);
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = b.ok(&["ps", "-f", "name=bootfail", "--format", "{{.Status}}"]);
+        if status.ends_with("(degraded)") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(status.ends_with("(degraded)"), "{status}");
+    assert!(stdout(&b.run(&["doctor", "bootfail"])).contains("ssh.service"));
+    let _ = std::fs::remove_dir_all(dir);
+
     // A healthy one has nothing to report.
     b.ok(&[
         "run",

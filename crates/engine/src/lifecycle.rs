@@ -247,7 +247,11 @@ pub fn wait_ready(engine: &Engine, id: &str, timeout: Duration) -> Result<(), En
     let deadline = Instant::now() + timeout;
     loop {
         let c = engine.find(id)?;
-        if c.state.boot == Some(crate::model::BootState::Ready) {
+        // Degraded is a finished boot too (with failed units, which doctor names).
+        if matches!(
+            c.state.boot,
+            Some(crate::model::BootState::Ready | crate::model::BootState::Degraded)
+        ) {
             return Ok(());
         }
         if !c.is_running() || Instant::now() >= deadline {

@@ -428,6 +428,10 @@ impl Loop<'_> {
                 state.boot_status = update.status.or(state.boot_status);
                 let _ = engine.save_state(self.id, &state);
             }
+            if update.boot == Some(BootState::Ready) {
+                drop(engine); // a SQLite connection must not cross fork
+                probe_degraded(self.id);
+            }
         }
         crate::memory::release_startup_memory();
     }
@@ -496,6 +500,36 @@ impl Loop<'_> {
             }
             _ => {}
         }
+    }
+}
+
+/// READY=1 only says the boot finished; whether units failed on the way
+/// ("degraded") is systemd's to say. A forked child asks it
+/// (`systemctl is-system-running`) and records the answer, so the monitor's loop
+/// never waits on the container. The loop's reaper collects the child.
+fn probe_degraded(id: &str) {
+    // SAFETY: the monitor is single-threaded; the child opens its own database
+    // connection, runs the runtime (which forks without exec by design) and _exits
+    // without unwinding the monitor.
+    if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
+        let degraded = Engine::open().ok().and_then(|engine| {
+            let container = engine.container(id).ok()?;
+            let (_, out) =
+                crate::exec::exec_capture(&engine, &container, &["systemctl", "is-system-running"])
+                    .ok()?;
+            if out.trim() != "degraded" {
+                return None;
+            }
+            let mut state = engine.container(id).ok()?.state;
+            if state.boot == Some(BootState::Ready) {
+                state.boot = Some(BootState::Degraded);
+                engine.save_state(id, &state).ok()?;
+            }
+            Some(())
+        });
+        let _ = degraded;
+        // SAFETY: leave the forked child without running the monitor's destructors.
+        unsafe { libc::_exit(0) }
     }
 }
 
