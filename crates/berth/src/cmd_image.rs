@@ -11,13 +11,18 @@ use serde_json::json;
 
 pub fn cmd_import(engine: &Engine, a: &ImportArgs) -> Result<i32> {
     let reference = a.reference.as_deref().map(Reference::parse).transpose()?;
-    let source: Box<dyn std::io::Read> = if a.file == "-" {
-        Box::new(std::io::stdin())
+    let (source, size): (Box<dyn std::io::Read>, Option<u64>) = if a.file == "-" {
+        (Box::new(std::io::stdin()), None)
     } else {
-        Box::new(
-            std::fs::File::open(&a.file)
-                .with_context(|| format!("opening {} to import", a.file))?,
-        )
+        let f = std::fs::File::open(&a.file)
+            .with_context(|| format!("opening {} to import", a.file))?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), size)
+    };
+    let progress = import_progress(size);
+    let source: Box<dyn std::io::Read> = match &progress {
+        Some(bar) => Box::new(bar.wrap_read(source)),
+        None => source,
     };
     let id = import(
         &engine.images,
@@ -26,8 +31,31 @@ pub fn cmd_import(engine: &Engine, a: &ImportArgs) -> Result<i32> {
         &a.change,
         a.message.as_deref(),
     )?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     println!("{id}");
     Ok(0)
+}
+
+/// A progress bar on stderr while an import reads its tarball, only when stdout is
+/// a terminal (scripts parsing the printed id see nothing else).
+fn import_progress(size: Option<u64>) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let bar = match size {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template(
+        "importing {bytes}/{total_bytes} {wide_bar} {bytes_per_sec}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
 }
 
 pub fn cmd_images(engine: &Engine, a: &ImagesArgs) -> Result<i32> {
