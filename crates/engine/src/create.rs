@@ -215,11 +215,7 @@ pub fn spec_from_request(
         }
     }
     let mut env = image.env().clone().unwrap_or_default();
-    for e in &req.env {
-        let key = e.split('=').next().unwrap_or_default();
-        env.retain(|x| x.split('=').next() != Some(key));
-        env.push(e.clone());
-    }
+    crate::oci::override_env(&mut env, &req.env);
     Ok(ContainerSpec {
         image: req.image.clone(),
         image_id: String::new(),

@@ -81,11 +81,7 @@ fn write_process(
     let rootfs = engine.paths.rootfs(&c.id);
     let user = resolve_user(&rootfs, opts.user.as_deref().unwrap_or(&c.spec.user))?;
     let mut env = oci::container_env(&c.spec, &user);
-    for e in &opts.env {
-        let key = e.split('=').next().unwrap_or_default();
-        env.retain(|x| x.split('=').next() != Some(key));
-        env.push(e.clone());
-    }
+    oci::override_env(&mut env, &opts.env);
     if c.spec.systemd {
         // What the container's PID 1 sees, so tools inside detect the container.
         env.push("container=berth".into());
@@ -103,7 +99,8 @@ fn write_process(
         .workdir
         .clone()
         .unwrap_or_else(|| c.spec.workdir.clone());
-    let process = oci::process(&spec, &user, &opts.args, &env, &cwd, opts.tty)?;
+    let caps = oci::container_caps(&spec)?;
+    let process = oci::process(&spec, &user, &opts.args, &env, &cwd, opts.tty, &caps)?;
     let dir = engine.paths.run_dir(&c.id);
     let path = dir.join(format!(
         "exec-{}.json",

@@ -179,20 +179,15 @@ pub fn process(
     env: &[String],
     cwd: &str,
     tty: bool,
+    caps: &[String],
 ) -> Result<Value, OciError> {
-    let caps = security::capabilities(
-        spec.privileged,
-        &spec.cap_add,
-        &spec.cap_drop,
-        security::host_bounding_set(),
-    )?;
     let mut p = json!({
         "terminal": tty,
         "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids },
         "args": args,
         "env": env,
         "cwd": if cwd.is_empty() { "/" } else { cwd },
-        "capabilities": security::capabilities_json(&caps),
+        "capabilities": security::capabilities_json(caps),
     });
     // Only written when true: libcontainer 0.7 treats a present `false` like `true`
     // when ordering seccomp after the capability drop, and the filter then fails to
@@ -201,6 +196,26 @@ pub fn process(
         p["noNewPrivileges"] = json!(true);
     }
     Ok(p)
+}
+
+/// The capabilities a container's processes get (docker's defaults, the spec's
+/// adds and drops, or all the host has when privileged).
+pub fn container_caps(spec: &ContainerSpec) -> Result<Vec<String>, OciError> {
+    Ok(security::capabilities(
+        spec.privileged,
+        &spec.cap_add,
+        &spec.cap_drop,
+        security::host_bounding_set(),
+    )?)
+}
+
+/// Sets `KEY=VALUE` entries, replacing earlier values of the same keys.
+pub fn override_env(env: &mut Vec<String>, entries: &[String]) {
+    for e in entries {
+        let key = e.split('=').next().unwrap_or_default();
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
 }
 
 /// The container's environment: image + user env, plus HOSTNAME, HOME and TERM as
@@ -226,19 +241,15 @@ pub fn container_env(spec: &ContainerSpec, user: &ResolvedUser) -> Vec<String> {
 
 pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
     let spec = inputs.spec;
-    let caps = security::capabilities(
-        spec.privileged,
-        &spec.cap_add,
-        &spec.cap_drop,
-        security::host_bounding_set(),
-    )?;
+    let caps = container_caps(spec)?;
     let mut process = process(
         spec,
         inputs.user,
         &spec.args,
         &container_env(spec, inputs.user),
         &spec.workdir,
-        spec.tty,
+        spec.needs_terminal(),
+        &caps,
     )?;
     process["rlimits"] = json!(rlimits(&spec.ulimits, inputs.host)?);
     let mut linux = json!({
