@@ -148,31 +148,8 @@ fn print_lines(lines: &[LogLine], timestamps: bool) {
 }
 
 pub fn cmd_doctor(engine: &Engine, a: &DoctorArgs) -> Result<i32> {
-    use berth_engine::doctor::{analyse, console_text, Finding};
     let c = engine.find(&a.container)?;
-    let mut findings = analyse(&console_text(engine, &c), &c);
-    // A running system container may be degraded by units that failed after boot.
-    if c.is_running() && c.spec.systemd && findings.is_empty() {
-        if let Ok((_, out)) = berth_engine::exec::exec_capture(
-            engine,
-            &c,
-            &["systemctl", "--failed", "--plain", "--no-legend"],
-        ) {
-            let units: Vec<&str> = out
-                .lines()
-                .filter_map(|l| l.split_whitespace().next())
-                .collect();
-            if !units.is_empty() {
-                findings.push(Finding {
-                    cause: format!("the system is degraded: units failed: {}", units.join(", ")),
-                    fix: format!(
-                        "look at why: berth exec {} journalctl -b -u {}",
-                        c.name, units[0]
-                    ),
-                });
-            }
-        }
-    }
+    let findings = berth_engine::doctor::diagnose(engine, &c);
     let boot = c
         .state
         .boot

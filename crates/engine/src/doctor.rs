@@ -75,13 +75,7 @@ pub fn analyse(log: &str, c: &Container) -> Vec<Finding> {
     }
     let failed = failed_units(log);
     if !failed.is_empty() {
-        found.push(Finding {
-            cause: format!("units failed to start: {}", failed.join(", ")),
-            fix: format!(
-                "look at why: berth exec {} journalctl -b -u {} (or systemctl status); fix or disable them",
-                c.name, failed[0]
-            ),
-        });
+        found.push(units_finding("units failed to start", &failed, &c.name));
     }
     if found.is_empty() {
         if let Some(f) = state_finding(c) {
@@ -104,6 +98,45 @@ fn config_findings(c: &Container) -> Vec<Finding> {
         });
     }
     out
+}
+
+fn units_finding(what: &str, units: &[String], name: &str) -> Finding {
+    Finding {
+        cause: format!("{what}: {}", units.join(", ")),
+        fix: format!(
+            "look at why: berth exec {name} journalctl -b -u {} (or systemctl status); fix or disable them",
+            units[0]
+        ),
+    }
+}
+
+/// Everything doctor knows about a container: its console log and state, and for a
+/// running system container with nothing in its log, the units systemd reports as
+/// failed (they may have failed after the boot).
+pub fn diagnose(engine: &Engine, c: &Container) -> Vec<Finding> {
+    let mut findings = analyse(&console_text(engine, c), c);
+    if c.is_running() && c.spec.systemd && findings.is_empty() {
+        let asked = crate::exec::exec_capture(
+            engine,
+            c,
+            &["systemctl", "--failed", "--plain", "--no-legend"],
+        );
+        if let Ok((_, out)) = asked {
+            let units: Vec<String> = out
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(String::from)
+                .collect();
+            if !units.is_empty() {
+                findings.push(units_finding(
+                    "the system is degraded: units failed",
+                    &units,
+                    &c.name,
+                ));
+            }
+        }
+    }
+    findings
 }
 
 fn state_finding(c: &Container) -> Option<Finding> {

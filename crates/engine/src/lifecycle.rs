@@ -279,7 +279,7 @@ pub fn wait_ready(engine: &Engine, id: &str, timeout: Duration) -> Result<(), En
 
 /// The doctor's findings as lines of text.
 pub fn diagnosis_text(engine: &Engine, c: &Container) -> String {
-    let findings = crate::doctor::analyse(&crate::doctor::console_text(engine, c), c);
+    let findings = crate::doctor::diagnose(engine, c);
     findings
         .iter()
         .map(|f| format!("  cause: {}\n  fix:   {}", f.cause, f.fix))
