@@ -284,8 +284,8 @@ pub fn cmd_restart(engine: &Engine, a: &StopArgs) -> Result<i32> {
 
 pub fn cmd_kill(engine: &Engine, a: &KillArgs) -> Result<i32> {
     berth_runtime::signal::parse_signal(&a.signal)?;
-    for_each(engine, &a.containers, |engine, c| {
-        Ok(lifecycle::kill(engine, c, &a.signal)?)
+    for_each(engine, &a.containers, |_, c| {
+        Ok(lifecycle::kill(c, &a.signal)?)
     })
 }
 

@@ -55,7 +55,7 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
     let result = if opts.detach {
         exec_detached(&*runtime, c, &process_json)
     } else if opts.tty {
-        exec_tty(engine, &*runtime, c, &process_json, opts.interactive)
+        exec_tty(&*runtime, c, &process_json, opts.interactive)
     } else {
         let stdio = Stdio {
             stdin: Some(if opts.interactive {
@@ -178,7 +178,6 @@ fn exec_detached(
 }
 
 fn exec_tty(
-    engine: &Engine,
     runtime: &dyn berth_runtime::Runtime,
     c: &Container,
     process_json: &std::path::Path,
@@ -194,7 +193,6 @@ fn exec_tty(
     ))?;
     let master = sock.receive_master()?;
     drop(sock);
-    let _ = engine;
     proxy_pty(&master, pid, interactive)
 }
 

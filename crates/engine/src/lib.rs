@@ -55,12 +55,12 @@ pub enum EngineError {
     Sys(&'static str, nix::errno::Errno),
     #[error("{0}")]
     Invalid(String),
-    #[error("container {0} is not running")]
+    #[error("container {0} is not running; start it first (berth start {0})")]
     NotRunning(String),
     #[error("you cannot remove a running container {0}: stop it first (berth stop {0}) or force removal (berth rm -f {0})")]
     RemoveRunning(String),
-    #[error("the container's monitor exited before reporting: {0}")]
-    MonitorLost(String),
+    #[error("the container's monitor exited before reporting: {message} (its log: {log})")]
+    MonitorLost { message: String, log: PathBuf },
     #[error("{message}")]
     StartFailed { code: i32, message: String },
     #[error(transparent)]

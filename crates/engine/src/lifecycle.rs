@@ -68,7 +68,10 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
             let _ = child.try_wait();
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             let last = log.lines().last().unwrap_or("no message").to_string();
-            return Err(EngineError::MonitorLost(last));
+            return Err(EngineError::MonitorLost {
+                message: last,
+                log: log_path,
+            });
         }
         let line = line.trim_end();
         if let Some(rest) = line.strip_prefix("error ") {
@@ -87,13 +90,12 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
 }
 
 /// Sends a signal to the container's init after checking it is still the same process.
-pub fn kill(engine: &Engine, c: &Container, signal: &str) -> Result<(), EngineError> {
+pub fn kill(c: &Container, signal: &str) -> Result<(), EngineError> {
     let sig = parse_signal(signal)?;
     let init = match (&c.state.status, c.state.init) {
         (Status::Running, Some(init)) if init.is_alive() => init,
         _ => return Err(EngineError::NotRunning(c.name.clone())),
     };
-    let _ = engine;
     // SAFETY: kill(2) on a pid whose identity we just checked.
     if unsafe { libc::kill(init.pid, sig) } != 0 {
         return Err(EngineError::Sys("kill", nix::errno::Errno::last()));
@@ -107,14 +109,14 @@ pub fn stop(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), 
         return Ok(());
     }
     let secs = timeout.or(c.spec.stop_timeout).unwrap_or(10);
-    match kill(engine, c, &c.spec.stop_signal) {
+    match kill(c, &c.spec.stop_signal) {
         Ok(()) | Err(EngineError::NotRunning(_)) => {}
         Err(e) => return Err(e),
     }
     if wait_stopped(engine, &c.id, Duration::from_secs(secs.into()))? {
         return Ok(());
     }
-    let _ = kill(engine, c, "KILL");
+    let _ = kill(c, "KILL");
     wait_stopped(engine, &c.id, Duration::from_secs(30))?;
     Ok(())
 }
@@ -153,7 +155,7 @@ pub fn remove(
         if !force {
             return Err(EngineError::RemoveRunning(c.name.clone()));
         }
-        let _ = kill(engine, c, "KILL");
+        let _ = kill(c, "KILL");
         wait_stopped(engine, &c.id, Duration::from_secs(30))?;
     }
     let c = engine.container(&c.id).unwrap_or_else(|_| c.clone());

@@ -509,16 +509,7 @@ pub fn disconnect(conn: &Connection, cfg: &NetConfig, container: &str) {
 /// elements and records) and the address. Quick. Returns the network it was on.
 pub fn release(conn: &Connection, cfg: &NetConfig, container: &str) -> Option<String> {
     let _guard = lock(cfg);
-    let allocation: Option<(String, Ipv4Addr)> = store::list(conn)
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|n| {
-            store::members(conn, &n.name)
-                .ok()?
-                .into_iter()
-                .find(|(c, _)| c == container)
-                .map(|(_, ip)| (n.name, ip))
-        });
+    let allocation = store::allocation_of(conn, container).ok().flatten();
     let ports = store::ports_of(conn, container).unwrap_or_default();
     if let Some((_, ip)) = &allocation {
         nat::unplug(&cfg.table, &ports, *ip, None, false);
@@ -551,10 +542,7 @@ pub fn remove_plumbing(conn: &Connection, cfg: &NetConfig, container: &str, netw
             let _ = ip_batch(&[format!("link del {}", n.bridge)]);
         }
     }
-    let nothing_left = store::list(conn)
-        .unwrap_or_default()
-        .iter()
-        .all(|n| empty(&n.name));
+    let nothing_left = !store::any_allocation(conn).unwrap_or(true);
     nat::unplug(
         &cfg.table,
         &[],

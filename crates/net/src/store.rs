@@ -134,6 +134,29 @@ pub fn claim_port(conn: &Connection, p: &PortMapping, container: &str) -> rusqli
     Ok(true)
 }
 
+/// The network and address a container holds, if any.
+pub fn allocation_of(
+    conn: &Connection,
+    container: &str,
+) -> rusqlite::Result<Option<(String, Ipv4Addr)>> {
+    let row: Option<(String, String)> = conn
+        .query_row(
+            "SELECT network, ip FROM net_allocations WHERE container = ?1",
+            params![container],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(n, ip)| Some((n, ip.parse().ok()?))))
+}
+
+/// Whether any container holds an address on any network.
+pub fn any_allocation(conn: &Connection) -> rusqlite::Result<bool> {
+    Ok(conn
+        .query_row("SELECT 1 FROM net_allocations LIMIT 1", [], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 pub fn release(conn: &Connection, container: &str) -> rusqlite::Result<()> {
     conn.execute(
         "DELETE FROM net_allocations WHERE container = ?1",
