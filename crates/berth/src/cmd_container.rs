@@ -13,58 +13,33 @@ use berth_engine::model::{Container, Status};
 use berth_engine::Engine;
 use std::time::Duration;
 
-/// Flag names of `create`/`run` (for the warning when one follows the image).
-const RUN_FLAGS: &[&str] = &[
-    "-d",
-    "--detach",
-    "-i",
-    "--interactive",
-    "-t",
-    "--tty",
-    "-it",
-    "--rm",
-    "--name",
-    "-h",
-    "--hostname",
-    "-e",
-    "--env",
-    "--env-file",
-    "-w",
-    "--workdir",
-    "-u",
-    "--user",
-    "--entrypoint",
-    "-v",
-    "--volume",
-    "--tmpfs",
-    "--read-only",
-    "--privileged",
-    "--cap-add",
-    "--cap-drop",
-    "--security-opt",
-    "--stop-signal",
-    "--stop-timeout",
-    "--ulimit",
-    "-m",
-    "--memory",
-    "--cpus",
-    "--pids-limit",
-    "-l",
-    "--label",
-    "--runtime",
-    "--network",
-    "--net",
-    "-p",
-    "--publish",
-    "-P",
-    "--publish-all",
-    "--ip",
-    "--mac-address",
-    "--dns",
-    "--dns-search",
-    "--add-host",
-    "--systemd",
-];
+/// Whether `arg` names a flag of `berth run` (`--privileged`, `-d`, `-it`,
+/// `--rm=true`); asked of clap's own definition, so it never drifts from it.
+fn is_run_flag(arg: &str) -> bool {
+    use clap::CommandFactory;
+    let name = arg.split('=').next().unwrap_or(arg);
+    let mut cli = crate::args::Cli::command();
+    let Some(run) = cli.find_subcommand_mut("run") else {
+        return false;
+    };
+    let longs: Vec<String> = run
+        .get_arguments()
+        .flat_map(|a| {
+            a.get_long()
+                .into_iter()
+                .chain(a.get_all_aliases().unwrap_or_default())
+        })
+        .map(String::from)
+        .collect();
+    let shorts: Vec<char> = run.get_arguments().filter_map(|a| a.get_short()).collect();
+    match (name.strip_prefix("--"), name.strip_prefix('-')) {
+        (Some(long), _) => longs.iter().any(|l| l == long),
+        (None, Some(cluster)) => {
+            !cluster.is_empty() && cluster.chars().all(|c| shorts.contains(&c))
+        }
+        _ => false,
+    }
+}
 
 fn env_entries(env: &[String], env_files: &[String]) -> Result<Vec<String>> {
     let lookup = |k: &str| std::env::var(k).ok();
@@ -89,8 +64,7 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
         .split_first()
         .context("an image name is required")?;
     for arg in command {
-        let flag = arg.split('=').next().unwrap_or(arg);
-        if RUN_FLAGS.contains(&flag) {
+        if is_run_flag(arg) {
             eprintln!("berth: warning: {arg:?} comes after the image name, so it is passed to the container's command, not to berth; put berth flags before the image");
         }
     }
@@ -418,4 +392,27 @@ pub fn cmd_attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
             tty: c.spec.tty,
         },
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_run_flag;
+
+    #[test]
+    fn recognises_run_flags_from_clap() {
+        for yes in [
+            "--privileged",
+            "--rm=true",
+            "-d",
+            "-it",
+            "--net",
+            "--systemd=false",
+            "-p",
+        ] {
+            assert!(is_run_flag(yes), "{yes}");
+        }
+        for no in ["hello", "--bogus", "-x", "-", "--", "-c"] {
+            assert!(!is_run_flag(no), "{no}");
+        }
+    }
 }
