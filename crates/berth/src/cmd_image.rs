@@ -2,10 +2,11 @@
 
 use crate::args::*;
 use crate::format::{human_duration, human_size, print_rows, render, seconds_since};
-use crate::inspect::{familiar, image_json, image_short};
+use crate::inspect::{familiar, image_json};
 use anyhow::{bail, Context, Result};
 use berth_engine::{store, Engine};
 use berth_image::import::import;
+use berth_image::short_id;
 use berth_image::Reference;
 use serde_json::json;
 
@@ -81,7 +82,7 @@ pub fn cmd_images(engine: &Engine, a: &ImagesArgs) -> Result<i32> {
             let id = if a.no_trunc {
                 rec.id.clone()
             } else {
-                image_short(&rec.id)
+                short_id(&rec.id)
             };
             rows.push(json!({
                 "ID": id,
@@ -159,12 +160,12 @@ fn remove_image(engine: &mut Engine, name: &str, force: bool) -> Result<Vec<Stri
             return Ok(vec![format!("Untagged: {}", familiar(&r.to_string()))]);
         }
     } else if rec.tags.len() > 1 && !force {
-        bail!("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", image_short(&id));
+        bail!("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", short_id(&id));
     }
     if !users.is_empty() {
         bail!(
             "conflict: unable to remove image {name} ({}): it is used by container {}; remove the container first (berth rm {})",
-            image_short(&id), &users[0][..12], &users[0][..12]
+            short_id(&id), &users[0][..12], &users[0][..12]
         );
     }
     for t in &rec.tags {

@@ -3,7 +3,7 @@
 use crate::format::{human_duration, seconds_since};
 use berth_engine::model::{Container, Status};
 use berth_engine::Engine;
-use berth_image::{short_id, ImageRecord};
+use berth_image::ImageRecord;
 use serde_json::{json, Value};
 
 pub fn container_json(engine: &Engine, c: &Container) -> Value {
@@ -223,8 +223,4 @@ pub fn familiar(tag: &str) -> String {
         Ok(r) => format!("{}:{}", r.familiar_name(), r.tag.unwrap_or_default()),
         Err(_) => tag.to_string(),
     }
-}
-
-pub fn image_short(id: &str) -> String {
-    short_id(id)
 }

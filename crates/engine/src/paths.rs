@@ -1,7 +1,7 @@
 //! Where berth keeps things: persistent state under `BERTH_ROOT` (default
 //! /var/lib/berth), runtime state under `BERTH_RUNROOT` (default /run/berth).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -52,8 +52,4 @@ impl Paths {
     pub fn rootfs(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("rootfs")
     }
-}
-
-pub fn ensure_dir(p: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(p)
 }

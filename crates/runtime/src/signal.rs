@@ -75,18 +75,6 @@ fn rt_offset(rest: &str, sign: char) -> Option<i32> {
     rest.strip_prefix(sign)?.parse().ok()
 }
 
-/// A name for a signal number, for messages.
-pub fn signal_name(sig: i32) -> String {
-    if let Some((n, _)) = NAMES.iter().find(|(_, s)| *s == sig) {
-        return format!("SIG{n}");
-    }
-    let rtmin = libc::SIGRTMIN();
-    if sig >= rtmin {
-        return format!("SIGRTMIN+{}", sig - rtmin);
-    }
-    sig.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +90,5 @@ mod tests {
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("0").is_err());
         assert!(parse_signal("99").is_err());
-        assert_eq!(signal_name(libc::SIGRTMIN() + 3), "SIGRTMIN+3");
     }
 }
