@@ -78,7 +78,7 @@ pub fn cmd_network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
         NetworkCommand::Rm(a) => {
             let mut failed = false;
             for name in &a.names {
-                match network::remove(conn, name) {
+                match network::remove(conn, &engine.net_config(), name) {
                     Ok(()) => println!("{name}"),
                     Err(e) => {
                         eprintln!("Error response from berth: {e}");

@@ -227,6 +227,7 @@ fn port_in_use_fails_cleanly() {
     ]);
     assert_eq!(second.status.code(), Some(125));
     b.ok(&["rm", "-f", "first", "second"]);
+    b.wait_monitors_gone();
     let rules = std::process::Command::new("nft")
         .args(["list", "ruleset"])
         .output()
@@ -270,17 +271,33 @@ fn twenty_containers_get_distinct_addresses_and_give_them_back() {
     ips.dedup();
     assert_eq!(ips.len(), 20, "{ips:?}");
     let names: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+    let ids: Vec<String> = names
+        .iter()
+        .map(|n| b.ok(&["inspect", "-f", "{{.Id}}", n]))
+        .collect();
     let mut args = vec!["rm", "-f"];
     args.extend(names.iter().map(|s| s.as_str()));
     b.ok(&args);
-    let links = String::from_utf8_lossy(
-        &std::process::Command::new("ip")
-            .args(["-o", "link"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned();
+    let links = || {
+        String::from_utf8_lossy(
+            &std::process::Command::new("ip")
+                .args(["-o", "link"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned()
+    };
+    // `rm` returns once each monitor has deleted its veth.
+    let now = links();
+    for id in &ids {
+        assert!(
+            !now.contains(&format!("vb{}", &id[..11])),
+            "veth of {id} left"
+        );
+    }
+    b.wait_monitors_gone();
+    let links = links();
     assert!(
         !links.contains(&b.bridge),
         "bridge removed with the last container"

@@ -16,7 +16,7 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
     if c.is_running() {
         return Ok(());
     }
-    wait_monitor_gone(c);
+    wait_monitor_gone(engine, c);
     let exe = std::env::current_exe().map_err(|source| EngineError::Io {
         path: "/proc/self/exe".into(),
         source,
@@ -159,18 +159,23 @@ pub fn remove(
         wait_stopped(engine, &c.id, Duration::from_secs(30))?;
     }
     let c = engine.container(&c.id).unwrap_or_else(|_| c.clone());
-    wait_monitor_gone(&c);
+    wait_monitor_gone(engine, &c);
     remove_files(engine, &c, volumes)
 }
 
 /// An exited container's monitor may still be cleaning up (unmounting, freeing
-/// cgroups and addresses); wait for it before touching the container's files.
-pub fn wait_monitor_gone(c: &Container) {
+/// cgroups and addresses); wait until it says it is done (it drops itself from the
+/// state; afterwards it may linger to remove an idle network) or dies.
+pub fn wait_monitor_gone(engine: &Engine, c: &Container) {
     let Some(m) = c.state.monitor.filter(|_| c.state.status == Status::Exited) else {
         return;
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while m.is_alive() && Instant::now() < deadline {
+    let done = || match engine.container(&c.id) {
+        Ok(now) => now.state.monitor != Some(m),
+        Err(_) => true,
+    };
+    while m.is_alive() && !done() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));
     }
 }

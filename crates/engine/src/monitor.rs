@@ -191,19 +191,20 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     if container.spec.auto_remove {
         let _ = lifecycle::remove_files(&engine, &container, true);
     }
-    // The attached CLI returns now; removing the network plumbing (the kernel's
-    // bridge removal is slow) finishes behind it, before the monitor exits — `rm`
-    // and `start` wait for the monitor, and ports and address are already free.
+    // The attached CLI returns now, with ports and address already free; the veth
+    // goes behind it, before the monitor drops itself from the state (`rm` and
+    // `start` wait for that).
     for c in &mut clients {
         let _ = Frame::Exit(code).write_to(&mut c.stream);
     }
     drop(clients);
-    crate::networking::remove_plumbing(&engine, &container);
+    crate::networking::remove_veth(&engine, &container);
     if let Ok(mut st) = engine.container(id).map(|c| c.state) {
         st.monitor = None;
         st.network = None;
         let _ = engine.save_state(id, &st);
     }
+    crate::networking::remove_network_when_idle(&engine, &container);
     Ok(())
 }
 

@@ -82,6 +82,31 @@ pub fn remove_plumbing(engine: &Engine, c: &Container) {
     network::remove_plumbing(engine.conn(), &engine.net_config(), &c.id, Some(name));
 }
 
+/// The container's veth, once it has exited.
+pub fn remove_veth(engine: &Engine, c: &Container) {
+    if let NetworkMode::Network(_) = &c.spec.network {
+        network::remove_veth(&engine.net_config(), &c.id);
+    }
+}
+
+/// Removes the container's network's bridge (and berth's nft table) if no
+/// container has been on it for the linger time (`BERTH_NET_LINGER_MS`, 2 s by
+/// default). Creating and deleting a bridge costs the kernel tens of milliseconds
+/// and holds its network lock, which stalls the next container's start; docker
+/// keeps its bridge forever, berth for a moment after the last container, so a
+/// script's back-to-back runs share it and the host is still left as it was.
+pub fn remove_network_when_idle(engine: &Engine, c: &Container) {
+    let NetworkMode::Network(name) = &c.spec.network else {
+        return;
+    };
+    let cfg = engine.net_config();
+    if !network::is_idle(engine.conn(), name) {
+        return; // the last container to leave will do it
+    }
+    std::thread::sleep(cfg.linger);
+    network::remove_if_idle(engine.conn(), &cfg, name);
+}
+
 /// The network namespace to join for `--network container:ID`.
 pub fn shared_netns(engine: &Engine, c: &Container) -> Result<Option<PathBuf>, EngineError> {
     let NetworkMode::Container(other) = &c.spec.network else {

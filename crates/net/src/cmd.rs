@@ -1,7 +1,8 @@
-//! Running iproute2 and nft. berth drives them through their batch modes (one
-//! process per step) rather than netlink from Rust: the netlink crates are async and
-//! need a runtime, and the monitor that sets networks up is deliberately
-//! single-threaded with none; nft has no maintained Rust binding.
+//! Running `nft` and `ip` for the rare steps: building berth's nft table (chains
+//! and rules are nft's language; see `nfnl` for why not by hand) and reading the
+//! host's routes when a network picks its subnet. Everything on the path of each
+//! container start and exit goes over netlink from the process itself (`rtnl`,
+//! `nfnl`).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -47,22 +48,7 @@ pub fn run(program: &str, args: &[&str], input: &str) -> Result<String, CmdError
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `ip -batch -` in the host's network namespace.
-pub fn ip_batch(lines: &[String]) -> Result<(), CmdError> {
-    run("ip", &["-batch", "-"], &lines.join("\n")).map(|_| ())
-}
-
-/// `ip -batch -` inside the network namespace of process `pid`.
-pub fn ip_batch_in(pid: i32, lines: &[String]) -> Result<(), CmdError> {
-    let ns = format!("--net=/proc/{pid}/ns/net");
-    run("nsenter", &[&ns, "ip", "-batch", "-"], &lines.join("\n")).map(|_| ())
-}
-
 /// `nft -f -`.
 pub fn nft(script: &str) -> Result<String, CmdError> {
     run("nft", &["-f", "-"], script)
-}
-
-pub fn nft_list(args: &[&str]) -> Result<String, CmdError> {
-    run("nft", args, "")
 }

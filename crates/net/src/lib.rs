@@ -6,7 +6,9 @@ pub mod files;
 pub mod ipam;
 pub mod nat;
 pub mod network;
+pub mod nfnl;
 pub mod ports;
+pub mod rtnl;
 pub mod store;
 
 pub use network::{Attachment, NetConfig, NetError, DEFAULT_NETWORK};

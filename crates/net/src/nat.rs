@@ -1,6 +1,6 @@
 //! berth's own nftables table. Published ports are elements of DNAT maps and
-//! networks are elements of sets, so plugging a container in or out is one `nft`
-//! call that adds or deletes elements — no rule listing, no handles:
+//! networks are elements of sets, so plugging a container in or out is one
+//! netlink transaction that adds or deletes elements — no rules, no handles:
 //!
 //! * prerouting (traffic from other hosts) and output (the host's own connections,
 //!   127.0.0.1 included) DNAT through `ports` (any local address) and `ports_ip`
@@ -11,9 +11,18 @@
 //! Nothing outside this table is touched.
 
 use crate::cmd::{nft, CmdError};
+use crate::nfnl::{self, Nfnl, NfnlError};
 use crate::ports::PortMapping;
 use crate::store::Network;
 use std::net::Ipv4Addr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NatError {
+    #[error(transparent)]
+    Cmd(#[from] CmdError),
+    #[error(transparent)]
+    Nfnl(#[from] NfnlError),
+}
 
 fn base(table: &str) -> String {
     format!(
@@ -45,18 +54,11 @@ fn rules(table: &str) -> String {
     s
 }
 
-fn port_elements(
-    ip: Ipv4Addr,
-    ports: &[PortMapping],
-    with_value: bool,
-) -> (Vec<String>, Vec<String>) {
+/// nft's spelling of the port elements, for the script that builds a new table.
+fn port_elements_text(ip: Ipv4Addr, ports: &[PortMapping]) -> (Vec<String>, Vec<String>) {
     let (mut any, mut one) = (Vec::new(), Vec::new());
     for p in ports {
-        let value = if with_value {
-            format!(" : {ip} . {}", p.container_port)
-        } else {
-            String::new()
-        };
+        let value = format!(" : {ip} . {}", p.container_port);
         match p.host_ip {
             Some(h) => one.push(format!(
                 "{h} . {} . {}{value}",
@@ -69,15 +71,23 @@ fn port_elements(
     (any, one)
 }
 
-/// One script that makes sure the table exists, adds the network when its bridge
-/// is new, and publishes the container's ports.
+/// Makes sure the table exists, adds the network when its bridge is new, and
+/// publishes the container's ports. Only a new table or network needs `nft`; the
+/// ports alone go over netlink from this process.
 pub fn plug(
     table: &str,
     table_is_new: bool,
     new_network: Option<&Network>,
     ip: Ipv4Addr,
     ports: &[PortMapping],
-) -> Result<(), CmdError> {
+) -> Result<(), NatError> {
+    if !table_is_new && new_network.is_none() {
+        let elements = nfnl::port_elements(ip, ports);
+        if elements.is_empty() {
+            return Ok(());
+        }
+        return Ok(Nfnl::open()?.add_elements(table, &elements)?);
+    }
     let mut script = base(table);
     if table_is_new {
         script.push_str(&rules(table));
@@ -89,7 +99,7 @@ pub fn plug(
             n.bridge
         ));
     }
-    let (any, one) = port_elements(ip, ports, true);
+    let (any, one) = port_elements_text(ip, ports);
     if !any.is_empty() {
         script.push_str(&format!(
             "add element ip {table} ports {{ {} }}\n",
@@ -102,7 +112,7 @@ pub fn plug(
             one.join(", ")
         ));
     }
-    nft(&script).map(|_| ())
+    Ok(nft(&script).map(|_| ())?)
 }
 
 /// Removes a container's ports, the network when its bridge goes, or the whole
@@ -114,34 +124,26 @@ pub fn unplug(
     gone_network: Option<&Network>,
     drop_table: bool,
 ) {
+    let Ok(mut nfnl) = Nfnl::open() else { return };
     if drop_table {
-        let _ = nft(&format!("delete table ip {table}\n"));
+        let _ = nfnl.delete_table(table);
         return;
     }
-    let mut script = String::new();
-    let (any, one) = port_elements(ip, ports, false);
-    for e in any {
-        script.push_str(&format!("delete element ip {table} ports {{ {e} }}\n"));
-    }
-    for e in one {
-        script.push_str(&format!("delete element ip {table} ports_ip {{ {e} }}\n"));
+    let elements = nfnl::port_elements(ip, ports);
+    if nfnl.delete_elements(table, &elements).is_err() {
+        // Something was already gone (a crash half-way), which refuses the whole
+        // transaction; delete each on its own.
+        for e in &elements {
+            let _ = nfnl.delete_elements(table, std::slice::from_ref(e));
+        }
     }
     if let Some(n) = gone_network {
-        script.push_str(&format!(
-            "delete element ip {table} nets {{ {} }}\n",
-            n.subnet
-        ));
-        script.push_str(&format!(
-            "delete element ip {table} bridges {{ \"{}\" }}\n",
-            n.bridge
-        ));
-    }
-    if script.is_empty() || nft(&script).is_ok() {
-        return;
-    }
-    // Something was already gone (a crash half-way); do each on its own.
-    for line in script.lines() {
-        let _ = nft(&format!("{line}\n"));
+        for element in [
+            format!("nets {{ {} }}", n.subnet),
+            format!("bridges {{ \"{}\" }}", n.bridge),
+        ] {
+            let _ = nft(&format!("delete element ip {table} {element}\n"));
+        }
     }
 }
 
@@ -166,10 +168,8 @@ mod tests {
                 proto: Proto::Udp,
             },
         ];
-        let (any, one) = port_elements(Ipv4Addr::new(10, 88, 0, 2), &ports, true);
+        let (any, one) = port_elements_text(Ipv4Addr::new(10, 88, 0, 2), &ports);
         assert_eq!(any, vec!["tcp . 8080 : 10.88.0.2 . 80"]);
         assert_eq!(one, vec!["127.0.0.1 . udp . 5353 : 10.88.0.2 . 53"]);
-        let (any, _) = port_elements(Ipv4Addr::new(10, 88, 0, 2), &ports, false);
-        assert_eq!(any, vec!["tcp . 8080"]);
     }
 }

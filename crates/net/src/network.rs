@@ -2,14 +2,17 @@
 //! address and ports, and the host-side plumbing (bridge, veth pair, NAT) that is
 //! made when the first container of a network starts and removed when the last goes.
 
-use crate::cmd::{ip_batch, ip_batch_in, CmdError};
+use crate::cmd::CmdError;
 use crate::ipam::{host_subnets, pick_subnet, IpamError, Subnet};
 use crate::nat;
+use crate::nfnl::{Nfnl, NfnlError};
 use crate::ports::{PortMapping, Proto};
+use crate::rtnl::{self, Rtnl, RtnlError};
 use crate::store::{self, Network};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -20,6 +23,12 @@ pub enum NetError {
     Cmd(#[from] CmdError),
     #[error(transparent)]
     Ipam(#[from] IpamError),
+    #[error(transparent)]
+    Rtnl(#[from] RtnlError),
+    #[error(transparent)]
+    Nfnl(#[from] NfnlError),
+    #[error(transparent)]
+    Nat(#[from] nat::NatError),
     #[error("network metadata: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("network {0} not found; create it with berth network create {0}")]
@@ -47,6 +56,8 @@ pub struct NetConfig {
     pub subnet: Option<String>,
     pub table: String,
     pub runroot: PathBuf,
+    /// How long an idle network's bridge outlives its last container.
+    pub linger: std::time::Duration,
 }
 
 impl NetConfig {
@@ -56,6 +67,12 @@ impl NetConfig {
             subnet: std::env::var("BERTH_SUBNET").ok(),
             table: std::env::var("BERTH_NFT_TABLE").unwrap_or_else(|_| "berth".into()),
             runroot: runroot.to_path_buf(),
+            linger: std::time::Duration::from_millis(
+                std::env::var("BERTH_NET_LINGER_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2000),
+            ),
         }
     }
 }
@@ -215,7 +232,15 @@ pub fn create(
     Ok(n)
 }
 
-pub fn remove(conn: &Connection, name: &str) -> Result<(), NetError> {
+/// `network rm`: a network no container is on, with its bridge (which may still be
+/// lingering after its last container).
+pub fn remove(conn: &Connection, cfg: &NetConfig, name: &str) -> Result<(), NetError> {
+    if [DEFAULT_NETWORK, "host", "none"].contains(&name) {
+        return Err(NetError::Invalid(format!(
+            "{name} is a pre-defined network and cannot be removed"
+        )));
+    }
+    let _guard = lock(cfg);
     let n = store::get(conn, name)?.ok_or_else(|| NetError::NotFound(name.into()))?;
     let members = store::members(conn, &n.name)?;
     if !members.is_empty() {
@@ -224,6 +249,7 @@ pub fn remove(conn: &Connection, name: &str) -> Result<(), NetError> {
             count: members.len(),
         });
     }
+    remove_plumbing_of(conn, cfg, &n.name);
     store::delete(conn, &n.name)?;
     Ok(())
 }
@@ -333,18 +359,6 @@ fn sysctl(path: &str, value: &str) {
     let _ = std::fs::write(path, value);
 }
 
-/// Lines that create a network's bridge.
-fn bridge_lines(net: &Network) -> Vec<String> {
-    vec![
-        format!("link add name {} type bridge", net.bridge),
-        format!(
-            "addr add {}/{} dev {}",
-            net.gateway, net.subnet.prefix, net.bridge
-        ),
-        format!("link set {} up", net.bridge),
-    ]
-}
-
 /// Host-wide (not per state root: several berths may run): the forwarding value
 /// from before the first berth table appeared.
 const FORWARD_SAVED: &str = "/run/berth-ip_forward.before";
@@ -365,12 +379,10 @@ fn enable_forwarding(_cfg: &NetConfig) {
 }
 
 fn restore_forwarding() {
-    let tables = crate::cmd::nft_list(&["list", "tables"]).unwrap_or_default();
-    if tables.lines().any(|l| {
-        l.split_whitespace()
-            .last()
-            .is_some_and(|t| t.starts_with("berth"))
-    }) {
+    let tables = Nfnl::open()
+        .and_then(|mut n| n.ip_tables())
+        .unwrap_or_default();
+    if tables.iter().any(|t| t.starts_with("berth")) {
         return; // another berth still routes
     }
     let saved = Path::new(FORWARD_SAVED);
@@ -380,9 +392,10 @@ fn restore_forwarding() {
     }
 }
 
-/// Plugs a created container (its init is `pid`) into its network: three
-/// commands (host links, the container's side, nft), plus the bridge when it is the
-/// network's first container.
+/// Plugs a created container (its init is `pid`) into its network: the bridge
+/// when it is the network's first container, a veth pair whose inner end is made
+/// straight inside the container as `eth0`, its address and route, and the nft
+/// elements of its ports. All over netlink from this process.
 pub fn connect(
     cfg: &NetConfig,
     net: &Network,
@@ -391,20 +404,12 @@ pub fn connect(
     pid: i32,
 ) -> Result<(), NetError> {
     let _guard = lock(cfg);
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| NetError::Invalid(format!("the container's network namespace: {e}")))?;
+    let mut host = Rtnl::open()?;
     let bridge_is_new = !Path::new("/sys/class/net").join(&net.bridge).exists();
-    let (host, peer) = veth_names(container);
-    let mut lines = if bridge_is_new {
-        bridge_lines(net)
-    } else {
-        vec![]
-    };
-    lines.extend([
-        format!("link add {host} type veth peer name {peer}"),
-        format!("link set {host} master {} up", net.bridge),
-        format!("link set {peer} netns {pid}"),
-    ]);
-    ip_batch(&lines)?;
     if bridge_is_new {
+        host.add_bridge(&net.bridge, net.gateway, net.subnet.prefix)?;
         // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge.
         sysctl(
             &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
@@ -412,24 +417,36 @@ pub fn connect(
         );
         enable_forwarding(cfg);
     }
-    let mut inside = vec![format!("link set {peer} name eth0")];
-    if let Some(mac) = &att.mac {
-        inside.push(format!("link set eth0 address {mac}"));
+    let master = host.index_of(&net.bridge)?;
+    let mac = match &att.mac {
+        Some(m) => Some(
+            rtnl::parse_mac(m)
+                .ok_or_else(|| NetError::Invalid(format!("invalid MAC address {m:?}")))?,
+        ),
+        None => None,
+    };
+    let (host_end, _) = veth_names(container);
+    let fd = netns.as_raw_fd();
+    if let Err(e) = host.add_veth(&host_end, master, "eth0", fd, mac) {
+        if e.errno() != Some(libc::EEXIST) {
+            return Err(e.into());
+        }
+        // Left by this container's previous run, whose namespace is still dying.
+        host.delete_link(&host_end)?;
+        host.add_veth(&host_end, master, "eth0", fd, mac)?;
     }
-    inside.extend([
-        format!("addr add {}/{} dev eth0", att.ip, att.prefix),
-        "link set eth0 up".into(),
-        "link set lo up".into(),
-        format!("route add default via {}", att.gateway),
-    ]);
-    ip_batch_in(pid, &inside)?;
-    // The marker saves an `nft list` per start; a stale one (the table was removed
-    // behind our back) makes the first attempt fail, and the second recreates all.
+    let mut inside = Rtnl::open_in(fd)?;
+    let lo = inside.index_of("lo")?;
+    inside.set_up(lo)?;
+    let eth0 = inside.index_of("eth0")?;
+    inside.add_address(eth0, att.ip, att.prefix)?;
+    inside.set_up(eth0)?;
+    inside.add_default_route(att.gateway)?;
+    // The marker saves asking the kernel per start; a stale one (the table was
+    // removed behind our back) makes the first attempt fail, and the second
+    // recreates all.
     let marker = table_marker(cfg);
     let table_is_new = !marker.exists();
-    if att.ports.is_empty() && !bridge_is_new && !table_is_new {
-        return Ok(()); // nothing for nft to learn: the network's NAT is in place
-    }
     let plugged = nat::plug(
         &cfg.table,
         table_is_new,
@@ -519,27 +536,48 @@ pub fn release(conn: &Connection, cfg: &NetConfig, container: &str) -> Option<St
 }
 
 /// Removes the plumbing left after [`release`]: the veth, and the bridge and
-/// berth's table when nothing uses them any more. Slow (deleting a bridge waits for
-/// the kernel), so a monitor does it after telling its CLI the container is gone.
+/// berth's table when nothing uses them any more.
 pub fn remove_plumbing(conn: &Connection, cfg: &NetConfig, container: &str, network: Option<&str>) {
+    remove_veth(cfg, container);
+    if let Some(network) = network {
+        remove_if_idle(conn, cfg, network);
+    }
+}
+
+/// Deletes the host end of a container's veth pair (the kernel takes the inner end
+/// with it). Gone already is fine.
+pub fn remove_veth(cfg: &NetConfig, container: &str) {
     let _guard = lock(cfg);
     let (host, _) = veth_names(container);
-    if Path::new("/sys/class/net").join(&host).exists() {
-        let _ = ip_batch(&[format!("link del {host}")]);
+    if let Ok(mut rtnl) = Rtnl::open() {
+        let _ = rtnl.delete_link(&host);
     }
-    let Some(network) = network else { return };
-    let empty = |name: &str| {
-        store::members(conn, name)
-            .map(|m| m.is_empty())
-            .unwrap_or(true)
-    };
+}
+
+/// Whether any container holds an address on `network`.
+pub fn is_idle(conn: &Connection, network: &str) -> bool {
+    store::members(conn, network)
+        .map(|m| m.is_empty())
+        .unwrap_or(true)
+}
+
+/// Deletes `network`'s bridge when no container is on it, and berth's nft table
+/// (restoring ip_forward) when no container is on any network. Slow — deleting a
+/// bridge waits for the kernel — so monitors do it after their CLI has returned.
+pub fn remove_if_idle(conn: &Connection, cfg: &NetConfig, network: &str) {
+    let _guard = lock(cfg);
+    remove_plumbing_of(conn, cfg, network);
+}
+
+/// [`remove_if_idle`] for a caller that holds the lock.
+fn remove_plumbing_of(conn: &Connection, cfg: &NetConfig, network: &str) {
     let gone = store::get(conn, network)
         .ok()
         .flatten()
-        .filter(|n| empty(&n.name));
+        .filter(|n| is_idle(conn, &n.name));
     if let Some(n) = &gone {
-        if Path::new("/sys/class/net").join(&n.bridge).exists() {
-            let _ = ip_batch(&[format!("link del {}", n.bridge)]);
+        if let Ok(mut rtnl) = Rtnl::open() {
+            let _ = rtnl.delete_link(&n.bridge);
         }
     }
     let nothing_left = !store::any_allocation(conn).unwrap_or(true);

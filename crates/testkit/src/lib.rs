@@ -316,6 +316,9 @@ impl Berth {
             .env("BERTH_BRIDGE", &self.bridge)
             .env("BERTH_SUBNET", &self.subnet)
             .env("BERTH_NFT_TABLE", &self.nft_table)
+            // An idle bridge lingers 2 s by default; short here, so each test's
+            // leftover check does not wait that long. The same path is taken.
+            .env("BERTH_NET_LINGER_MS", "300")
             .stdin(Stdio::null());
         c
     }
@@ -366,14 +369,20 @@ impl Berth {
             .collect()
     }
 
-    /// Asserts nothing of this berth's remains on the host: no mounts under its root,
-    /// no container cgroups, no monitor processes.
-    pub fn assert_no_leftovers(&self) {
-        // A monitor finishes unplugging the network after its CLI returned.
+    /// Waits (10 s at most) until no monitor of this berth runs. A monitor finishes
+    /// unplugging the network after its CLI returned, and the last one leaves an
+    /// idle bridge and nft table for the linger time before removing them.
+    pub fn wait_monitors_gone(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !monitor_processes(&self.root).is_empty() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    /// Asserts nothing of this berth's remains on the host: no mounts under its root,
+    /// no container cgroups, no monitor processes.
+    pub fn assert_no_leftovers(&self) {
+        self.wait_monitors_gone();
         let procs = monitor_processes(&self.root);
         assert!(procs.is_empty(), "monitor processes left behind: {procs:?}");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
