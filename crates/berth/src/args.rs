@@ -63,6 +63,12 @@ pub enum Command {
     Port(PortArgs),
     /// Explain why a container's init (systemd) failed or is degraded, and how to fix it
     Doctor(DoctorArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage berth as a whole
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Per-container monitor (internal)
     #[command(hide = true)]
     Monitor(MonitorArgs),
@@ -81,6 +87,38 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Remove all stopped containers (with their anonymous volumes)
+    Prune(PruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Remove stopped containers, unused networks and dangling images, and reclaim
+    /// what a crashed monitor left on the host
+    Prune(ImagePruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagePruneArgs {
+    /// Remove all images no container uses, not just dangling ones
+    #[arg(short = 'a', long = "all", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -429,6 +467,8 @@ pub enum NetworkCommand {
     /// Remove one or more networks
     #[command(alias = "remove")]
     Rm(NetworkNamesArgs),
+    /// Remove all networks no container uses
+    Prune(PruneArgs),
 }
 
 #[derive(Args, Debug)]

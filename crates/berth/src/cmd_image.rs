@@ -2,10 +2,11 @@
 
 use crate::args::*;
 use crate::format::{human_duration, human_size, print_rows, render, seconds_since};
-use crate::inspect::{familiar, image_json};
+use crate::inspect::image_json;
 use anyhow::{bail, Context, Result};
 use berth_engine::{store, Engine};
 use berth_image::import::import;
+use berth_image::reference::familiar;
 use berth_image::short_id;
 use berth_image::Reference;
 use serde_json::json;

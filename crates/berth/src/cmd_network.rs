@@ -88,6 +88,7 @@ pub fn cmd_network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
             }
             return Ok(if failed { 1 } else { 0 });
         }
+        NetworkCommand::Prune(_) => unreachable!("dispatched to cmd_prune"),
     }
     Ok(0)
 }

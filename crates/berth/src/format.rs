@@ -172,8 +172,14 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-/// Docker's `units.HumanSize` (decimal, 3 significant digits).
+/// Sizes as `docker images` prints them (`units.HumanSizeWithPrecision(n, 3)`).
 pub fn human_size(bytes: u64) -> String {
+    human_size_precision(bytes, 3)
+}
+
+/// Decimal units with `digits` significant digits and no trailing zeros, as Go's
+/// `%.*g` in docker's `units.HumanSizeWithPrecision`.
+pub fn human_size_precision(bytes: u64, digits: i32) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut v = bytes as f64;
     let mut i = 0;
@@ -181,18 +187,17 @@ pub fn human_size(bytes: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    let s = format!("{v:.3}");
-    let trimmed = if s.contains('.') {
-        s[..4.min(s.len())].trim_end_matches('.').to_string()
+    let whole_digits = if v < 1.0 {
+        1
     } else {
-        s
+        v.log10().floor() as i32 + 1
     };
-    let trimmed = if v >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        trimmed
-    };
-    format!("{trimmed}{}", units[i])
+    let decimals = (digits - whole_digits).max(0) as usize;
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s}{}", units[i])
 }
 
 pub fn seconds_since(rfc3339: &str) -> i64 {
@@ -227,5 +232,10 @@ mod tests {
         assert_eq!(human_size(4_260_000), "4.26MB");
         assert_eq!(human_size(512), "512B");
         assert_eq!(human_size(123_456_789), "123MB");
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(5), "5B");
+        assert_eq!(human_size(2_000_000), "2MB");
+        assert_eq!(human_size_precision(123_456_789, 4), "123.5MB");
+        assert_eq!(human_size_precision(7_780, 4), "7.78kB");
     }
 }

@@ -3,6 +3,7 @@
 use crate::format::{human_duration, seconds_since};
 use berth_engine::model::{Container, Status};
 use berth_engine::Engine;
+use berth_image::reference::familiar;
 use berth_image::ImageRecord;
 use serde_json::{json, Value};
 
@@ -216,11 +217,4 @@ fn docker_config(oci: &Value) -> Value {
         }
     }
     c
-}
-
-pub fn familiar(tag: &str) -> String {
-    match berth_image::Reference::parse(tag) {
-        Ok(r) => format!("{}:{}", r.familiar_name(), r.tag.unwrap_or_default()),
-        Err(_) => tag.to_string(),
-    }
 }

@@ -7,11 +7,12 @@ mod cmd_container;
 mod cmd_image;
 mod cmd_info;
 mod cmd_network;
+mod cmd_prune;
 mod format;
 mod inspect;
 
 use anyhow::Result;
-use args::{Cli, Command, ImageCommand};
+use args::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
 use berth_engine::Engine;
 use clap::Parser;
 
@@ -67,6 +68,10 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => cmd_image::cmd_rmi(e, &a),
         Command::Image(ImageCommand::Inspect(a)) => cmd_image::cmd_image_inspect(e, &a),
         Command::Doctor(a) => cmd_info::cmd_doctor(e, &a),
+        Command::Container(ContainerCommand::Prune(a)) => cmd_prune::cmd_container_prune(e, &a),
+        Command::Network(NetworkCommand::Prune(a)) => cmd_prune::cmd_network_prune(e, &a),
+        Command::Image(ImageCommand::Prune(a)) => cmd_prune::cmd_image_prune(e, &a),
+        Command::System(SystemCommand::Prune(a)) => cmd_prune::cmd_system_prune(e, &a),
         Command::Network(c) => cmd_network::cmd_network(e, &c),
         Command::Port(a) => cmd_network::cmd_port(e, &a),
         Command::Monitor(_) => unreachable!("handled before the engine is opened"),

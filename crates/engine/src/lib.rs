@@ -19,6 +19,7 @@ pub mod networking;
 pub mod notify;
 pub mod oci;
 pub mod paths;
+pub mod prune;
 pub mod spawn;
 pub mod store;
 pub mod users;

@@ -31,6 +31,34 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
 }
 
 /// The short id docker prints: 12 hex digits without the algorithm.
+/// Bytes the regular files under `path` take (symlinks not followed, other
+/// filesystems mounted below not entered).
+pub fn disk_usage(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(top) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() && m.dev() == top.dev() {
+                stack.push(e.path());
+            } else if m.is_file() {
+                total += m.len();
+            }
+        }
+    }
+    if top.is_file() {
+        total += top.len();
+    }
+    total
+}
+
 pub fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }

@@ -96,6 +96,15 @@ impl Reference {
     }
 }
 
+/// A stored tag (`docker.io/library/busybox:latest`) as docker prints it
+/// (`busybox:latest`).
+pub fn familiar(tag: &str) -> String {
+    match Reference::parse(tag) {
+        Ok(r) => format!("{}:{}", r.familiar_name(), r.tag.unwrap_or_default()),
+        Err(_) => tag.to_string(),
+    }
+}
+
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.name())?;

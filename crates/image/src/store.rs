@@ -201,8 +201,9 @@ impl ImageStore {
     }
 
     /// Deletes an image row, its tags, and its blobs and layers that no other image
-    /// uses. The caller has already checked that no container uses it.
-    pub fn delete(&mut self, id: &str) -> Result<(), StoreError> {
+    /// uses. The caller has already checked that no container uses it. Returns the
+    /// bytes freed on disk.
+    pub fn delete(&mut self, id: &str) -> Result<u64, StoreError> {
         let record = self.get(id)?;
         let config = self.config(id)?;
         let manifest = self.manifest(&record)?;
@@ -211,19 +212,29 @@ impl ImageStore {
         tx.execute("DELETE FROM images WHERE id = ?1", params![id])?;
         tx.commit()?;
         let still_used = self.used_layer_digests()?;
+        let mut freed = 0;
         for (layer, chain) in manifest
             .layers()
             .iter()
             .zip(crate::chain_ids(config.rootfs().diff_ids()))
         {
             if !still_used.contains(&layer.digest().to_string()) {
-                self.blobs.remove(layer.digest().as_ref())?;
-                let _ = std::fs::remove_dir_all(self.layer_dir(&chain));
+                freed += self.remove_blob(layer.digest().as_ref())?;
+                let dir = self.layer_dir(&chain);
+                freed += crate::disk_usage(&dir);
+                let _ = std::fs::remove_dir_all(dir);
             }
         }
-        self.blobs.remove(&record.manifest)?;
-        self.blobs.remove(id)?;
-        Ok(())
+        freed += self.remove_blob(&record.manifest)?;
+        freed += self.remove_blob(id)?;
+        Ok(freed)
+    }
+
+    /// Removes a blob; returns its size.
+    fn remove_blob(&self, digest: &str) -> Result<u64, StoreError> {
+        let size = std::fs::metadata(self.blobs.path(digest)).map_or(0, |m| m.len());
+        self.blobs.remove(digest)?;
+        Ok(size)
     }
 
     fn used_layer_digests(&self) -> Result<Vec<String>, StoreError> {

@@ -1,0 +1,106 @@
+//! container/network/image/system prune: docker's prompts and output.
+
+use crate::args::{ImagePruneArgs, PruneArgs};
+use crate::format::human_size_precision;
+use anyhow::Result;
+use berth_engine::prune::{self, Pruned};
+use berth_engine::Engine;
+use std::io::{BufRead, Write};
+
+/// docker's confirmation: anything but y/yes (EOF included) declines.
+fn confirmed(warning: &str, force: bool) -> bool {
+    if force {
+        return true;
+    }
+    print!("WARNING! {warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Prints one section ("Deleted Containers:" and its lines); returns whether
+/// something failed.
+fn print_section(title: &str, p: &Pruned) -> bool {
+    if !p.removed.is_empty() {
+        println!("{title}:");
+        p.removed.iter().for_each(|r| println!("{r}"));
+        println!();
+    }
+    p.failed
+        .iter()
+        .for_each(|f| eprintln!("berth: could not remove {f}"));
+    !p.failed.is_empty()
+}
+
+fn exit_code(failed: bool) -> i32 {
+    if failed {
+        1
+    } else {
+        0
+    }
+}
+
+pub fn cmd_container_prune(engine: &mut Engine, a: &PruneArgs) -> Result<i32> {
+    if !confirmed("This will remove all stopped containers.", a.force) {
+        return Ok(0);
+    }
+    let p = prune::containers(engine)?;
+    let failed = print_section("Deleted Containers", &p);
+    println!("Total reclaimed space: {}", reclaimed(p.bytes));
+    Ok(exit_code(failed))
+}
+
+pub fn cmd_network_prune(engine: &mut Engine, a: &PruneArgs) -> Result<i32> {
+    let warning = "This will remove all custom networks not used by at least one container.";
+    if !confirmed(warning, a.force) {
+        return Ok(0);
+    }
+    let p = prune::networks(engine)?;
+    Ok(exit_code(print_section("Deleted Networks", &p)))
+}
+
+fn image_warning(all: bool) -> &'static str {
+    if all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    }
+}
+
+pub fn cmd_image_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> {
+    let warning = format!("This will remove {}.", image_warning(a.all));
+    if !confirmed(&warning, a.force) {
+        return Ok(0);
+    }
+    let p = prune::images(engine, a.all)?;
+    let failed = print_section("Deleted Images", &p);
+    println!("Total reclaimed space: {}", reclaimed(p.bytes));
+    Ok(exit_code(failed))
+}
+
+pub fn cmd_system_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> {
+    let warning = format!(
+        "This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {}\n",
+        image_warning(a.all)
+    );
+    if !confirmed(&warning, a.force) {
+        return Ok(0);
+    }
+    let containers = prune::containers(engine)?;
+    let networks = prune::networks(engine)?;
+    let images = prune::images(engine, a.all)?;
+    let mut failed = print_section("Deleted Containers", &containers);
+    failed |= print_section("Deleted Networks", &networks);
+    failed |= print_section("Deleted Images", &images);
+    println!(
+        "Total reclaimed space: {}",
+        reclaimed(containers.bytes + images.bytes)
+    );
+    Ok(exit_code(failed))
+}
+
+/// docker prints reclaimed space with `units.HumanSize` (4 significant digits).
+fn reclaimed(bytes: u64) -> String {
+    human_size_precision(bytes, 4)
+}
