@@ -469,6 +469,25 @@ pub enum NetworkCommand {
     Rm(NetworkNamesArgs),
     /// Remove all networks no container uses
     Prune(PruneArgs),
+    /// Connect a container to a network (it gets another interface, eth1…)
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network joined with connect
+    Disconnect(NetworkDisconnectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkConnectArgs {
+    /// IPv4 address on the network
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkDisconnectArgs {
+    pub network: String,
+    pub container: String,
 }
 
 #[derive(Args, Debug)]

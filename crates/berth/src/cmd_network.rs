@@ -89,6 +89,14 @@ pub fn cmd_network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
             return Ok(if failed { 1 } else { 0 });
         }
         NetworkCommand::Prune(_) => unreachable!("dispatched to cmd_prune"),
+        NetworkCommand::Connect(a) => {
+            let c = engine.find(&a.container)?;
+            berth_engine::networking::join(engine, &c, &a.network, a.ip)?;
+        }
+        NetworkCommand::Disconnect(a) => {
+            let c = engine.find(&a.container)?;
+            berth_engine::networking::leave(engine, &c, &a.network)?;
+        }
     }
     Ok(0)
 }

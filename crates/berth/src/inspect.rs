@@ -122,10 +122,18 @@ fn network_settings(c: &Container) -> Value {
             json!([{"HostIp": ip, "HostPort": p.host_port.to_string()}]),
         );
     }
+    let networks: serde_json::Map<String, Value> = c
+        .state
+        .attachments()
+        .map(|a| {
+            let entry = json!({"IPAddress": a.ip.to_string(), "Gateway": a.gateway.to_string(), "IPPrefixLen": a.prefix, "Interface": a.interface});
+            (a.network.clone(), entry)
+        })
+        .collect();
     json!({
         "IPAddress": n.ip.to_string(), "IPPrefixLen": n.prefix, "Gateway": n.gateway.to_string(),
         "MacAddress": n.mac.clone().unwrap_or_default(), "Ports": ports,
-        "Networks": { n.network.clone(): {"IPAddress": n.ip.to_string(), "Gateway": n.gateway.to_string(), "IPPrefixLen": n.prefix} },
+        "Networks": networks,
     })
 }
 

@@ -317,3 +317,92 @@ fn twenty_containers_get_distinct_addresses_and_give_them_back() {
         "{first}"
     );
 }
+
+#[test]
+fn network_connect_and_disconnect() {
+    let Some(b) = env() else { return };
+    b.ok(&["network", "create", "front"]);
+    b.ok(&["network", "create", "back"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "back",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network",
+        "front",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ping = |from: &str, to: &str| {
+        b.run(&["exec", from, "ping", "-c1", "-W2", to])
+            .status
+            .success()
+    };
+    assert!(!ping("app", "db"), "no shared network yet");
+
+    b.ok(&["network", "connect", "back", "app"]);
+    let eth1 = b.ok(&["exec", "app", "ip", "-o", "-4", "addr", "show", "eth1"]);
+    let inspected = b.ok(&["network", "inspect", "back"]);
+    let ip = eth1
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    assert!(inspected.contains(ip), "{ip} not in {inspected}");
+    assert!(ping("app", "db") && ping("db", "app"), "by name, both ways");
+    for refused in [
+        vec!["network", "connect", "back", "app"],
+        vec!["network", "disconnect", "front", "app"],
+        vec!["network", "disconnect", "bridge", "app"],
+    ] {
+        let out = b.run(&refused);
+        assert_eq!(out.status.code(), Some(125), "{refused:?}");
+        assert!(!stderr(&out).is_empty());
+    }
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "alone",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        b.run(&["network", "connect", "back", "alone"])
+            .status
+            .code(),
+        Some(125)
+    );
+
+    // The connection is part of the container: a restart joins again.
+    b.ok(&["restart", "-t", "0", "app"]);
+    assert!(ping("app", "db"), "still connected after a restart");
+
+    b.ok(&["network", "disconnect", "back", "app"]);
+    assert!(!b
+        .run(&["exec", "app", "ip", "link", "show", "eth1"])
+        .status
+        .success());
+    assert!(!ping("app", "db"), "db's name is gone with the network");
+    assert!(!b.ok(&["network", "inspect", "back"]).contains(ip));
+    b.ok(&["rm", "-f", "app", "db", "alone"]);
+    b.wait_monitors_gone();
+    b.ok(&["network", "rm", "front", "back"]);
+}

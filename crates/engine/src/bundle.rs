@@ -19,8 +19,8 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
 }
 
 /// Mounts the rootfs and writes config.json. Undo with [`teardown`].
-/// Returns the container's network attachment when it is on a bridge network.
-pub fn prepare(engine: &Engine, c: &Container) -> Result<Option<Attachment>, EngineError> {
+/// Returns the container's network attachments (its bridge network's first).
+pub fn prepare(engine: &Engine, c: &Container) -> Result<Vec<Attachment>, EngineError> {
     let dir = engine.paths.container_dir(&c.id);
     let rootfs = engine.paths.rootfs(&c.id);
     for sub in ["upper", "work", "rootfs"] {
@@ -71,9 +71,9 @@ fn write_bundle(
     c: &Container,
     dir: &Path,
     rootfs: &Path,
-) -> Result<Option<Attachment>, EngineError> {
+) -> Result<Vec<Attachment>, EngineError> {
     let att = networking::reserve(engine, c)?;
-    write_etc_files(engine, c, dir, att.as_ref())?;
+    write_etc_files(engine, c, dir, &att)?;
     let netns = networking::shared_netns(engine, c)?;
     let bind_sources = bind_sources(engine, c)?;
     let user = resolve_user(rootfs, &c.spec.user)?;
@@ -178,7 +178,7 @@ fn write_etc_files(
     engine: &Engine,
     c: &Container,
     dir: &Path,
-    att: Option<&Attachment>,
+    att: &[Attachment],
 ) -> Result<(), EngineError> {
     let write = |name: &str, text: String| {
         let p = dir.join(name);

@@ -266,6 +266,7 @@ pub fn spec_from_request(
         network,
         systemd,
         net,
+        connected: vec![],
     })
 }
 

@@ -106,6 +106,18 @@ pub struct ContainerSpec {
     pub systemd: bool,
     #[serde(default)]
     pub net: NetworkOptions,
+    /// Networks joined with `network connect`, besides `network`; joined again
+    /// at every start.
+    #[serde(default)]
+    pub connected: Vec<ConnectedNetwork>,
+}
+
+/// A network joined with `network connect`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConnectedNetwork {
+    pub name: String,
+    /// `--ip`, when one was asked for.
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 impl ContainerSpec {
@@ -212,6 +224,16 @@ pub struct ContainerState {
     /// Address and published ports while running on a bridge network.
     #[serde(default)]
     pub network: Option<berth_net::Attachment>,
+    /// Addresses on the networks of `spec.connected`, while running.
+    #[serde(default)]
+    pub connected: Vec<berth_net::Attachment>,
+}
+
+impl ContainerState {
+    /// Every network attachment, the primary first.
+    pub fn attachments(&self) -> impl Iterator<Item = &berth_net::Attachment> {
+        self.network.iter().chain(&self.connected)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

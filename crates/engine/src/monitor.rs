@@ -86,7 +86,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         ),
         false => None,
     };
-    let attachment = match bundle::prepare(&engine, &container) {
+    let attachments = match bundle::prepare(&engine, &container) {
         Ok(a) => a,
         Err(e) => {
             record_failure(&engine, id, &e);
@@ -98,7 +98,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     let created = create_container(&engine, &*runtime, &container);
     drop(guard);
     let created = created.and_then(|(pid, io)| {
-        crate::networking::connect(&engine, &container, attachment.as_ref(), pid)?;
+        crate::networking::connect(&engine, &container, &attachments, pid)?;
         Ok((pid, io))
     });
     let (init_pid, io) = match created {
@@ -187,7 +187,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         let _ = engine.save_state(id, &st);
     }
     release_container(&engine, &*runtime, id);
-    crate::networking::release(&engine, &container);
+    let networks = crate::networking::release(&engine, &container);
     if container.spec.auto_remove {
         let _ = lifecycle::remove_files(&engine, &container, true);
     }
@@ -198,13 +198,14 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         let _ = Frame::Exit(code).write_to(&mut c.stream);
     }
     drop(clients);
-    crate::networking::remove_veth(&engine, &container);
+    crate::networking::remove_veths(&engine, &container);
     if let Ok(mut st) = engine.container(id).map(|c| c.state) {
         st.monitor = None;
         st.network = None;
+        st.connected.clear();
         let _ = engine.save_state(id, &st);
     }
-    crate::networking::remove_network_when_idle(&engine, &container);
+    crate::networking::remove_networks_when_idle(&engine, &networks);
     Ok(())
 }
 

@@ -2,10 +2,12 @@
 //! the container in once its namespaces exist, /etc/hosts and /etc/resolv.conf, and
 //! unplugging on exit.
 
-use crate::model::{Container, NetworkMode};
+use crate::model::{ConnectedNetwork, Container, NetworkMode};
 use crate::{Engine, EngineError};
 use berth_net::network::{self, Attachment};
+use berth_net::store::Network;
 use berth_net::{files, NetConfig, DEFAULT_NETWORK};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 impl Engine {
@@ -14,97 +16,219 @@ impl Engine {
     }
 }
 
-/// Reserves the container's address and ports (recorded in its state).
-pub fn reserve(engine: &Engine, c: &Container) -> Result<Option<Attachment>, EngineError> {
-    let NetworkMode::Network(name) = &c.spec.network else {
-        return Ok(None);
-    };
+fn network_named(engine: &Engine, name: &str) -> Result<Network, EngineError> {
     let conn = engine.conn();
-    let net = if name == DEFAULT_NETWORK {
+    Ok(if name == DEFAULT_NETWORK {
         network::ensure_default(conn, &engine.net_config())?
     } else {
         network::get(conn, name)?
+    })
+}
+
+/// Reserves the container's addresses and ports (recorded in its state): on its
+/// bridge network (returned first, as `eth0`) and on those joined with
+/// `network connect` (`eth1`…).
+pub fn reserve(engine: &Engine, c: &Container) -> Result<Vec<Attachment>, EngineError> {
+    let NetworkMode::Network(name) = &c.spec.network else {
+        return Ok(vec![]);
     };
+    let conn = engine.conn();
+    let net = network_named(engine, name)?;
     // A leftover reservation (crashed monitor) must not block the restart.
     berth_net::store::release(conn, &c.id).map_err(berth_net::NetError::from)?;
     let mut att = network::allocate(conn, &net, &c.id, c.spec.net.ip, &c.spec.net.publish)?;
     att.mac = c.spec.net.mac.clone();
+    let mut all = vec![att];
+    for (n, joined) in c.spec.connected.iter().enumerate() {
+        let net = network_named(engine, &joined.name);
+        let att = net.and_then(|net| Ok(network::allocate(conn, &net, &c.id, joined.ip, &[])?));
+        match att {
+            Ok(mut att) => {
+                att.interface = format!("eth{}", n + 1);
+                all.push(att);
+            }
+            Err(e) => {
+                let _ = berth_net::store::release(conn, &c.id);
+                return Err(e);
+            }
+        }
+    }
     let mut state = engine.container(&c.id)?.state;
-    state.network = Some(att.clone());
+    state.network = all.first().cloned();
+    state.connected = all[1..].to_vec();
     engine.save_state(&c.id, &state)?;
-    Ok(Some(att))
+    Ok(all)
 }
 
-/// Plugs the created container (init `pid`) into its network.
+/// Plugs the created container (init `pid`) into its networks.
 pub fn connect(
     engine: &Engine,
     c: &Container,
-    att: Option<&Attachment>,
+    attachments: &[Attachment],
     pid: i32,
 ) -> Result<(), EngineError> {
-    match (&c.spec.network, att) {
-        (NetworkMode::Network(_), Some(att)) => {
+    match &c.spec.network {
+        NetworkMode::Network(_) => {
             let cfg = engine.net_config();
-            let net = network::get(engine.conn(), &att.network)?;
-            network::connect(&cfg, &net, att, &c.id, pid)?;
-            if att.network != DEFAULT_NETWORK {
-                refresh_peer_hosts(engine, &att.network);
+            for att in attachments {
+                let net = network::get(engine.conn(), &att.network)?;
+                network::connect(&cfg, &net, att, &c.id, pid)?;
+                if att.network != DEFAULT_NETWORK {
+                    refresh_peer_hosts(engine, &att.network);
+                }
             }
             Ok(())
         }
-        (NetworkMode::None, _) => Ok(network::loopback_up(pid)?),
+        NetworkMode::None => Ok(network::loopback_up(pid)?),
         _ => Ok(()),
     }
 }
 
 /// Unplugs and frees everything the container had; safe to call more than once.
 pub fn disconnect(engine: &Engine, c: &Container) {
-    release(engine, c);
-    remove_plumbing(engine, c);
+    let networks = release(engine, c);
+    network::remove_plumbing(engine.conn(), &engine.net_config(), &c.id, &networks);
 }
 
-/// The quick half of `disconnect`: ports and address are free for the next container.
-pub fn release(engine: &Engine, c: &Container) {
-    let NetworkMode::Network(name) = &c.spec.network else {
-        return;
+/// The quick half of `disconnect`: ports and addresses are free for the next
+/// container. Returns the networks the container was on.
+pub fn release(engine: &Engine, c: &Container) -> Vec<String> {
+    let NetworkMode::Network(_) = &c.spec.network else {
+        return vec![];
     };
-    network::release(engine.conn(), &engine.net_config(), &c.id);
-    if name != DEFAULT_NETWORK {
+    let networks = network::release(engine.conn(), &engine.net_config(), &c.id);
+    for name in networks.iter().filter(|n| *n != DEFAULT_NETWORK) {
         refresh_peer_hosts(engine, name);
     }
+    networks
 }
 
-/// The slow half: veth, and the bridge and table once nothing uses them.
-pub fn remove_plumbing(engine: &Engine, c: &Container) {
-    let NetworkMode::Network(name) = &c.spec.network else {
-        return;
-    };
-    network::remove_plumbing(engine.conn(), &engine.net_config(), &c.id, Some(name));
-}
-
-/// The container's veth, once it has exited.
-pub fn remove_veth(engine: &Engine, c: &Container) {
+/// The container's veths, once it has exited.
+pub fn remove_veths(engine: &Engine, c: &Container) {
     if let NetworkMode::Network(_) = &c.spec.network {
-        network::remove_veth(&engine.net_config(), &c.id);
+        network::remove_veths(&engine.net_config(), &c.id);
     }
 }
 
-/// Removes the container's network's bridge (and berth's nft table) if no
-/// container has been on it for the linger time (`BERTH_NET_LINGER_MS`, 2 s by
-/// default). Creating and deleting a bridge costs the kernel tens of milliseconds
-/// and holds its network lock, which stalls the next container's start; docker
-/// keeps its bridge forever, berth for a moment after the last container, so a
-/// script's back-to-back runs share it and the host is still left as it was.
-pub fn remove_network_when_idle(engine: &Engine, c: &Container) {
-    let NetworkMode::Network(name) = &c.spec.network else {
+/// Removes the bridges of `networks` (and berth's nft table) if no container
+/// has been on them for the linger time (`BERTH_NET_LINGER_MS`, 2 s by default).
+/// Creating and deleting a bridge costs the kernel tens of milliseconds and holds
+/// its network lock, which stalls the next container's start; docker keeps its
+/// bridge forever, berth for a moment after the last container, so a script's
+/// back-to-back runs share it and the host is still left as it was.
+pub fn remove_networks_when_idle(engine: &Engine, networks: &[String]) {
+    let conn = engine.conn();
+    // The last container to leave a network removes it.
+    let idle: Vec<&String> = networks
+        .iter()
+        .filter(|n| network::is_idle(conn, n))
+        .collect();
+    if idle.is_empty() {
         return;
-    };
-    let cfg = engine.net_config();
-    if !network::is_idle(engine.conn(), name) {
-        return; // the last container to leave will do it
     }
+    let cfg = engine.net_config();
     std::thread::sleep(cfg.linger);
-    network::remove_if_idle(engine.conn(), &cfg, name);
+    for name in idle {
+        network::remove_if_idle(conn, &cfg, name);
+    }
+}
+
+/// `network connect NET CTR [--ip]`: recorded in the spec, so every start joins
+/// it; a running container gets its interface (`ethN`) at once.
+pub fn join(
+    engine: &Engine,
+    c: &Container,
+    name: &str,
+    ip: Option<Ipv4Addr>,
+) -> Result<(), EngineError> {
+    let NetworkMode::Network(primary) = &c.spec.network else {
+        return Err(EngineError::Invalid(format!(
+            "container {} uses --network {}, which has no bridge network to add to; only containers on a bridge network can be connected to another",
+            c.name,
+            c.spec.network.name()
+        )));
+    };
+    let net = network_named(engine, name)?;
+    if *primary == net.name || c.spec.connected.iter().any(|j| j.name == net.name) {
+        return Err(EngineError::Invalid(format!(
+            "container {} is already connected to network {}",
+            c.name, net.name
+        )));
+    }
+    let mut spec = c.spec.clone();
+    spec.connected.push(ConnectedNetwork {
+        name: net.name.clone(),
+        ip,
+    });
+    crate::store::save_spec(engine.conn(), &c.id, &spec)?;
+    let Some(init) = c.state.init.filter(|_| c.is_running()) else {
+        return Ok(());
+    };
+    let plugged = plug_running(engine, c, &net, ip, init.pid);
+    if plugged.is_err() {
+        crate::store::save_spec(engine.conn(), &c.id, &c.spec)?;
+    }
+    plugged
+}
+
+fn plug_running(
+    engine: &Engine,
+    c: &Container,
+    net: &Network,
+    ip: Option<Ipv4Addr>,
+    pid: i32,
+) -> Result<(), EngineError> {
+    let conn = engine.conn();
+    let mut att = network::allocate(conn, net, &c.id, ip, &[])?;
+    let mut state = engine.container(&c.id)?.state;
+    att.interface = (1..)
+        .map(|n| format!("eth{n}"))
+        .find(|i| !state.attachments().any(|a| a.interface == *i))
+        .unwrap_or_default();
+    if let Err(e) = network::connect(&engine.net_config(), net, &att, &c.id, pid) {
+        network::leave(conn, &engine.net_config(), &c.id, &att);
+        return Err(e.into());
+    }
+    state.connected.push(att);
+    engine.save_state(&c.id, &state)?;
+    refresh_peer_hosts(engine, &net.name);
+    Ok(())
+}
+
+/// `network disconnect NET CTR`: forgets the network and, in a running container,
+/// removes its interface and frees its address.
+pub fn leave(engine: &Engine, c: &Container, name: &str) -> Result<(), EngineError> {
+    let net = network_named(engine, name)?;
+    if c.spec.network == NetworkMode::Network(net.name.clone()) {
+        return Err(EngineError::Invalid(format!(
+            "container {} was started on network {}, which berth cannot take away from it; create a new container with another --network",
+            c.name, net.name
+        )));
+    }
+    if !c.spec.connected.iter().any(|j| j.name == net.name) {
+        return Err(EngineError::Invalid(format!(
+            "container {} is not connected to network {}",
+            c.name, net.name
+        )));
+    }
+    let mut spec = c.spec.clone();
+    spec.connected.retain(|j| j.name != net.name);
+    crate::store::save_spec(engine.conn(), &c.id, &spec)?;
+    let mut state = engine.container(&c.id)?.state;
+    let Some(att) = state
+        .connected
+        .iter()
+        .find(|a| a.network == net.name)
+        .cloned()
+    else {
+        return Ok(()); // not running
+    };
+    network::leave(engine.conn(), &engine.net_config(), &c.id, &att);
+    state.connected.retain(|a| a.network != net.name);
+    engine.save_state(&c.id, &state)?;
+    refresh_peer_hosts(engine, &net.name);
+    refresh_hosts(engine, &c.id);
+    Ok(())
 }
 
 /// The network namespace to join for `--network container:ID`.
@@ -122,20 +246,18 @@ pub fn shared_netns(engine: &Engine, c: &Container) -> Result<Option<PathBuf>, E
     }
 }
 
-/// /etc/hosts for a container: its own address and names, peers on a user network,
-/// and `--add-host` entries.
-pub fn hosts_text(engine: &Engine, c: &Container, att: Option<&Attachment>) -> String {
+/// /etc/hosts for a container: its own address and names, peers on its user
+/// networks, and `--add-host` entries. `attachments` puts its primary first.
+pub fn hosts_text(engine: &Engine, c: &Container, attachments: &[Attachment]) -> String {
     let names = vec![c.spec.hostname.clone(), c.name.clone()];
-    let own = att.map(|a| (a.ip, names.as_slice()));
-    let peers = match att {
-        Some(a) if a.network != DEFAULT_NETWORK => network::members(engine.conn(), &a.network)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(id, _)| *id != c.id)
-            .filter_map(|(id, ip)| engine.container(&id).ok().map(|p| (ip, p.name)))
-            .collect(),
-        _ => vec![],
-    };
+    let own = attachments.first().map(|a| (a.ip, names.as_slice()));
+    let peers: Vec<(Ipv4Addr, String)> = attachments
+        .iter()
+        .filter(|a| a.network != DEFAULT_NETWORK)
+        .flat_map(|a| network::members(engine.conn(), &a.network).unwrap_or_default())
+        .filter(|(id, _)| *id != c.id)
+        .filter_map(|(id, ip)| engine.container(&id).ok().map(|p| (ip, p.name)))
+        .collect();
     match (&c.spec.network, own) {
         (NetworkMode::Host, _) => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
         (_, Some(own)) => files::hosts(Some(own), &peers, &c.spec.net.add_hosts),
@@ -160,24 +282,29 @@ pub fn resolv_text(c: &Container) -> String {
     )
 }
 
-/// Rewrites the /etc/hosts of every running container on `network` in place (the
-/// file is bind-mounted, so the inode must stay), so peers find each other by name.
+/// Rewrites the /etc/hosts of every running container on `network`, so peers
+/// find each other by name.
 fn refresh_peer_hosts(engine: &Engine, network_name: &str) {
     let Ok(members) = network::members(engine.conn(), network_name) else {
         return;
     };
     for (id, _) in members {
-        let Ok(peer) = engine.container(&id) else {
-            continue;
-        };
-        let text = hosts_text(engine, &peer, peer.state.network.as_ref());
-        let path = engine.paths.container_dir(&id).join("hosts");
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&path)
-        {
-            let _ = std::io::Write::write_all(&mut f, text.as_bytes());
-        }
+        refresh_hosts(engine, &id);
+    }
+}
+
+/// Rewrites one container's /etc/hosts in place (the file is bind-mounted, so
+/// the inode must stay).
+fn refresh_hosts(engine: &Engine, id: &str) {
+    let Ok(c) = engine.container(id) else { return };
+    let attachments: Vec<Attachment> = c.state.attachments().cloned().collect();
+    let text = hosts_text(engine, &c, &attachments);
+    let path = engine.paths.container_dir(id).join("hosts");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+    {
+        let _ = std::io::Write::write_all(&mut f, text.as_bytes());
     }
 }

@@ -1,6 +1,6 @@
 //! Container rows in the shared SQLite database.
 
-use crate::model::{Container, ContainerState};
+use crate::model::{Container, ContainerSpec, ContainerState};
 use berth_image::db::DbError;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -77,6 +77,19 @@ pub fn insert(conn: &Connection, c: &Container) -> Result<(), StoreError> {
         }
         other => other.map(|_| ()).map_err(Into::into),
     }
+}
+
+/// Rewrites a container's spec: only `network connect`/`disconnect` change it
+/// after create.
+pub fn save_spec(conn: &Connection, id: &str, spec: &ContainerSpec) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE containers SET spec = ?2 WHERE id = ?1",
+        params![id, to_json(spec)],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(id.into()));
+    }
+    Ok(())
 }
 
 pub fn save_state(conn: &Connection, id: &str, state: &ContainerState) -> Result<(), StoreError> {

@@ -5,15 +5,18 @@
 use crate::cmd::CmdError;
 use crate::ipam::{host_subnets, pick_subnet, IpamError, Subnet};
 use crate::nat;
-use crate::nfnl::{Nfnl, NfnlError};
+use crate::nfnl::NfnlError;
 use crate::ports::{PortMapping, Proto};
-use crate::rtnl::{self, Rtnl, RtnlError};
+use crate::rtnl::RtnlError;
 use crate::store::{self, Network};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+pub use crate::plumbing::{
+    connect, leave, loopback_up, remove_if_idle, remove_plumbing, remove_veths,
+};
 
 pub const DEFAULT_NETWORK: &str = "bridge";
 
@@ -87,6 +90,23 @@ pub struct Attachment {
     pub gateway: Ipv4Addr,
     pub mac: Option<String>,
     pub ports: Vec<PortMapping>,
+    /// The interface inside the container: `eth0` on the network it was started
+    /// on (which has the default route and the published ports), `eth1`… on
+    /// networks joined with `network connect`.
+    #[serde(default = "primary_interface")]
+    pub interface: String,
+}
+
+pub const PRIMARY_INTERFACE: &str = "eth0";
+
+fn primary_interface() -> String {
+    PRIMARY_INTERFACE.into()
+}
+
+impl Attachment {
+    pub fn is_primary(&self) -> bool {
+        self.interface == PRIMARY_INTERFACE
+    }
 }
 
 pub fn init_schema(conn: &Connection) -> Result<(), NetError> {
@@ -94,7 +114,7 @@ pub fn init_schema(conn: &Connection) -> Result<(), NetError> {
     Ok(())
 }
 
-fn lock(cfg: &NetConfig) -> Option<std::fs::File> {
+pub(crate) fn lock(cfg: &NetConfig) -> Option<std::fs::File> {
     let _ = std::fs::create_dir_all(&cfg.runroot);
     let f = std::fs::File::options()
         .create(true)
@@ -249,7 +269,7 @@ pub fn remove(conn: &Connection, cfg: &NetConfig, name: &str) -> Result<(), NetE
             count: members.len(),
         });
     }
-    remove_plumbing_of(conn, cfg, &n.name);
+    crate::plumbing::remove_plumbing_of(conn, cfg, &n.name);
     store::delete(conn, &n.name)?;
     Ok(())
 }
@@ -317,6 +337,7 @@ pub fn allocate(
         gateway: net.gateway,
         mac: None,
         ports: published,
+        interface: primary_interface(),
     })
 }
 
@@ -348,210 +369,25 @@ fn free_port(ip: Option<Ipv4Addr>, proto: Proto) -> Option<u16> {
     }
 }
 
-fn veth_names(container: &str) -> (String, String) {
-    (
-        format!("vb{}", &container[..11.min(container.len())]),
-        format!("vc{}", &container[..11.min(container.len())]),
-    )
-}
-
-fn sysctl(path: &str, value: &str) {
-    let _ = std::fs::write(path, value);
-}
-
-/// Host-wide (not per state root: several berths may run): the forwarding value
-/// from before the first berth table appeared.
-const FORWARD_SAVED: &str = "/run/berth-ip_forward.before";
-
-fn table_marker(cfg: &NetConfig) -> PathBuf {
-    cfg.runroot.join(format!("nft-{}", cfg.table))
-}
-
-/// IP forwarding is on while any berth nft table exists; the value from before is
-/// put back when the last one goes.
-fn enable_forwarding(_cfg: &NetConfig) {
-    let saved = Path::new(FORWARD_SAVED);
-    let current = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
-    if !saved.exists() && current.trim() != "1" {
-        let _ = std::fs::write(saved, current.trim());
-    }
-    sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-}
-
-fn restore_forwarding() {
-    let tables = Nfnl::open()
-        .and_then(|mut n| n.ip_tables())
-        .unwrap_or_default();
-    if tables.iter().any(|t| t.starts_with("berth")) {
-        return; // another berth still routes
-    }
-    let saved = Path::new(FORWARD_SAVED);
-    if let Ok(v) = std::fs::read_to_string(saved) {
-        sysctl("/proc/sys/net/ipv4/ip_forward", v.trim());
-        let _ = std::fs::remove_file(saved);
-    }
-}
-
-/// Plugs a created container (its init is `pid`) into its network: the bridge
-/// when it is the network's first container, a veth pair whose inner end is made
-/// straight inside the container as `eth0`, its address and route, and the nft
-/// elements of its ports. All over netlink from this process.
-pub fn connect(
-    cfg: &NetConfig,
-    net: &Network,
-    att: &Attachment,
-    container: &str,
-    pid: i32,
-) -> Result<(), NetError> {
-    let _guard = lock(cfg);
-    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-        .map_err(|e| NetError::Invalid(format!("the container's network namespace: {e}")))?;
-    let mut host = Rtnl::open()?;
-    let bridge_is_new = !Path::new("/sys/class/net").join(&net.bridge).exists();
-    if bridge_is_new {
-        host.add_bridge(&net.bridge, net.gateway, net.subnet.prefix)?;
-        // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge.
-        sysctl(
-            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
-            "1",
-        );
-        enable_forwarding(cfg);
-    }
-    let master = host.index_of(&net.bridge)?;
-    let mac = match &att.mac {
-        Some(m) => Some(
-            rtnl::parse_mac(m)
-                .ok_or_else(|| NetError::Invalid(format!("invalid MAC address {m:?}")))?,
-        ),
-        None => None,
-    };
-    let (host_end, _) = veth_names(container);
-    let fd = netns.as_raw_fd();
-    if let Err(e) = host.add_veth(&host_end, master, "eth0", fd, mac) {
-        if e.errno() != Some(libc::EEXIST) {
-            return Err(e.into());
-        }
-        // Left by this container's previous run, whose namespace is still dying.
-        host.delete_link(&host_end)?;
-        host.add_veth(&host_end, master, "eth0", fd, mac)?;
-    }
-    let mut inside = Rtnl::open_in(fd)?;
-    let lo = inside.index_of("lo")?;
-    inside.set_up(lo)?;
-    let eth0 = inside.index_of("eth0")?;
-    inside.add_address(eth0, att.ip, att.prefix)?;
-    inside.set_up(eth0)?;
-    inside.add_default_route(att.gateway)?;
-    // The marker saves asking the kernel per start; a stale one (the table was
-    // removed behind our back) makes the first attempt fail, and the second
-    // recreates all.
-    let marker = table_marker(cfg);
-    let table_is_new = !marker.exists();
-    let plugged = nat::plug(
-        &cfg.table,
-        table_is_new,
-        (bridge_is_new || table_is_new).then_some(net),
-        att.ip,
-        &att.ports,
-    );
-    if plugged.is_err() && !table_is_new {
-        nat::plug(&cfg.table, true, Some(net), att.ip, &att.ports)?;
-    } else {
-        plugged?;
-    }
-    let _ = std::fs::write(marker, "");
-    Ok(())
-}
-
-/// Brings up loopback in a container that has no other network. Done in a forked
-/// child that joins the namespace (one ioctl), not by running `ip`: it sits on the
-/// path of every `--network none` start, where two process launches would double
-/// the start time.
-pub fn loopback_up(pid: i32) -> Result<(), NetError> {
-    let failed = |why: &str| NetError::Invalid(format!("bringing up lo in the container: {why}"));
-    let ns =
-        std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| failed(&e.to_string()))?;
-    // SAFETY: the caller (the monitor) is single-threaded; the child only makes
-    // async-signal-safe system calls and _exits.
-    match unsafe { libc::fork() } {
-        -1 => Err(failed("fork failed")),
-        0 => unsafe { libc::_exit(set_lo_up(std::os::fd::AsRawFd::as_raw_fd(&ns))) },
-        child => {
-            let mut status = 0;
-            // SAFETY: waiting for the child we just forked.
-            unsafe { libc::waitpid(child, &mut status, 0) };
-            if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-                Ok(())
-            } else {
-                Err(failed("setns or SIOCSIFFLAGS failed"))
-            }
-        }
-    }
-}
-
-/// In the forked child: join the namespace and set IFF_UP on "lo". Returns the
-/// exit code.
-fn set_lo_up(ns_fd: i32) -> i32 {
-    // SAFETY: plain system calls on values we own; `req` is a zeroed ifreq.
-    unsafe {
-        if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
-            return 1;
-        }
-        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if sock < 0 {
-            return 2;
-        }
-        let mut req: libc::ifreq = std::mem::zeroed();
-        req.ifr_name[0] = b'l' as libc::c_char;
-        req.ifr_name[1] = b'o' as libc::c_char;
-        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) != 0 {
-            return 3;
-        }
-        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) != 0 {
-            return 4;
-        }
-        0
-    }
-}
-
 /// Undoes `allocate` and `connect` (safe to repeat): [`release`], then
 /// [`remove_plumbing`].
 pub fn disconnect(conn: &Connection, cfg: &NetConfig, container: &str) {
-    let network = release(conn, cfg, container);
-    remove_plumbing(conn, cfg, container, network.as_deref());
+    let networks = release(conn, cfg, container);
+    remove_plumbing(conn, cfg, container, &networks);
 }
 
 /// Frees what the next container may want at once: the published ports (nft map
-/// elements and records) and the address. Quick. Returns the network it was on.
-pub fn release(conn: &Connection, cfg: &NetConfig, container: &str) -> Option<String> {
+/// elements and records) and the addresses. Quick. Returns the networks it was on.
+pub fn release(conn: &Connection, cfg: &NetConfig, container: &str) -> Vec<String> {
     let _guard = lock(cfg);
-    let allocation = store::allocation_of(conn, container).ok().flatten();
+    let networks = store::networks_of(conn, container).unwrap_or_default();
     let ports = store::ports_of(conn, container).unwrap_or_default();
-    if let Some((_, ip)) = &allocation {
-        nat::unplug(&cfg.table, &ports, *ip, None, false);
+    if !ports.is_empty() {
+        // Deleting an element needs its key only; the address is not part of it.
+        nat::unplug(&cfg.table, &ports, Ipv4Addr::UNSPECIFIED, None, false);
     }
     let _ = store::release(conn, container);
-    allocation.map(|(n, _)| n)
-}
-
-/// Removes the plumbing left after [`release`]: the veth, and the bridge and
-/// berth's table when nothing uses them any more.
-pub fn remove_plumbing(conn: &Connection, cfg: &NetConfig, container: &str, network: Option<&str>) {
-    remove_veth(cfg, container);
-    if let Some(network) = network {
-        remove_if_idle(conn, cfg, network);
-    }
-}
-
-/// Deletes the host end of a container's veth pair (the kernel takes the inner end
-/// with it). Gone already is fine.
-pub fn remove_veth(cfg: &NetConfig, container: &str) {
-    let _guard = lock(cfg);
-    let (host, _) = veth_names(container);
-    if let Ok(mut rtnl) = Rtnl::open() {
-        let _ = rtnl.delete_link(&host);
-    }
+    networks
 }
 
 /// Whether any container holds an address on `network`.
@@ -559,39 +395,6 @@ pub fn is_idle(conn: &Connection, network: &str) -> bool {
     store::members(conn, network)
         .map(|m| m.is_empty())
         .unwrap_or(true)
-}
-
-/// Deletes `network`'s bridge when no container is on it, and berth's nft table
-/// (restoring ip_forward) when no container is on any network. Slow — deleting a
-/// bridge waits for the kernel — so monitors do it after their CLI has returned.
-pub fn remove_if_idle(conn: &Connection, cfg: &NetConfig, network: &str) {
-    let _guard = lock(cfg);
-    remove_plumbing_of(conn, cfg, network);
-}
-
-/// [`remove_if_idle`] for a caller that holds the lock.
-fn remove_plumbing_of(conn: &Connection, cfg: &NetConfig, network: &str) {
-    let gone = store::get(conn, network)
-        .ok()
-        .flatten()
-        .filter(|n| is_idle(conn, &n.name));
-    if let Some(n) = &gone {
-        if let Ok(mut rtnl) = Rtnl::open() {
-            let _ = rtnl.delete_link(&n.bridge);
-        }
-    }
-    let nothing_left = !store::any_allocation(conn).unwrap_or(true);
-    nat::unplug(
-        &cfg.table,
-        &[],
-        Ipv4Addr::UNSPECIFIED,
-        gone.as_ref(),
-        nothing_left,
-    );
-    if nothing_left {
-        let _ = std::fs::remove_file(table_marker(cfg));
-        restore_forwarding();
-    }
 }
 
 /// Peers on a network, for /etc/hosts.

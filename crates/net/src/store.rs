@@ -134,19 +134,20 @@ pub fn claim_port(conn: &Connection, p: &PortMapping, container: &str) -> rusqli
     Ok(true)
 }
 
-/// The network and address a container holds, if any.
-pub fn allocation_of(
-    conn: &Connection,
-    container: &str,
-) -> rusqlite::Result<Option<(String, Ipv4Addr)>> {
-    let row: Option<(String, String)> = conn
-        .query_row(
-            "SELECT network, ip FROM net_allocations WHERE container = ?1",
-            params![container],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    Ok(row.and_then(|(n, ip)| Some((n, ip.parse().ok()?))))
+/// The networks a container holds an address on.
+pub fn networks_of(conn: &Connection, container: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare("SELECT network FROM net_allocations WHERE container = ?1")?;
+    let rows = st.query_map(params![container], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Frees a container's address on one network.
+pub fn release_on(conn: &Connection, container: &str, network: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM net_allocations WHERE container = ?1 AND network = ?2",
+        params![container, network],
+    )?;
+    Ok(())
 }
 
 /// Whether any container holds an address on any network.

@@ -451,8 +451,10 @@ impl Drop for Berth {
         for id in self.all_ids() {
             let _ = self.run(&["rm", "-f", &id]);
         }
-        let panicking = std::thread::panicking();
-        if !panicking {
+        if std::thread::panicking() {
+            // Lingering monitors still need the state to remove their bridges.
+            self.wait_monitors_gone();
+        } else {
             self.assert_no_leftovers();
         }
         let _ = std::fs::remove_dir_all(&self.base);

@@ -1,0 +1,285 @@
+//! The host side of networks: bridges, veth pairs, addresses and routes inside
+//! containers, berth's nft table and ip_forward — made when a container starts and
+//! removed when the last one has gone.
+
+use crate::nat;
+use crate::network::{is_idle, lock, Attachment, NetConfig, NetError, PRIMARY_INTERFACE};
+use crate::nfnl::Nfnl;
+use crate::rtnl::{self, Rtnl};
+use crate::store::{self, Network};
+use rusqlite::Connection;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// The host end of a container's veth pair for `interface`: `vb` and 11 id
+/// characters for eth0, `vb` and 10 and `-N` for ethN (15 characters at most).
+fn host_end(container: &str, interface: &str) -> String {
+    let id = |n: usize| &container[..n.min(container.len())];
+    match interface.strip_prefix("eth") {
+        Some(n) if interface != PRIMARY_INTERFACE => format!("vb{}-{n}", id(10)),
+        _ => format!("vb{}", id(11)),
+    }
+}
+
+fn is_host_end_of(link: &str, container: &str) -> bool {
+    link == host_end(container, PRIMARY_INTERFACE)
+        || link.starts_with(&format!("{}-", &host_end(container, "eth1")[..12]))
+}
+
+fn sysctl(path: &str, value: &str) {
+    let _ = std::fs::write(path, value);
+}
+
+/// Host-wide (not per state root: several berths may run): the forwarding value
+/// from before the first berth table appeared.
+const FORWARD_SAVED: &str = "/run/berth-ip_forward.before";
+
+fn table_marker(cfg: &NetConfig) -> PathBuf {
+    cfg.runroot.join(format!("nft-{}", cfg.table))
+}
+
+/// IP forwarding is on while any berth nft table exists; the value from before is
+/// put back when the last one goes.
+fn enable_forwarding(_cfg: &NetConfig) {
+    let saved = Path::new(FORWARD_SAVED);
+    let current = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    if !saved.exists() && current.trim() != "1" {
+        let _ = std::fs::write(saved, current.trim());
+    }
+    sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+}
+
+fn restore_forwarding() {
+    let tables = Nfnl::open()
+        .and_then(|mut n| n.ip_tables())
+        .unwrap_or_default();
+    if tables.iter().any(|t| t.starts_with("berth")) {
+        return; // another berth still routes
+    }
+    let saved = Path::new(FORWARD_SAVED);
+    if let Ok(v) = std::fs::read_to_string(saved) {
+        sysctl("/proc/sys/net/ipv4/ip_forward", v.trim());
+        let _ = std::fs::remove_file(saved);
+    }
+}
+
+/// Plugs a container (its init is `pid`) into a network: the bridge when it is
+/// the network's first container, a veth pair whose inner end is made straight
+/// inside the container as `att.interface`, its address, and for the primary
+/// interface loopback, the default route and the nft elements of its ports. All
+/// over netlink from this process.
+pub fn connect(
+    cfg: &NetConfig,
+    net: &Network,
+    att: &Attachment,
+    container: &str,
+    pid: i32,
+) -> Result<(), NetError> {
+    let _guard = lock(cfg);
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| NetError::Invalid(format!("the container's network namespace: {e}")))?;
+    let mut host = Rtnl::open()?;
+    let bridge_is_new = !Path::new("/sys/class/net").join(&net.bridge).exists();
+    if bridge_is_new {
+        host.add_bridge(&net.bridge, net.gateway, net.subnet.prefix)?;
+        // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge.
+        sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
+            "1",
+        );
+        enable_forwarding(cfg);
+    }
+    let master = host.index_of(&net.bridge)?;
+    let mac = match &att.mac {
+        Some(m) => Some(
+            rtnl::parse_mac(m)
+                .ok_or_else(|| NetError::Invalid(format!("invalid MAC address {m:?}")))?,
+        ),
+        None => None,
+    };
+    let outer = host_end(container, &att.interface);
+    let inner = att.interface.as_str();
+    let fd = netns.as_raw_fd();
+    if let Err(e) = host.add_veth(&outer, master, inner, fd, mac) {
+        if e.errno() != Some(libc::EEXIST) {
+            return Err(e.into());
+        }
+        // Left by this container's previous run, whose namespace is still dying.
+        host.delete_link(&outer)?;
+        host.add_veth(&outer, master, inner, fd, mac)?;
+    }
+    let mut inside = Rtnl::open_in(fd)?;
+    if att.is_primary() {
+        let lo = inside.index_of("lo")?;
+        inside.set_up(lo)?;
+    }
+    let index = inside.index_of(inner)?;
+    inside.add_address(index, att.ip, att.prefix)?;
+    inside.set_up(index)?;
+    if att.is_primary() {
+        inside.add_default_route(att.gateway)?;
+    }
+    // The marker saves asking the kernel per start; a stale one (the table was
+    // removed behind our back) makes the first attempt fail, and the second
+    // recreates all.
+    let marker = table_marker(cfg);
+    let table_is_new = !marker.exists();
+    let plugged = nat::plug(
+        &cfg.table,
+        table_is_new,
+        (bridge_is_new || table_is_new).then_some(net),
+        att.ip,
+        &att.ports,
+    );
+    if plugged.is_err() && !table_is_new {
+        nat::plug(&cfg.table, true, Some(net), att.ip, &att.ports)?;
+    } else {
+        plugged?;
+    }
+    let _ = std::fs::write(marker, "");
+    Ok(())
+}
+
+/// Brings up loopback in a container that has no other network. Done in a forked
+/// child that joins the namespace (one ioctl), not by running `ip`: it sits on the
+/// path of every `--network none` start, where two process launches would double
+/// the start time.
+pub fn loopback_up(pid: i32) -> Result<(), NetError> {
+    let failed = |why: &str| NetError::Invalid(format!("bringing up lo in the container: {why}"));
+    let ns =
+        std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| failed(&e.to_string()))?;
+    // SAFETY: the caller (the monitor) is single-threaded; the child only makes
+    // async-signal-safe system calls and _exits.
+    match unsafe { libc::fork() } {
+        -1 => Err(failed("fork failed")),
+        0 => unsafe { libc::_exit(set_lo_up(std::os::fd::AsRawFd::as_raw_fd(&ns))) },
+        child => {
+            let mut status = 0;
+            // SAFETY: waiting for the child we just forked.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+                Ok(())
+            } else {
+                Err(failed("setns or SIOCSIFFLAGS failed"))
+            }
+        }
+    }
+}
+
+/// In the forked child: join the namespace and set IFF_UP on "lo". Returns the
+/// exit code.
+fn set_lo_up(ns_fd: i32) -> i32 {
+    // SAFETY: plain system calls on values we own; `req` is a zeroed ifreq.
+    unsafe {
+        if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
+            return 1;
+        }
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return 2;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return 3;
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) != 0 {
+            return 4;
+        }
+        0
+    }
+}
+
+/// `network disconnect` of a running container: its interface on `network` and
+/// its address there; the bridge too if that leaves the network idle.
+pub fn leave(conn: &Connection, cfg: &NetConfig, container: &str, att: &Attachment) {
+    {
+        let _guard = lock(cfg);
+        if let Ok(mut rtnl) = Rtnl::open() {
+            let _ = rtnl.delete_link(&host_end(container, &att.interface));
+        }
+        let _ = store::release_on(conn, container, &att.network);
+    }
+    remove_if_idle(conn, cfg, &att.network);
+}
+
+/// Removes the plumbing left after [`release`]: the veths, and the bridges and
+/// berth's table when nothing uses them any more.
+pub fn remove_plumbing(conn: &Connection, cfg: &NetConfig, container: &str, networks: &[String]) {
+    remove_veths(cfg, container);
+    for network in networks {
+        remove_if_idle(conn, cfg, network);
+    }
+}
+
+/// Deletes the host ends of a container's veth pairs (the kernel takes the inner
+/// ends with them). Gone already is fine.
+pub fn remove_veths(cfg: &NetConfig, container: &str) {
+    let _guard = lock(cfg);
+    let Ok(mut rtnl) = Rtnl::open() else { return };
+    for link in std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = link.file_name().to_string_lossy().into_owned();
+        if is_host_end_of(&name, container) {
+            let _ = rtnl.delete_link(&name);
+        }
+    }
+}
+
+/// Deletes `network`'s bridge when no container is on it, and berth's nft table
+/// (restoring ip_forward) when no container is on any network. Slow — deleting a
+/// bridge waits for the kernel — so monitors do it after their CLI has returned.
+pub fn remove_if_idle(conn: &Connection, cfg: &NetConfig, network: &str) {
+    let _guard = lock(cfg);
+    remove_plumbing_of(conn, cfg, network);
+}
+
+/// [`remove_if_idle`] for a caller that holds the lock.
+pub(crate) fn remove_plumbing_of(conn: &Connection, cfg: &NetConfig, network: &str) {
+    let gone = store::get(conn, network)
+        .ok()
+        .flatten()
+        .filter(|n| is_idle(conn, &n.name));
+    if let Some(n) = &gone {
+        if let Ok(mut rtnl) = Rtnl::open() {
+            let _ = rtnl.delete_link(&n.bridge);
+        }
+    }
+    let nothing_left = !store::any_allocation(conn).unwrap_or(true);
+    nat::unplug(
+        &cfg.table,
+        &[],
+        Ipv4Addr::UNSPECIFIED,
+        gone.as_ref(),
+        nothing_left,
+    );
+    if nothing_left {
+        let _ = std::fs::remove_file(table_marker(cfg));
+        restore_forwarding();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ends_fit_in_an_interface_name_and_belong_to_their_container() {
+        let id = "0123456789abcdef0123";
+        assert_eq!(host_end(id, "eth0"), "vb0123456789a");
+        assert_eq!(host_end(id, "eth1"), "vb0123456789-1");
+        assert_eq!(host_end(id, "eth12"), "vb0123456789-12");
+        assert!(host_end(id, "eth12").len() <= 15);
+        assert!(is_host_end_of("vb0123456789a", id));
+        assert!(is_host_end_of("vb0123456789-3", id));
+        // Another container whose id shares the first ten characters.
+        assert!(!is_host_end_of("vb0123456789b", id));
+        assert!(!is_host_end_of("berth0", id));
+    }
+}
