@@ -406,3 +406,22 @@ fn network_connect_and_disconnect() {
     b.wait_monitors_gone();
     b.ok(&["network", "rm", "front", "back"]);
 }
+
+#[test]
+fn ports_work_after_the_nft_table_was_removed_behind_berths_back() {
+    let Some(b) = env() else { return };
+    b.ok(&["run", "-d", "--name", "first", "busybox", "sleep", "300"]);
+    let deleted = std::process::Command::new("nft")
+        .args(["delete", "table", "ip", &b.nft_table])
+        .status()
+        .unwrap();
+    assert!(deleted.success());
+    // berth believes the table is there; publishing finds out and rebuilds it.
+    let p = port(4);
+    let map = format!("{p}:80");
+    b.ok(&[
+        "run", "-d", "--name", "web", "-p", &map, "busybox", "sh", "-c", HTTPD,
+    ]);
+    assert!(wait_http(&format!("127.0.0.1:{p}")).contains("hello-from-berth"));
+    b.ok(&["rm", "-f", "first", "web"]);
+}

@@ -94,11 +94,12 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         }
     };
     let runtime = engine.runtime(&container.spec.runtime)?;
+    let nat = crate::networking::start_nat_setup(&engine, &attachments);
     let guard = crate::cgroups::creation_guard(&engine.paths.runroot);
     let created = create_container(&engine, &*runtime, &container);
     drop(guard);
     let created = created.and_then(|(pid, io)| {
-        crate::networking::connect(&engine, &container, &attachments, pid)?;
+        crate::networking::connect(&engine, &container, &attachments, pid, nat)?;
         Ok((pid, io))
     });
     let (init_pid, io) = match created {

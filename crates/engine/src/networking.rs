@@ -4,7 +4,7 @@
 
 use crate::model::{ConnectedNetwork, Container, NetworkMode};
 use crate::{Engine, EngineError};
-use berth_net::network::{self, Attachment};
+use berth_net::network::{self, Attachment, NatSetup};
 use berth_net::store::Network;
 use berth_net::{files, NetConfig, DEFAULT_NETWORK};
 use std::net::Ipv4Addr;
@@ -60,22 +60,42 @@ pub fn reserve(engine: &Engine, c: &Container) -> Result<Vec<Attachment>, Engine
     Ok(all)
 }
 
-/// Plugs the created container (init `pid`) into its networks.
+fn networks_of(engine: &Engine, attachments: &[Attachment]) -> Result<Vec<Network>, EngineError> {
+    attachments
+        .iter()
+        .map(|a| Ok(network::get(engine.conn(), &a.network)?))
+        .collect()
+}
+
+/// Starts building berth's nft table when this is the first container to run
+/// (see `network::start_nat_setup`), so it overlaps creating the container.
+pub fn start_nat_setup(engine: &Engine, attachments: &[Attachment]) -> Option<NatSetup> {
+    let nets = networks_of(engine, attachments).ok()?;
+    network::start_nat_setup(&engine.net_config(), &nets.iter().collect::<Vec<_>>())
+}
+
+/// Plugs the created container (init `pid`) into its networks and publishes its
+/// ports.
 pub fn connect(
     engine: &Engine,
     c: &Container,
     attachments: &[Attachment],
     pid: i32,
+    nat: Option<NatSetup>,
 ) -> Result<(), EngineError> {
     match &c.spec.network {
         NetworkMode::Network(_) => {
             let cfg = engine.net_config();
-            for att in attachments {
-                let net = network::get(engine.conn(), &att.network)?;
-                network::connect(&cfg, &net, att, &c.id, pid)?;
-                if att.network != DEFAULT_NETWORK {
-                    refresh_peer_hosts(engine, &att.network);
-                }
+            let nets = networks_of(engine, attachments)?;
+            for (net, att) in nets.iter().zip(attachments) {
+                network::connect(&cfg, net, att, &c.id, pid)?;
+            }
+            if let Some(primary) = attachments.first() {
+                let nets: Vec<&Network> = nets.iter().collect();
+                network::publish(&cfg, nat, &nets, primary.ip, &primary.ports)?;
+            }
+            for att in attachments.iter().filter(|a| a.network != DEFAULT_NETWORK) {
+                refresh_peer_hosts(engine, &att.network);
             }
             Ok(())
         }
@@ -185,8 +205,13 @@ fn plug_running(
         .map(|n| format!("eth{n}"))
         .find(|i| !state.attachments().any(|a| a.interface == *i))
         .unwrap_or_default();
-    if let Err(e) = network::connect(&engine.net_config(), net, &att, &c.id, pid) {
-        network::leave(conn, &engine.net_config(), &c.id, &att);
+    let cfg = engine.net_config();
+    let plugged = network::connect(&cfg, net, &att, &c.id, pid).and_then(|()| {
+        let nat = network::start_nat_setup(&cfg, &[net]);
+        network::publish(&cfg, nat, &[net], att.ip, &[])
+    });
+    if let Err(e) = plugged {
+        network::leave(conn, &cfg, &c.id, &att);
         return Err(e.into());
     }
     state.connected.push(att);

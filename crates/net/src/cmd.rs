@@ -5,7 +5,7 @@
 //! `nfnl`).
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CmdError {
@@ -18,8 +18,14 @@ pub enum CmdError {
     Failed { what: String, stderr: String },
 }
 
-/// Runs `program args…` with `input` on stdin; returns stdout.
-pub fn run(program: &str, args: &[&str], input: &str) -> Result<String, CmdError> {
+/// A program started by [`start`], not yet waited for.
+pub struct Running {
+    child: Child,
+    what: String,
+}
+
+/// Starts `program args…` with `input` on stdin.
+pub fn start(program: &str, args: &[&str], input: &str) -> Result<Running, CmdError> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -31,24 +37,46 @@ pub fn run(program: &str, args: &[&str], input: &str) -> Result<String, CmdError
             source,
         })?;
     if let Some(mut stdin) = child.stdin.take() {
+        // Scripts are a few kB: the pipe holds them whole, so this cannot block.
         let _ = stdin.write_all(input.as_bytes());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|source| CmdError::Missing {
-            program: program.into(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(CmdError::Failed {
-            what: format!("{program} {}", args.join(" ")),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+    Ok(Running {
+        child,
+        what: format!("{program} {}", args.join(" ")),
+    })
+}
+
+impl Running {
+    /// Waits for the program; returns its stdout, or its stderr as the error.
+    pub fn finish(self) -> Result<String, CmdError> {
+        let out = self
+            .child
+            .wait_with_output()
+            .map_err(|source| CmdError::Missing {
+                program: self.what.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(CmdError::Failed {
+                what: self.what,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `program args…` with `input` on stdin; returns stdout.
+pub fn run(program: &str, args: &[&str], input: &str) -> Result<String, CmdError> {
+    start(program, args, input)?.finish()
 }
 
 /// `nft -f -`.
 pub fn nft(script: &str) -> Result<String, CmdError> {
     run("nft", &["-f", "-"], script)
+}
+
+/// `nft -f -`, not waited for.
+pub fn nft_start(script: &str) -> Result<Running, CmdError> {
+    start("nft", &["-f", "-"], script)
 }

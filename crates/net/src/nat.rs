@@ -71,34 +71,43 @@ fn port_elements_text(ip: Ipv4Addr, ports: &[PortMapping]) -> (Vec<String>, Vec<
     (any, one)
 }
 
-/// Makes sure the table exists, adds the network when its bridge is new, and
-/// publishes the container's ports. Only a new table or network needs `nft`; the
-/// ports alone go over netlink from this process.
-pub fn plug(
-    table: &str,
-    table_is_new: bool,
-    new_network: Option<&Network>,
-    ip: Ipv4Addr,
-    ports: &[PortMapping],
-) -> Result<(), NatError> {
-    if !table_is_new && new_network.is_none() {
-        let elements = nfnl::port_elements(ip, ports);
-        if elements.is_empty() {
-            return Ok(());
-        }
-        return Ok(Nfnl::open()?.add_elements(table, &elements)?);
-    }
+/// The script that makes sure the table exists (with its rules when `with_rules`)
+/// and holds `networks`. Every statement is an `add`, so running it over what
+/// exists changes nothing, except that rules would be added twice.
+pub fn table_script(table: &str, with_rules: bool, networks: &[&Network]) -> String {
     let mut script = base(table);
-    if table_is_new {
+    if with_rules {
         script.push_str(&rules(table));
     }
-    if let Some(n) = new_network {
+    for n in networks {
         script.push_str(&format!("add element ip {table} nets {{ {} }}\n", n.subnet));
         script.push_str(&format!(
             "add element ip {table} bridges {{ \"{}\" }}\n",
             n.bridge
         ));
     }
+    script
+}
+
+/// Publishes a container's ports: elements of the port maps, over netlink.
+pub fn add_ports(table: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> Result<(), NatError> {
+    let elements = nfnl::port_elements(ip, ports);
+    if elements.is_empty() {
+        return Ok(());
+    }
+    Ok(Nfnl::open()?.add_elements(table, &elements)?)
+}
+
+/// Builds the whole table, networks and ports in one `nft` run: the way back
+/// when the table berth thought it had is gone or incomplete.
+pub fn rebuild(
+    table: &str,
+    networks: &[&Network],
+    ip: Ipv4Addr,
+    ports: &[PortMapping],
+) -> Result<(), NatError> {
+    let exists = Nfnl::open()?.ip_tables()?.iter().any(|t| t == table);
+    let mut script = table_script(table, !exists, networks);
     let (any, one) = port_elements_text(ip, ports);
     if !any.is_empty() {
         script.push_str(&format!(

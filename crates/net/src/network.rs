@@ -15,7 +15,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 pub use crate::plumbing::{
-    connect, leave, loopback_up, remove_if_idle, remove_plumbing, remove_veths,
+    connect, leave, loopback_up, publish, remove_if_idle, remove_plumbing, remove_veths,
+    start_nat_setup, NatSetup,
 };
 
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -115,12 +116,19 @@ pub fn init_schema(conn: &Connection) -> Result<(), NetError> {
 }
 
 pub(crate) fn lock(cfg: &NetConfig) -> Option<std::fs::File> {
-    let _ = std::fs::create_dir_all(&cfg.runroot);
+    lock_file(&cfg.runroot.join("net.lock"))
+}
+
+/// An exclusive flock on `path`, released when the file is dropped.
+pub(crate) fn lock_file(path: &Path) -> Option<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     let f = std::fs::File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(cfg.runroot.join("net.lock"))
+        .open(path)
         .ok()?;
     // SAFETY: flock on a file we own; released when the file is dropped.
     unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };

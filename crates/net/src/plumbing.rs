@@ -5,6 +5,7 @@
 use crate::nat;
 use crate::network::{is_idle, lock, Attachment, NetConfig, NetError, PRIMARY_INTERFACE};
 use crate::nfnl::Nfnl;
+use crate::ports::PortMapping;
 use crate::rtnl::{self, Rtnl};
 use crate::store::{self, Network};
 use rusqlite::Connection;
@@ -67,8 +68,8 @@ fn restore_forwarding() {
 /// Plugs a container (its init is `pid`) into a network: the bridge when it is
 /// the network's first container, a veth pair whose inner end is made straight
 /// inside the container as `att.interface`, its address, and for the primary
-/// interface loopback, the default route and the nft elements of its ports. All
-/// over netlink from this process.
+/// interface loopback and the default route. All over netlink from this process;
+/// NAT and ports are [`publish`]'s.
 pub fn connect(
     cfg: &NetConfig,
     net: &Network,
@@ -120,23 +121,77 @@ pub fn connect(
     if att.is_primary() {
         inside.add_default_route(att.gateway)?;
     }
-    // The marker saves asking the kernel per start; a stale one (the table was
-    // removed behind our back) makes the first attempt fail, and the second
-    // recreates all.
+    Ok(())
+}
+
+fn nat_lock(cfg: &NetConfig) -> Option<std::fs::File> {
+    crate::network::lock_file(&cfg.runroot.join("nat.lock"))
+}
+
+/// `nft` building berth's table, or adding networks to it, while the container is
+/// being created: the one slow step of a container that starts when no berth
+/// container runs (each `nft` launch costs 10-25 ms here). Holds the NAT lock, so
+/// two first starts do not both add the rules.
+pub struct NatSetup {
+    nft: crate::cmd::Running,
+    marker: PathBuf,
+    _lock: Option<std::fs::File>,
+}
+
+/// Starts [`NatSetup`] when the table is missing (its marker file is absent, so
+/// no `nft list` is needed) or a network's bridge is, i.e. is new; `None` when
+/// all is in place.
+pub fn start_nat_setup(cfg: &NetConfig, networks: &[&Network]) -> Option<NatSetup> {
     let marker = table_marker(cfg);
-    let table_is_new = !marker.exists();
-    let plugged = nat::plug(
-        &cfg.table,
-        table_is_new,
-        (bridge_is_new || table_is_new).then_some(net),
-        att.ip,
-        &att.ports,
-    );
-    if plugged.is_err() && !table_is_new {
-        nat::plug(&cfg.table, true, Some(net), att.ip, &att.ports)?;
-    } else {
-        plugged?;
+    let bridge_missing = || {
+        networks
+            .iter()
+            .any(|n| !Path::new("/sys/class/net").join(&n.bridge).exists())
+    };
+    if marker.exists() && !bridge_missing() {
+        return None;
     }
+    let lock = nat_lock(cfg);
+    // Another first start may have done it while this one waited for the lock.
+    let table_is_new = !marker.exists();
+    if !table_is_new && !bridge_missing() {
+        return None;
+    }
+    let script = nat::table_script(&cfg.table, table_is_new, networks);
+    let nft = crate::cmd::nft_start(&script).ok()?;
+    Some(NatSetup {
+        nft,
+        marker,
+        _lock: lock,
+    })
+}
+
+/// Finishes what [`start_nat_setup`] began, then publishes `ports` of the
+/// container at `ip`. When the table turns out to be missing or incomplete (a
+/// stale marker, an nft failure), builds it all again in one `nft` run.
+pub fn publish(
+    cfg: &NetConfig,
+    setup: Option<NatSetup>,
+    networks: &[&Network],
+    ip: Ipv4Addr,
+    ports: &[PortMapping],
+) -> Result<(), NetError> {
+    let marker = table_marker(cfg);
+    let set_up = match setup {
+        Some(s) => {
+            let done = s.nft.finish().is_ok();
+            if done {
+                let _ = std::fs::write(&s.marker, "");
+            }
+            done
+        }
+        None => marker.exists(),
+    };
+    if set_up && nat::add_ports(&cfg.table, ip, ports).is_ok() {
+        return Ok(());
+    }
+    let _lock = nat_lock(cfg);
+    nat::rebuild(&cfg.table, networks, ip, ports)?;
     let _ = std::fs::write(marker, "");
     Ok(())
 }
