@@ -1,9 +1,7 @@
 //! container/network/image/system prune: what goes, what stays, the prompt, and
 //! reclaiming the bridge and nft table a killed monitor left on the host.
 
-use berth_testkit::{monitor_processes, stdout, Berth};
-use std::io::Write;
-use std::process::Stdio;
+use berth_testkit::{monitor_processes, output_with_input, stdout, Berth};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -13,19 +11,7 @@ fn env() -> Option<Berth> {
 
 /// Runs `berth args` with `answer` on stdin (the confirmation prompt).
 fn answering(b: &Berth, args: &[&str], answer: &str) -> String {
-    let mut child = b
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(answer.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_input(b.command(args), answer);
     assert!(out.status.success(), "{args:?}: {:?}", out.status);
     stdout(&out)
 }

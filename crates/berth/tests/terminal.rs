@@ -1,7 +1,7 @@
 //! `-it` under a real pty (util-linux `script` provides it): the shell sees a tty,
 //! its window size, and its exit code comes back.
 
-use berth_testkit::{stdout, Berth};
+use berth_testkit::{output_with_input, stdout, Berth};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -14,21 +14,12 @@ fn env() -> Option<Berth> {
 /// Runs `berth ARGS` inside a 33x101 pty fed with `input`; returns (exit code, output).
 fn in_pty(b: &Berth, args: &str, input: &str) -> (Option<i32>, String) {
     let cmd = format!("stty rows 33 cols 101; {} {args}", b.bin.display());
-    let mut child = std::process::Command::new("script")
+    let mut script = std::process::Command::new("script");
+    script
         .args(["-eqc", &cmd, "/dev/null"])
         .env("BERTH_ROOT", &b.root)
-        .env("BERTH_RUNROOT", &b.runroot)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .env("BERTH_RUNROOT", &b.runroot);
+    let out = output_with_input(script, input);
     (out.status.code(), stdout(&out))
 }
 

@@ -82,22 +82,25 @@ pub fn insert(conn: &Connection, c: &Container) -> Result<(), StoreError> {
 /// Rewrites a container's spec: only `network connect`/`disconnect` change it
 /// after create.
 pub fn save_spec(conn: &Connection, id: &str, spec: &ContainerSpec) -> Result<(), StoreError> {
-    let n = conn.execute(
+    update(
+        conn,
         "UPDATE containers SET spec = ?2 WHERE id = ?1",
-        params![id, to_json(spec)],
-    )?;
-    if n == 0 {
-        return Err(StoreError::NotFound(id.into()));
-    }
-    Ok(())
+        id,
+        to_json(spec),
+    )
 }
 
 pub fn save_state(conn: &Connection, id: &str, state: &ContainerState) -> Result<(), StoreError> {
-    let n = conn.execute(
+    update(
+        conn,
         "UPDATE containers SET state = ?2 WHERE id = ?1",
-        params![id, to_json(state)],
-    )?;
-    if n == 0 {
+        id,
+        to_json(state),
+    )
+}
+
+fn update(conn: &Connection, sql: &str, id: &str, json: String) -> Result<(), StoreError> {
+    if conn.execute(sql, params![id, json])? == 0 {
         return Err(StoreError::NotFound(id.into()));
     }
     Ok(())

@@ -159,24 +159,10 @@ pub fn unplug(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::Proto;
 
     #[test]
     fn elements_for_any_and_one_address() {
-        let ports = [
-            PortMapping {
-                host_ip: None,
-                host_port: 8080,
-                container_port: 80,
-                proto: Proto::Tcp,
-            },
-            PortMapping {
-                host_ip: Some(Ipv4Addr::LOCALHOST),
-                host_port: 5353,
-                container_port: 53,
-                proto: Proto::Udp,
-            },
-        ];
+        let ports = crate::ports::sample_ports();
         let (any, one) = port_elements_text(Ipv4Addr::new(10, 88, 0, 2), &ports);
         assert_eq!(any, vec!["tcp . 8080 : 10.88.0.2 . 80"]);
         assert_eq!(one, vec!["127.0.0.1 . udp . 5353 : 10.88.0.2 . 53"]);

@@ -386,29 +386,17 @@ mod tests {
 
     #[test]
     fn elements_are_laid_out_as_nft_does() {
-        // As `nft --debug=netlink` prints `tcp . 8080 : 10.0.0.2 . 80` and
-        // `127.0.0.1 . udp . 53 : 10.0.0.2 . 5353`.
-        let ports = [
-            PortMapping {
-                host_ip: None,
-                host_port: 8080,
-                container_port: 80,
-                proto: Proto::Tcp,
-            },
-            PortMapping {
-                host_ip: Some(Ipv4Addr::LOCALHOST),
-                host_port: 53,
-                container_port: 5353,
-                proto: Proto::Udp,
-            },
-        ];
+        // As `nft --debug=netlink` prints `tcp . 8080 : 10.0.0.2 . 80`
+        // (`element 00000006 0000901f  : 0200000a 00005000`) and
+        // `127.0.0.1 . udp . 5353 : 10.0.0.2 . 53`.
+        let ports = crate::ports::sample_ports();
         let e = port_elements(Ipv4Addr::new(10, 0, 0, 2), &ports);
         assert_eq!(e[0].map, "ports");
         assert_eq!(e[0].key, [6, 0, 0, 0, 0x1f, 0x90, 0, 0]);
         assert_eq!(e[0].value, [10, 0, 0, 2, 0, 80, 0, 0]);
         assert_eq!(e[1].map, "ports_ip");
-        assert_eq!(e[1].key, [127, 0, 0, 1, 17, 0, 0, 0, 0, 53, 0, 0]);
-        assert_eq!(e[1].value, [10, 0, 0, 2, 0x14, 0xe9, 0, 0]);
+        assert_eq!(e[1].key, [127, 0, 0, 1, 17, 0, 0, 0, 0x14, 0xe9, 0, 0]);
+        assert_eq!(e[1].value, [10, 0, 0, 2, 0, 53, 0, 0]);
     }
 
     #[test]

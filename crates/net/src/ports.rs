@@ -51,6 +51,26 @@ fn range(s: &str) -> Result<(u16, u16), String> {
     Ok((a, b))
 }
 
+/// Two mappings for unit tests: TCP 8080→80 on every address, UDP
+/// 127.0.0.1:5353→53.
+#[cfg(test)]
+pub(crate) fn sample_ports() -> [PortMapping; 2] {
+    [
+        PortMapping {
+            host_ip: None,
+            host_port: 8080,
+            container_port: 80,
+            proto: Proto::Tcp,
+        },
+        PortMapping {
+            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_port: 5353,
+            container_port: 53,
+            proto: Proto::Udp,
+        },
+    ]
+}
+
 /// Parses one `-p` value into one mapping per port of the range.
 pub fn parse_publish(spec: &str) -> Result<Vec<PortMapping>, PortError> {
     let invalid = |why: String| PortError::Invalid {

@@ -3,6 +3,7 @@
 //! environment per test (own BERTH_ROOT/BERTH_RUNROOT) that runs the real binary, and
 //! checks that a test left no mounts, cgroups or processes behind.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -497,6 +498,22 @@ pub fn container_cgroups() -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Runs `cmd` with `input` on its stdin; returns what it printed.
+pub fn output_with_input(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start command");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for command")
 }
 
 pub fn stdout(o: &Output) -> String {
