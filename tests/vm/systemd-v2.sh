@@ -3,8 +3,8 @@
 # (the layout most users have), inside the QEMU VM from ../shared/vm/.
 #   sudo bash tests/vm/systemd-v2.sh          (host side: builds, then boots the VM)
 # In the VM (as $SHARE/run.sh) it imports the Debian systemd rootfs, boots it with no
-# flags, checks readiness, services, exec, the clean stop, and that the host's cgroup
-# tree is unchanged afterwards.
+# flags, checks readiness, services, exec, a published port, the clean stop, and that
+# the host's cgroup tree and network are unchanged afterwards.
 set -euo pipefail
 
 if [ "${1:-}" != "--in-vm" ] && [ ! -d /mnt/share ]; then
@@ -33,7 +33,7 @@ before=$(snap)
 $B import --change 'CMD ["/sbin/init"]' debian-systemd.tar debian-systemd >/dev/null
 step "run -d --wait=ready"
 t0=$(date +%s%N)
-$B run -d --name s --wait=ready debian-systemd >/dev/null
+$B run -d --name s -p 1122:22 --wait=ready debian-systemd >/dev/null
 echo "ready after $(( ($(date +%s%N) - t0) / 1000000 )) ms (software-emulated VM)"
 $B ps
 step "is-system-running"
@@ -48,6 +48,10 @@ $B exec s stat -fc %T /sys/fs/cgroup
 step "restart ssh"
 $B exec s systemctl restart ssh
 [ "$($B exec s systemctl is-active ssh)" = active ]
+step "published port: sshd's banner on 127.0.0.1:1122 (bridge, veth and nft over netlink)"
+banner=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/1122; head -c 7 <&3')
+echo "$banner"
+[ "$banner" = SSH-2.0 ]
 step "stop"
 t0=$(date +%s%N)
 $B stop s
@@ -55,6 +59,10 @@ echo "stopped in $(( ($(date +%s%N) - t0) / 1000000 )) ms, exit code $($B inspec
 [ "$($B inspect -f '{{.State.ExitCode}}' s)" = 0 ]
 $B logs s | tail -3
 $B rm s
+step "network gone after the linger (BERTH_NET_LINGER_MS, 2 s)"
+sleep 3
+if ip -o link | grep -q berth0 || nft list tables | grep -q berth; then echo "left behind"; exit 1; fi
+echo "no berth0, no berth nft table"
 after=$(snap)
 step "host cgroup tree unchanged"
 diff <(echo "$before") <(echo "$after")
