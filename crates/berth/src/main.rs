@@ -44,6 +44,7 @@ fn main() {
 }
 
 fn dispatch(command: Command) -> Result<i32> {
+    berth_net::network::linger_from_env()?;
     let mut engine = Engine::open()?;
     let e = &mut engine;
     match command {

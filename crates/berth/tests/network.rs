@@ -425,3 +425,19 @@ fn ports_work_after_the_nft_table_was_removed_behind_berths_back() {
     assert!(wait_http(&format!("127.0.0.1:{p}")).contains("hello-from-berth"));
     b.ok(&["rm", "-f", "first", "web"]);
 }
+
+#[test]
+fn a_malformed_linger_setting_is_refused() {
+    let Some(b) = env() else { return };
+    let out = b
+        .command(&["run", "--rm", "busybox", "true"])
+        .env("BERTH_NET_LINGER_MS", "2s")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("BERTH_NET_LINGER_MS"),
+        "{}",
+        stderr(&out)
+    );
+}

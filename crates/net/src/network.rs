@@ -71,13 +71,28 @@ impl NetConfig {
             subnet: std::env::var("BERTH_SUBNET").ok(),
             table: std::env::var("BERTH_NFT_TABLE").unwrap_or_else(|_| "berth".into()),
             runroot: runroot.to_path_buf(),
-            linger: std::time::Duration::from_millis(
-                std::env::var("BERTH_NET_LINGER_MS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(2000),
-            ),
+            // The CLI refuses a malformed value (see `linger_from_env`) before any
+            // monitor could read it.
+            linger: linger_from_env().unwrap_or(DEFAULT_LINGER),
         }
+    }
+}
+
+const DEFAULT_LINGER: std::time::Duration = std::time::Duration::from_millis(2000);
+
+/// `BERTH_NET_LINGER_MS`: how long an idle bridge outlives its last container.
+pub fn linger_from_env() -> Result<std::time::Duration, NetError> {
+    match std::env::var("BERTH_NET_LINGER_MS") {
+        Err(_) => Ok(DEFAULT_LINGER),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| {
+                NetError::Invalid(format!(
+                    "BERTH_NET_LINGER_MS={v:?} is not a whole number of milliseconds; set it like BERTH_NET_LINGER_MS=2000, or unset it"
+                ))
+            }),
     }
 }
 
