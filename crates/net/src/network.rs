@@ -311,12 +311,20 @@ pub fn allocate(
 ) -> Result<Attachment, NetError> {
     let ip = loop {
         let candidate = match requested {
-            Some(ip) if !net.subnet.contains(ip) || ip == net.gateway => {
+            Some(ip) if !net.subnet.contains(ip) => {
                 return Err(IpamError::Outside {
                     ip: ip.to_string(),
                     subnet: net.subnet.to_string(),
                 }
                 .into())
+            }
+            Some(ip)
+                if ip == net.gateway || ip == net.subnet.network || ip == net.subnet.broadcast() =>
+            {
+                return Err(NetError::Invalid(format!(
+                    "address {ip} is reserved on network {} (its network, gateway or broadcast address); choose another --ip in {}",
+                    net.name, net.subnet
+                )))
             }
             Some(ip) => ip,
             None => net
