@@ -82,6 +82,11 @@ fn prune_removes_what_nothing_uses_and_keeps_the_rest() {
 
     // Once nothing runs, the rest can go too.
     b.ok(&["rm", "-f", &running, &on_used]);
+    // A stopped container that was connected to a network keeps it too.
+    let holder = b.ok(&["create", "busybox", "true"]);
+    b.ok(&["network", "connect", "used", &holder]);
+    assert_eq!(b.ok(&["network", "prune", "-f"]), "");
+    b.ok(&["rm", &holder]);
     let out = b.ok(&["network", "prune", "-f"]);
     assert_eq!(out, "Deleted Networks:\nused");
     let out = b.ok(&["image", "prune", "-a", "-f"]);

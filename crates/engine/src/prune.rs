@@ -45,9 +45,10 @@ pub fn networks(engine: &Engine) -> Result<Pruned, EngineError> {
     let containers = engine.list()?;
     let mut out = Pruned::default();
     for n in berth_net::store::list(conn).map_err(berth_net::NetError::from)? {
-        let used = containers
-            .iter()
-            .any(|c| c.spec.network == NetworkMode::Network(n.name.clone()));
+        let used = containers.iter().any(|c| {
+            c.spec.network == NetworkMode::Network(n.name.clone())
+                || c.spec.connected.iter().any(|j| j.name == n.name)
+        });
         if n.name == berth_net::DEFAULT_NETWORK || used {
             if network::is_idle(conn, &n.name) {
                 network::remove_if_idle(conn, &cfg, &n.name);
