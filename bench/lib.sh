@@ -15,6 +15,9 @@ nft list tables > "$work/tables.before" 2>/dev/null || true
 
 bench_cleanup() {
   set +e
+  # berth's last monitor removes its idle bridge 2 s after the last container;
+  # let it finish before its state goes.
+  for _ in $(seq 50); do pgrep -f "berth monitor" >/dev/null || break; sleep 0.1; done
   if [ -n "$dockerd_pid" ]; then kill "$dockerd_pid"; wait "$dockerd_pid" 2>/dev/null; fi
   "${P[@]}" rm -af >/dev/null 2>&1; "${P[@]}" rmi -af >/dev/null 2>&1
   ip link del docker0 2>/dev/null; ip link del podman0 2>/dev/null
