@@ -63,10 +63,11 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
         .image_and_command
         .split_first()
         .context("an image name is required")?;
-    for arg in command {
-        if is_run_flag(arg) {
-            eprintln!("berth: warning: {arg:?} comes after the image name, so it is passed to the container's command, not to berth; put berth flags before the image");
-        }
+    // Only a command that starts with one of berth's flags looks misplaced:
+    // `run IMG -d` surely meant `run -d IMG`, while in `run IMG httpd -p 80` the
+    // `-p` is httpd's.
+    if let Some(arg) = command.first().filter(|a| is_run_flag(a)) {
+        eprintln!("berth: warning: {arg:?} comes after the image name, so it is passed to the container's command, not to berth; put berth flags before the image");
     }
     let mut no_new_privileges = false;
     for opt in &a.security_opt {

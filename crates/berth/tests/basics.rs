@@ -150,10 +150,15 @@ fn flags_parse_like_docker() {
         "{}",
         stderr(&unknown)
     );
-    // A berth flag after the image goes to the command, with a warning.
-    let passed = b.run(&["run", "--rm", "busybox", "echo", "--privileged"]);
+    // A berth flag right after the image goes to the command, with a warning;
+    // further on it is the command's own flag, and no warning.
+    b.import_busybox("echo", &[r#"ENTRYPOINT ["echo"]"#]);
+    let passed = b.run(&["run", "--rm", "echo", "--privileged"]);
     assert_eq!(stdout(&passed).trim(), "--privileged");
     assert!(stderr(&passed).contains("warning"), "{}", stderr(&passed));
+    let own = b.run(&["run", "--rm", "busybox", "echo", "-p", "80"]);
+    assert_eq!(stdout(&own).trim(), "-p 80");
+    assert!(!stderr(&own).contains("warning"), "{}", stderr(&own));
     assert!(b.run(&["run", "--help"]).status.success());
     let missing = b.run(&["run", "--rm", "no-such-image"]);
     assert_eq!(missing.status.code(), Some(125));
