@@ -13,12 +13,7 @@ fn env() -> Option<Berth> {
 fn run_echo_exit_codes_and_missing_command() {
     let Some(b) = env() else { return };
     assert_eq!(b.ok(&["run", "--rm", "busybox", "echo", "hi"]), "hi");
-    assert_eq!(
-        b.run(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])
-            .status
-            .code(),
-        Some(3)
-    );
+    assert_eq!(b.sh_output(&[], "exit 3").status.code(), Some(3));
     let missing = b.run(&["run", "--rm", "busybox", "no-such-command"]);
     assert_eq!(missing.status.code(), Some(127));
     assert!(

@@ -15,16 +15,10 @@ fn binds_tmpfs_and_read_only_root() {
     let host = tempfile_dir("bind");
     std::fs::write(host.join("f"), "from-host\n").unwrap();
     let v = format!("{}:/data:ro", host.display());
-    let out = b.ok(&[
-        "run",
-        "--rm",
-        "-v",
-        &v,
-        "busybox",
-        "sh",
-        "-c",
+    let out = b.sh(
+        &["-v", &v],
         "cat /data/f; touch /data/x 2>/dev/null && echo writable || echo read-only",
-    ]);
+    );
     assert_eq!(out, "from-host\nread-only");
     let rw = format!("{}:/data", host.display());
     b.ok(&[
@@ -37,40 +31,20 @@ fn binds_tmpfs_and_read_only_root() {
         "/data/written",
     ]);
     assert!(host.join("written").exists());
-    let tmpfs = b.ok(&[
-        "run",
-        "--rm",
-        "--tmpfs",
-        "/scratch:size=1m",
-        "busybox",
-        "sh",
-        "-c",
+    let tmpfs = b.sh(
+        &["--tmpfs", "/scratch:size=1m"],
         "grep ' /scratch ' /proc/mounts",
-    ]);
+    );
     assert!(
         tmpfs.starts_with("tmpfs /scratch tmpfs") && tmpfs.contains("size=1024k"),
         "{tmpfs}"
     );
-    let ro = b.ok(&[
-        "run",
-        "--rm",
-        "--read-only",
-        "busybox",
-        "sh",
-        "-c",
+    let ro = b.sh(
+        &["--read-only"],
         "touch /x 2>/dev/null && echo writable || echo read-only",
-    ]);
+    );
     assert_eq!(ro, "read-only");
-    let named = b.ok(&[
-        "run",
-        "--rm",
-        "-v",
-        "vol1:/v",
-        "busybox",
-        "sh",
-        "-c",
-        "echo kept > /v/k",
-    ]);
+    let named = b.sh(&["-v", "vol1:/v"], "echo kept > /v/k");
     assert!(named.is_empty());
     assert_eq!(
         b.ok(&["run", "--rm", "-v", "vol1:/v", "busybox", "cat", "/v/k"]),
@@ -115,14 +89,7 @@ fn default_capabilities_and_confinement_match_docker() {
     ]);
     assert_eq!(dropped, "CapEff:\t0000000000001000");
     // seccomp refuses mount even to root, and /proc/kcore is masked.
-    let mount = b.run(&[
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        "mkdir -p /mnt && mount -t tmpfs tmpfs /mnt",
-    ]);
+    let mount = b.sh_output(&[], "mkdir -p /mnt && mount -t tmpfs tmpfs /mnt");
     assert!(!mount.status.success());
     let masked = [
         "/proc/kcore",
@@ -133,25 +100,11 @@ fn default_capabilities_and_confinement_match_docker() {
     .into_iter()
     .find(|p| std::path::Path::new(p).exists())
     .expect("the host has at least one of the masked /proc files");
-    assert_eq!(
-        b.ok(&[
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            &format!("wc -c < {masked}")
-        ]),
-        "0"
-    );
-    let sys_ro = b.ok(&[
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
+    assert_eq!(b.sh(&[], &format!("wc -c < {masked}")), "0");
+    let sys_ro = b.sh(
+        &[],
         "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo writable || echo read-only",
-    ]);
+    );
     assert_eq!(sys_ro, "read-only");
     let nnp = b.ok(&[
         "run",
@@ -164,34 +117,17 @@ fn default_capabilities_and_confinement_match_docker() {
         "/proc/self/status",
     ]);
     assert_eq!(nnp, "NoNewPrivs:\t1");
-    let privileged = b.ok(&[
-        "run",
-        "--rm",
-        "--privileged",
-        "busybox",
-        "sh",
-        "-c",
+    let privileged = b.sh(
+        &["--privileged"],
         "mkdir -p /mnt && mount -t tmpfs tmpfs /mnt && echo mounted",
-    ]);
+    );
     assert_eq!(privileged, "mounted");
 }
 
 #[test]
 fn ulimits_and_resources() {
     let Some(b) = env() else { return };
-    assert_eq!(
-        b.ok(&[
-            "run",
-            "--rm",
-            "--ulimit",
-            "nofile=512:1024",
-            "busybox",
-            "sh",
-            "-c",
-            "ulimit -n"
-        ]),
-        "512"
-    );
+    assert_eq!(b.sh(&["--ulimit", "nofile=512:1024"], "ulimit -n"), "512");
     let above = b.run(&[
         "run",
         "--rm",

@@ -119,7 +119,7 @@ fn container_reaches_another_host_through_nat() {
     ]);
     std::thread::sleep(Duration::from_millis(200));
     let url = format!("http://{}:8000/index.html", other.ip);
-    let got = b.ok(&["run", "--rm", "busybox", "sh", "-c", &format!("for i in 1 2 3 4 5; do timeout 3 wget -q -O - {url} && exit 0; sleep 0.2; done; exit 1")]);
+    let got = b.sh(&[], &format!("for i in 1 2 3 4 5; do timeout 3 wget -q -O - {url} && exit 0; sleep 0.2; done; exit 1"));
     assert_eq!(got, "outside-server");
     let _ = server.kill();
     let _ = server.wait();
@@ -166,27 +166,9 @@ fn user_network_names_none_and_host() {
         b.run(&["network", "rm", &net]).status.code() == Some(1),
         "a network in use is not removed"
     );
-    let links = b.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        "ls /sys/class/net",
-    ]);
+    let links = b.sh(&["--network", "none"], "ls /sys/class/net");
     assert_eq!(links, "lo");
-    let host_links = b.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        "busybox",
-        "sh",
-        "-c",
-        "ls /sys/class/net",
-    ]);
+    let host_links = b.sh(&["--network", "host"], "ls /sys/class/net");
     let mine: Vec<String> = std::fs::read_dir("/sys/class/net")
         .unwrap()
         .flatten()
@@ -303,14 +285,7 @@ fn twenty_containers_get_distinct_addresses_and_give_them_back() {
         "bridge removed with the last container"
     );
     // The addresses are free again: the next container gets the first one.
-    let first = b.ok(&[
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        "ip -4 -o addr show eth0 | awk '{print $4}'",
-    ]);
+    let first = b.sh(&[], "ip -4 -o addr show eth0 | awk '{print $4}'");
     assert_eq!(
         first.rsplit('.').next().unwrap().split('/').next(),
         Some("2"),

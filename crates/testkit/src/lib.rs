@@ -95,20 +95,25 @@ fn build_busybox_tar() -> PathBuf {
     .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
     build_udp_echo(&tmp, &rootfs.join("bin/udp-echo"));
-    let partial = tmp.join("rootfs.tar");
-    let st = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&partial)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success(), "tar of busybox rootfs failed");
-    // rename is atomic: parallel test binaries either see the whole tarball or none.
-    std::fs::rename(&partial, &tar).unwrap();
+    tar_into_place(&rootfs, &tmp.join("rootfs.tar"), &tar);
     let _ = std::fs::remove_dir_all(&tmp);
     tar
+}
+
+/// Tars `dir` (numeric owners) into `partial`, then renames it to `tar`: rename is
+/// atomic, so parallel test binaries see the whole tarball or none.
+fn tar_into_place(dir: &Path, partial: &Path, tar: &Path) {
+    let st = Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-C")
+        .arg(dir)
+        .arg("-cf")
+        .arg(partial)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(st.success(), "tar of {} failed", dir.display());
+    std::fs::rename(partial, tar).unwrap();
 }
 
 /// A Debian bookworm root filesystem with systemd and openssh-server, made by
@@ -143,17 +148,7 @@ fn build_systemd_rootfs_tar() -> PathBuf {
         .expect("run debootstrap (apt-get install debootstrap)");
     assert!(st.success(), "debootstrap of the systemd rootfs failed");
     let partial = dir.join(format!("debian-systemd.tar.{}", std::process::id()));
-    let st = Command::new("tar")
-        .arg("--numeric-owner")
-        .arg("-C")
-        .arg(&build)
-        .arg("-cf")
-        .arg(&partial)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success(), "tar of the systemd rootfs failed");
-    std::fs::rename(&partial, &tar).unwrap();
+    tar_into_place(&build, &partial, &tar);
     let _ = std::fs::remove_dir_all(&build);
     tar
 }
@@ -339,6 +334,23 @@ impl Berth {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `run --rm FLAGS busybox sh -c SCRIPT`, as is.
+    pub fn sh_output(&self, flags: &[&str], script: &str) -> Output {
+        self.run(&Self::sh_args(flags, script))
+    }
+
+    /// `run --rm FLAGS busybox sh -c SCRIPT`; asserts success, returns trimmed stdout.
+    pub fn sh(&self, flags: &[&str], script: &str) -> String {
+        self.ok(&Self::sh_args(flags, script))
+    }
+
+    fn sh_args<'a>(flags: &[&'a str], script: &'a str) -> Vec<&'a str> {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags);
+        args.extend(["busybox", "sh", "-c", script]);
+        args
     }
 
     /// Imports the busybox rootfs as `name` with the given `--change`s.
