@@ -416,3 +416,17 @@ fn a_malformed_linger_setting_is_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn network_none_sets_up_no_nat() {
+    let Some(b) = env() else { return };
+    b.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
+    let tables = std::process::Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&tables.stdout).contains(&b.nft_table),
+        "a container without a network made berth's nft table"
+    );
+}

@@ -94,12 +94,12 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         }
     };
     let runtime = engine.runtime(&container.spec.runtime)?;
-    let nat = crate::networking::start_nat_setup(&engine, &attachments);
+    let plugging = crate::networking::prepare_plugging(&engine, &attachments);
     let guard = crate::cgroups::creation_guard(&engine.paths.runroot);
-    let created = create_container(&engine, &*runtime, &container);
+    let created = plugging.and_then(|p| Ok((create_container(&engine, &*runtime, &container)?, p)));
     drop(guard);
-    let created = created.and_then(|(pid, io)| {
-        crate::networking::connect(&engine, &container, &attachments, pid, nat)?;
+    let created = created.and_then(|((pid, io), plugging)| {
+        crate::networking::connect(&engine, &container, &attachments, pid, plugging)?;
         Ok((pid, io))
     });
     let (init_pid, io) = match created {

@@ -60,18 +60,24 @@ pub fn reserve(engine: &Engine, c: &Container) -> Result<Vec<Attachment>, Engine
     Ok(all)
 }
 
-fn networks_of(engine: &Engine, attachments: &[Attachment]) -> Result<Vec<Network>, EngineError> {
-    attachments
-        .iter()
-        .map(|a| Ok(network::get(engine.conn(), &a.network)?))
-        .collect()
+/// What plugging a created container in needs, looked up before it is created:
+/// its attachments' networks and, on a first start, the nft table being built
+/// meanwhile (see `network::start_nat_setup`).
+pub struct Plugging {
+    nets: Vec<Network>,
+    nat: Option<NatSetup>,
 }
 
-/// Starts building berth's nft table when this is the first container to run
-/// (see `network::start_nat_setup`), so it overlaps creating the container.
-pub fn start_nat_setup(engine: &Engine, attachments: &[Attachment]) -> Option<NatSetup> {
-    let nets = networks_of(engine, attachments).ok()?;
-    network::start_nat_setup(&engine.net_config(), &nets.iter().collect::<Vec<_>>())
+pub fn prepare_plugging(
+    engine: &Engine,
+    attachments: &[Attachment],
+) -> Result<Plugging, EngineError> {
+    let nets = attachments
+        .iter()
+        .map(|a| Ok(network::get(engine.conn(), &a.network)?))
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    let nat = network::start_nat_setup(&engine.net_config(), &nets.iter().collect::<Vec<_>>());
+    Ok(Plugging { nets, nat })
 }
 
 /// Plugs the created container (init `pid`) into its networks and publishes its
@@ -81,18 +87,17 @@ pub fn connect(
     c: &Container,
     attachments: &[Attachment],
     pid: i32,
-    nat: Option<NatSetup>,
+    plugging: Plugging,
 ) -> Result<(), EngineError> {
     match &c.spec.network {
         NetworkMode::Network(_) => {
             let cfg = engine.net_config();
-            let nets = networks_of(engine, attachments)?;
-            for (net, att) in nets.iter().zip(attachments) {
+            for (net, att) in plugging.nets.iter().zip(attachments) {
                 network::connect(&cfg, net, att, &c.id, pid)?;
             }
             if let Some(primary) = attachments.first() {
-                let nets: Vec<&Network> = nets.iter().collect();
-                network::publish(&cfg, nat, &nets, primary.ip, &primary.ports)?;
+                let nets: Vec<&Network> = plugging.nets.iter().collect();
+                network::publish(&cfg, plugging.nat, &nets, primary.ip, &primary.ports)?;
             }
             for att in attachments.iter().filter(|a| a.network != DEFAULT_NETWORK) {
                 refresh_peer_hosts(engine, &att.network);

@@ -140,8 +140,11 @@ pub struct NatSetup {
 
 /// Starts [`NatSetup`] when the table is missing (its marker file is absent, so
 /// no `nft list` is needed) or a network's bridge is, i.e. is new; `None` when
-/// all is in place.
+/// all is in place, or when there is no network to set up at all.
 pub fn start_nat_setup(cfg: &NetConfig, networks: &[&Network]) -> Option<NatSetup> {
+    if networks.is_empty() {
+        return None;
+    }
     let marker = table_marker(cfg);
     let bridge_missing = || {
         networks
