@@ -88,7 +88,7 @@ pub fn cmd_network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
             }
             return Ok(if failed { 1 } else { 0 });
         }
-        NetworkCommand::Prune(_) => unreachable!("dispatched to cmd_prune"),
+        NetworkCommand::Prune(a) => return crate::cmd_prune::cmd_network_prune(engine, a),
         NetworkCommand::Connect(a) => {
             let c = engine.find(&a.container)?;
             berth_engine::networking::join(engine, &c, &a.network, a.ip)?;

@@ -51,7 +51,7 @@ pub fn cmd_container_prune(engine: &mut Engine, a: &PruneArgs) -> Result<i32> {
     Ok(exit_code(failed))
 }
 
-pub fn cmd_network_prune(engine: &mut Engine, a: &PruneArgs) -> Result<i32> {
+pub fn cmd_network_prune(engine: &Engine, a: &PruneArgs) -> Result<i32> {
     let warning = "This will remove all custom networks not used by at least one container.";
     if !confirmed(warning, a.force) {
         return Ok(0);

@@ -1,7 +1,7 @@
 //! Docker-shaped JSON for containers and images (`inspect`, `ps --format`).
 
 use crate::format::{human_duration, seconds_since};
-use berth_engine::model::{Container, Status};
+use berth_engine::model::{Container, NetworkMode, Status};
 use berth_engine::Engine;
 use berth_image::reference::familiar;
 use berth_image::ImageRecord;
@@ -109,7 +109,20 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
 
 fn network_settings(c: &Container) -> Value {
     let Some(n) = &c.state.network else {
-        return json!({"IPAddress": "", "Gateway": "", "Ports": {}, "Networks": {}});
+        // Not running: the networks it will join, without addresses, as docker shows.
+        let configured: serde_json::Map<String, Value> = match &c.spec.network {
+            NetworkMode::Network(primary) => std::iter::once(primary)
+                .chain(c.spec.connected.iter().map(|j| &j.name))
+                .map(|name| {
+                    (
+                        name.clone(),
+                        json!({"IPAddress": "", "Gateway": "", "IPPrefixLen": 0}),
+                    )
+                })
+                .collect(),
+            _ => serde_json::Map::new(),
+        };
+        return json!({"IPAddress": "", "Gateway": "", "Ports": {}, "Networks": configured});
     };
     let mut ports = serde_json::Map::new();
     for p in &n.ports {

@@ -12,7 +12,7 @@ mod format;
 mod inspect;
 
 use anyhow::Result;
-use args::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
+use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use berth_engine::Engine;
 use clap::Parser;
 
@@ -70,7 +70,6 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Image(ImageCommand::Inspect(a)) => cmd_image::cmd_image_inspect(e, &a),
         Command::Doctor(a) => cmd_info::cmd_doctor(e, &a),
         Command::Container(ContainerCommand::Prune(a)) => cmd_prune::cmd_container_prune(e, &a),
-        Command::Network(NetworkCommand::Prune(a)) => cmd_prune::cmd_network_prune(e, &a),
         Command::Image(ImageCommand::Prune(a)) => cmd_prune::cmd_image_prune(e, &a),
         Command::System(SystemCommand::Prune(a)) => cmd_prune::cmd_system_prune(e, &a),
         Command::Network(c) => cmd_network::cmd_network(e, &c),

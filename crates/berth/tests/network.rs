@@ -377,6 +377,13 @@ fn network_connect_and_disconnect() {
         .success());
     assert!(!ping("app", "db"), "db's name is gone with the network");
     assert!(!b.ok(&["network", "inspect", "back"]).contains(ip));
+    // Stopped, it still shows the networks it will join.
+    b.ok(&["stop", "-t", "0", "app"]);
+    let networks = b.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "app"]);
+    assert!(
+        networks.contains("\"front\"") && !networks.contains("\"back\""),
+        "{networks}"
+    );
     b.ok(&["rm", "-f", "app", "db", "alone"]);
     b.wait_monitors_gone();
     b.ok(&["network", "rm", "front", "back"]);

@@ -231,14 +231,14 @@ pub fn leave(engine: &Engine, c: &Container, name: &str) -> Result<(), EngineErr
     let net = network_named(engine, name)?;
     if c.spec.network == NetworkMode::Network(net.name.clone()) {
         return Err(EngineError::Invalid(format!(
-            "container {} was started on network {}, which berth cannot take away from it; create a new container with another --network",
+            "container {} was created on network {} (its --network), which berth cannot take away from it; create a new container with another --network",
             c.name, net.name
         )));
     }
     if !c.spec.connected.iter().any(|j| j.name == net.name) {
         return Err(EngineError::Invalid(format!(
-            "container {} is not connected to network {}",
-            c.name, net.name
+            "container {} is not connected to network {}; `berth inspect -f '{{{{json .NetworkSettings.Networks}}}}' {}` lists its networks",
+            c.name, net.name, c.name
         )));
     }
     let mut spec = c.spec.clone();

@@ -42,7 +42,7 @@ fn table_marker(cfg: &NetConfig) -> PathBuf {
 
 /// IP forwarding is on while any berth nft table exists; the value from before is
 /// put back when the last one goes.
-fn enable_forwarding(_cfg: &NetConfig) {
+fn enable_forwarding() {
     let saved = Path::new(FORWARD_SAVED);
     let current = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
     if !saved.exists() && current.trim() != "1" {
@@ -89,7 +89,7 @@ pub fn connect(
             &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
             "1",
         );
-        enable_forwarding(cfg);
+        enable_forwarding();
     }
     let master = host.index_of(&net.bridge)?;
     let mac = match &att.mac {
