@@ -161,24 +161,7 @@ pub struct Nfnl {
 
 impl Nfnl {
     pub fn open() -> Result<Self, NfnlError> {
-        let mut socket = Socket::new(NETLINK_NETFILTER).map_err(NfnlError::Socket)?;
-        socket.bind_auto().map_err(NfnlError::Socket)?;
-        // A reply that never comes (a kernel without nf_tables) must not hang a
-        // monitor.
-        let timeout = libc::timeval {
-            tv_sec: 2,
-            tv_usec: 0,
-        };
-        // SAFETY: setsockopt with a correctly sized timeval on our own socket.
-        unsafe {
-            libc::setsockopt(
-                std::os::fd::AsRawFd::as_raw_fd(&socket),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as u32,
-            )
-        };
+        let socket = crate::rtnl::netlink_socket(NETLINK_NETFILTER).map_err(NfnlError::Socket)?;
         Ok(Nfnl { socket, seq: 0 })
     }
 

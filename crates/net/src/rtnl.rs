@@ -52,8 +52,7 @@ pub struct Rtnl {
 impl Rtnl {
     /// A socket in the caller's network namespace.
     pub fn open() -> Result<Self, RtnlError> {
-        let mut socket = Socket::new(NETLINK_ROUTE).map_err(RtnlError::Socket)?;
-        socket.bind_auto().map_err(RtnlError::Socket)?;
+        let socket = netlink_socket(NETLINK_ROUTE).map_err(RtnlError::Socket)?;
         Ok(Rtnl { socket, seq: 0 })
     }
 
@@ -245,6 +244,32 @@ impl Rtnl {
             other => other,
         }
     }
+}
+
+/// A bound netlink socket for `protocol`. Replies come at once; one that never
+/// does (a kernel without the subsystem) must not hang a monitor, so reads give
+/// up after 2 s.
+pub(crate) fn netlink_socket(protocol: isize) -> std::io::Result<Socket> {
+    let mut socket = Socket::new(protocol)?;
+    socket.bind_auto()?;
+    let timeout = libc::timeval {
+        tv_sec: 2,
+        tv_usec: 0,
+    };
+    // SAFETY: setsockopt with a correctly sized timeval on our own socket.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    if set != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(socket)
 }
 
 fn setns(fd: RawFd) -> Result<(), RtnlError> {
