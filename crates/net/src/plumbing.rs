@@ -134,7 +134,6 @@ fn nat_lock(cfg: &NetConfig) -> Option<std::fs::File> {
 /// two first starts do not both add the rules.
 pub struct NatSetup {
     nft: crate::cmd::Running,
-    marker: PathBuf,
     _lock: Option<std::fs::File>,
 }
 
@@ -162,11 +161,7 @@ pub fn start_nat_setup(cfg: &NetConfig, networks: &[&Network]) -> Option<NatSetu
     }
     let script = nat::table_script(&cfg.table, table_is_new, networks);
     let nft = crate::cmd::nft_start(&script).ok()?;
-    Some(NatSetup {
-        nft,
-        marker,
-        _lock: lock,
-    })
+    Some(NatSetup { nft, _lock: lock })
 }
 
 /// Finishes what [`start_nat_setup`] began, then publishes `ports` of the
@@ -184,7 +179,7 @@ pub fn publish(
         Some(s) => {
             let done = s.nft.finish().is_ok();
             if done {
-                let _ = std::fs::write(&s.marker, "");
+                let _ = std::fs::write(&marker, "");
             }
             done
         }
