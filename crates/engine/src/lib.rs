@@ -9,6 +9,7 @@ pub mod client;
 pub mod create;
 pub mod doctor;
 pub mod exec;
+mod exec_relay;
 pub mod lifecycle;
 pub mod logs;
 pub mod memory;
