@@ -3,7 +3,7 @@
 //! admin's terminal), for every process nothing beyond 0/1/2, and for the monitor
 //! none of the caller's variables (`LISTEN_FDS` would pass descriptors in).
 
-use berth_testkit::{stderr, stdout, Berth};
+use berth_testkit::{monitor_processes, stderr, stdout, Berth};
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -344,4 +344,108 @@ fn exec_returns_though_a_background_child_holds_its_output() {
         (out.status.code(), stdout(&out)),
         (Some(0), "started\n".into())
     );
+}
+
+/// Runs `berth ARGS` from a shell that has descriptors 3 and 4 open and the socket
+/// activation variables and a canary set.
+fn with_extra_fds(b: &Berth, args: &str) -> std::process::Output {
+    let script = format!(
+        "exec 3</etc/hostname 4</etc/os-release; LISTEN_FDS=2 LISTEN_PID=$$ LISTEN_FDNAMES=a:b BERTH_TEST_CANARY=x {} {args}",
+        b.bin.display()
+    );
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &script]);
+    berth_env(&mut sh, b);
+    sh.stdin(Stdio::null()).output().expect("run sh")
+}
+
+/// The open descriptors of process `pid` other than 0/1/2, with their targets.
+fn extra_fds(pid: &str) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<i32>().unwrap_or(0) > 2)
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            )
+        })
+        .collect()
+}
+
+/// The environment of process `pid`, one variable a line.
+fn environ(pid: &str) -> String {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    String::from_utf8_lossy(&environ).replace('\0', "\n")
+}
+
+/// Waits (60 s at most) until process `pid` runs `command` (the runtime's init has
+/// exec'd it, closing the runtime's own descriptors).
+fn wait_exec(pid: &str, command: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let want = format!("{command}\0");
+    while !std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .starts_with(&want)
+    {
+        assert!(Instant::now() < deadline, "{pid} never ran {command}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The attack: a caller with open descriptors and `LISTEN_FDS` (systemd's socket
+/// activation) makes the runtime pass its descriptors into the container.
+#[test]
+fn caller_descriptors_and_environment_stay_out() {
+    let Some(b) = env() else { return };
+    let out = with_extra_fds(&b, "run -d --name m busybox sleep 300");
+    assert!(out.status.success(), "run: {}", stderr(&out));
+    let mut problems = Vec::new();
+
+    // The container's init: only 0, 1, 2 and none of the caller's variables.
+    let init = b.ok(&["inspect", "-f", "{{.State.Pid}}", "m"]);
+    wait_exec(&init, "sleep");
+    let fds = extra_fds(&init);
+    if !fds.is_empty() {
+        problems.push(format!("the container's init has descriptors {fds:?}"));
+    }
+    let env = environ(&init);
+    if env.contains("LISTEN_") || env.contains("CANARY") {
+        problems.push(format!("the container's environment has:\n{env}"));
+    }
+
+    // The monitor: none of the caller's variables or descriptors.
+    let monitors = monitor_processes(&b.root);
+    assert_eq!(monitors.len(), 1, "monitors: {monitors:?}");
+    let env = environ(&monitors[0].to_string());
+    if env.contains("BERTH_TEST_CANARY") || env.contains("LISTEN_") {
+        problems.push(format!("the monitor's environment has:\n{env}"));
+    }
+    let fds = extra_fds(&monitors[0].to_string());
+    if fds
+        .iter()
+        .any(|f| f.contains("/etc/hostname") || f.contains("os-release"))
+    {
+        problems.push(format!(
+            "the monitor holds the caller's descriptors: {fds:?}"
+        ));
+    }
+
+    // An exec'd process: the same. `ls` lists its parent shell's descriptors.
+    let out = with_extra_fds(&b, "exec m sh -c 'ls /proc/$$/fd; env'");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    let fds: Vec<&str> = text
+        .lines()
+        .take_while(|l| l.parse::<i32>().is_ok())
+        .collect();
+    if fds != ["0", "1", "2"] || text.contains("LISTEN_") || text.contains("CANARY") {
+        problems.push(format!(
+            "the exec'd shell has descriptors and environment:\n{text}"
+        ));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
