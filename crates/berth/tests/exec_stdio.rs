@@ -449,3 +449,22 @@ fn caller_descriptors_and_environment_stay_out() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Container processes start with no signals blocked or ignored, whatever berth's own
+/// state was (Rust ignores SIGPIPE; the monitor blocks SIGCHLD).
+#[test]
+fn container_processes_start_with_default_signal_state() {
+    let Some(b) = env() else { return };
+    let grep = ["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"];
+    let defaults = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000";
+    let mut run = vec!["run", "--rm", "busybox"];
+    run.extend(grep);
+    assert_eq!(b.ok(&run), defaults, "run");
+    b.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "300"]);
+    let mut exec = vec!["exec", "c"];
+    exec.extend(grep);
+    assert_eq!(b.ok(&exec), defaults, "exec");
+    let mut exec_t = vec!["exec", "-t", "c"];
+    exec_t.extend(grep);
+    assert_eq!(b.ok(&exec_t).replace('\r', ""), defaults, "exec -t");
+}
