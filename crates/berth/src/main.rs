@@ -17,6 +17,7 @@ use berth_engine::Engine;
 use clap::Parser;
 
 fn main() {
+    berth_engine::inherit::sanitize_at_start();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

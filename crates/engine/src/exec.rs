@@ -1,8 +1,10 @@
 //! `berth exec`: runs a process inside a running container. The CLI process makes
 //! itself a child subreaper and reaps the process it started; `-d` forks a detached
-//! helper that does the same. `-t` receives a pty master over a console socket.
+//! helper that does the same. `-t` receives a pty master over a console socket;
+//! without `-t` the process gets pipes that berth relays (`exec_relay`).
 
 use crate::client::{proxied_signals, window_size, RawMode};
+use crate::exec_relay::{self, dev_null};
 use crate::model::Container;
 use crate::oci;
 use crate::users::resolve_user;
@@ -57,17 +59,10 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
     } else if opts.tty {
         exec_tty(&*runtime, c, &process_json, opts.interactive)
     } else {
-        let stdio = Stdio {
-            stdin: Some(if opts.interactive {
-                dup(0)?
-            } else {
-                dev_null()?
-            }),
-            stdout: Some(dup(1)?),
-            stderr: Some(dup(2)?),
-        };
+        // Pipes, never our own descriptors: see exec_relay.
+        let (stdio, relay) = exec_relay::pipes(opts.interactive)?;
         let pid = runtime.exec(request(c, &process_json, None, stdio))?;
-        Ok(wait_exit(pid))
+        relay.run(pid)
     };
     let _ = std::fs::remove_file(&process_json);
     result
@@ -113,24 +108,6 @@ fn write_process(
     Ok(path)
 }
 
-fn dup(fd: i32) -> Result<OwnedFd, EngineError> {
-    // SAFETY: borrowing a standard stream for the duration of the dup call.
-    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    b.try_clone_to_owned().map_err(|source| EngineError::Io {
-        path: format!("fd {fd}").into(),
-        source,
-    })
-}
-
-fn dev_null() -> Result<OwnedFd, EngineError> {
-    Ok(std::fs::File::open("/dev/null")
-        .map_err(|source| EngineError::Io {
-            path: "/dev/null".into(),
-            source,
-        })?
-        .into())
-}
-
 /// Waits for a child and converts its status the shell way.
 pub fn wait_exit(pid: i32) -> i32 {
     loop {
@@ -159,6 +136,13 @@ fn exec_detached(
         nix::unistd::ForkResult::Parent { .. } => Ok(0),
         nix::unistd::ForkResult::Child => {
             let _ = nix::unistd::setsid();
+            // The helper outlives this command: it must not hold the caller's
+            // terminal (or an ssh session's pipes) open.
+            if let Ok(null) = dev_null() {
+                for fd in 0..3 {
+                    let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+                }
+            }
             let stdio = Stdio {
                 stdin: dev_null().ok(),
                 stdout: dev_null().ok(),

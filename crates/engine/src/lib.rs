@@ -9,6 +9,8 @@ pub mod client;
 pub mod create;
 pub mod doctor;
 pub mod exec;
+mod exec_relay;
+pub mod inherit;
 pub mod lifecycle;
 pub mod logs;
 pub mod memory;

@@ -39,7 +39,12 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
         cmd.arg("--attach");
     }
     let wfd = write_end.as_raw_fd();
-    cmd.env("BERTH_SYNC_FD", wfd.to_string())
+    // A clean environment: the monitor outlives this command and must not carry the
+    // caller's variables (LISTEN_FDS would make the runtime pass descriptors into the
+    // container; secrets in the caller's environment have no business there).
+    cmd.env_clear()
+        .envs(crate::inherit::monitor_env(std::env::vars_os()))
+        .env("BERTH_SYNC_FD", wfd.to_string())
         .env("BERTH_ROOT", &engine.paths.root)
         .env("BERTH_RUNROOT", &engine.paths.runroot)
         .stdin(Stdio::null())

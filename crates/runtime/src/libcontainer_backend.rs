@@ -131,6 +131,7 @@ impl Executor for BerthExecutor {
             .iter()
             .map(|a| CString::new(a.as_bytes()).map_err(|_| ExecutorError::InvalidArg))
             .collect::<Result<_, _>>()?;
+        reset_signals();
         let err = nix::unistd::execvp(&cargs[0], &cargs).unwrap_err();
         let (code, why) = match err {
             nix::errno::Errno::ENOENT if !args[0].contains('/') => {
@@ -147,4 +148,36 @@ impl Executor for BerthExecutor {
     fn validate(&self, _spec: &Spec) -> Result<(), ExecutorValidationError> {
         Ok(())
     }
+}
+
+/// The container's process starts as docker's do: no signal blocked, none ignored.
+/// Both survive execve, and berth's own state is not the container's (Rust ignores
+/// SIGPIPE; the monitor blocks SIGCHLD for its signalfd). Handlers need no reset:
+/// execve drops them.
+fn reset_signals() {
+    // The raw syscall, not libc's sigaction: glibc refuses the signals it reserves
+    // for itself (32, 33), and those can arrive ignored too. A zeroed kernel
+    // sigaction is SIG_DFL with no flags.
+    let dfl = [0u64; 4];
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction with a valid zeroed struct and no old-action pointer.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+    }
+    // Last: a signal sent while it was blocked is now delivered as it would be.
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
 }
