@@ -1,6 +1,6 @@
 //! Errors of the Dockerfile parser (text to AST).
 
-use crate::lexer::LexError;
+use crate::heredoc::ParseHeredocError;
 
 /// A place in the Dockerfile: 1-based line and 1-based column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -74,10 +74,7 @@ pub enum ParseErrorKind {
     /// A heredoc whose terminator line never came.
     #[error("unterminated heredoc (end it with a line containing only {0})")]
     UnterminatedHeredoc(String),
-    /// The heredoc word could not be lexed.
+    /// The heredoc marker could not be read.
     #[error("invalid heredoc: {0}")]
-    Heredoc(#[from] LexError),
-    /// The lexer read a heredoc word two different ways (buildkit's sanity check).
-    #[error("internal lexing of heredoc produced inconsistent results: {0}")]
-    InconsistentHeredoc(String),
+    Heredoc(#[from] ParseHeredocError),
 }
