@@ -45,7 +45,11 @@ pub struct Node {
     /// The arguments, as buildkit's line parser for this instruction splits them
     /// (quotes kept, except in JSON form).
     pub args: Vec<Arg>,
-    /// The arguments were a JSON array (exec form).
+    /// The arguments were a JSON array (exec form). Text that is not JSON at
+    /// all falls back to shell form; valid JSON that is not an array of strings
+    /// is an error. serde_json decides what is JSON: unlike Go it refuses lone
+    /// UTF-16 surrogates (`"\ud800"`) and nesting deeper than 128, so such
+    /// text falls back to shell form where buildkit would not.
     pub json: bool,
     /// The logical line (continuations joined).
     pub original: String,

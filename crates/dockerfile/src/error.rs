@@ -76,5 +76,5 @@ pub enum ParseErrorKind {
     UnterminatedHeredoc(String),
     /// The heredoc marker could not be read.
     #[error("invalid heredoc: {0}")]
-    Heredoc(#[from] ParseHeredocError),
+    Heredoc(#[source] Box<ParseHeredocError>),
 }

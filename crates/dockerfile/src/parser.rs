@@ -174,8 +174,13 @@ impl<'a> Parser<'a> {
             .map_err(|e| self.error(map.position(e.offset), self.current_line, e.kind))?;
         let start = map.position(0);
         if can_contain_heredoc(&node) && text.contains("<<") {
-            let docs = heredocs_from_line(text)
-                .map_err(|e| self.error(start, self.current_line, ParseErrorKind::Heredoc(e)))?;
+            let docs = heredocs_from_line(text).map_err(|e| {
+                self.error(
+                    start,
+                    self.current_line,
+                    ParseErrorKind::Heredoc(Box::new(e)),
+                )
+            })?;
             for doc in docs {
                 let doc = self.read_heredoc(doc, start)?;
                 node.heredocs.push(doc);
