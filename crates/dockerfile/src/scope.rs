@@ -241,7 +241,8 @@ impl GlobalScope {
         &self.vars
     }
 
-    /// `--build-arg` names no ARG (global or in `stages`) declared, sorted.
+    /// `--build-arg` names no ARG (global or in `stages`) declared, sorted;
+    /// the proxy variables are predefined and never reported.
     pub fn unconsumed_build_args(&self, stages: &[&StageScope]) -> Vec<String> {
         let used: BTreeSet<&String> = stages
             .iter()
@@ -250,10 +251,33 @@ impl GlobalScope {
             .collect();
         self.build_args
             .keys()
-            .filter(|k| !used.contains(k))
+            .filter(|k| !used.contains(k) && !is_proxy_arg(k))
             .cloned()
             .collect()
     }
+
+    /// The proxy build args (`HTTP_PROXY`, `https_proxy`, `NO_PROXY`, ...):
+    /// docker gives them to every RUN without an ARG, and keeps them out of the
+    /// cache key and the image.
+    pub fn proxy_env(&self) -> Vec<(String, String)> {
+        self.build_args
+            .iter()
+            .filter(|(k, _)| is_proxy_arg(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+fn is_proxy_arg(name: &str) -> bool {
+    [
+        "http_proxy",
+        "https_proxy",
+        "ftp_proxy",
+        "no_proxy",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|p| name.eq_ignore_ascii_case(p))
 }
 
 /// The value an ARG gets: a build arg beats everything; without default the
@@ -318,8 +342,11 @@ impl StageScope {
             if let Some(v) = &value {
                 self.env.set(&decl.key, v);
             }
-            self.args.retain(|(k, _)| k != &decl.key);
-            self.args.push((decl.key.clone(), value));
+            // A re-declared ARG keeps its first place (buildkit's cache key order).
+            match self.args.iter_mut().find(|(k, _)| k == &decl.key) {
+                Some(slot) => slot.1 = value,
+                None => self.args.push((decl.key.clone(), value)),
+            }
         }
         Ok(())
     }

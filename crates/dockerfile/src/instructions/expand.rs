@@ -3,7 +3,9 @@
 //! --from, unquoted heredoc bodies), ENV and LABEL (names and values), EXPOSE
 //! (may split into several ports), STOPSIGNAL, USER, VOLUME, WORKDIR and the
 //! values of RUN --mount. ARG and FROM are expanded by [`crate::scope`]; RUN,
-//! CMD, ENTRYPOINT, SHELL and HEALTHCHECK are left to the shell at run time.
+//! CMD, ENTRYPOINT, SHELL and HEALTHCHECK are left to the shell at run time;
+//! ONBUILD triggers are stored as written and expanded when they run in a
+//! build FROM this image; MAINTAINER is never expanded.
 
 use super::mount::MountError;
 use super::{Command, Instruction, Location, SourceContent};

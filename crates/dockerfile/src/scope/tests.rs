@@ -178,3 +178,21 @@ fn platforms_parse_and_format() {
     assert!(Platform::parse("linux").is_err());
     assert!(!Platform::host().architecture.is_empty());
 }
+
+#[test]
+fn redeclared_arg_keeps_its_place_and_proxies_are_predefined() {
+    let mut b = build(
+        "FROM scratch\nARG A=1\nARG B=2\nARG A=3\n",
+        &[("HTTP_PROXY", "http://p:3128"), ("no_proxy", "x")],
+    );
+    let (scope, _) = run_stage(&mut b, 0);
+    assert_eq!(
+        scope.build_args_in_use(),
+        vec![
+            ("A".to_string(), "3".to_string()),
+            ("B".to_string(), "2".to_string())
+        ]
+    );
+    assert!(b.global.unconsumed_build_args(&[&scope]).is_empty());
+    assert_eq!(b.global.proxy_env().len(), 2);
+}
