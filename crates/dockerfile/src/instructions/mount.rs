@@ -399,7 +399,8 @@ fn go_parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// go-units `RAMInBytes`: `64m`, `1.5GiB`, `1024` (binary multiples).
+/// go-units `RAMInBytes`: `64m`, `1.5GiB`, `1024` (binary multiples), the
+/// syntax docker users write for sizes; hand-written to accept exactly that.
 fn ram_in_bytes(s: &str) -> Option<u64> {
     let num_end = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -430,7 +431,10 @@ fn ram_in_bytes(s: &str) -> Option<u64> {
     Some((value * 2f64.powi(shift)) as u64)
 }
 
-/// One record of Go's `encoding/csv` (comma-separated, `"` quoting).
+/// One record of Go's `encoding/csv` (comma-separated, `"` quoting, `""` for a
+/// quote, a bare `"` in an unquoted field is an error). Hand-written: docker's
+/// exact rules for one short record are a few lines, and the csv crate's
+/// defaults (lenient quotes, trimming options) differ.
 fn csv_record(s: &str) -> Result<Vec<String>, MountError> {
     // A flag comes from one logical line, so there is no newline to end the
     // record early.
