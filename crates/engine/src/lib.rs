@@ -45,6 +45,13 @@ pub enum EngineError {
     User(#[from] users::UserError),
     #[error(transparent)]
     Signal(#[from] berth_runtime::signal::SignalError),
+    #[error(transparent)]
+    InRoot(#[from] berth_image::inroot::InRootError),
+    #[error("working directory {workdir}: {error}")]
+    Workdir {
+        workdir: String,
+        error: berth_image::inroot::InRootError,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

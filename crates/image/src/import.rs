@@ -21,7 +21,7 @@ pub enum ImportError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
-    #[error("unpacking the imported layer: {0}")]
+    #[error(transparent)]
     Unpack(#[from] UnpackError),
     #[error("the import source is not a tar archive (no entries found); give a root filesystem tarball (tar, tar.gz)")]
     NotTar,
