@@ -204,6 +204,10 @@ pub fn spec_from_request(
         b.source = random_id();
     }
     for path in image.volumes().clone().unwrap_or_default() {
+        mounts::check_container_path(&path).map_err(|why| EngineError::ImageVolume {
+            path: path.clone(),
+            why,
+        })?;
         if !binds.iter().any(|b| b.destination == path) {
             binds.push(BindMount {
                 source: random_id(),

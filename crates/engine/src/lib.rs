@@ -52,6 +52,8 @@ pub enum EngineError {
         workdir: String,
         error: berth_image::inroot::InRootError,
     },
+    #[error("the image's VOLUME {path:?} is refused: {why}; rebuild the image with an absolute, plain path")]
+    ImageVolume { path: String, why: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
