@@ -11,6 +11,7 @@
 //! that network exits or `berth system prune`.
 
 pub mod cmd;
+pub mod dns;
 pub mod files;
 pub mod filter;
 pub mod ipam;
