@@ -219,10 +219,13 @@ pub struct CreateArgs {
     /// Set custom DNS servers
     #[arg(long)]
     pub dns: Vec<String>,
-    /// Set custom DNS search domains
+    /// Set custom DNS search domains (. for none)
     #[arg(long = "dns-search")]
     pub dns_search: Vec<String>,
-    /// Add a custom host-to-IP mapping (NAME:IP)
+    /// Set DNS resolver options (e.g. ndots:2)
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (NAME:IP, NAME=IP, or NAME:host-gateway)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
     /// Run systemd as PID 1 the way it expects (auto: when the command is an init)

@@ -112,6 +112,7 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
         mac: a.mac_address.clone(),
         dns: a.dns.clone(),
         dns_search: a.dns_search.clone(),
+        dns_options: a.dns_option.clone(),
         add_hosts: a.add_host.clone(),
     })
 }

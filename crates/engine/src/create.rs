@@ -49,6 +49,7 @@ pub struct CreateRequest {
     pub mac: Option<String>,
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
     pub add_hosts: Vec<String>,
 }
 
@@ -317,17 +318,8 @@ fn network_options(
             )));
         }
     }
-    let mut add_hosts = Vec::new();
-    for h in &req.add_hosts {
-        let (name, addr) = h
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("invalid --add-host {h:?}: use NAME:IP")))?;
-        if addr.parse::<std::net::IpAddr>().is_err() || name.is_empty() {
-            return Err(invalid(format!("invalid --add-host {h:?}: use NAME:IP")));
-        }
-        add_hosts.push((name.to_string(), addr.to_string()));
-    }
     let bridged = matches!(mode, NetworkMode::Network(_));
+    let resolver = resolver_options(req, bridged).map_err(berth_net::NetError::from)?;
     if !bridged && (!publish.is_empty() || ip.is_some() || req.mac.is_some()) {
         return Err(invalid(format!(
             "-p/-P, --ip and --mac-address need a bridge network, not --network {}",
@@ -338,9 +330,37 @@ fn network_options(
         publish,
         ip,
         mac: req.mac.clone(),
-        dns: req.dns.clone(),
-        dns_search: req.dns_search.clone(),
+        ..resolver
+    })
+}
+
+/// `--add-host`, `--dns`, `--dns-search` and `--dns-option`, checked: they become
+/// lines of the container's /etc/hosts and /etc/resolv.conf.
+fn resolver_options(
+    req: &CreateRequest,
+    bridged: bool,
+) -> Result<NetworkOptions, berth_net::dns::DnsError> {
+    use berth_net::dns;
+    let each = |values: &[String], parse: fn(&str) -> Result<String, dns::DnsError>| {
+        values
+            .iter()
+            .map(|v| parse(v))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let mut add_hosts = Vec::new();
+    for h in &req.add_hosts {
+        let (name, addr) = dns::parse_add_host(h)?;
+        if addr == dns::HOST_GATEWAY && !bridged {
+            return Err(dns::DnsError::HostGatewayWithoutBridge(h.clone()));
+        }
+        add_hosts.push((name, addr));
+    }
+    Ok(NetworkOptions {
+        dns: each(&req.dns, dns::parse_server)?,
+        dns_search: each(&req.dns_search, dns::parse_search)?,
+        dns_options: each(&req.dns_options, dns::parse_option)?,
         add_hosts,
+        ..NetworkOptions::default()
     })
 }
 
@@ -573,5 +593,47 @@ mod tests {
         let mut r = req(&["sh"]);
         r.stop_signal = Some("SIGNOPE".into());
         assert!(spec_from_request(&r, &image(None, None), "0123456789abcdef").is_err());
+    }
+
+    #[test]
+    fn resolver_values_are_checked_and_host_gateway_needs_a_bridge() {
+        let id = "0123456789abcdef";
+        let mut r = req(&["sh"]);
+        r.add_hosts = vec!["gw:host-gateway".into(), "db=10.0.0.5".into()];
+        r.dns = vec![" 192.0.2.53".into()];
+        r.dns_options = vec!["ndots:2".into()];
+        let s = spec_from_request(&r, &image(None, None), id).unwrap();
+        assert_eq!(
+            s.net.add_hosts,
+            [
+                ("gw".into(), "host-gateway".into()),
+                ("db".into(), "10.0.0.5".into())
+            ]
+        );
+        assert_eq!(
+            (s.net.dns, s.net.dns_options),
+            (vec!["192.0.2.53".into()], vec!["ndots:2".into()])
+        );
+        r.network = Some("host".into());
+        let err = spec_from_request(&r, &image(None, None), id).unwrap_err();
+        assert!(err.to_string().contains("\"gw:host-gateway\""), "{err}");
+        for (field, bad) in [
+            ("dns", "dns.example"),
+            ("dns-search", "a b"),
+            ("dns-option", "x y"),
+        ] {
+            let mut r = req(&["sh"]);
+            match field {
+                "dns" => r.dns = vec![bad.into()],
+                "dns-search" => r.dns_search = vec![bad.into()],
+                _ => r.dns_options = vec![bad.into()],
+            }
+            let err = spec_from_request(&r, &image(None, None), id).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("--{field} {bad:?}")),
+                "{err}"
+            );
+            assert_eq!(err.exit_code(), 125);
+        }
     }
 }
