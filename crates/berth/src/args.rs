@@ -47,6 +47,8 @@ pub enum Command {
     Attach(AttachArgs),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
     /// List images
     Images(ImagesArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -87,6 +89,8 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
 }
@@ -228,6 +232,9 @@ pub struct CreateArgs {
     /// Run systemd as PID 1 the way it expects (auto: when the command is an init)
     #[arg(long, value_name = "auto|always|false")]
     pub systemd: Option<String>,
+    /// Pull the image before creating: missing (when not in the store), always, never
+    #[arg(long, value_name = "missing|always|never", default_value = "missing", value_parser = ["missing", "always", "never"])]
+    pub pull: String,
     /// The image, then the command and its arguments
     #[arg(
         required = true,
@@ -420,6 +427,21 @@ pub struct ImportArgs {
     pub file: String,
     /// Repository and tag for the image
     pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Download every tagged image in the repository
+    #[arg(short = 'a', long = "all-tags", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub all_tags: bool,
+    /// Print only the pulled reference
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub quiet: bool,
+    /// Pull the image for this platform (os/arch[/variant]) instead of the host's
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// NAME[:TAG|@DIGEST]
+    pub reference: String,
 }
 
 #[derive(Args, Debug)]

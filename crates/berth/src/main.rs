@@ -8,8 +8,10 @@ mod cmd_image;
 mod cmd_info;
 mod cmd_network;
 mod cmd_prune;
+mod cmd_registry;
 mod format;
 mod inspect;
+mod progress;
 
 use anyhow::Result;
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
@@ -64,6 +66,7 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             cmd_image::cmd_import(e, &a)
         }
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => cmd_registry::cmd_pull(e, &a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => cmd_image::cmd_images(e, &a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => cmd_image::cmd_tag(e, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => cmd_image::cmd_rmi(e, &a),

@@ -22,10 +22,8 @@ pub enum UnpackError {
     Entry { entry: String, source: io::Error },
     #[error("layer hardlink {entry:?} points at {target:?}, which is not a file inside the layer")]
     BadHardlink { entry: String, target: String },
-    #[error(
-        "zstd-compressed layers are not supported yet; decompress the archive first (zstd -d)"
-    )]
-    Zstd,
+    #[error("starting the zstd decoder: {0}")]
+    Zstd(io::Error),
 }
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -47,7 +45,8 @@ pub fn decompressed(mut reader: Box<dyn Read>) -> Result<Box<dyn Read>, UnpackEr
         return Ok(Box::new(flate2::read::MultiGzDecoder::new(chained)));
     }
     if got == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        return Err(UnpackError::Zstd);
+        let decoder = zstd::stream::read::Decoder::new(chained).map_err(UnpackError::Zstd)?;
+        return Ok(Box::new(decoder));
     }
     Ok(chained)
 }
