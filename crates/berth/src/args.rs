@@ -49,6 +49,12 @@ pub enum Command {
     Import(ImportArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
     /// List images
     Images(ImagesArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -91,6 +97,8 @@ pub enum ImageCommand {
     Import(ImportArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
 }
@@ -442,6 +450,38 @@ pub struct PullArgs {
     pub platform: Option<String>,
     /// NAME[:TAG|@DIGEST]
     pub reference: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Print only the pushed reference
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub quiet: bool,
+    /// The local image: NAME[:TAG] or an id
+    pub image: String,
+    /// Where to push it when not to its own name: REGISTRY/REPOSITORY[:TAG]
+    pub destination: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long = "username")]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin: a password here is visible to other users in ps)
+    #[arg(short = 'p', long = "password")]
+    pub password: Option<String>,
+    /// Read the password from standard input
+    #[arg(long = "password-stdin", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub password_stdin: bool,
+    /// The registry (default: docker.io)
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry (default: docker.io)
+    pub server: Option<String>,
 }
 
 #[derive(Args, Debug)]

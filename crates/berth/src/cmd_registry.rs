@@ -1,14 +1,16 @@
 //! Registry commands: pull (and the pull that run/create do when an image is
-//! missing). The network work happens in berth-registry, which keeps its tokio
+//! missing), push, login, logout. The network work happens in berth-registry, which keeps its tokio
 //! runtime to itself.
 
-use crate::args::PullArgs;
+use crate::args::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use crate::progress;
 use anyhow::{bail, Context, Result};
 use berth_engine::Engine;
 use berth_image::reference::familiar;
 use berth_image::Reference;
+use berth_registry::credentials::Credential;
 use berth_registry::{PullOptions, Pulled, Settings};
+use std::io::{BufRead, IsTerminal, Read, Write};
 
 fn settings() -> Result<Settings> {
     Ok(Settings::from_env()?)
@@ -70,7 +72,7 @@ fn pull_one(
         settings,
         input,
         opts,
-        progress::for_stdout(quiet),
+        progress::for_stdout(quiet, "Downloading"),
     )?;
     if quiet {
         println!("{}", p.reference);
@@ -142,4 +144,109 @@ fn familiar_input(image: &str) -> String {
         Ok(r) if r.digest.is_none() => familiar(&r.to_string()),
         _ => image.to_string(),
     }
+}
+
+pub fn cmd_push(engine: &Engine, a: &PushArgs) -> Result<i32> {
+    let settings = settings()?;
+    let target = a.destination.as_deref().unwrap_or(&a.image);
+    if !a.quiet {
+        if let Ok(r) = Reference::parse(target) {
+            println!("The push refers to repository [{}]", r.name());
+        }
+    }
+    let p = berth_registry::push(
+        &engine.images,
+        &settings,
+        &a.image,
+        a.destination.as_deref(),
+        progress::for_stdout(a.quiet, "Pushing"),
+    )?;
+    if a.quiet {
+        println!("{}", p.reference);
+    } else {
+        let tag = p.reference.tag.clone().unwrap_or_default();
+        println!("{tag}: digest: {} size: {}", p.digest, p.size);
+    }
+    Ok(0)
+}
+
+pub fn cmd_login(a: &LoginArgs) -> Result<i32> {
+    let settings = settings()?;
+    let registry = a.server.clone().unwrap_or_else(|| "docker.io".into());
+    let registry = registry
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    if a.password.is_some() && a.password_stdin {
+        bail!("--password and --password-stdin are mutually exclusive");
+    }
+    let username = match &a.username {
+        Some(u) => u.clone(),
+        None if a.password_stdin => bail!("--password-stdin needs --username (-u)"),
+        None => prompt("Username: ")?,
+    };
+    let secret = if let Some(p) = &a.password {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        p.clone()
+    } else if a.password_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the password from standard input")?;
+        text.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        prompt_hidden("Password: ")?
+    };
+    if username.is_empty() || secret.is_empty() {
+        bail!("a username and a password are both required to log in");
+    }
+    let cred = Credential { username, secret };
+    let path = berth_registry::login::login(&settings, &registry, &cred)?;
+    eprintln!("Credentials saved in {path}");
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+pub fn cmd_logout(a: &LogoutArgs) -> Result<i32> {
+    let settings = settings()?;
+    let registry = a.server.clone().unwrap_or_else(|| "docker.io".into());
+    if berth_registry::login::logout(&settings, &registry)? {
+        println!("Removing login credentials for {registry}");
+    } else {
+        println!("Not logged in to {registry}");
+    }
+    Ok(0)
+}
+
+fn prompt(label: &str) -> Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to ask for it: give --username and --password-stdin");
+    }
+    eprint!("{label}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
+/// Reads a line with the terminal's echo off.
+fn prompt_hidden(label: &str) -> Result<String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!("no terminal to ask for the password: give --password-stdin");
+    }
+    let saved = tcgetattr(&stdin)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)?;
+    eprint!("{label}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    eprintln!();
+    read?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }

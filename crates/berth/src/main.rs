@@ -67,6 +67,9 @@ fn dispatch(command: Command) -> Result<i32> {
             cmd_image::cmd_import(e, &a)
         }
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => cmd_registry::cmd_pull(e, &a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => cmd_registry::cmd_push(e, &a),
+        Command::Login(a) => cmd_registry::cmd_login(&a),
+        Command::Logout(a) => cmd_registry::cmd_logout(&a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => cmd_image::cmd_images(e, &a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => cmd_image::cmd_tag(e, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => cmd_image::cmd_rmi(e, &a),

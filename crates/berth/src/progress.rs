@@ -8,36 +8,42 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
 /// What to draw for this invocation: nothing with `-q`, bars on a terminal.
-pub fn for_stdout(quiet: bool) -> Arc<dyn Progress> {
+/// `verb` names the transfer: Downloading or Pushing.
+pub fn for_stdout(quiet: bool, verb: &'static str) -> Arc<dyn Progress> {
     if quiet {
         Arc::new(berth_registry::Silent)
     } else if std::io::stdout().is_terminal() {
-        Arc::new(Bars::new(ProgressDrawTarget::stdout()))
+        Arc::new(Bars::new(ProgressDrawTarget::stdout(), verb))
     } else {
-        Arc::new(Lines::default())
+        Arc::new(Lines {
+            stderr: false,
+            verb,
+        })
     }
 }
 
 /// For `run`/`create`, whose stdout belongs to the container id: progress on stderr.
 pub fn for_stderr() -> Arc<dyn Progress> {
     if std::io::stderr().is_terminal() {
-        Arc::new(Bars::new(ProgressDrawTarget::stderr()))
+        Arc::new(Bars::new(ProgressDrawTarget::stderr(), "Downloading"))
     } else {
         Arc::new(Lines {
             stderr: true,
-            ..Default::default()
+            verb: "Downloading",
         })
     }
 }
 
 struct Bars {
+    verb: &'static str,
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Bars {
-    fn new(target: ProgressDrawTarget) -> Self {
+    fn new(target: ProgressDrawTarget, verb: &'static str) -> Self {
         Bars {
+            verb,
             multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(HashMap::new()),
         }
@@ -79,7 +85,7 @@ impl Progress for Bars {
         b.set_length(total);
         b.set_position(from);
         b.reset_eta();
-        b.set_message(if from > 0 { "Resuming" } else { "Downloading" });
+        b.set_message(if from > 0 { "Resuming" } else { self.verb });
     }
     fn advance(&self, id: &str, done: u64) {
         self.bar(id).set_position(done);
@@ -93,9 +99,9 @@ impl Progress for Bars {
 }
 
 /// Plain lines for logs and pipes: `<id>: <state>`.
-#[derive(Default)]
 struct Lines {
     stderr: bool,
+    verb: &'static str,
 }
 
 impl Lines {
@@ -116,7 +122,7 @@ impl Progress for Lines {
         if from > 0 {
             self.line(id, &format!("Resuming download at {from} of {total} bytes"));
         } else {
-            self.line(id, &format!("Downloading {total} bytes"));
+            self.line(id, &format!("{} {total} bytes", self.verb));
         }
     }
     fn advance(&self, _: &str, _: u64) {}

@@ -213,6 +213,17 @@ fn classify(
                 why: envelope.to_string(),
             }
         }
+        OciDistributionError::RequestError(r)
+            if matches!(r.status().map(|s| s.as_u16()), Some(401 | 403)) =>
+        {
+            unauthorized(format!("{} for {}", r.status().unwrap_or_default(), what))
+        }
+        OciDistributionError::RequestError(r) if r.status().is_some_and(|s| s.as_u16() == 404) => {
+            ClientError::NotFound {
+                host,
+                what: what.into(),
+            }
+        }
         OciDistributionError::RequestError(r) => ClientError::Registry {
             host,
             why: error_chain(&r),

@@ -135,19 +135,21 @@ pub fn fetch(ctx: &Ctx, job: &Job) -> Result<u64, FetchError> {
         id: id.clone(),
         progress: ctx.progress.clone(),
     }));
-    let result = consume(ctx, job, &tee).and_then(|(size, dir)| {
-        let t = tee
-            .lock()
-            .map_err(|_| FetchError::Task("tee poisoned".into()))?;
-        verify_blob(ctx, job, &t)?;
-        t.out.sync_all().map_err(io_err(&partial))?;
-        let dest = ctx.blobs.path(digest);
-        fs::rename(&partial, &dest).map_err(io_err(&dest))?;
-        if let (Some(tmp), Some(dir)) = (dir, &job.layer_dir) {
-            commit_dir(&tmp, dir)?;
-        }
-        Ok(size)
-    });
+    let result = consume(ctx, job, &tee)
+        .map_err(|e| root_cause(ctx, job, &tee, e))
+        .and_then(|(size, dir)| {
+            let t = tee
+                .lock()
+                .map_err(|_| FetchError::Task("tee poisoned".into()))?;
+            verify_blob(ctx, job, &t)?;
+            t.out.sync_all().map_err(io_err(&partial))?;
+            let dest = ctx.blobs.path(digest);
+            fs::rename(&partial, &dest).map_err(io_err(&dest))?;
+            if let (Some(tmp), Some(dir)) = (dir, &job.layer_dir) {
+                commit_dir(&tmp, dir)?;
+            }
+            Ok(size)
+        });
     if result.is_err() {
         let keep = tee.lock().map(|t| t.net_failed).unwrap_or(false);
         if !keep {
@@ -158,6 +160,19 @@ pub fn fetch(ctx: &Ctx, job: &Job) -> Result<u64, FetchError> {
         ctx.progress.finish(&id, "Pull complete");
     }
     result
+}
+
+/// A corrupt blob usually fails first in the decompressor or the tar reader; the
+/// real cause is the blob's digest, so read the rest and say that when it differs.
+fn root_cause(ctx: &Ctx, job: &Job, tee: &Arc<Mutex<Tee>>, e: FetchError) -> FetchError {
+    if matches!(e, FetchError::Network { .. }) {
+        return e;
+    }
+    let _ = io::copy(&mut Shared(tee.clone()), &mut io::sink());
+    match tee.lock() {
+        Ok(t) if !t.net_failed => verify_blob(ctx, job, &t).err().unwrap_or(e),
+        _ => e,
+    }
 }
 
 /// Asks for the blob from byte `have` on; returns the stream and where it starts

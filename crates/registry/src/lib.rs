@@ -14,13 +14,17 @@
 pub mod client;
 pub mod credentials;
 pub mod fetch;
+pub mod login;
 pub mod manifest;
 pub mod platform;
 pub mod progress;
 pub mod pull;
+pub mod push;
+pub mod records;
 pub mod settings;
 
 pub use platform::Platform;
 pub use progress::{Progress, Silent};
 pub use pull::{pull, PullError, PullOptions, Pulled};
+pub use push::{push, PushError, Pushed};
 pub use settings::Settings;

@@ -387,6 +387,21 @@ fn commit(
         .created()
         .clone()
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    // Where each blob lives, so a later push to this registry can mount it.
+    let remember = || -> rusqlite::Result<()> {
+        crate::records::ensure(&store.conn)?;
+        for d in r
+            .manifest
+            .layers
+            .iter()
+            .map(|l| &l.digest)
+            .chain([&image_id])
+        {
+            crate::records::add_source(&store.conn, d, &reference.registry, &reference.repository)?;
+        }
+        Ok(())
+    };
+    remember().map_err(StoreError::from)?;
     store.record(&image_id, &r.manifest_digest, &created, size)?;
     store.tag(reference, &image_id)?;
     Ok(image_id)
