@@ -172,7 +172,9 @@ fn login_push_and_wrong_password() {
     assert!(stderr(&anon).contains("berth login"), "{}", stderr(&anon));
 
     let mut wrong = b.command(&["login", "-u", "berth", "--password-stdin", &reg.host]);
-    wrong.env("DOCKER_CONFIG", dc).stderr(std::process::Stdio::piped());
+    wrong
+        .env("DOCKER_CONFIG", dc)
+        .stderr(std::process::Stdio::piped());
     let out = berth_testkit::output_with_input(wrong, "nope\n");
     assert_ne!(out.status.code(), Some(0));
     assert!(
@@ -183,7 +185,9 @@ fn login_push_and_wrong_password() {
     assert!(!docker_config.join("config.json").exists(), "nothing saved");
 
     let mut right = b.command(&["login", "-u", "berth", "--password-stdin", &reg.host]);
-    right.env("DOCKER_CONFIG", dc).stderr(std::process::Stdio::piped());
+    right
+        .env("DOCKER_CONFIG", dc)
+        .stderr(std::process::Stdio::piped());
     let out = berth_testkit::output_with_input(right, "s3cret\n");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("Login Succeeded"));
@@ -402,7 +406,8 @@ fn corrupt_blob_is_refused_and_nothing_is_committed() {
     };
     assert_eq!(layer.len(), 1);
     let file = reg.blob_file(&pushed_layer);
-    let mut data = std::fs::read(&file).unwrap();
+    let original = std::fs::read(&file).unwrap();
+    let mut data = original.clone();
     let mid = data.len() / 2;
     for b in &mut data[mid..mid + 16] {
         *b ^= 0xff;
@@ -424,6 +429,22 @@ fn corrupt_blob_is_refused_and_nothing_is_committed() {
     assert!(
         files_under(&b.root.join("layers")).is_empty(),
         "no layer committed"
+    );
+    // Truncated: the registry serves half the blob.
+    std::fs::write(&file, &original[..mid]).unwrap();
+    let out = b.run(&["pull", &dest]);
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "has {mid} bytes where the manifest says {}",
+            original.len()
+        )),
+        "{err}"
+    );
+    assert!(
+        files_under(&b.root.join("blobs")).is_empty(),
+        "no blob committed"
     );
     assert!(
         files_under(&b.root.join("tmp")).is_empty(),

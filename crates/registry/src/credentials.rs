@@ -14,20 +14,20 @@ pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path} is not valid JSON: {source}; fix or remove it")]
+    #[error("{path} is not valid JSON: {error}; fix or remove it")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("the auth entry for {server} in {path} is not base64 of user:password")]
     BadAuth { server: String, path: PathBuf },
@@ -87,14 +87,14 @@ impl CredentialStore {
     fn load(&self) -> Result<Map<String, Value>, CredentialsError> {
         match std::fs::read(&self.path) {
             Ok(data) if data.iter().all(|b| b.is_ascii_whitespace()) => Ok(Map::new()),
-            Ok(data) => serde_json::from_slice(&data).map_err(|source| CredentialsError::Json {
+            Ok(data) => serde_json::from_slice(&data).map_err(|error| CredentialsError::Json {
                 path: self.path.clone(),
-                source,
+                error,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Map::new()),
-            Err(source) => Err(CredentialsError::Read {
+            Err(error) => Err(CredentialsError::Read {
                 path: self.path.clone(),
-                source,
+                error,
             }),
         }
     }
@@ -188,9 +188,9 @@ impl CredentialStore {
 
     fn save(&self, config: &Map<String, Value>) -> Result<(), CredentialsError> {
         use std::os::unix::fs::OpenOptionsExt;
-        let werr = |source| CredentialsError::Write {
+        let werr = |error| CredentialsError::Write {
             path: self.path.clone(),
-            source,
+            error,
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(werr)?;

@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex};
 pub enum FetchError {
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("blob {digest} from {host} is corrupt: its content hashes to {actual}; nothing was stored. Pull again; if it persists the registry's copy is damaged")]
     Digest {
         host: String,
@@ -44,22 +44,22 @@ pub enum FetchError {
         expected: String,
         actual: String,
     },
-    #[error("layer {digest}: {source}")]
-    Unpack { digest: String, source: UnpackError },
-    #[error("reading blob {digest} from {host}: {source}; the part received is kept and the next pull resumes there")]
+    #[error("layer {digest}: {error}")]
+    Unpack { digest: String, error: UnpackError },
+    #[error("reading blob {digest} from {host}: {error}; the part received is kept and the next pull resumes there")]
     Network {
         host: String,
         digest: String,
-        source: io::Error,
+        error: io::Error,
     },
     #[error("a download task failed: {0}")]
     Task(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
-    move |source| FetchError::Io {
+    move |error| FetchError::Io {
         path: path.into(),
-        source,
+        error,
     }
 }
 
@@ -212,17 +212,17 @@ fn consume(
     tee: &Arc<Mutex<Tee>>,
 ) -> Result<(u64, Option<PathBuf>), FetchError> {
     let digest = &job.desc.digest;
-    let net_error = |tee: &Arc<Mutex<Tee>>, source: io::Error| -> FetchError {
+    let net_error = |tee: &Arc<Mutex<Tee>>, error: io::Error| -> FetchError {
         if tee.lock().is_ok_and(|t| t.net_failed) {
             FetchError::Network {
                 host: ctx.session.endpoint.host.clone(),
                 digest: digest.clone(),
-                source,
+                error,
             }
         } else {
             FetchError::Io {
                 path: ctx.tmp.clone(),
-                source,
+                error,
             }
         }
     };
@@ -235,11 +235,11 @@ fn consume(
         .join(format!("unpack-{}-{}", std::process::id(), unique_suffix()));
     fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
     let result = (|| {
-        let unpack_err = |source: UnpackError| match source {
+        let unpack_err = |error: UnpackError| match error {
             UnpackError::Read(e) if tee.lock().is_ok_and(|t| t.net_failed) => net_error(tee, e),
-            source => FetchError::Unpack {
+            error => FetchError::Unpack {
                 digest: digest.clone(),
-                source,
+                error,
             },
         };
         let shared = io::BufReader::with_capacity(128 * 1024, Shared(tee.clone()));
@@ -309,9 +309,9 @@ fn unpack_local(ctx: &Ctx, job: &Job, dir: &Path) -> Result<u64, FetchError> {
         .join(format!("unpack-{}-{}", std::process::id(), unique_suffix()));
     fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
     let result = (|| {
-        let unpack_err = |source| FetchError::Unpack {
+        let unpack_err = |error| FetchError::Unpack {
             digest: digest.clone(),
-            source,
+            error,
         };
         let plain = decompressed(Box::new(io::BufReader::new(f))).map_err(unpack_err)?;
         let mut diff = HashingReader::new(plain);
@@ -345,7 +345,7 @@ fn commit_dir(tmp: &Path, dir: &Path) -> Result<(), FetchError> {
         if !dir.is_dir() {
             return Err(FetchError::Io {
                 path: dir.into(),
-                source: io::Error::other("could not move the unpacked layer into place"),
+                error: io::Error::other("could not move the unpacked layer into place"),
             });
         }
     }

@@ -24,10 +24,10 @@ pub enum PullError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    #[error("{reference}: {source}")]
+    #[error("{reference}: {error}")]
     Manifest {
         reference: String,
-        source: ManifestError,
+        error: ManifestError,
     },
     #[error("{reference} has no image for {want} (it has: {have}); choose one with --platform")]
     NoPlatform {
@@ -177,9 +177,9 @@ async fn pull_from(
         });
     }
     for l in layers {
-        manifest::check_layer_type(&l.media_type).map_err(|source| PullError::Manifest {
+        manifest::check_layer_type(&l.media_type).map_err(|error| PullError::Manifest {
             reference: reference.to_string(),
-            source,
+            error,
         })?;
     }
     let chains = berth_image::chain_ids(&diff_ids);
@@ -262,9 +262,9 @@ async fn resolve(
         .await
         .map_err(|e| session.error(e, &what))?;
     let parse = |body: &[u8]| {
-        manifest::parse(body, None).map_err(|source| PullError::Manifest {
+        manifest::parse(body, None).map_err(|error| PullError::Manifest {
             reference: reference.to_string(),
-            source,
+            error,
         })
     };
     let want = opts.platform.clone().unwrap_or_else(Platform::host);
@@ -288,7 +288,7 @@ async fn resolve(
                 Manifest::Index(_) => {
                     return Err(PullError::Manifest {
                         reference: reference.to_string(),
-                        source: ManifestError::Unsupported("nested index".into()),
+                        error: ManifestError::Unsupported("nested index".into()),
                     })
                 }
             }

@@ -31,15 +31,15 @@ pub const DEFAULT_DOWNLOADS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("reading registry settings {path}: {source}")]
+    #[error("reading registry settings {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("registry settings {path}: {source}")]
+    #[error("registry settings {path}: {error}")]
     Parse {
         path: PathBuf,
-        source: Box<toml::de::Error>,
+        error: Box<toml::de::Error>,
     },
     #[error("registry settings {path}: {what}")]
     Invalid { path: PathBuf, what: String },
@@ -115,7 +115,7 @@ impl Settings {
             Ok(t) => Some(t),
             // The default file is optional; one named in $BERTH_CONFIG is not.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => None,
-            Err(source) => return Err(SettingsError::Read { path, source }),
+            Err(error) => return Err(SettingsError::Read { path, error }),
         };
         let mut s = match &text {
             Some(t) => Self::parse(t, &path)?,
@@ -131,7 +131,7 @@ impl Settings {
     pub fn parse(text: &str, path: &Path) -> Result<Self, SettingsError> {
         let file: File = toml::from_str(text).map_err(|e| SettingsError::Parse {
             path: path.into(),
-            source: Box::new(e),
+            error: Box::new(e),
         })?;
         let invalid = |what: String| SettingsError::Invalid {
             path: path.into(),
