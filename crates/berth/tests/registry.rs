@@ -107,6 +107,24 @@ fn push_then_pull_into_empty_store_runs() {
     );
     assert!(again.contains(&digest), "same manifest digest: {again}");
     assert_eq!(dst.ok(&["pull", "-q", &dest]), dest);
+    // -a: every tag of the repository.
+    src.ok(&[
+        "push",
+        "-q",
+        "localbb:1",
+        &format!("{}/tools/bb:v2", reg.host),
+    ]);
+    let all = dst.ok(&["pull", "-a", &format!("{}/tools/bb", reg.host)]);
+    assert!(all.contains(&format!("{}/tools/bb:v2", reg.host)), "{all}");
+    let tags = dst.ok(&[
+        "images",
+        "--format",
+        "{{.Tag}}",
+        &format!("{}/tools/bb", reg.host),
+    ]);
+    assert_eq!(tags.lines().count(), 2, "{tags}");
+    let with_tag = dst.run(&["pull", "-a", &dest]);
+    assert_eq!(with_tag.status.code(), Some(125));
     dst.assert_no_leftovers();
 }
 
@@ -602,7 +620,12 @@ fn killed_pull_resumes_with_fewer_bytes() {
         second + kept / 2 < whole,
         "resumed pull fetched {second} bytes (first {first}, kept {kept})"
     );
-    assert!(files_under(&b.root.join("tmp/partial")).is_empty());
+    // Neither the partial blob nor the killed pull's unpack directory is left.
+    assert!(
+        files_under(&b.root.join("tmp")).is_empty(),
+        "{:?}",
+        files_under(&b.root.join("tmp"))
+    );
     assert_eq!(
         b.ok(&["run", "--rm", &image, "sh", "-c", "wc -c < /blob"]),
         "25165824"
