@@ -229,7 +229,7 @@ fn login_push_and_wrong_password() {
     );
 
     assert!(ok_env(&b, &env, &["logout", &reg.host]).contains("Removing login credentials"));
-    let after = run_env(&fresh, &env, &["pull", &format!("{dest}")]);
+    let after = run_env(&fresh, &env, &["pull", &dest]);
     assert_ne!(
         after.status.code(),
         Some(0),
