@@ -51,6 +51,10 @@ pub enum Command {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Save images to a tar archive (docker-archive by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive (docker-archive or OCI layout)
+    Load(LoadArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -99,6 +103,10 @@ pub enum ImageCommand {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Save images to a tar archive (docker-archive by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive (docker-archive or OCI layout)
+    Load(LoadArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
 }
@@ -461,6 +469,28 @@ pub struct PushArgs {
     pub image: String,
     /// Where to push it when not to its own name: REGISTRY/REPOSITORY[:TAG]
     pub destination: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to this file instead of standard output
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    /// docker-archive (docker's combined archive, loads into docker and podman) or oci-archive
+    #[arg(long, default_value = "docker-archive", value_parser = ["docker-archive", "oci-archive"])]
+    pub format: String,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from this tar archive instead of standard input
+    #[arg(short = 'i', long = "input")]
+    pub input: Option<String>,
+    /// Print only the loaded names
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

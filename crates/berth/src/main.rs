@@ -68,6 +68,8 @@ fn dispatch(command: Command) -> Result<i32> {
         }
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => cmd_registry::cmd_pull(e, &a),
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => cmd_registry::cmd_push(e, &a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => cmd_image::cmd_save(e, &a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => cmd_image::cmd_load(e, &a),
         Command::Login(a) => cmd_registry::cmd_login(&a),
         Command::Logout(a) => cmd_registry::cmd_logout(&a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => cmd_image::cmd_images(e, &a),

@@ -1,6 +1,7 @@
 //! berth-image: references, the content-addressed blob store, image metadata, import
 //! of root filesystem tarballs, safe layer unpacking and overlay lower directories.
 
+pub mod archive;
 pub mod blobs;
 pub mod change;
 pub mod db;
