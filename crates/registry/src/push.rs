@@ -30,7 +30,7 @@ pub enum PushError {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("recording pushed blobs: {0}")]
+    #[error("recording pushed blobs in the metadata database")]
     Db(#[from] rusqlite::Error),
     #[error("image {0}: {1}")]
     Manifest(String, ManifestError),

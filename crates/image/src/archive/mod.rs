@@ -41,9 +41,11 @@ pub enum ArchiveError {
     Blob(#[from] BlobError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
-    #[error("unpacking a layer from the archive: {0}")]
+    // No "{0}" in these two: the cause is their source, which the CLI prints
+    // after the message (anyhow's chain), so it would show twice.
+    #[error("unpacking a layer from the archive")]
     Unpack(#[from] UnpackError),
-    #[error("archive JSON: {0}")]
+    #[error("the archive's JSON is invalid")]
     Json(#[from] serde_json::Error),
     #[error("writing the archive: {0}")]
     Write(io::Error),
