@@ -43,7 +43,7 @@ pub enum PullError {
     },
     #[error("{reference}: the image config is invalid: {why}")]
     Config { reference: String, why: String },
-    #[error("{}", unable_text(.input, .attempts))]
+    #[error("{}", unable_text(.input, .attempts, *.not_found))]
     Unable {
         input: String,
         attempts: Vec<String>,
@@ -65,8 +65,12 @@ impl PullError {
     }
 }
 
-fn unable_text(input: &str, attempts: &[String]) -> String {
-    let mut s = format!("pull access denied or image not found for {input}; tried:");
+fn unable_text(input: &str, attempts: &[String], not_found: bool) -> String {
+    let mut s = if not_found {
+        format!("image {input} not found (or access denied); tried:")
+    } else {
+        format!("could not pull {input}; tried:")
+    };
     for a in attempts {
         s.push_str("\n  - ");
         s.push_str(a);
