@@ -671,3 +671,32 @@ fn skopeo_written_formats_pull_and_run() {
         b.assert_no_leftovers();
     }
 }
+
+#[test]
+fn concurrent_pulls_of_one_image_both_succeed() {
+    if !require_root_and(&["tar", "docker-registry"]) {
+        return;
+    }
+    let reg = Registry::start();
+    let src = Berth::new(BIN);
+    src.import_busybox("twice:1", &[]);
+    let name = format!("{}/twice:1", reg.host);
+    src.ok(&["push", "-q", "twice:1", &name]);
+    let b = Berth::new(BIN);
+    let spawned: Vec<_> = (0..3)
+        .map(|_| {
+            b.command(&["pull", "-q", &name])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in spawned {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(b.ok(&["run", "--rm", &name, "echo", "one"]), "one");
+    assert!(files_under(&b.root.join("tmp")).is_empty());
+    b.assert_no_leftovers();
+}

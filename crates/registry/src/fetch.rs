@@ -99,7 +99,13 @@ pub fn fetch(ctx: &Ctx, job: &Job) -> Result<u64, FetchError> {
     // Two pulls of images sharing a layer: the second waits, then finds it done.
     lock(&file).map_err(io_err(&partial))?;
     if ctx.blobs.exists(digest) {
-        let _ = fs::remove_file(&partial);
+        // Another pull finished it while we waited: drop our (empty) file, but
+        // never a newer partial a third pull may have started at the same path.
+        use std::os::unix::fs::MetadataExt;
+        let ours = file.metadata().map(|m| m.ino()).ok();
+        if fs::metadata(&partial).map(|m| m.ino()).ok() == ours {
+            let _ = fs::remove_file(&partial);
+        }
         return match &job.layer_dir {
             Some(dir) => unpack_local(ctx, job, dir),
             None => Ok(0),
