@@ -73,6 +73,8 @@ pub enum Command {
     Network(NetworkCommand),
     /// List port mappings of a container
     Port(PortArgs),
+    /// Display system-wide information: storage, registry settings
+    Info,
     /// Explain why a container's init (systemd) failed or is degraded, and how to fix it
     Doctor(DoctorArgs),
     /// Manage containers

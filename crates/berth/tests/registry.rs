@@ -508,6 +508,14 @@ fn mirrors_are_tried_in_order_then_upstream() {
     );
     let env = [("BERTH_CONFIG", conf.to_str().unwrap())];
     let b = Berth::new(BIN);
+    let info = ok_env(&b, &env, &["info"]);
+    assert!(
+        info.contains(&format!(
+            "Registry {}: insecure=false blocked=false mirrors=[{dead}, {}]",
+            upstream.host, mirror.host
+        )),
+        "{info}"
+    );
     let image = format!("{}/team/app:1", upstream.host);
     ok_env(&b, &env, &["pull", "-q", &image]);
     assert_eq!(b.ok(&["run", "--rm", &image]), "from-mirror");
