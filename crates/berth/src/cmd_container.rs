@@ -117,8 +117,16 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
     })
 }
 
+/// The request with its image pulled as `--pull` says (the name may become the
+/// fully qualified one a short name resolved to).
+fn pulled_request(engine: &Engine, a: &CreateArgs) -> Result<CreateRequest> {
+    let mut req = create_request(a)?;
+    req.image = crate::cmd_registry::ensure_image(engine, &req.image, &a.pull)?;
+    Ok(req)
+}
+
 pub fn cmd_create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
-    let c = create(engine, &create_request(a)?)?;
+    let c = create(engine, &pulled_request(engine, a)?)?;
     println!("{}", c.id);
     Ok(0)
 }
@@ -132,7 +140,7 @@ pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         }
         Some(other) => bail!("--wait={other:?} is not supported: use --wait=ready"),
     }
-    let c = create(engine, &create_request(&a.create)?)?;
+    let c = create(engine, &pulled_request(engine, &a.create)?)?;
     if a.wait.is_some() && !c.spec.systemd {
         let _ = lifecycle::remove_files(engine, &c, true);
         bail!("--wait=ready needs a systemd container: its command is not an init; add --systemd=always if it speaks sd_notify");

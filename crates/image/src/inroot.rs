@@ -118,6 +118,23 @@ impl InRoot {
         Ok(Some(data))
     }
 
+    /// Opens the regular file `rel` for reading, whatever its size. `Ok(None)` when
+    /// nothing is there.
+    pub fn open_regular(
+        &self,
+        rel: &str,
+        follow: Follow,
+    ) -> Result<Option<std::fs::File>, InRootError> {
+        let Some((handle, stat)) = self.lookup(rel, follow)? else {
+            return Ok(None);
+        };
+        self.require_regular(rel, &stat)?;
+        let file = handle
+            .reopen(OpenFlags::O_RDONLY)
+            .map_err(|e| self.io(rel, to_io(e)))?;
+        Ok(Some(file))
+    }
+
     /// Replaces the contents of the existing regular file `rel`.
     pub fn overwrite(&self, rel: &str, follow: Follow, data: &[u8]) -> Result<(), InRootError> {
         let Some((handle, stat)) = self.lookup(rel, follow)? else {

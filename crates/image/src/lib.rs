@@ -3,6 +3,7 @@
 //! and [`inroot`], the one way berth reads or writes a file inside a tree an image or
 //! a container controls (the engine uses it for a container's rootfs).
 
+pub mod archive;
 pub mod blobs;
 pub mod change;
 pub mod db;

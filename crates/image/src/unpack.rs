@@ -43,10 +43,8 @@ pub enum UnpackError {
     BadOwner { entry: String, id: u64 },
     #[error("layer entry {entry:?} is a sparse file of {size} bytes; berth expands sparse files of at most {max} bytes")]
     SparseTooLarge { entry: String, size: u64, max: u64 },
-    #[error(
-        "zstd-compressed layers are not supported yet; decompress the archive first (zstd -d)"
-    )]
-    Zstd,
+    #[error("starting the zstd decoder: {0}")]
+    Zstd(io::Error),
 }
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -69,7 +67,8 @@ pub fn decompressed(mut reader: Box<dyn Read>) -> Result<Box<dyn Read>, UnpackEr
         return Ok(Box::new(flate2::read::MultiGzDecoder::new(chained)));
     }
     if got == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        return Err(UnpackError::Zstd);
+        let decoder = zstd::stream::read::Decoder::new(chained).map_err(UnpackError::Zstd)?;
+        return Ok(Box::new(decoder));
     }
     Ok(chained)
 }
