@@ -322,6 +322,20 @@ fn default_profile_refuses_what_docker_refuses() {
     let want = "CapInh:0000000000000000\nCapPrm:00000000a80425fb\nCapEff:00000000a80425fb\nCapBnd:00000000a80425fb\nCapAmb:0000000000000000";
     assert_eq!(b.ok(&["exec", "long", "sh", "-c", caps]), want);
     assert_eq!(b.sh(&[], caps), want);
+    let nobody = parse(&b.ok(&[
+        "exec",
+        "-u",
+        "65534",
+        "long",
+        "/probe/probe",
+        "clone_newuser_net",
+        "io_uring_setup",
+    ]));
+    expect(
+        &nobody,
+        &[("clone_newuser_net", "EPERM"), ("io_uring_setup", "EPERM")],
+        "exec -u 65534",
+    );
     b.ok(&["rm", "-f", "long"]);
 
     // Not root in the container: the same filter.
