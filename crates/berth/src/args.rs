@@ -196,7 +196,7 @@ pub struct CreateArgs {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
-    /// Security options (supported: no-new-privileges[=true|false])
+    /// Security options: no-new-privileges[=true|false], seccomp=unconfined|builtin|PROFILE.json
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     /// Signal to stop the container

@@ -69,14 +69,7 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
     if let Some(arg) = command.first().filter(|a| is_run_flag(a)) {
         eprintln!("berth: warning: {arg:?} comes after the image name, so it is passed to the container's command, not to berth; put berth flags before the image");
     }
-    let mut no_new_privileges = false;
-    for opt in &a.security_opt {
-        match opt.as_str() {
-            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => no_new_privileges = true,
-            "no-new-privileges=false" | "no-new-privileges:false" => no_new_privileges = false,
-            other => bail!("--security-opt {other:?} is not supported yet (supported: no-new-privileges[=true|false])"),
-        }
-    }
+    let security = crate::security_opt::parse(&a.security_opt)?;
     Ok(CreateRequest {
         image: image.clone(),
         name: a.name.clone(),
@@ -95,7 +88,8 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
         privileged: a.privileged,
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
-        no_new_privileges,
+        no_new_privileges: security.no_new_privileges,
+        seccomp: security.seccomp,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
         ulimits: a.ulimit.clone(),

@@ -77,7 +77,7 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "Privileged": s.privileged,
             "ReadonlyRootfs": s.read_only,
             "CapAdd": s.cap_add, "CapDrop": s.cap_drop,
-            "SecurityOpt": if s.no_new_privileges { vec!["no-new-privileges"] } else { vec![] },
+            "SecurityOpt": security_opt(s),
             "Tmpfs": tmpfs,
             "Ulimits": ulimits,
             "Memory": s.resources.memory.unwrap_or(0),
@@ -105,6 +105,22 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "Systemd": s.systemd,
         },
     })
+}
+
+/// `HostConfig.SecurityOpt` as docker shows it: a custom seccomp profile by its
+/// text, as it was read at create.
+fn security_opt(s: &berth_engine::model::ContainerSpec) -> Vec<String> {
+    use berth_engine::model::SeccompProfile;
+    let mut opts = Vec::new();
+    if s.no_new_privileges {
+        opts.push("no-new-privileges".to_string());
+    }
+    match &s.seccomp {
+        SeccompProfile::Default => {}
+        SeccompProfile::Unconfined => opts.push("seccomp=unconfined".into()),
+        SeccompProfile::Custom(text) => opts.push(format!("seccomp={text}")),
+    }
+    opts
 }
 
 fn network_settings(c: &Container) -> Value {

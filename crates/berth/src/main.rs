@@ -12,6 +12,7 @@ mod cmd_registry;
 mod format;
 mod inspect;
 mod progress;
+mod security_opt;
 
 use anyhow::Result;
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};

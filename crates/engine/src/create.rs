@@ -3,7 +3,7 @@
 
 use crate::model::{
     BindMount, Container, ContainerSpec, ContainerState, NetworkMode, NetworkOptions, Resources,
-    Ulimit,
+    SeccompProfile, Ulimit,
 };
 use crate::oci::{self, mounts};
 use crate::{names, now, store, Engine, EngineError};
@@ -32,6 +32,7 @@ pub struct CreateRequest {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
+    pub seccomp: SeccompProfile,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
     pub ulimits: Vec<String>,
@@ -256,6 +257,10 @@ pub fn spec_from_request(
         cap_add: normalised_caps(&req.cap_add)?,
         cap_drop: normalised_caps(&req.cap_drop)?,
         no_new_privileges: req.no_new_privileges,
+        seccomp: {
+            oci::seccomp::validate(&req.seccomp).map_err(oci::OciError::from)?;
+            req.seccomp.clone()
+        },
         stop_signal,
         stop_timeout: req.stop_timeout,
         ulimits: req

@@ -73,6 +73,20 @@ pub struct NetworkOptions {
     pub add_hosts: Vec<(String, String)>,
 }
 
+/// The seccomp filter a container asked for (`--security-opt seccomp=…`); a
+/// privileged container gets none whatever this says, as with docker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SeccompProfile {
+    /// Docker's default profile.
+    #[default]
+    Default,
+    Unconfined,
+    /// A profile in docker's JSON format, its text as read at create (as docker
+    /// keeps it): later edits of the file do not change the container.
+    Custom(String),
+}
+
 /// User intent, fixed when the container is created.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct ContainerSpec {
@@ -97,6 +111,8 @@ pub struct ContainerSpec {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
+    #[serde(default)]
+    pub seccomp: SeccompProfile,
     pub stop_signal: String,
     pub stop_timeout: Option<u32>,
     pub ulimits: Vec<Ulimit>,

@@ -6,10 +6,19 @@
 //! Contract for both backends: the container's init process and exec'd processes end
 //! up as children of the calling process, which must be a child subreaper (the
 //! monitor is one; `exec` in the CLI makes itself one) so it can reap them.
+//!
+//! Seccomp departs from "libcontainer does the OCI bundle": the libcontainer backend
+//! compiles the bundle's filter itself (once per profile, cached, with runc's ENOSYS
+//! stub) and loads it from its executor, in the container's init and in exec'd
+//! processes alike; libcontainer reads a copy of the config without the filter.
+//! `libcontainer_seccomp.rs` says why (cost, exec, an operand swap).
 
 pub mod console;
 mod libcontainer_backend;
+mod libcontainer_seccomp;
 mod oci_cli;
+mod seccomp_bpf;
+mod seccomp_enosys;
 pub mod signal;
 
 pub use libcontainer_backend::LibcontainerRuntime;
@@ -89,11 +98,16 @@ pub trait Runtime {
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
 }
 
+/// Names that pick the in-process libcontainer backend.
+fn is_libcontainer(name: &str) -> bool {
+    matches!(name, "" | "libcontainer" | "berth" | "youki")
+}
+
 /// Picks a backend by name: `libcontainer` (default, in-process) or the name/path of
 /// an OCI runtime binary such as `runc`.
 pub fn by_name(name: &str, state_root: &Path) -> Result<Box<dyn Runtime>, RuntimeError> {
     match name {
-        "" | "libcontainer" | "berth" | "youki" => Ok(Box::new(LibcontainerRuntime::new(
+        name if is_libcontainer(name) => Ok(Box::new(LibcontainerRuntime::new(
             state_root.join("libcontainer"),
         ))),
         other => {

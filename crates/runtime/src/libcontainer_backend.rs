@@ -1,6 +1,7 @@
 //! Default backend: youki's libcontainer, in-process. It forks without exec, so it is
 //! only called from single-threaded processes (the monitor, or the CLI for exec).
 
+use crate::libcontainer_seccomp::{self, LoadFilter};
 use crate::{CreateRequest, ExecRequest, Runtime, RuntimeError};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
@@ -28,6 +29,11 @@ impl LibcontainerRuntime {
         }
     }
 
+    /// Compiled seccomp filters, shared by all containers of this state root.
+    fn seccomp_cache(&self) -> PathBuf {
+        self.root.with_file_name("seccomp-bpf")
+    }
+
     fn load(&self, id: &str) -> Result<Container, RuntimeError> {
         let dir = self.root.join(id);
         if !dir.exists() {
@@ -41,10 +47,11 @@ impl LibcontainerRuntime {
         id: &str,
         console: Option<&std::path::Path>,
         stdio: crate::Stdio,
+        executor: BerthExecutor,
     ) -> Result<ContainerBuilder, RuntimeError> {
         std::fs::create_dir_all(&self.root).map_err(|e| self.fail("prepare", id, e))?;
         let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
-            .with_executor(BerthExecutor)
+            .with_executor(executor)
             .with_root_path(self.root.clone())
             .map_err(|e| self.fail("prepare", id, e))?
             .with_console_socket(console);
@@ -67,11 +74,19 @@ impl Runtime for LibcontainerRuntime {
     }
 
     fn create(&self, req: CreateRequest) -> Result<i32, RuntimeError> {
+        let (bundle, filter) =
+            libcontainer_seccomp::prepare_init(req.bundle, &self.seccomp_cache())
+                .map_err(|e| self.fail("create", req.id, e))?;
         let container = self
-            .base_builder(req.id, req.console_socket, req.stdio)?
+            .base_builder(
+                req.id,
+                req.console_socket,
+                req.stdio,
+                BerthExecutor { filter },
+            )?
             .validate_id()
             .map_err(|e| self.fail("create", req.id, e))?
-            .as_init(req.bundle)
+            .as_init(bundle)
             .with_systemd(false)
             .with_detach(true)
             .build()
@@ -89,15 +104,29 @@ impl Runtime for LibcontainerRuntime {
     }
 
     fn exec(&self, req: ExecRequest) -> Result<i32, RuntimeError> {
-        let pid = self
-            .base_builder(req.id, req.console_socket, req.stdio)?
-            .as_tenant()
-            .with_detach(true)
-            .with_process(Some(req.process_json))
-            .with_sub_cgroup(req.sub_cgroup.clone())
-            .build()
-            .map_err(|e| self.fail("exec in", req.id, e))?;
-        Ok(pid.as_raw())
+        let bundle = self.load(req.id)?.bundle().to_path_buf();
+        let (process, filter) =
+            libcontainer_seccomp::prepare_exec(&bundle, req.process_json, &self.seccomp_cache())
+                .map_err(|e| self.fail("exec in", req.id, e))?;
+        let built = self
+            .base_builder(
+                req.id,
+                req.console_socket,
+                req.stdio,
+                BerthExecutor { filter },
+            )
+            .and_then(|b| {
+                b.as_tenant()
+                    .with_detach(true)
+                    .with_process(Some(process.as_path()))
+                    .with_sub_cgroup(req.sub_cgroup.clone())
+                    .build()
+                    .map_err(|e| self.fail("exec in", req.id, e))
+            });
+        if process != req.process_json {
+            let _ = std::fs::remove_file(&process);
+        }
+        Ok(built?.as_raw())
     }
 
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
@@ -117,10 +146,16 @@ impl Runtime for LibcontainerRuntime {
 /// that cannot be executed 126, with the reason on the container's stderr. (The
 /// default executor fails container creation instead, which loses the exit code.)
 #[derive(Clone)]
-struct BerthExecutor;
+struct BerthExecutor {
+    /// The container's seccomp filter, loaded here (libcontainer_seccomp.rs says why).
+    filter: Option<LoadFilter>,
+}
 
 impl Executor for BerthExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(f) = &self.filter {
+            f.apply().map_err(ExecutorError::Other)?;
+        }
         let args = spec
             .process()
             .as_ref()

@@ -2,6 +2,7 @@
 //! spec plus a few host facts, so the whole mapping is unit-tested without root.
 
 pub mod mounts;
+pub mod seccomp;
 pub mod security;
 pub mod systemd;
 
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 pub enum OciError {
     #[error(transparent)]
     Security(#[from] security::SecurityError),
+    #[error("--security-opt seccomp: {0}")]
+    Seccomp(#[from] seccomp::SeccompError),
     #[error("--ulimit {name}={soft}:{hard}: the hard limit is above this host's ({host}); berth cannot raise it (no CAP_SYS_RESOURCE). Use at most {host}")]
     UlimitAboveHost {
         name: String,
@@ -171,6 +174,9 @@ fn all_mounts(inputs: &BundleInputs) -> Vec<Value> {
     mounts::dedupe(m)
 }
 
+/// The umask of every container process, init and exec'd alike (docker's).
+pub const CONTAINER_UMASK: u32 = 0o022;
+
 /// The process object; also used (with other args) for `exec`.
 pub fn process(
     spec: &ContainerSpec,
@@ -183,7 +189,12 @@ pub fn process(
 ) -> Result<Value, OciError> {
     let mut p = json!({
         "terminal": tty,
-        "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids },
+        // docker's umask, whatever the caller's (a careful admin's 077 would leave
+        // files the container writes unreadable to its own other users).
+        "user": {
+            "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids,
+            "umask": CONTAINER_UMASK,
+        },
         "args": args,
         "env": env,
         "cwd": if cwd.is_empty() { "/" } else { cwd },
@@ -262,7 +273,9 @@ pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
     } else {
         linux["maskedPaths"] = json!(security::MASKED_PATHS);
         linux["readonlyPaths"] = json!(security::READONLY_PATHS);
-        linux["seccomp"] = security::seccomp(&caps);
+        if let Some(filter) = seccomp::for_container(&spec.seccomp, &caps)? {
+            linux["seccomp"] = filter;
+        }
     }
     let mut config = json!({
         "ociVersion": "1.0.2",
@@ -375,7 +388,8 @@ mod tests {
             14
         );
         assert!(c["linux"]["seccomp"].is_object());
-        assert_eq!(c["linux"]["maskedPaths"].as_array().unwrap().len(), 11);
+        assert_eq!(c["linux"]["maskedPaths"].as_array().unwrap().len(), 12);
+        assert_eq!(c["process"]["user"]["umask"], 0o022);
         assert_eq!(c["linux"]["cgroupsPath"], "/berth/abc");
         assert_eq!(c["process"]["rlimits"][0]["hard"], 20000);
         let sys = c["mounts"]
@@ -404,6 +418,42 @@ mod tests {
         );
         assert!(c["linux"].get("seccomp").is_none());
         assert!(c["linux"].get("maskedPaths").is_none());
+    }
+
+    #[test]
+    fn seccomp_follows_the_security_opt() {
+        use crate::model::SeccompProfile;
+        let unconfined = config_for(&ContainerSpec {
+            seccomp: SeccompProfile::Unconfined,
+            ..base()
+        })
+        .unwrap();
+        assert!(unconfined["linux"].get("seccomp").is_none());
+        assert!(unconfined["linux"].get("maskedPaths").is_some());
+        let custom = config_for(&ContainerSpec {
+            seccomp: SeccompProfile::Custom(
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#.into(),
+            ),
+            ..base()
+        })
+        .unwrap();
+        assert_eq!(
+            custom["linux"]["seccomp"]["defaultAction"],
+            "SCMP_ACT_ALLOW"
+        );
+        // A privileged container has no filter, even with a profile (docker).
+        let privileged = config_for(&ContainerSpec {
+            privileged: true,
+            seccomp: SeccompProfile::Custom(r#"{"defaultAction": "SCMP_ACT_ERRNO"}"#.into()),
+            ..base()
+        })
+        .unwrap();
+        assert!(privileged["linux"].get("seccomp").is_none());
+        let broken = config_for(&ContainerSpec {
+            seccomp: SeccompProfile::Custom("{".into()),
+            ..base()
+        });
+        assert!(matches!(broken, Err(OciError::Seccomp(_))));
     }
 
     #[test]
