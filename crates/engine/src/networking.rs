@@ -63,21 +63,31 @@ pub fn reserve(engine: &Engine, c: &Container) -> Result<Vec<Attachment>, Engine
 /// What plugging a created container in needs, looked up before it is created:
 /// its attachments' networks and, on a first start, the nft table being built
 /// meanwhile (see `network::start_nat_setup`).
+///
+/// It holds the networks' lifetime lock (shared) until `connect` has consumed it,
+/// so a lingering teardown cannot remove the bridge or the table in between.
 pub struct Plugging {
     nets: Vec<Network>,
     nat: Option<NatSetup>,
+    _attaching: Option<network::Attaching>,
 }
 
 pub fn prepare_plugging(
     engine: &Engine,
     attachments: &[Attachment],
 ) -> Result<Plugging, EngineError> {
+    let cfg = engine.net_config();
+    let attaching = (!attachments.is_empty()).then(|| network::attaching(&cfg));
     let nets = attachments
         .iter()
         .map(|a| Ok(network::get(engine.conn(), &a.network)?))
         .collect::<Result<Vec<_>, EngineError>>()?;
-    let nat = network::start_nat_setup(&engine.net_config(), &nets.iter().collect::<Vec<_>>());
-    Ok(Plugging { nets, nat })
+    let nat = network::start_nat_setup(&cfg, &nets.iter().collect::<Vec<_>>());
+    Ok(Plugging {
+        nets,
+        nat,
+        _attaching: attaching,
+    })
 }
 
 /// Plugs the created container (init `pid`) into its networks and publishes its
@@ -217,10 +227,14 @@ fn plug_running(
         .find(|i| !state.attachments().any(|a| a.interface == *i))
         .unwrap_or_default();
     let cfg = engine.net_config();
-    let plugged = network::connect(&cfg, net, &att, &c.id, pid).and_then(|()| {
-        let nat = network::start_nat_setup(&cfg, &[net]);
-        network::publish(&cfg, nat, &[net], att.ip, &[])
-    });
+    let plugged = {
+        // Released before `leave`, which may tear the network down.
+        let _attaching = network::attaching(&cfg);
+        network::connect(&cfg, net, &att, &c.id, pid).and_then(|()| {
+            let nat = network::start_nat_setup(&cfg, &[net]);
+            network::publish(&cfg, nat, &[net], att.ip, &[])
+        })
+    };
     if let Err(e) = plugged {
         network::leave(conn, &cfg, &c.id, &att);
         return Err(e.into());
