@@ -89,3 +89,48 @@ fn a_container_started_while_the_idle_bridge_is_torn_down_answers() {
         failures.join("\n")
     );
 }
+
+fn inspect(b: &Berth, format: &str, name: &str) -> String {
+    b.ok(&["inspect", "-f", format, name])
+}
+
+/// Issue 13.5: `network connect`/`disconnect` rewrite a container's state while its
+/// monitor records the systemd boot (READY=1, STATUS=…) in the same row. Both
+/// kinds of change must survive: the boot leaves `starting`, and the network
+/// joined last is in the state.
+#[test]
+fn network_connect_during_a_systemd_boot_loses_no_state_change() {
+    if !berth_testkit::require_root_and(&["tar", "debootstrap", "ip", "nft"]) {
+        return;
+    }
+    let b = Berth::new(BIN);
+    b.import_systemd("debian-systemd");
+    b.ok(&["network", "create", "side"]);
+    for round in 0..3 {
+        b.ok(&["run", "-d", "--name", "s", "debian-systemd"]);
+        // Connect and disconnect over and over while the boot is recorded.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && inspect(&b, "{{.State.Boot}}", "s") == "starting" {
+            b.ok(&["network", "connect", "side", "s"]);
+            b.ok(&["network", "disconnect", "side", "s"]);
+        }
+        b.ok(&["network", "connect", "side", "s"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut boot = inspect(&b, "{{.State.Boot}}", "s");
+        while boot == "starting" && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            boot = inspect(&b, "{{.State.Boot}}", "s");
+        }
+        let networks = inspect(&b, "{{json .NetworkSettings.Networks}}", "s");
+        assert!(
+            boot == "ready" || boot == "degraded",
+            "round {round}: the boot stayed {boot:?} (READY=1 lost?)"
+        );
+        assert!(
+            networks.contains("\"side\""),
+            "round {round}: network side lost from the state: {networks}"
+        );
+        b.ok(&["rm", "-f", "s"]);
+    }
+    b.ok(&["network", "rm", "side"]);
+}
