@@ -133,8 +133,13 @@ impl Engine {
             .collect()
     }
 
-    pub fn save_state(&self, id: &str, state: &ContainerState) -> Result<(), EngineError> {
-        Ok(store::save_state(self.conn(), id, state)?)
+    /// Changes a container's state in one transaction (see `store::update_state`).
+    pub fn update_state<R>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ContainerState) -> R,
+    ) -> Result<R, EngineError> {
+        Ok(store::update_state(self.conn(), id, change)?)
     }
 
     pub fn runtime(&self, name: &str) -> Result<Box<dyn berth_runtime::Runtime>, EngineError> {

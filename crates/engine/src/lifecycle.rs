@@ -235,17 +235,19 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
     bundle::teardown(engine, &c.id);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(&c.id));
     crate::cgroups::remove_empty_parents(&engine.paths.runroot);
-    let mut state = c.state.clone();
-    if state.status != Status::Exited {
-        state.status = Status::Exited;
-        state.exit_code = Some(137);
-        state.finished_at = Some(crate::now());
-        state.error = Some("the container's monitor died; berth stopped the container".into());
-    }
-    state.monitor = None;
-    state.init = None;
-    state.network = None;
-    engine.save_state(&c.id, &state)?;
+    let state = engine.update_state(&c.id, |state| {
+        if state.status != Status::Exited {
+            state.status = Status::Exited;
+            state.exit_code = Some(137);
+            state.finished_at = Some(crate::now());
+            state.error = Some("the container's monitor died; berth stopped the container".into());
+        }
+        state.monitor = None;
+        state.init = None;
+        state.network = None;
+        state.connected.clear();
+        state.clone()
+    })?;
     if c.spec.auto_remove {
         remove_files(engine, &c, true)?;
         return Err(crate::store::StoreError::NotFound(c.id).into());

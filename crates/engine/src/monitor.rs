@@ -7,7 +7,7 @@
 use crate::attach::{Frame, FrameBuffer};
 use crate::logs::LogWriter;
 use crate::model::BootState;
-use crate::model::{ContainerState, ProcessId, Status};
+use crate::model::{ProcessId, Status};
 use crate::notify::NotifySocket;
 use crate::spawn::{create_container, Io};
 use crate::{bundle, lifecycle, now, Engine, EngineError};
@@ -111,11 +111,11 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         }
     };
     let listener = bind_attach(&engine, id)?;
-    let mut state = engine.container(id)?.state;
-    state.init = ProcessId::of(init_pid);
-    state.monitor = ProcessId::of(std::process::id() as i32);
-    state.error = None;
-    engine.save_state(id, &state)?;
+    engine.update_state(id, |state| {
+        state.init = ProcessId::of(init_pid);
+        state.monitor = ProcessId::of(std::process::id() as i32);
+        state.error = None;
+    })?;
 
     let mut clients = Vec::new();
     if wait_attach {
@@ -142,13 +142,14 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         record_failure(&engine, id, &e);
         return Err(e);
     }
-    state.status = Status::Running;
-    state.boot = container.spec.systemd.then_some(BootState::Starting);
-    state.boot_status = None;
-    state.started_at = Some(now());
-    state.finished_at = None;
-    state.exit_code = None;
-    engine.save_state(id, &state)?;
+    engine.update_state(id, |state| {
+        state.status = Status::Running;
+        state.boot = container.spec.systemd.then_some(BootState::Starting);
+        state.boot_status = None;
+        state.started_at = Some(now());
+        state.finished_at = None;
+        state.exit_code = None;
+    })?;
     sync.say(&format!("started {init_pid}"));
     sync.close();
 
@@ -180,13 +181,12 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     // The exit is recorded first, so `stop` and `wait` return as soon as the container
     // is gone; the monitor stays recorded until cleanup is done, and `rm`/`start`
     // wait for it (see lifecycle::wait_monitor_gone).
-    if let Ok(mut st) = engine.container(id).map(|c| c.state) {
+    let _ = engine.update_state(id, |st| {
         st.status = Status::Exited;
         st.exit_code = Some(code);
         st.finished_at = Some(now());
         st.init = None;
-        let _ = engine.save_state(id, &st);
-    }
+    });
     release_container(&engine, &*runtime, id);
     let networks = crate::networking::release(&engine, &container);
     if container.spec.auto_remove {
@@ -200,29 +200,27 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     }
     drop(clients);
     crate::networking::remove_veths(&engine, &container);
-    if let Ok(mut st) = engine.container(id).map(|c| c.state) {
+    let _ = engine.update_state(id, |st| {
         st.monitor = None;
         st.network = None;
         st.connected.clear();
-        let _ = engine.save_state(id, &st);
-    }
+    });
     crate::networking::remove_networks_when_idle(&engine, &networks);
     Ok(())
 }
 
 fn record_failure(engine: &Engine, id: &str, e: &EngineError) {
-    if let Ok(c) = engine.container(id) {
-        let st = ContainerState {
-            status: if c.state.started_at.is_some() {
-                Status::Exited
-            } else {
-                Status::Created
-            },
-            error: Some(e.to_string()),
-            exit_code: Some(if c.state.started_at.is_some() { 128 } else { 0 }),
-            ..c.state.clone()
+    let recorded = engine.update_state(id, |st| {
+        let started = st.started_at.is_some();
+        st.status = if started {
+            Status::Exited
+        } else {
+            Status::Created
         };
-        let _ = engine.save_state(id, &st);
+        st.error = Some(e.to_string());
+        st.exit_code = Some(if started { 128 } else { 0 });
+    });
+    if let (Ok(()), Ok(c)) = (recorded, engine.container(id)) {
         if c.spec.auto_remove {
             let _ = lifecycle::remove_files(engine, &c, true);
         }
@@ -426,11 +424,10 @@ impl Loop<'_> {
             return;
         }
         if let Ok(engine) = Engine::open() {
-            if let Ok(mut state) = engine.container(self.id).map(|c| c.state) {
+            let _ = engine.update_state(self.id, |state| {
                 state.boot = update.boot.or(state.boot);
-                state.boot_status = update.status.or(state.boot_status);
-                let _ = engine.save_state(self.id, &state);
-            }
+                state.boot_status = update.status.clone().or(state.boot_status.take());
+            });
             if update.boot == Some(BootState::Ready) {
                 drop(engine); // a SQLite connection must not cross fork
                 probe_degraded(self.id);
@@ -523,12 +520,15 @@ fn probe_degraded(id: &str) {
             if out.trim() != "degraded" {
                 return None;
             }
-            let mut state = engine.container(id).ok()?.state;
-            if state.boot == Some(BootState::Ready) {
-                state.boot = Some(BootState::Degraded);
-                engine.save_state(id, &state).ok()?;
-            }
-            Some(())
+            // Only a boot still recorded as ready turns degraded: a stop or a
+            // restart meanwhile has the last word.
+            engine
+                .update_state(id, |state| {
+                    if state.boot == Some(BootState::Ready) {
+                        state.boot = Some(BootState::Degraded);
+                    }
+                })
+                .ok()
         });
         let _ = degraded;
         // SAFETY: leave the forked child without running the monitor's destructors.

@@ -53,31 +53,41 @@ pub fn reserve(engine: &Engine, c: &Container) -> Result<Vec<Attachment>, Engine
             }
         }
     }
-    let mut state = engine.container(&c.id)?.state;
-    state.network = all.first().cloned();
-    state.connected = all[1..].to_vec();
-    engine.save_state(&c.id, &state)?;
+    engine.update_state(&c.id, |state| {
+        state.network = all.first().cloned();
+        state.connected = all[1..].to_vec();
+    })?;
     Ok(all)
 }
 
 /// What plugging a created container in needs, looked up before it is created:
 /// its attachments' networks and, on a first start, the nft table being built
 /// meanwhile (see `network::start_nat_setup`).
+///
+/// It holds the networks' lifetime lock (shared) until `connect` has consumed it,
+/// so a lingering teardown cannot remove the bridge or the table in between.
 pub struct Plugging {
     nets: Vec<Network>,
     nat: Option<NatSetup>,
+    _attaching: Option<network::Attaching>,
 }
 
 pub fn prepare_plugging(
     engine: &Engine,
     attachments: &[Attachment],
 ) -> Result<Plugging, EngineError> {
+    let cfg = engine.net_config();
+    let attaching = (!attachments.is_empty()).then(|| network::attaching(&cfg));
     let nets = attachments
         .iter()
         .map(|a| Ok(network::get(engine.conn(), &a.network)?))
         .collect::<Result<Vec<_>, EngineError>>()?;
-    let nat = network::start_nat_setup(&engine.net_config(), &nets.iter().collect::<Vec<_>>());
-    Ok(Plugging { nets, nat })
+    let nat = network::start_nat_setup(&cfg, &nets.iter().collect::<Vec<_>>());
+    Ok(Plugging {
+        nets,
+        nat,
+        _attaching: attaching,
+    })
 }
 
 /// Plugs the created container (init `pid`) into its networks and publishes its
@@ -174,24 +184,30 @@ pub fn join(
         )));
     };
     let net = network_named(engine, name)?;
-    if *primary == net.name || c.spec.connected.iter().any(|j| j.name == net.name) {
+    let added = crate::store::update_spec(engine.conn(), &c.id, |spec| {
+        let already = *primary == net.name || spec.connected.iter().any(|j| j.name == net.name);
+        if !already {
+            spec.connected.push(ConnectedNetwork {
+                name: net.name.clone(),
+                ip,
+            });
+        }
+        !already
+    })?;
+    if !added {
         return Err(EngineError::Invalid(format!(
             "container {} is already connected to network {}",
             c.name, net.name
         )));
     }
-    let mut spec = c.spec.clone();
-    spec.connected.push(ConnectedNetwork {
-        name: net.name.clone(),
-        ip,
-    });
-    crate::store::save_spec(engine.conn(), &c.id, &spec)?;
     let Some(init) = c.state.init.filter(|_| c.is_running()) else {
         return Ok(());
     };
     let plugged = plug_running(engine, c, &net, ip, init.pid);
     if plugged.is_err() {
-        crate::store::save_spec(engine.conn(), &c.id, &c.spec)?;
+        crate::store::update_spec(engine.conn(), &c.id, |spec| {
+            spec.connected.retain(|j| j.name != net.name)
+        })?;
     }
     plugged
 }
@@ -205,22 +221,25 @@ fn plug_running(
 ) -> Result<(), EngineError> {
     let conn = engine.conn();
     let mut att = network::allocate(conn, net, &c.id, ip, &[])?;
-    let mut state = engine.container(&c.id)?.state;
+    let state = engine.container(&c.id)?.state;
     att.interface = (1..)
         .map(|n| format!("eth{n}"))
         .find(|i| !state.attachments().any(|a| a.interface == *i))
         .unwrap_or_default();
     let cfg = engine.net_config();
-    let plugged = network::connect(&cfg, net, &att, &c.id, pid).and_then(|()| {
-        let nat = network::start_nat_setup(&cfg, &[net]);
-        network::publish(&cfg, nat, &[net], att.ip, &[])
-    });
+    let plugged = {
+        // Released before `leave`, which may tear the network down.
+        let _attaching = network::attaching(&cfg);
+        network::connect(&cfg, net, &att, &c.id, pid).and_then(|()| {
+            let nat = network::start_nat_setup(&cfg, &[net]);
+            network::publish(&cfg, nat, &[net], att.ip, &[])
+        })
+    };
     if let Err(e) = plugged {
         network::leave(conn, &cfg, &c.id, &att);
         return Err(e.into());
     }
-    state.connected.push(att);
-    engine.save_state(&c.id, &state)?;
+    engine.update_state(&c.id, |state| state.connected.push(att))?;
     refresh_peer_hosts(engine, &net.name);
     Ok(())
 }
@@ -235,16 +254,18 @@ pub fn leave(engine: &Engine, c: &Container, name: &str) -> Result<(), EngineErr
             c.name, net.name
         )));
     }
-    if !c.spec.connected.iter().any(|j| j.name == net.name) {
+    let removed = crate::store::update_spec(engine.conn(), &c.id, |spec| {
+        let before = spec.connected.len();
+        spec.connected.retain(|j| j.name != net.name);
+        spec.connected.len() != before
+    })?;
+    if !removed {
         return Err(EngineError::Invalid(format!(
             "container {} is not connected to network {}; `berth inspect -f '{{{{json .NetworkSettings.Networks}}}}' {}` lists its networks",
             c.name, net.name, c.name
         )));
     }
-    let mut spec = c.spec.clone();
-    spec.connected.retain(|j| j.name != net.name);
-    crate::store::save_spec(engine.conn(), &c.id, &spec)?;
-    let mut state = engine.container(&c.id)?.state;
+    let state = engine.container(&c.id)?.state;
     let Some(att) = state
         .connected
         .iter()
@@ -254,8 +275,9 @@ pub fn leave(engine: &Engine, c: &Container, name: &str) -> Result<(), EngineErr
         return Ok(()); // not running
     };
     network::leave(engine.conn(), &engine.net_config(), &c.id, &att);
-    state.connected.retain(|a| a.network != net.name);
-    engine.save_state(&c.id, &state)?;
+    engine.update_state(&c.id, |state| {
+        state.connected.retain(|a| a.network != net.name)
+    })?;
     refresh_peer_hosts(engine, &net.name);
     refresh_hosts(engine, &c.id);
     Ok(())

@@ -2,7 +2,7 @@
 
 use crate::model::{Container, ContainerSpec, ContainerState};
 use berth_image::db::DbError;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -79,24 +79,60 @@ pub fn insert(conn: &Connection, c: &Container) -> Result<(), StoreError> {
     }
 }
 
-/// Rewrites a container's spec: only `network connect`/`disconnect` change it
-/// after create.
-pub fn save_spec(conn: &Connection, id: &str, spec: &ContainerSpec) -> Result<(), StoreError> {
-    update(
-        conn,
-        "UPDATE containers SET spec = ?2 WHERE id = ?1",
-        id,
-        to_json(spec),
-    )
+/// Changes a container's spec like [`update_state`]: only `network
+/// connect`/`disconnect` change it after create.
+pub fn update_spec<R>(
+    conn: &Connection,
+    id: &str,
+    change: impl FnOnce(&mut ContainerSpec) -> R,
+) -> Result<R, StoreError> {
+    in_transaction(conn, || {
+        let mut spec = get(conn, id)?.spec;
+        let r = change(&mut spec);
+        update(
+            conn,
+            "UPDATE containers SET spec = ?2 WHERE id = ?1",
+            id,
+            to_json(&spec),
+        )?;
+        Ok(r)
+    })
 }
 
-pub fn save_state(conn: &Connection, id: &str, state: &ContainerState) -> Result<(), StoreError> {
-    update(
-        conn,
-        "UPDATE containers SET state = ?2 WHERE id = ?1",
-        id,
-        to_json(state),
-    )
+/// Runs `body` in an IMMEDIATE transaction: the write lock is taken before the
+/// read, so two read-modify-writes of one row run one after the other (the
+/// connection's busy timeout turns the wait into waiting, not an error). Rolled
+/// back when `body` fails.
+fn in_transaction<R>(
+    conn: &Connection,
+    body: impl FnOnce() -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let r = body()?;
+    tx.commit()?;
+    Ok(r)
+}
+
+/// Changes a container's state with `change`, read and written back in one
+/// transaction, so that concurrent changes by other berth processes (the monitor's
+/// boot updates, `network connect`, `stop`…) are never lost. Returns what `change`
+/// returned.
+pub fn update_state<R>(
+    conn: &Connection,
+    id: &str,
+    change: impl FnOnce(&mut ContainerState) -> R,
+) -> Result<R, StoreError> {
+    in_transaction(conn, || {
+        let mut state = get(conn, id)?.state;
+        let r = change(&mut state);
+        update(
+            conn,
+            "UPDATE containers SET state = ?2 WHERE id = ?1",
+            id,
+            to_json(&state),
+        )?;
+        Ok(r)
+    })
 }
 
 fn update(conn: &Connection, sql: &str, id: &str, json: String) -> Result<(), StoreError> {
@@ -167,4 +203,63 @@ pub fn image_in_use(conn: &Connection, image_id: &str) -> Result<Vec<String>, St
         .query_map(params![image_id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(dir: &std::path::Path) -> Connection {
+        berth_image::db::open(dir).unwrap()
+    }
+
+    fn insert_one(conn: &Connection) {
+        conn.execute(
+            "INSERT INTO images (id, manifest, created, size) VALUES ('img', 'm', '0', 0)",
+            [],
+        )
+        .unwrap();
+        let c = Container {
+            id: "c1".into(),
+            name: "one".into(),
+            image_id: "img".into(),
+            created: "0".into(),
+            spec: ContainerSpec::default(),
+            state: ContainerState::default(),
+        };
+        insert(conn, &c).unwrap();
+    }
+
+    /// Two processes (here two connections on two threads) changing one
+    /// container's state at once: every change must survive.
+    #[test]
+    fn concurrent_state_updates_are_never_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        insert_one(&db(dir.path()));
+        const EACH: u32 = 200;
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let path = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let conn = db(&path);
+                    for _ in 0..EACH {
+                        update_state(&conn, "c1", |s| s.restart_count += 1).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let state = get(&db(dir.path()), "c1").unwrap().state;
+        assert_eq!(state.restart_count, 2 * EACH);
+    }
+
+    #[test]
+    fn updating_a_missing_container_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = db(dir.path());
+        let r = update_state(&conn, "nope", |s| s.restart_count += 1);
+        assert!(matches!(r, Err(StoreError::NotFound(id)) if id == "nope"));
+    }
 }

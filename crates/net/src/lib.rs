@@ -9,6 +9,14 @@
 //! milliseconds and held the kernel's rtnl lock while the next container started.
 //! A monitor killed while it lingers leaves the bridge until the next container on
 //! that network exits or `berth system prune`.
+//!
+//! A network's lifetime is serialized by one flock (`net-lifetime.lock` under the
+//! run root): a container being plugged in holds it shared (`network::attaching`),
+//! from before it probes for its bridge and berth's table until its ports are
+//! published; a teardown holds it exclusively and re-checks "still idle?" under
+//! it. So a lingering teardown and a new container never interleave, however the
+//! timing falls: the container either finds the network removed and makes it
+//! again, or the teardown finds it in use and leaves it.
 
 pub mod cmd;
 pub mod dns;

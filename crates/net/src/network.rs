@@ -136,8 +136,44 @@ pub(crate) fn lock(cfg: &NetConfig) -> Option<std::fs::File> {
     lock_file(&cfg.runroot.join("net.lock"))
 }
 
+/// The lock of the networks' lifetime, one for all of a state root's networks
+/// (berth's nft table, which the last teardown removes, is shared by them all).
+fn lifetime_lock_path(cfg: &NetConfig) -> PathBuf {
+    cfg.runroot.join("net-lifetime.lock")
+}
+
+/// Held by a container being plugged in, from before it looks whether its bridge
+/// and berth's nft table exist until its ports are published: a lingering
+/// teardown (which holds the lock exclusively, see `remove_if_idle`) then runs
+/// wholly before — and the container makes what it removed again — or wholly
+/// after, when it finds the network in use and removes nothing. Shared, so
+/// containers still start in parallel. Drop it before anything that may tear a
+/// network down (`leave`, `disconnect`), which would wait for it.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct Attaching {
+    _lock: Option<std::fs::File>,
+}
+
+/// Takes the shared lifetime lock; see [`Attaching`].
+pub fn attaching(cfg: &NetConfig) -> Attaching {
+    Attaching {
+        _lock: lock_file_as(&lifetime_lock_path(cfg), libc::LOCK_SH),
+    }
+}
+
+/// The exclusive lifetime lock, for removing a bridge or berth's table.
+pub(crate) fn tearing_down(cfg: &NetConfig) -> Option<std::fs::File> {
+    lock_file_as(&lifetime_lock_path(cfg), libc::LOCK_EX)
+}
+
 /// An exclusive flock on `path`, released when the file is dropped.
 pub(crate) fn lock_file(path: &Path) -> Option<std::fs::File> {
+    lock_file_as(path, libc::LOCK_EX)
+}
+
+/// A flock of `kind` (`LOCK_SH` or `LOCK_EX`) on `path`, released when the file
+/// is dropped.
+fn lock_file_as(path: &Path, kind: libc::c_int) -> Option<std::fs::File> {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -148,7 +184,7 @@ pub(crate) fn lock_file(path: &Path) -> Option<std::fs::File> {
         .open(path)
         .ok()?;
     // SAFETY: flock on a file we own; released when the file is dropped.
-    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), kind) };
     Some(f)
 }
 
@@ -285,6 +321,7 @@ pub fn remove(conn: &Connection, cfg: &NetConfig, name: &str) -> Result<(), NetE
             "{name} is a pre-defined network and cannot be removed"
         )));
     }
+    let _lifetime = tearing_down(cfg);
     let _guard = lock(cfg);
     let n = store::get(conn, name)?.ok_or_else(|| NetError::NotFound(name.into()))?;
     let members = store::members(conn, &n.name)?;

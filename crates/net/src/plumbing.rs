@@ -3,7 +3,9 @@
 //! removed when the last one has gone.
 
 use crate::nat;
-use crate::network::{is_idle, lock, Attachment, NetConfig, NetError, PRIMARY_INTERFACE};
+use crate::network::{
+    is_idle, lock, tearing_down, Attachment, NetConfig, NetError, PRIMARY_INTERFACE,
+};
 use crate::nfnl::Nfnl;
 use crate::ports::PortMapping;
 use crate::rtnl::{self, Rtnl};
@@ -307,12 +309,15 @@ pub fn remove_veths(cfg: &NetConfig, container: &str) {
 /// Deletes `network`'s bridge when no container is on it, and berth's nft table
 /// (restoring ip_forward) when no container is on any network. Slow — deleting a
 /// bridge waits for the kernel — so monitors do it after their CLI has returned.
+/// Waits for containers being plugged in (see `network::Attaching`) and decides
+/// "idle" only then, so it never pulls the bridge or the table from under one.
 pub fn remove_if_idle(conn: &Connection, cfg: &NetConfig, network: &str) {
+    let _lifetime = tearing_down(cfg);
     let _guard = lock(cfg);
     remove_plumbing_of(conn, cfg, network);
 }
 
-/// [`remove_if_idle`] for a caller that holds the lock.
+/// [`remove_if_idle`] for a caller that holds the lifetime lock and the lock.
 pub(crate) fn remove_plumbing_of(conn: &Connection, cfg: &NetConfig, network: &str) {
     let gone = store::get(conn, network)
         .ok()
