@@ -9,9 +9,9 @@
 
 use super::{unpack_blob, ArchiveError};
 use crate::blobs::unique_suffix;
+use crate::inroot::{Follow, InRoot};
 use crate::reference::Reference;
 use crate::store::ImageStore;
-use crate::inroot::{Follow, InRoot};
 use crate::unpack::decompressed;
 use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageManifestBuilder, MediaType};
 use serde_json::Value;
