@@ -45,6 +45,8 @@ pub enum EngineError {
     User(#[from] users::UserError),
     #[error(transparent)]
     Signal(#[from] berth_runtime::signal::SignalError),
+    #[error(transparent)]
+    Paths(#[from] paths::PathsError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -93,6 +95,7 @@ pub fn now() -> String {
 impl Engine {
     pub fn open() -> Result<Self, EngineError> {
         let paths = Paths::from_env();
+        paths.ensure_private()?;
         let images = ImageStore::open(&paths.root)?;
         berth_net::network::init_schema(&images.conn)?;
         Ok(Engine { paths, images })
