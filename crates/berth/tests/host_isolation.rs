@@ -1,7 +1,8 @@
 //! What a container leaves within reach of others: a host user (not root) reads
-//! nothing of a container's environment, logs or files and runs nothing it made.
+//! nothing of a container's environment, logs or files and runs nothing it made,
+//! and a container cannot raise the limits berth set on it.
 
-use berth_testkit::{busybox_berth, require_root_and, stdout, Berth};
+use berth_testkit::{busybox_berth, require_root_and, stderr, stdout, Berth};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -192,4 +193,138 @@ fn the_state_tree_is_private_from_the_start_and_an_old_one_is_made_private() {
         assert_eq!(mode(&f), 0o600, "{}", f.display());
     }
     b.ok(&["rm", "-f", "m"]);
+}
+
+/// The container's own cgroup file for `v1` (controller, file) or `v2` file, as the
+/// host sees it.
+fn host_cgroup_value(id: &str, v1: (&str, &str), v2: &str) -> String {
+    let p = if unified() {
+        format!("/sys/fs/cgroup/berth/{id}/{v2}")
+    } else {
+        format!("/sys/fs/cgroup/{}/berth/{id}/{}", v1.0, v1.1)
+    };
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{p}: {e}"))
+        .trim()
+        .to_string()
+}
+
+fn unified() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// From inside `name`, tries to lift its memory and pids limits; returns what the
+/// shell printed (one `raised FILE` line per write that went through).
+fn try_to_raise_limits(b: &Berth, name: &str) -> String {
+    let script = "for f in /sys/fs/cgroup/memory/memory.limit_in_bytes \
+                  /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes \
+                  /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory.max \
+                  /sys/fs/cgroup/pids.max; do \
+                    [ -e $f ] || continue; \
+                    v=-1; case $f in *pids.max|*memory.max) v=max;; esac; \
+                    echo $v 2>/dev/null > $f && echo raised $f; \
+                  done; true";
+    exec_sh(b, name, script)
+}
+
+/// `exec NAME sh -c SCRIPT`, not waiting for a boot: the busybox "system"
+/// containers here never report one.
+fn exec_sh(b: &Berth, name: &str, script: &str) -> String {
+    let out = b
+        .command(&["exec", name, "sh", "-c", script])
+        .env("BERTH_EXEC_READY_TIMEOUT", "0")
+        .output()
+        .expect("run berth exec");
+    assert!(out.status.success(), "exec in {name}: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+fn assert_limits_held(b: &Berth, name: &str) {
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", name]);
+    let raised = try_to_raise_limits(b, name);
+    if !unified() {
+        // cgroup v1: the controllers are read-only inside; on v2 the container's
+        // namespace root is a child of the cgroup holding the limits, so a write
+        // there (if the kernel lets it through) changes nothing that counts.
+        assert_eq!(raised, "", "{name} raised its limits");
+    }
+    assert_eq!(
+        host_cgroup_value(&id, ("memory", "memory.limit_in_bytes"), "memory.max"),
+        (100u64 << 20).to_string(),
+        "the memory limit of {name} as the host sees it; inside: {raised}"
+    );
+    assert_eq!(
+        host_cgroup_value(&id, ("pids", "pids.max"), "pids.max"),
+        "500",
+        "the pids limit of {name} as the host sees it; inside: {raised}"
+    );
+}
+
+#[test]
+fn a_system_container_cannot_raise_its_limits() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    let limits = ["--memory", "100m", "--pids-limit", "500"];
+    let mut args = vec!["run", "-d", "--name", "sys", "--systemd=always"];
+    args.extend(limits);
+    args.extend(["busybox", "sleep", "600"]);
+    b.ok(&args);
+    assert_limits_held(&b, "sys");
+    if !unified() {
+        // What systemd must write stays writable: its own name=systemd subtree.
+        let out = exec_sh(
+            &b,
+            "sys",
+            "mkdir /sys/fs/cgroup/systemd/probe && rmdir /sys/fs/cgroup/systemd/probe && echo ok",
+        );
+        assert_eq!(out, "ok");
+    }
+    b.ok(&["rm", "-f", "sys"]);
+
+    // A plain container has no cgroup filesystem to write, and may not mount one.
+    let mut args = vec!["run", "-d", "--name", "plain"];
+    args.extend(limits);
+    args.extend(["busybox", "sleep", "600"]);
+    b.ok(&args);
+    let mounted = b.run(&[
+        "exec",
+        "plain",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/cg && mount -t cgroup -o memory cgroup /tmp/cg",
+    ]);
+    assert!(
+        !mounted.status.success(),
+        "a plain container mounted cgroupfs"
+    );
+    assert_limits_held(&b, "plain");
+    b.ok(&["rm", "-f", "plain"]);
+}
+
+#[test]
+fn a_booted_systemd_container_cannot_raise_its_memory_limit() {
+    if !require_root_and(&["tar", "debootstrap"]) {
+        return;
+    }
+    let b = Berth::new(BIN);
+    b.import_systemd("debian-systemd");
+    b.ok(&[
+        "run",
+        "-d",
+        "--wait=ready",
+        "--name",
+        "s",
+        "--memory",
+        "100m",
+        "--pids-limit",
+        "500",
+        "debian-systemd",
+    ]);
+    assert_limits_held(&b, "s");
+    let state = b.run(&["exec", "s", "systemctl", "is-system-running", "--wait"]);
+    assert_eq!(stdout(&state).trim(), "running", "{}", stderr(&state));
+    b.ok(&["stop", "s"]);
+    assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "s"]), "0");
+    b.ok(&["rm", "s"]);
 }

@@ -47,6 +47,8 @@ pub enum EngineError {
     Signal(#[from] berth_runtime::signal::SignalError),
     #[error(transparent)]
     Paths(#[from] paths::PathsError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
