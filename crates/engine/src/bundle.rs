@@ -105,10 +105,11 @@ fn write_bundle(
         systemd,
         netns: netns.as_deref(),
     })?;
+    // It holds the container's environment (-e values): root's alone.
     let path = dir.join("config.json");
-    std::fs::write(
+    crate::paths::write_private(
         &path,
-        serde_json::to_vec_pretty(&config).unwrap_or_default(),
+        &serde_json::to_vec_pretty(&config).unwrap_or_default(),
     )
     .map_err(io_at(&path))?;
     Ok(att)

@@ -2,12 +2,186 @@
 //! creates `berth/<id>` below it; when the last container goes, the parent goes too,
 //! so the host's cgroup tree ends as it began. A file lock keeps a container that is
 //! being created from losing its parent to a concurrent removal.
+//!
+//! A system container gets a cgroup namespace and a writable view of its own subtree,
+//! but the limits berth set stay out of its reach:
+//! * cgroup v1: only the `name=systemd` hierarchy is writable inside; every
+//!   controller hierarchy is bound read-only over the namespaced mount (see
+//!   `oci::systemd`). Each needs `berth/<id>` to exist before the container starts.
+//! * cgroup v2: the limits live on `berth/<id>`, while the container's processes run
+//!   in its child `berth/<id>/container`, the root of their cgroup namespace (what
+//!   crun's `run.oci.systemd.subgroup` and podman do). Whatever systemd writes there,
+//!   the parent's limits hold.
 
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub const PARENT: &str = "berth";
+/// cgroup v2: the child of `berth/<id>` a system container's processes run in.
+pub const SUBGROUP: &str = "container";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("creating the container's cgroup {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("setting the container's limits on {path}: {source}")]
+    Limits {
+        path: PathBuf,
+        source: libcgroups::v2::manager::V2ManagerError,
+    },
+    #[error("the container's limits do not form valid OCI resources: {0}")]
+    Resources(serde_json::Error),
+}
+
+/// How the host's cgroups are laid out, as far as a container's view depends on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupLayout {
+    /// cgroup v2 only, mounted at /sys/fs/cgroup.
+    Unified,
+    /// cgroup v1 (legacy, or hybrid with a cgroup2 mount beside): the v1
+    /// hierarchies mounted under /sys/fs/cgroup, which the runtime mounts, namespaced,
+    /// in a system container.
+    V1(Vec<V1Hierarchy>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Hierarchy {
+    pub mount_point: PathBuf,
+    /// Mount options: the controllers (`cpu,cpuacct`) or `name=systemd`.
+    pub options: Vec<String>,
+}
+
+/// Controllers the runtime's v1 cgroup manager (libcgroups) creates `berth/<id>` in
+/// and moves the container into.
+const RUNTIME_MANAGED_V1: [&str; 12] = [
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
+
+impl V1Hierarchy {
+    pub fn is_named_systemd(&self) -> bool {
+        self.options.iter().any(|o| o == "name=systemd")
+    }
+
+    /// Whether the runtime creates the container's cgroup here itself.
+    fn runtime_managed(&self) -> bool {
+        self.options
+            .iter()
+            .any(|o| RUNTIME_MANAGED_V1.contains(&o.as_str()))
+    }
+}
+
+impl CgroupLayout {
+    pub fn from_host() -> Self {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        Self::from_mountinfo(&mounts)
+    }
+
+    fn from_mountinfo(mountinfo: &str) -> Self {
+        let mut v1 = Vec::new();
+        for l in mountinfo.lines() {
+            let Some((pre, post)) = l.split_once(" - ") else {
+                continue;
+            };
+            let mut post = post.split(' ');
+            let (Some(fstype), Some(_), Some(options)) = (post.next(), post.next(), post.next())
+            else {
+                continue;
+            };
+            let Some(mount_point) = pre.split(' ').nth(4) else {
+                continue;
+            };
+            match fstype {
+                "cgroup2" if mount_point == UNIFIED_ROOT => return CgroupLayout::Unified,
+                "cgroup" if Path::new(mount_point).starts_with(UNIFIED_ROOT) => {
+                    v1.push(V1Hierarchy {
+                        mount_point: mount_point.into(),
+                        options: options.split(',').map(String::from).collect(),
+                    })
+                }
+                _ => {}
+            }
+        }
+        CgroupLayout::V1(v1)
+    }
+
+    /// Whether a container's processes run in [`SUBGROUP`] below its cgroup.
+    pub fn uses_subgroup(&self, systemd: bool) -> bool {
+        systemd && *self == CgroupLayout::Unified
+    }
+}
+
+/// The container's cgroup as the runtime sees it (config.json's `cgroupsPath`).
+pub fn runtime_path(id: &str, subgroup: bool) -> String {
+    match subgroup {
+        true => format!("/{PARENT}/{id}/{SUBGROUP}"),
+        false => format!("/{PARENT}/{id}"),
+    }
+}
+
+/// cgroup v2: the `cgroupsPath` a running container was created with. A system
+/// container started by a berth without the subgroup runs in `berth/<id>` itself.
+pub fn current_runtime_path(id: &str, systemd: bool) -> String {
+    let subgroup = Path::new(UNIFIED_ROOT).join(PARENT).join(id).join(SUBGROUP);
+    runtime_path(id, systemd && subgroup.is_dir())
+}
+
+/// cgroup v1, system containers: `berth/<id>` in the hierarchies the runtime does
+/// not manage (other than name=systemd, entered separately; see `spawn`), so each
+/// has a directory to bind read-only into the container.
+pub fn create_unmanaged_v1(id: &str, layout: &CgroupLayout) -> Result<(), CgroupError> {
+    let CgroupLayout::V1(hierarchies) = layout else {
+        return Ok(());
+    };
+    for h in hierarchies {
+        if !h.runtime_managed() && !h.is_named_systemd() {
+            let path = h.mount_point.join(PARENT).join(id);
+            std::fs::create_dir_all(&path)
+                .map_err(|source| CgroupError::Create { path, source })?;
+        }
+    }
+    Ok(())
+}
+
+/// cgroup v2, system containers: puts the container's limits on `berth/<id>`, the
+/// parent of the cgroup namespace root its processes run in, so nothing written
+/// inside lifts them. Called once the runtime created the container (and with it
+/// `berth/<id>`, its controllers enabled) and before it starts.
+pub fn hold_limits(id: &str, limits: &serde_json::Value) -> Result<(), CgroupError> {
+    let resources: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(limits.clone()).map_err(CgroupError::Resources)?;
+    let relative = PathBuf::from(PARENT).join(id);
+    let path = Path::new(UNIFIED_ROOT).join(&relative);
+    let limits_error = |source| CgroupError::Limits {
+        path: path.clone(),
+        source,
+    };
+    let manager = libcgroups::v2::manager::Manager::new(UNIFIED_ROOT.into(), relative)
+        .map_err(limits_error)?;
+    use libcgroups::common::CgroupManager;
+    manager
+        .apply(&libcgroups::common::ControllerOpt {
+            resources: &resources,
+            freezer_state: None,
+            oom_score_adj: None,
+            disable_oom_killer: false,
+        })
+        .map_err(limits_error)
+}
 
 /// Held (shared) while a container's cgroups are created.
 pub struct CreationGuard(#[allow(dead_code)] Option<Flock<File>>);
@@ -150,6 +324,44 @@ pub fn enter(cgroup: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/rdma rw,relatime - cgroup cgroup rw,rdma
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+50 23 0:40 / /mnt/elsewhere rw,relatime - cgroup cgroup rw,pids
+";
+
+    #[test]
+    fn reads_the_host_layout() {
+        let CgroupLayout::V1(h) = CgroupLayout::from_mountinfo(HYBRID) else {
+            panic!("hybrid is v1");
+        };
+        let points: Vec<_> = h.iter().map(|h| h.mount_point.clone()).collect();
+        assert_eq!(
+            points,
+            ["cpu,cpuacct", "memory", "rdma", "systemd"].map(|n| Path::new(UNIFIED_ROOT).join(n)),
+            "v1 hierarchies under /sys/fs/cgroup only"
+        );
+        let managed: Vec<bool> = h.iter().map(|h| h.runtime_managed()).collect();
+        assert_eq!(managed, [true, true, false, false]);
+        assert!(h[3].is_named_systemd() && !h[0].is_named_systemd());
+        let unified = "30 23 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(CgroupLayout::from_mountinfo(unified), CgroupLayout::Unified);
+    }
+
+    #[test]
+    fn only_system_containers_on_v2_run_in_a_subgroup() {
+        let v1 = CgroupLayout::from_mountinfo(HYBRID);
+        assert!(CgroupLayout::Unified.uses_subgroup(true));
+        assert!(!CgroupLayout::Unified.uses_subgroup(false));
+        assert!(!v1.uses_subgroup(true));
+        assert_eq!(runtime_path("abc", true), "/berth/abc/container");
+        assert_eq!(runtime_path("abc", false), "/berth/abc");
+    }
 
     #[test]
     fn finds_what_the_runtime_enabled_at_the_root() {

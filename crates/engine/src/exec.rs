@@ -324,15 +324,18 @@ fn exec_cgroup(c: &Container) -> Option<String> {
     }
     let pid = c.state.init?.pid;
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    sub_cgroup_of(&own, &c.id)
+    // A system container's processes run in a subgroup of its cgroup (see cgroups).
+    sub_cgroup_of(
+        &own,
+        &crate::cgroups::current_runtime_path(&c.id, c.spec.systemd),
+    )
 }
 
 /// From a /proc/PID/cgroup text on a unified host: the path below the container's
-/// own cgroup (`/berth/<id>`), if any.
-fn sub_cgroup_of(proc_cgroup: &str, id: &str) -> Option<String> {
+/// cgroup as the runtime knows it (`root`, its cgroupsPath), if any.
+fn sub_cgroup_of(proc_cgroup: &str, root: &str) -> Option<String> {
     let path = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let root = format!("/{}/{}", crate::cgroups::PARENT, id);
-    let sub = path.strip_prefix(&root)?.trim_start_matches('/');
+    let sub = path.strip_prefix(root)?.trim_start_matches('/');
     (!sub.is_empty()).then(|| sub.to_string())
 }
 
@@ -343,13 +346,22 @@ mod tests {
     #[test]
     fn exec_joins_where_pid1_lives_on_unified_hosts() {
         assert_eq!(
-            sub_cgroup_of("0::/berth/abc/init.scope\n", "abc").as_deref(),
+            sub_cgroup_of("0::/berth/abc/init.scope\n", "/berth/abc").as_deref(),
             Some("init.scope")
         );
-        assert_eq!(sub_cgroup_of("0::/berth/abc\n", "abc"), None);
-        assert_eq!(sub_cgroup_of("0::/system.slice/x\n", "abc"), None);
         assert_eq!(
-            sub_cgroup_of("1:name=systemd:/berth/abc/init.scope\n", "abc"),
+            sub_cgroup_of(
+                "0::/berth/abc/container/init.scope\n",
+                "/berth/abc/container"
+            )
+            .as_deref(),
+            Some("init.scope"),
+            "a system container's cgroup is its subgroup"
+        );
+        assert_eq!(sub_cgroup_of("0::/berth/abc\n", "/berth/abc"), None);
+        assert_eq!(sub_cgroup_of("0::/system.slice/x\n", "/berth/abc"), None);
+        assert_eq!(
+            sub_cgroup_of("1:name=systemd:/berth/abc/init.scope\n", "/berth/abc"),
             None,
             "v1 lines are not unified"
         );

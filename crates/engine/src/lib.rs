@@ -56,6 +56,10 @@ pub enum EngineError {
     },
     #[error("the image's VOLUME {path:?} is refused: {why}; rebuild the image with an absolute, plain path")]
     ImageVolume { path: String, why: String },
+    #[error(transparent)]
+    Paths(#[from] paths::PathsError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -104,6 +108,7 @@ pub fn now() -> String {
 impl Engine {
     pub fn open() -> Result<Self, EngineError> {
         let paths = Paths::from_env();
+        paths.ensure_private()?;
         let images = ImageStore::open(&paths.root)?;
         berth_net::network::init_schema(&images.conn)?;
         Ok(Engine { paths, images })

@@ -25,14 +25,10 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
         .map_err(|e| EngineError::Sys("pipe", e))?;
     let dir = engine.paths.container_dir(&c.id);
     let log_path = dir.join("monitor.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|source| EngineError::Io {
-            path: log_path.clone(),
-            source,
-        })?;
+    let log = crate::paths::open_private(&log_path, true).map_err(|source| EngineError::Io {
+        path: log_path.clone(),
+        source,
+    })?;
     let mut cmd = Command::new(exe);
     cmd.arg("monitor").arg(&c.id);
     if attach {

@@ -2,7 +2,7 @@
 //! `{"log": …, "stream": "stdout"|"stderr", "time": RFC 3339 nanos}`.
 
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::Path;
 
@@ -18,9 +18,11 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
+    /// Opens (creates) the log readable by root only: it holds whatever the
+    /// container printed, secrets included.
     pub fn open(path: &Path) -> io::Result<Self> {
         Ok(LogWriter {
-            file: OpenOptions::new().create(true).append(true).open(path)?,
+            file: crate::paths::open_private(path, true)?,
         })
     }
 

@@ -95,9 +95,8 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     };
     let runtime = engine.runtime(&container.spec.runtime)?;
     let plugging = crate::networking::prepare_plugging(&engine, &attachments);
-    let guard = crate::cgroups::creation_guard(&engine.paths.runroot);
-    let created = plugging.and_then(|p| Ok((create_container(&engine, &*runtime, &container)?, p)));
-    drop(guard);
+    let created =
+        plugging.and_then(|p| Ok((create_in_cgroups(&engine, &*runtime, &container)?, p)));
     let created = created.and_then(|((pid, io), plugging)| {
         crate::networking::connect(&engine, &container, &attachments, pid, plugging)?;
         Ok((pid, io))
@@ -207,6 +206,27 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     });
     crate::networking::remove_networks_when_idle(&engine, &networks);
     Ok(())
+}
+
+/// Creates the container (not started yet) with its cgroups: a system container's
+/// limits are put where it cannot reach them (see `cgroups`) before it runs anything.
+fn create_in_cgroups(
+    engine: &Engine,
+    runtime: &dyn Runtime,
+    c: &crate::model::Container,
+) -> Result<(i32, crate::spawn::Io), EngineError> {
+    let layout = crate::cgroups::CgroupLayout::from_host();
+    let guard = crate::cgroups::creation_guard(&engine.paths.runroot);
+    if c.spec.systemd {
+        crate::cgroups::create_unmanaged_v1(&c.id, &layout)?;
+    }
+    let created = create_container(engine, runtime, c)?;
+    drop(guard);
+    if layout.uses_subgroup(c.spec.systemd) {
+        // On failure the caller's cleanup deletes (and kills) the created container.
+        crate::cgroups::hold_limits(&c.id, &crate::oci::cgroup_limits(&c.spec))?;
+    }
+    Ok(created)
 }
 
 fn record_failure(engine: &Engine, id: &str, e: &EngineError) {

@@ -15,10 +15,43 @@ pub enum DbError {
     },
     #[error("metadata database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("metadata database {path}: making it readable by root only (mode 0600): {source}")]
+    Private {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The database holds every container's environment: it is created 0600 before
+/// SQLite opens it, and SQLite gives its -wal and -shm files the database's mode.
+/// Files an older berth made readable to all are narrowed.
+fn make_private(db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let Ok(meta) = std::fs::metadata(&name) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&name, std::fs::Permissions::from_mode(mode & !0o077))?;
+        }
+    }
+    Ok(())
 }
 
 pub fn open(root: &Path) -> Result<Connection, DbError> {
     let path = root.join("berth.db");
+    make_private(&path).map_err(|source| DbError::Private {
+        path: path.display().to_string(),
+        source,
+    })?;
     let conn = Connection::open(&path).map_err(|source| DbError::Open {
         path: path.display().to_string(),
         source,

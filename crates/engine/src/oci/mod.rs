@@ -37,6 +37,8 @@ pub struct HostFacts {
     pub hard_limits: Vec<(String, u64)>,
     /// Character and block devices under /dev, for `--privileged`.
     pub devices: Vec<Value>,
+    /// The cgroup layout, for a system container's view of its cgroups.
+    pub cgroups: crate::cgroups::CgroupLayout,
 }
 
 /// What the config needs besides the spec.
@@ -90,6 +92,7 @@ impl HostFacts {
         HostFacts {
             hard_limits,
             devices,
+            cgroups: crate::cgroups::CgroupLayout::from_host(),
         }
     }
 }
@@ -134,7 +137,15 @@ fn rlimits(ulimits: &[Ulimit], host: &HostFacts) -> Result<Vec<Value>, OciError>
 }
 
 fn resources(spec: &ContainerSpec) -> Value {
-    let mut r = json!({ "devices": security::device_rules(spec.privileged) });
+    let mut r = cgroup_limits(spec);
+    r["devices"] = json!(security::device_rules(spec.privileged));
+    r
+}
+
+/// The limits berth sets on a container's cgroup (OCI `linux.resources` without
+/// the device rules).
+pub fn cgroup_limits(spec: &ContainerSpec) -> Value {
+    let mut r = json!({});
     if let Some(m) = spec.resources.memory {
         r["memory"] = json!({ "limit": m });
     }
@@ -266,7 +277,10 @@ pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
     let mut linux = json!({
         "namespaces": namespaces(spec, inputs.netns),
         "resources": resources(spec),
-        "cgroupsPath": format!("/{}/{}", crate::cgroups::PARENT, inputs.id),
+        "cgroupsPath": crate::cgroups::runtime_path(
+            inputs.id,
+            inputs.host.cgroups.uses_subgroup(inputs.systemd.is_some()),
+        ),
     });
     if spec.privileged {
         linux["devices"] = json!(inputs.host.devices);
@@ -293,6 +307,7 @@ pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
             .chain(spec.tmpfs.iter().map(|t| t.destination.clone()))
             .collect();
         systemd::apply(&mut config, inputs.id, files, &user_mounts);
+        systemd::hold_v1_controllers(&mut config, inputs.id, &inputs.host.cgroups);
     }
     // Round-trip through oci-spec's types: whatever we write must parse as a spec.
     serde_json::from_value::<oci_spec::runtime::Spec>(config.clone())
@@ -351,6 +366,7 @@ mod tests {
         HostFacts {
             hard_limits: vec![("nofile".into(), 20000), ("nproc".into(), 32768)],
             devices: vec![],
+            cgroups: crate::cgroups::CgroupLayout::Unified,
         }
     }
 

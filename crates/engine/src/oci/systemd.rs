@@ -3,13 +3,18 @@
 //!
 //! * tmpfs on /run, /run/lock, /tmp and /var/log/journal, unless the user mounted there;
 //! * a private cgroup namespace with the cgroup filesystem mounted read-write — it only
-//!   shows the container's own subtree, so the host's tree is never reachable;
+//!   shows the container's own subtree, so the host's tree is never reachable — except
+//!   on cgroup v1, where only `name=systemd` stays writable: the controller
+//!   hierarchies hold berth's limits and are bound read-only over the runtime's
+//!   namespaced mounts (libcontainer mounts each v1 hierarchy read-write whatever the
+//!   options say). On v2 the limits sit above the namespace root (`cgroups`);
 //! * `container=berth`, `container_uuid`, /run/host/container-manager,
 //!   /run/host/os-release, and NOTIFY_SOCKET at /run/host/notify;
 //! * a journald drop-in that forwards the journal to the console;
 //! * /dev/console is a pty (the process gets a terminal), read by the monitor;
 //! * `--privileged` still passes no host TTYs.
 
+use crate::cgroups::{CgroupLayout, PARENT};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -127,6 +132,36 @@ pub fn apply(config: &mut Value, id: &str, files: &SystemdFiles, user_mounts: &[
         env.push(json!(format!("NOTIFY_SOCKET={NOTIFY_PATH}")));
     }
     config["process"]["terminal"] = json!(true);
+}
+
+/// cgroup v1: binds each controller hierarchy's `berth/<id>` read-only over the
+/// runtime's namespaced mount of it (the same directory: the namespace roots there),
+/// right after the cgroup filesystem. systemd copes with read-only controllers; it
+/// only needs its own `name=systemd` subtree writable. A no-op on cgroup v2.
+pub fn hold_v1_controllers(config: &mut Value, id: &str, layout: &CgroupLayout) {
+    let CgroupLayout::V1(hierarchies) = layout else {
+        return;
+    };
+    let Some(mounts) = config["mounts"].as_array_mut() else {
+        return;
+    };
+    let Some(cgroup_fs) = mounts.iter().position(|m| m["type"] == "cgroup") else {
+        return;
+    };
+    let binds = hierarchies
+        .iter()
+        .filter(|h| !h.is_named_systemd())
+        .filter_map(|h| {
+            let name = h.mount_point.file_name()?.to_str()?;
+            Some(json!({
+                "destination": format!("/sys/fs/cgroup/{name}"),
+                "type": "bind",
+                "source": h.mount_point.join(PARENT).join(id),
+                "options": ["bind", "ro", "nosuid", "noexec", "nodev"],
+            }))
+        });
+    let at = cgroup_fs + 1;
+    mounts.splice(at..at, binds);
 }
 
 /// Host terminals that `--privileged` must not hand a system container: its systemd
@@ -280,6 +315,40 @@ mod tests {
             .find(|m| m["destination"] == "/tmp")
             .unwrap();
         assert_eq!(tmp["type"], "bind");
+    }
+
+    #[test]
+    fn v1_controllers_are_bound_read_only_and_name_systemd_stays_writable() {
+        let layout = CgroupLayout::V1(
+            ["cpu,cpuacct", "memory", "systemd"]
+                .iter()
+                .map(|n| crate::cgroups::V1Hierarchy {
+                    mount_point: Path::new("/sys/fs/cgroup").join(n),
+                    options: vec![if *n == "systemd" {
+                        "name=systemd".to_string()
+                    } else {
+                        n.to_string()
+                    }],
+                })
+                .collect(),
+        );
+        let mut c = applied(&[], &[]);
+        hold_v1_controllers(&mut c, "abc", &layout);
+        let d = dests(&c);
+        let cg = d.iter().position(|x| x == "/sys/fs/cgroup").unwrap();
+        assert_eq!(
+            d[cg + 1..cg + 3],
+            ["/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory"]
+        );
+        let memory = &c["mounts"][cg + 2];
+        assert_eq!(memory["source"], "/sys/fs/cgroup/memory/berth/abc");
+        assert!(memory["options"].as_array().unwrap().contains(&json!("ro")));
+        assert!(!d.contains(&"/sys/fs/cgroup/systemd".to_string()));
+
+        let mut v2 = applied(&[], &[]);
+        let before = v2.clone();
+        hold_v1_controllers(&mut v2, "abc", &CgroupLayout::Unified);
+        assert_eq!(v2, before);
     }
 
     #[test]
