@@ -1,10 +1,16 @@
 //! berth-image: references, the content-addressed blob store, image metadata, import
-//! of root filesystem tarballs, safe layer unpacking and overlay lower directories.
+//! of root filesystem tarballs, safe layer unpacking and overlay lower directories,
+//! and the way back: overlay upper directories archived as layers (`layer_writer`,
+//! `commit`) and compared with their image (`diff`).
 
 pub mod blobs;
 pub mod change;
+pub mod commit;
 pub mod db;
+pub mod diff;
+pub mod fstree;
 pub mod import;
+pub mod layer_writer;
 pub mod reference;
 pub mod store;
 pub mod unpack;
