@@ -53,6 +53,18 @@ pub enum Command {
     Export(ExportArgs),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Save images to a tar archive (docker-archive by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive (docker-archive or OCI layout)
+    Load(LoadArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
     /// List images
     Images(ImagesArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -67,6 +79,8 @@ pub enum Command {
     Network(NetworkCommand),
     /// List port mappings of a container
     Port(PortArgs),
+    /// Display system-wide information: storage, registry settings
+    Info,
     /// Explain why a container's init (systemd) failed or is degraded, and how to fix it
     Doctor(DoctorArgs),
     /// Manage containers
@@ -93,6 +107,14 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Save images to a tar archive (docker-archive by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive (docker-archive or OCI layout)
+    Load(LoadArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
 }
@@ -231,15 +253,21 @@ pub struct CreateArgs {
     /// Set custom DNS servers
     #[arg(long)]
     pub dns: Vec<String>,
-    /// Set custom DNS search domains
+    /// Set custom DNS search domains (. for none)
     #[arg(long = "dns-search")]
     pub dns_search: Vec<String>,
-    /// Add a custom host-to-IP mapping (NAME:IP)
+    /// Set DNS resolver options (e.g. ndots:2)
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (NAME:IP, NAME=IP, or NAME:host-gateway)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
     /// Run systemd as PID 1 the way it expects (auto: when the command is an init)
     #[arg(long, value_name = "auto|always|false")]
     pub systemd: Option<String>,
+    /// Pull the image before creating: missing (when not in the store), always, never
+    #[arg(long, value_name = "missing|always|never", default_value = "missing", value_parser = ["missing", "always", "never"])]
+    pub pull: String,
     /// The image, then the command and its arguments
     #[arg(
         required = true,
@@ -464,6 +492,75 @@ pub struct ImportArgs {
     pub file: String,
     /// Repository and tag for the image
     pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Download every tagged image in the repository
+    #[arg(short = 'a', long = "all-tags", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub all_tags: bool,
+    /// Print only the pulled reference
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub quiet: bool,
+    /// Pull the image for this platform (os/arch[/variant]) instead of the host's
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// NAME[:TAG|@DIGEST]
+    pub reference: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Print only the pushed reference
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub quiet: bool,
+    /// The local image: NAME[:TAG] or an id
+    pub image: String,
+    /// Where to push it when not to its own name: REGISTRY/REPOSITORY[:TAG]
+    pub destination: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to this file instead of standard output
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    /// docker-archive (docker's combined archive, loads into docker and podman) or oci-archive
+    #[arg(long, default_value = "docker-archive", value_parser = ["docker-archive", "oci-archive"])]
+    pub format: String,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from this tar archive instead of standard input
+    #[arg(short = 'i', long = "input")]
+    pub input: Option<String>,
+    /// Print only the loaded names
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long = "username")]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin: a password here is visible to other users in ps)
+    #[arg(short = 'p', long = "password")]
+    pub password: Option<String>,
+    /// Read the password from standard input
+    #[arg(long = "password-stdin", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub password_stdin: bool,
+    /// The registry (default: docker.io)
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry (default: docker.io)
+    pub server: Option<String>,
 }
 
 #[derive(Args, Debug)]

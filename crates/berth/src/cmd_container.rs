@@ -71,8 +71,16 @@ fn with_own_streams<T>(stdin: bool, f: impl FnOnce(AttachStreams) -> T) -> T {
     })
 }
 
+/// The config with its image pulled as `--pull` says (the name may become the
+/// fully qualified one a short name resolved to).
+fn pulled_config(engine: &Engine, a: &CreateArgs) -> Result<ContainerConfig> {
+    let mut config = container_config(a)?;
+    config.image = crate::cmd_registry::ensure_image(engine, &config.image, &a.pull)?;
+    Ok(config)
+}
+
 pub fn cmd_create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
-    let c = usecase::create(engine, &container_config(a)?)?;
+    let c = usecase::create(engine, &pulled_config(engine, a)?)?;
     println!("{}", c.id);
     Ok(0)
 }
@@ -86,7 +94,7 @@ pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         }
         Some(other) => bail!("--wait={other:?} is not supported: use --wait=ready"),
     };
-    let config = container_config(&a.create)?;
+    let config = pulled_config(engine, &a.create)?;
     let outcome = if a.detach {
         usecase::run(
             engine,

@@ -1,4 +1,4 @@
-//! Image commands: import, images, tag, rmi, image inspect.
+//! Image commands: import, images, tag, rmi, image inspect, save, load.
 
 use crate::args::*;
 use crate::format::{human_duration, human_size, print_rows, render, seconds_since};
@@ -207,4 +207,59 @@ pub fn print_inspect(items: &[serde_json::Value], format: Option<&str>) -> Resul
         None => println!("{}", serde_json::to_string_pretty(&items)?),
     }
     Ok(())
+}
+
+pub fn cmd_save(engine: &Engine, a: &SaveArgs) -> Result<i32> {
+    use std::io::IsTerminal;
+    let format = berth_image::archive::Format::parse(&a.format)?;
+    match &a.output {
+        Some(path) => {
+            // Written beside the target and renamed: a failed save leaves no half file.
+            let tmp = format!("{path}.berth-partial-{}", std::process::id());
+            let f = std::fs::File::create(&tmp).with_context(|| format!("creating {tmp}"))?;
+            let result = berth_image::archive::save(
+                &engine.images,
+                &a.images,
+                format,
+                std::io::BufWriter::with_capacity(1 << 20, f),
+            );
+            if let Err(e) = result {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e.into());
+            }
+            std::fs::rename(&tmp, path).with_context(|| format!("moving the archive to {path}"))?;
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                bail!("refusing to write an archive to a terminal: give -o FILE or redirect the output");
+            }
+            let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            berth_image::archive::save(&engine.images, &a.images, format, out)?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn cmd_load(engine: &Engine, a: &LoadArgs) -> Result<i32> {
+    let input: Box<dyn std::io::Read> = match &a.input {
+        Some(p) => {
+            Box::new(std::fs::File::open(p).with_context(|| format!("opening {p} to load"))?)
+        }
+        None => Box::new(std::io::stdin().lock()),
+    };
+    // A compressed archive (docker save | gzip) loads too.
+    let input = berth_image::unpack::decompressed(input)?;
+    let loaded = berth_image::archive::load(
+        &engine.images,
+        std::io::BufReader::with_capacity(1 << 20, input),
+    )?;
+    for l in loaded {
+        if l.tags.is_empty() {
+            println!("Loaded image ID: {}", l.id);
+        }
+        for t in &l.tags {
+            println!("Loaded image: {}", familiar(t));
+        }
+    }
+    Ok(0)
 }

@@ -8,9 +8,11 @@ mod cmd_image;
 mod cmd_info;
 mod cmd_network;
 mod cmd_prune;
+mod cmd_registry;
 mod cmd_snapshot;
 mod format;
 mod inspect;
+mod progress;
 mod specgen;
 
 use anyhow::Result;
@@ -76,10 +78,17 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             cmd_image::cmd_import(e, &a)
         }
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => cmd_registry::cmd_pull(e, &a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => cmd_registry::cmd_push(e, &a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => cmd_image::cmd_save(e, &a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => cmd_image::cmd_load(e, &a),
+        Command::Login(a) => cmd_registry::cmd_login(&a),
+        Command::Logout(a) => cmd_registry::cmd_logout(&a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => cmd_image::cmd_images(e, &a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => cmd_image::cmd_tag(e, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => cmd_image::cmd_rmi(e, &a),
         Command::Image(ImageCommand::Inspect(a)) => cmd_image::cmd_image_inspect(e, &a),
+        Command::Info => cmd_info::cmd_info(e),
         Command::Doctor(a) => cmd_info::cmd_doctor(e, &a),
         Command::Container(ContainerCommand::Prune(a)) => cmd_prune::cmd_container_prune(e, &a),
         Command::Image(ImageCommand::Prune(a)) => cmd_prune::cmd_image_prune(e, &a),

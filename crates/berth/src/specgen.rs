@@ -1,13 +1,15 @@
 //! docker's flag strings → the engine's typed `ContainerConfig`, in one place (podman's
 //! `specgenutil` is the model). Sizes, cpus, ulimits, env files, networks, ports,
-//! volumes, tmpfs, hosts and labels are parsed here once; the engine only ever sees
-//! typed values. Every error says what was wrong and what to write instead.
+//! volumes, tmpfs, resolver values and labels are parsed here once; the engine only
+//! ever sees typed values (`--add-host` checked here but kept in docker's form: only
+//! the engine knows the network mode host-gateway depends on). Every error says what was wrong and what to write instead.
 
 use crate::args::CreateArgs;
 use anyhow::{bail, Context, Result};
 use berth_engine::create::{valid_mac, ContainerConfig, SystemdMode};
 use berth_engine::model::{NetworkMode, Resources, Ulimit};
 use berth_engine::oci::{self, mounts};
+use berth_net::dns;
 
 /// The typed config for `create`/`run`; `image`/`command` split off by the caller.
 pub fn container_config(
@@ -96,15 +98,26 @@ fn network_config(a: &CreateArgs) -> Result<ContainerConfig> {
         publish_all: a.publish_all,
         ip,
         mac: a.mac_address.clone(),
-        dns: a.dns.clone(),
-        dns_search: a.dns_search.clone(),
+        dns: each(&a.dns, dns::parse_server)?,
+        dns_search: each(&a.dns_search, dns::parse_search)?,
+        dns_options: each(&a.dns_option, dns::parse_option)?,
+        // Kept in docker's form: the engine checks them again with the network mode
+        // in hand (host-gateway needs a bridge) and splits them then.
         add_hosts: a
             .add_host
             .iter()
-            .map(|h| add_host(h))
-            .collect::<Result<_>>()?,
+            .map(|h| dns::parse_add_host(h).map(|_| h.clone()))
+            .collect::<Result<_, _>>()?,
         ..Default::default()
     })
+}
+
+/// Each value through one of `berth_net::dns`'s checks (they return it normalised).
+fn each(
+    values: &[String],
+    parse: fn(&str) -> Result<String, dns::DnsError>,
+) -> Result<Vec<String>, dns::DnsError> {
+    values.iter().map(|v| parse(v)).collect()
 }
 
 /// `--security-opt`: only no-new-privileges so far; returns its value.
@@ -185,17 +198,6 @@ pub fn systemd_mode(s: &str) -> Result<SystemdMode> {
         "false" => SystemdMode::Never,
         other => bail!("invalid --systemd {other:?}: use auto, always or false"),
     })
-}
-
-/// `--add-host NAME:IP`.
-fn add_host(h: &str) -> Result<(String, std::net::IpAddr)> {
-    let bad = || anyhow::anyhow!("invalid --add-host {h:?}: use NAME:IP");
-    let (name, addr) = h.split_once(':').ok_or_else(bad)?;
-    let addr = addr.parse().map_err(|_| bad())?;
-    if name.is_empty() {
-        return Err(bad());
-    }
-    Ok((name.to_string(), addr))
 }
 
 /// `-l KEY=VALUE` (`KEY` alone is an empty value).
@@ -349,10 +351,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.network, Some(NetworkMode::Container("web".into())));
-        assert_eq!(
-            c.add_hosts,
-            vec![("db".into(), "10.0.0.5".parse().unwrap())]
-        );
+        assert_eq!(c.add_hosts, vec!["db:10.0.0.5"]);
         assert_eq!(c.dns, vec!["1.1.1.1"]);
         let c = config(&[
             "-p",

@@ -437,3 +437,53 @@ fn network_none_sets_up_no_nat() {
         "a container without a network made berth's nft table"
     );
 }
+
+#[test]
+fn resolver_flags_are_checked_and_written() {
+    let Some(b) = env() else { return };
+    let files = b.sh(
+        &[
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "example.com",
+            "--dns-option",
+            "ndots:2",
+            "--add-host",
+            "db=10.0.0.5",
+            "--add-host",
+            "gw:host-gateway",
+        ],
+        "cat /etc/resolv.conf /etc/hosts",
+    );
+    let gateway = b.subnet.replace(".0/24", ".1");
+    for line in [
+        "nameserver 192.0.2.53",
+        "search example.com",
+        "options ndots:2",
+        "10.0.0.5\tdb",
+        &format!("{gateway}\tgw"),
+    ] {
+        assert!(files.lines().any(|l| l == line), "no {line:?} in\n{files}");
+    }
+    for (flags, named) in [
+        (vec!["--dns", "dns.example"], "dns.example"),
+        (
+            vec!["--add-host", "evil\n6.6.6.6 bank:10.0.0.5"],
+            "evil\\n6.6.6.6 bank",
+        ),
+        (
+            vec!["--dns-search", "a.com\nnameserver 6.6.6.6"],
+            "a.com\\nnameserver",
+        ),
+        (vec!["--dns-option", "ndots:2 rotate"], "ndots:2 rotate"),
+        (
+            vec!["--network", "none", "--add-host", "gw:host-gateway"],
+            "gw:host-gateway",
+        ),
+    ] {
+        let out = b.sh_output(&flags, "true");
+        assert_eq!(out.status.code(), Some(125), "{flags:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(named), "{flags:?}: {}", stderr(&out));
+    }
+}

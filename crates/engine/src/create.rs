@@ -1,6 +1,9 @@
 //! `create`: a typed [`ContainerConfig`] merged with the image's config the way docker
 //! merges them into the container's `ContainerSpec`, and the container's row. Docker's
 //! flag strings never reach this module: the CLI parses them first (its `specgen`).
+//! The one exception is `--add-host`, kept in docker's form until the network mode is
+//! settled (host-gateway needs a bridge); it and the resolver values are checked here
+//! with `berth_net::dns` whoever built the config.
 
 use crate::model::{
     BindMount, Container, ContainerSpec, ContainerState, NetworkMode, NetworkOptions, Resources,
@@ -60,8 +63,12 @@ pub struct ContainerConfig {
     pub mac: Option<String>,
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
-    /// (name, address).
-    pub add_hosts: Vec<(String, std::net::IpAddr)>,
+    /// resolv.conf `options` entries (`--dns-option`).
+    pub dns_options: Vec<String>,
+    /// docker's `NAME:IP`, `NAME=IP` or `NAME:host-gateway`. Checked by
+    /// `berth_net::dns` when the spec is built, not before: whether host-gateway has a
+    /// meaning depends on the network mode, which is only settled then.
+    pub add_hosts: Vec<String>,
 }
 
 /// When a container runs systemd the way it expects (`--systemd`).
@@ -95,6 +102,9 @@ pub enum CreateError {
     InvalidMac(String),
     #[error("invalid label {0:?}: expected KEY=VALUE")]
     InvalidLabel(String),
+    /// `--add-host`, `--dns`, `--dns-search` or `--dns-option` refused.
+    #[error(transparent)]
+    Dns(#[from] berth_net::dns::DnsError),
 }
 
 /// Six hex pairs separated by colons.
@@ -223,6 +233,12 @@ pub fn spec_from_config(
             .unwrap_or_else(|| "SIGTERM".into()),
     };
     berth_runtime::signal::parse_signal(&stop_signal)?;
+    let user = req
+        .user
+        .clone()
+        .or_else(|| image.user().clone())
+        .unwrap_or_default();
+    crate::users::validate_spec(&user)?;
     let mut env = image.env().clone().unwrap_or_default();
     crate::oci::override_env(&mut env, &req.env);
     Ok(ContainerSpec {
@@ -239,15 +255,11 @@ pub fn spec_from_config(
             .clone()
             .or_else(|| image.working_dir().clone())
             .unwrap_or_default(),
-        user: req
-            .user
-            .clone()
-            .or_else(|| image.user().clone())
-            .unwrap_or_default(),
+        user,
         tty: req.tty,
         open_stdin: req.open_stdin,
         auto_remove: req.auto_remove,
-        binds: binds_with_image_volumes(&req.binds, image),
+        binds: binds_with_image_volumes(&req.binds, image)?,
         tmpfs: req.tmpfs.clone(),
         read_only: req.read_only,
         privileged: req.privileged,
@@ -269,12 +281,22 @@ pub fn spec_from_config(
 
 /// The caller's binds (anonymous volumes named now), then an anonymous volume for
 /// every VOLUME of the image the caller did not mount something on.
-fn binds_with_image_volumes(binds: &[BindMount], image: &ImageConfig) -> Vec<BindMount> {
+fn binds_with_image_volumes(
+    binds: &[BindMount],
+    image: &ImageConfig,
+) -> Result<Vec<BindMount>, EngineError> {
     let mut binds = binds.to_vec();
     for b in binds.iter_mut().filter(|b| b.anonymous) {
         b.source = random_id();
     }
     for path in image.volumes().clone().unwrap_or_default() {
+        // The image's author chose these paths: the same checks as a -v destination.
+        crate::oci::mounts::check_container_path(&path).map_err(|why| {
+            EngineError::ImageVolume {
+                path: path.clone(),
+                why,
+            }
+        })?;
         if !binds.iter().any(|b| b.destination == path) {
             binds.push(BindMount {
                 source: random_id(),
@@ -285,7 +307,7 @@ fn binds_with_image_volumes(binds: &[BindMount], image: &ImageConfig) -> Vec<Bin
             });
         }
     }
-    binds
+    Ok(binds)
 }
 
 /// `-p`, `-P`, `--ip`, `--mac-address`, `--dns*`, `--add-host`; only a bridge network
@@ -305,6 +327,7 @@ fn network_options(
         }
     }
     let bridged = matches!(mode, NetworkMode::Network(_));
+    let resolver = resolver_options(req, bridged)?;
     if !bridged && (!publish.is_empty() || req.ip.is_some() || req.mac.is_some()) {
         return Err(CreateError::NeedsBridge(mode.name()));
     }
@@ -312,13 +335,37 @@ fn network_options(
         publish,
         ip: req.ip,
         mac: req.mac.clone(),
-        dns: req.dns.clone(),
-        dns_search: req.dns_search.clone(),
-        add_hosts: req
-            .add_hosts
+        ..resolver
+    })
+}
+
+/// `--add-host`, `--dns`, `--dns-search` and `--dns-option`, checked: they become
+/// lines of the container's /etc/hosts and /etc/resolv.conf.
+fn resolver_options(
+    req: &ContainerConfig,
+    bridged: bool,
+) -> Result<NetworkOptions, berth_net::dns::DnsError> {
+    use berth_net::dns;
+    let each = |values: &[String], parse: fn(&str) -> Result<String, dns::DnsError>| {
+        values
             .iter()
-            .map(|(name, addr)| (name.clone(), addr.to_string()))
-            .collect(),
+            .map(|v| parse(v))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let mut add_hosts = Vec::new();
+    for h in &req.add_hosts {
+        let (name, addr) = dns::parse_add_host(h)?;
+        if addr == dns::HOST_GATEWAY && !bridged {
+            return Err(dns::DnsError::HostGatewayWithoutBridge(h.clone()));
+        }
+        add_hosts.push((name, addr));
+    }
+    Ok(NetworkOptions {
+        dns: each(&req.dns, dns::parse_server)?,
+        dns_search: each(&req.dns_search, dns::parse_search)?,
+        dns_options: each(&req.dns_options, dns::parse_option)?,
+        add_hosts,
+        ..NetworkOptions::default()
     })
 }
 
@@ -478,5 +525,47 @@ mod tests {
         assert_eq!(validate_name("/web-1").unwrap(), "web-1");
         assert!(validate_name("-x").is_err());
         assert!(validate_name("a b").is_err());
+    }
+
+    #[test]
+    fn resolver_values_are_checked_and_host_gateway_needs_a_bridge() {
+        let id = "0123456789abcdef";
+        let mut r = req(&["sh"]);
+        r.add_hosts = vec!["gw:host-gateway".into(), "db=10.0.0.5".into()];
+        r.dns = vec![" 192.0.2.53".into()];
+        r.dns_options = vec!["ndots:2".into()];
+        let s = spec_from_config(&r, &image(None, None), id).unwrap();
+        assert_eq!(
+            s.net.add_hosts,
+            [
+                ("gw".into(), "host-gateway".into()),
+                ("db".into(), "10.0.0.5".into())
+            ]
+        );
+        assert_eq!(
+            (s.net.dns, s.net.dns_options),
+            (vec!["192.0.2.53".into()], vec!["ndots:2".into()])
+        );
+        r.network = Some(NetworkMode::Host);
+        let err = spec_from_config(&r, &image(None, None), id).unwrap_err();
+        assert!(err.to_string().contains("\"gw:host-gateway\""), "{err}");
+        for (field, bad) in [
+            ("dns", "dns.example"),
+            ("dns-search", "a b"),
+            ("dns-option", "x y"),
+        ] {
+            let mut r = req(&["sh"]);
+            match field {
+                "dns" => r.dns = vec![bad.into()],
+                "dns-search" => r.dns_search = vec![bad.into()],
+                _ => r.dns_options = vec![bad.into()],
+            }
+            let err = spec_from_config(&r, &image(None, None), id).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("--{field} {bad:?}")),
+                "{err}"
+            );
+            assert_eq!(err.exit_code(), 125);
+        }
     }
 }

@@ -66,7 +66,10 @@ pub struct NetworkOptions {
     pub mac: Option<String>,
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
-    /// (name, address) from `--add-host`.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// (name, address) from `--add-host`; the address may be
+    /// `berth_net::dns::HOST_GATEWAY`, resolved when /etc/hosts is written.
     pub add_hosts: Vec<(String, String)>,
 }
 

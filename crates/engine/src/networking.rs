@@ -288,28 +288,45 @@ pub fn hosts_text(engine: &Engine, c: &Container, attachments: &[Attachment]) ->
         .filter(|(id, _)| *id != c.id)
         .filter_map(|(id, ip)| engine.container(&id).ok().map(|p| (ip, p.name)))
         .collect();
+    let extra = extra_hosts(&c.spec.net.add_hosts, attachments.first());
     match (&c.spec.network, own) {
         (NetworkMode::Host, _) => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        (_, Some(own)) => files::hosts(Some(own), &peers, &c.spec.net.add_hosts),
+        (_, Some(own)) => files::hosts(Some(own), &peers, &extra),
         _ => {
-            let mut h = files::hosts(None, &[], &c.spec.net.add_hosts);
+            let mut h = files::hosts(None, &[], &extra);
             h.push_str(&format!("127.0.1.1\t{}\n", c.spec.hostname));
             h
         }
     }
 }
 
+/// `--add-host` entries with `host-gateway` made the primary network's gateway:
+/// the host, as the container reaches it. (`create` refuses host-gateway without a
+/// bridge network; an entry left without a gateway is dropped, not written wrong.)
+fn extra_hosts(
+    add_hosts: &[(String, String)],
+    primary: Option<&Attachment>,
+) -> Vec<(String, String)> {
+    add_hosts
+        .iter()
+        .filter_map(|(name, addr)| match (addr.as_str(), primary) {
+            (berth_net::dns::HOST_GATEWAY, Some(a)) => Some((name.clone(), a.gateway.to_string())),
+            (berth_net::dns::HOST_GATEWAY, None) => None,
+            _ => Some((name.clone(), addr.clone())),
+        })
+        .collect()
+}
+
 pub fn resolv_text(c: &Container) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok();
     let own_netns = c.spec.network != NetworkMode::Host;
-    files::resolv_conf(
-        &host,
-        upstream.as_deref(),
-        &c.spec.net.dns,
-        &c.spec.net.dns_search,
-        own_netns,
-    )
+    let user = files::ResolvOptions {
+        servers: &c.spec.net.dns,
+        search: &c.spec.net.dns_search,
+        options: &c.spec.net.dns_options,
+    };
+    files::resolv_conf(&host, upstream.as_deref(), user, own_netns)
 }
 
 /// Rewrites the /etc/hosts of every running container on `network`, so peers

@@ -23,16 +23,30 @@ pub fn hosts(
     out
 }
 
+/// What `--dns`, `--dns-search` and `--dns-option` asked for (checked by `dns`);
+/// each non-empty list replaces the host's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResolvOptions<'a> {
+    pub servers: &'a [String],
+    /// `.` alone means no search domains at all.
+    pub search: &'a [String],
+    pub options: &'a [String],
+}
+
 /// The host's resolv.conf with loopback resolvers (unreachable from a container's
 /// own network namespace) replaced: by systemd-resolved's upstream list when there
-/// is one, else by docker's fallback. `--dns`/`--dns-search` replace the lists.
+/// is one, else by docker's fallback. The user's lists replace the host's.
 pub fn resolv_conf(
     host: &str,
     resolved_upstream: Option<&str>,
-    dns: &[String],
-    search: &[String],
+    user: ResolvOptions,
     own_netns: bool,
 ) -> String {
+    let ResolvOptions {
+        servers: dns,
+        search,
+        options,
+    } = user;
     let servers = |text: &str| -> Vec<String> {
         text.lines()
             .filter_map(|l| l.trim().strip_prefix("nameserver"))
@@ -60,13 +74,17 @@ pub fn resolv_conf(
     let search = if search.is_empty() {
         host_search
     } else {
-        search.to_vec()
+        search.iter().filter(|s| *s != ".").cloned().collect()
     };
     if !search.is_empty() {
         out.push_str(&format!("search {}\n", search.join(" ")));
     }
     for n in nameservers {
         out.push_str(&format!("nameserver {n}\n"));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+        return out;
     }
     for l in host.lines().filter(|l| l.trim().starts_with("options")) {
         out.push_str(l.trim());
@@ -98,18 +116,38 @@ mod tests {
     #[test]
     fn loopback_resolvers_are_replaced() {
         let host = "nameserver 127.0.0.53\noptions edns0\nsearch corp\n";
+        let none = ResolvOptions::default();
         assert_eq!(
-            resolv_conf(host, Some("nameserver 192.0.2.1\n"), &[], &[], true),
+            resolv_conf(host, Some("nameserver 192.0.2.1\n"), none, true),
             "search corp\nnameserver 192.0.2.1\noptions edns0\n"
         );
-        assert!(resolv_conf(host, None, &[], &[], true).contains("nameserver 8.8.8.8"));
+        assert!(resolv_conf(host, None, none, true).contains("nameserver 8.8.8.8"));
         assert!(
-            resolv_conf(host, None, &[], &[], false).contains("nameserver 127.0.0.53"),
+            resolv_conf(host, None, none, false).contains("nameserver 127.0.0.53"),
             "host network keeps them"
         );
+        let user = ResolvOptions {
+            servers: &["1.1.1.1".into()],
+            search: &["x.y".into()],
+            options: &[],
+        };
         assert_eq!(
-            resolv_conf(host, None, &["1.1.1.1".into()], &["x.y".into()], true),
+            resolv_conf(host, None, user, true),
             "search x.y\nnameserver 1.1.1.1\noptions edns0\n"
+        );
+    }
+
+    #[test]
+    fn user_options_replace_the_hosts_and_dot_clears_search() {
+        let host = "nameserver 192.0.2.1\noptions edns0\nsearch corp\n";
+        let user = ResolvOptions {
+            servers: &[],
+            search: &[".".into()],
+            options: &["ndots:2".into(), "timeout:1".into()],
+        };
+        assert_eq!(
+            resolv_conf(host, None, user, true),
+            "nameserver 192.0.2.1\noptions ndots:2 timeout:1\n"
         );
     }
 }

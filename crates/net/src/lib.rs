@@ -1,5 +1,5 @@
-//! berth-net: bridge networks for containers — IPAM, veth pairs, NAT and published
-//! ports in berth's own nftables table, /etc/hosts and /etc/resolv.conf.
+//! berth-net: bridge networks for containers — IPAM, veth pairs, NAT, published
+//! ports and filtering in berth's own nftables table, /etc/hosts and /etc/resolv.conf.
 //!
 //! One departure from DESIGN.md's "everything berth creates is removed when the
 //! container goes": a network's bridge (and, with the last network, berth's nft
@@ -11,7 +11,9 @@
 //! that network exits or `berth system prune`.
 
 pub mod cmd;
+pub mod dns;
 pub mod files;
+pub mod filter;
 pub mod ipam;
 pub mod nat;
 pub mod network;

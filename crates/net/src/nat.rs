@@ -6,11 +6,14 @@
 //!   127.0.0.1 included) DNAT through `ports` (any local address) and `ports_ip`
 //!   (one host address);
 //! * postrouting masquerades a network's subnet leaving by another interface, and
-//!   host-loopback sources entering a berth bridge.
+//!   host-loopback sources entering a berth bridge;
+//! * the filter chains of `filter`: only published ports reach containers from
+//!   outside, networks are isolated from each other, and 127.0.0.0/8 stays local.
 //!
 //! Nothing outside this table is touched.
 
 use crate::cmd::{nft, CmdError};
+use crate::filter;
 use crate::nfnl::{self, Nfnl, NfnlError};
 use crate::ports::PortMapping;
 use crate::store::Network;
@@ -34,13 +37,17 @@ add map ip {table} ports_ip {{ type ipv4_addr . inet_proto . inet_service : ipv4
 add chain ip {table} prerouting {{ type nat hook prerouting priority -100; policy accept; }}
 add chain ip {table} output {{ type nat hook output priority -100; policy accept; }}
 add chain ip {table} postrouting {{ type nat hook postrouting priority 100; policy accept; }}
-"
+{}",
+        filter::chains(table)
     )
 }
 
 /// The rules, added once when the table is new (they only consult the sets and maps).
 fn rules(table: &str) -> String {
-    let mut s = String::new();
+    // Packets for 127.0.0.0/8 that arrive from outside are martians: DNAT'ing
+    // them would put a port published on 127.0.0.1 on every interface. The host's
+    // own connections to 127.0.0.1 are DNAT'ed in output.
+    let mut s = format!("add rule ip {table} prerouting ip daddr 127.0.0.0/8 return\n");
     for chain in ["prerouting", "output"] {
         s.push_str(&format!("add rule ip {table} {chain} dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n"));
         s.push_str(&format!("add rule ip {table} {chain} fib daddr type local dnat ip to meta l4proto . th dport map @ports\n"));
@@ -51,6 +58,7 @@ fn rules(table: &str) -> String {
     s.push_str(&format!(
         "add rule ip {table} postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade\n"
     ));
+    s.push_str(&filter::rules(table));
     s
 }
 
@@ -80,11 +88,9 @@ pub fn table_script(table: &str, with_rules: bool, networks: &[&Network]) -> Str
         script.push_str(&rules(table));
     }
     for n in networks {
-        script.push_str(&format!("add element ip {table} nets {{ {} }}\n", n.subnet));
-        script.push_str(&format!(
-            "add element ip {table} bridges {{ \"{}\" }}\n",
-            n.bridge
-        ));
+        for element in network_elements(n) {
+            script.push_str(&format!("add element ip {table} {element}\n"));
+        }
     }
     script
 }
@@ -147,18 +153,69 @@ pub fn unplug(
         }
     }
     if let Some(n) = gone_network {
-        for element in [
-            format!("nets {{ {} }}", n.subnet),
-            format!("bridges {{ \"{}\" }}", n.bridge),
-        ] {
-            let _ = nft(&format!("delete element ip {table} {element}\n"));
+        let elements = network_elements(n);
+        let all: String = elements
+            .iter()
+            .map(|e| format!("delete element ip {table} {e}\n"))
+            .collect();
+        if nft(&all).is_err() {
+            // One was missing, which refuses the whole script.
+            for e in &elements {
+                let _ = nft(&format!("delete element ip {table} {e}\n"));
+            }
         }
     }
+}
+
+/// A network's elements: its subnet (masqueraded), its bridge (filtered) and
+/// the pair that lets its traffic stay on the bridge.
+fn network_elements(n: &Network) -> [String; 3] {
+    [
+        format!("nets {{ {} }}", n.subnet),
+        format!("bridges {{ \"{}\" }}", n.bridge),
+        filter::pair_element(&n.bridge),
+    ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packets_from_outside_for_loopback_are_not_dnated() {
+        let rules = rules("t");
+        let skip = rules
+            .find("prerouting ip daddr 127.0.0.0/8 return")
+            .expect("the loopback return");
+        let first_dnat = rules.find("prerouting dnat").expect("a DNAT rule");
+        assert!(skip < first_dnat, "{rules}");
+        assert!(
+            !rules.contains("output ip daddr 127.0.0.0/8 return"),
+            "the host's own connections to 127.0.0.1 are published"
+        );
+    }
+
+    #[test]
+    fn a_network_brings_its_subnet_bridge_and_pair() {
+        let subnet = crate::ipam::Subnet::parse("10.88.0.0/16").unwrap();
+        let n = Network {
+            name: "bridge".into(),
+            id: "0".repeat(64),
+            bridge: "berth0".into(),
+            subnet,
+            gateway: subnet.gateway(),
+            created: "0".into(),
+        };
+        let script = table_script("t", false, &[&n]);
+        for element in [
+            "add element ip t nets { 10.88.0.0/16 }",
+            "add element ip t bridges { \"berth0\" }",
+            "add element ip t bridge_pairs { \"berth0\" . \"berth0\" }",
+        ] {
+            assert!(script.lines().any(|l| l == element), "{script}");
+        }
+        assert!(!script.contains("add rule"), "rules only for a new table");
+    }
 
     #[test]
     fn elements_for_any_and_one_address() {

@@ -33,6 +33,8 @@ pub enum NetError {
     Nfnl(#[from] NfnlError),
     #[error(transparent)]
     Nat(#[from] nat::NatError),
+    #[error(transparent)]
+    Dns(#[from] crate::dns::DnsError),
     #[error("network metadata: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("network {0} not found; create it with berth network create {0}")]

@@ -32,6 +32,16 @@ fn sysctl(path: &str, value: &str) {
     let _ = std::fs::write(path, value);
 }
 
+/// Ignores IPv6 router advertisements on `link` (in the caller's network
+/// namespace). berth's networks are IPv4 only, yet the kernel gives every link
+/// an IPv6 link-local address and, by default, configures itself from any RA it
+/// hears: a container with CAP_NET_RAW could send rogue RAs and become the IPv6
+/// router of the host or of its neighbours on the bridge (CVE-2020-13401; docker
+/// turns accept_ra off on its bridges). A host without IPv6 has no such file.
+fn ignore_router_advertisements(link: &str) {
+    sysctl(&format!("/proc/sys/net/ipv6/conf/{link}/accept_ra"), "0");
+}
+
 /// Host-wide (not per state root: several berths may run): the forwarding value
 /// from before the first berth table appeared.
 const FORWARD_SAVED: &str = "/run/berth-ip_forward.before";
@@ -84,11 +94,13 @@ pub fn connect(
     let bridge_is_new = !Path::new("/sys/class/net").join(&net.bridge).exists();
     if bridge_is_new {
         host.add_bridge(&net.bridge, net.gateway, net.subnet.prefix)?;
-        // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge.
+        // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge (the
+        // table's `martians` chain keeps containers from using it the other way).
         sysctl(
             &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
             "1",
         );
+        ignore_router_advertisements(&net.bridge);
         enable_forwarding();
     }
     let master = host.index_of(&net.bridge)?;
@@ -110,7 +122,14 @@ pub fn connect(
         host.delete_link(&outer)?;
         host.add_veth(&outer, master, inner, fd, mac)?;
     }
-    let mut inside = Rtnl::open_in(fd)?;
+    ignore_router_advertisements(&outer);
+    // Inside, before the link is up: this interface, and `default` for any the
+    // container makes later.
+    let mut inside = rtnl::in_netns(fd, || {
+        ignore_router_advertisements(inner);
+        ignore_router_advertisements("default");
+        Rtnl::open()
+    })??;
     if att.is_primary() {
         let lo = inside.index_of("lo")?;
         inside.set_up(lo)?;

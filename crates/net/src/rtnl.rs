@@ -56,18 +56,6 @@ impl Rtnl {
         Ok(Rtnl { socket, seq: 0 })
     }
 
-    /// A socket in the network namespace `netns` (an open /proc/PID/ns/net). A
-    /// socket stays in the namespace it was made in, so the caller steps in to make
-    /// it and straight back out; it must be single-threaded, as the monitor is.
-    pub fn open_in(netns: RawFd) -> Result<Self, RtnlError> {
-        let own = std::fs::File::open("/proc/self/ns/net").map_err(RtnlError::Netns)?;
-        setns(netns)?;
-        let socket = Rtnl::open();
-        setns(own.as_raw_fd())
-            .expect("returning to the monitor's own network namespace cannot fail");
-        socket
-    }
-
     /// Sends one message and returns the kernel's reply to it.
     fn exchange(
         &mut self,
@@ -270,6 +258,19 @@ pub(crate) fn netlink_socket(protocol: isize) -> std::io::Result<Socket> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(socket)
+}
+
+/// Runs `f` in the network namespace `netns` (an open /proc/PID/ns/net) and
+/// steps back: a socket stays in the namespace it was made in, and /proc/sys/net
+/// files opened meanwhile are that namespace's (`Rtnl::open` inside gives a socket
+/// for the container's links). Only this thread moves, so `f` must not hand work
+/// to others.
+pub fn in_netns<T>(netns: RawFd, f: impl FnOnce() -> T) -> Result<T, RtnlError> {
+    let own = std::fs::File::open("/proc/self/ns/net").map_err(RtnlError::Netns)?;
+    setns(netns)?;
+    let out = f();
+    setns(own.as_raw_fd()).expect("returning to this thread's own network namespace cannot fail");
+    Ok(out)
 }
 
 fn setns(fd: RawFd) -> Result<(), RtnlError> {

@@ -3,6 +3,8 @@
 //! environment per test (own BERTH_ROOT/BERTH_RUNROOT) that runs the real binary, and
 //! checks that a test left no mounts, cgroups or processes behind.
 
+pub mod registry;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
