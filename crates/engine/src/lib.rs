@@ -10,6 +10,7 @@ pub mod create;
 pub mod doctor;
 pub mod exec;
 mod exec_relay;
+pub mod freezer;
 pub mod inherit;
 pub mod lifecycle;
 pub mod logs;
@@ -24,6 +25,7 @@ pub mod paths;
 pub mod prune;
 pub mod spawn;
 pub mod store;
+pub mod usecase;
 pub mod users;
 
 use berth_image::ImageStore;
@@ -83,6 +85,10 @@ pub enum EngineError {
     Net(#[from] berth_net::NetError),
     #[error("{why}\n{diagnosis}")]
     NotReady { why: String, diagnosis: String },
+    #[error(transparent)]
+    Create(#[from] create::CreateError),
+    #[error(transparent)]
+    UseCase(#[from] usecase::UseCaseError),
 }
 
 impl EngineError {
