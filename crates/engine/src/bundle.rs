@@ -7,6 +7,7 @@ use crate::oci::systemd::{container_uuid, SystemdFiles, JOURNALD_CONSOLE};
 use crate::oci::{self, BundleInputs, HostFacts};
 use crate::users::resolve_user;
 use crate::{Engine, EngineError};
+use berth_image::inroot::{Follow, InRoot};
 use berth_net::Attachment;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::path::{Path, PathBuf};
@@ -136,26 +137,31 @@ fn prepare_systemd_files(c: &Container, dir: &Path, rootfs: &Path) -> Result<(),
 
 /// An image that ships a machine-id would give every container the same one; the
 /// first start writes the container's own (from its uuid) into its upper layer.
+/// Both places are reached inside their own roots ([`InRoot`]): an image whose /etc
+/// links to the host's /etc writes nothing on the host. A machine-id that is not a
+/// plain file, or that cannot be read safely, is left for systemd to judge.
 fn fresh_machine_id(c: &Container, dir: &Path, rootfs: &Path) -> Result<(), EngineError> {
-    if dir.join("upper/etc/machine-id").exists() {
+    const MACHINE_ID: &str = "etc/machine-id";
+    let upper = InRoot::open(&dir.join("upper"))?;
+    if upper.exists(MACHINE_ID, Follow::No).unwrap_or(true) {
         return Ok(()); // set on an earlier start, or by the container itself
     }
-    let path = rootfs.join("etc/machine-id");
-    let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+    let root = InRoot::open(rootfs)?;
+    let Ok(Some(shipped)) = root.read(MACHINE_ID, Follow::No, 4096) else {
+        return Ok(());
+    };
+    let shipped = String::from_utf8_lossy(&shipped);
     let shipped = shipped.trim();
     if shipped.is_empty() || shipped == "uninitialized" {
         return Ok(()); // systemd derives one from container_uuid
     }
-    let is_plain_file = std::fs::symlink_metadata(&path)
-        .map(|m| m.is_file())
-        .unwrap_or(false);
-    if !is_plain_file {
-        return Ok(());
-    }
-    std::fs::write(&path, format!("{}\n", container_uuid(&c.id))).map_err(io_at(&path))
+    let own = format!("{}\n", container_uuid(&c.id));
+    root.overwrite(MACHINE_ID, Follow::No, own.as_bytes())?;
+    Ok(())
 }
 
-/// Docker creates a missing WORKDIR owned by the container's user.
+/// Docker creates a missing WORKDIR owned by the container's user; it is made
+/// inside the rootfs whatever links the image has on the way.
 fn ensure_workdir(
     rootfs: &Path,
     workdir: &str,
@@ -164,13 +170,13 @@ fn ensure_workdir(
     if workdir.is_empty() || workdir == "/" {
         return Ok(());
     }
-    let rel = Path::new(workdir.trim_start_matches('/'));
-    let target = berth_image::unpack::resolve_in_root(rootfs, rel)
-        .map_err(|why| EngineError::Invalid(format!("working directory {workdir:?}: {why}")))?;
-    if !target.exists() {
-        std::fs::create_dir_all(&target).map_err(io_at(&target))?;
-        let _ = nix::unistd::chown(&target, Some(user.uid.into()), Some(user.gid.into()));
-    }
+    let workdir_err = |error| EngineError::Workdir {
+        workdir: workdir.to_string(),
+        error,
+    };
+    InRoot::open(rootfs)
+        .and_then(|root| root.create_dir_all(workdir, 0o755, Some((user.uid, user.gid))))
+        .map_err(workdir_err)?;
     Ok(())
 }
 

@@ -204,6 +204,10 @@ pub fn spec_from_request(
         b.source = random_id();
     }
     for path in image.volumes().clone().unwrap_or_default() {
+        mounts::check_container_path(&path).map_err(|why| EngineError::ImageVolume {
+            path: path.clone(),
+            why,
+        })?;
         if !binds.iter().any(|b| b.destination == path) {
             binds.push(BindMount {
                 source: random_id(),
@@ -214,6 +218,12 @@ pub fn spec_from_request(
             });
         }
     }
+    let user = req
+        .user
+        .clone()
+        .or_else(|| image.user().clone())
+        .unwrap_or_default();
+    crate::users::validate_spec(&user)?;
     let mut env = image.env().clone().unwrap_or_default();
     crate::oci::override_env(&mut env, &req.env);
     Ok(ContainerSpec {
@@ -230,11 +240,7 @@ pub fn spec_from_request(
             .clone()
             .or_else(|| image.working_dir().clone())
             .unwrap_or_default(),
-        user: req
-            .user
-            .clone()
-            .or_else(|| image.user().clone())
-            .unwrap_or_default(),
+        user,
         tty: req.tty,
         open_stdin: req.open_stdin,
         auto_remove: req.auto_remove,

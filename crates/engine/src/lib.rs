@@ -47,6 +47,15 @@ pub enum EngineError {
     User(#[from] users::UserError),
     #[error(transparent)]
     Signal(#[from] berth_runtime::signal::SignalError),
+    #[error(transparent)]
+    InRoot(#[from] berth_image::inroot::InRootError),
+    #[error("working directory {workdir}: {error}")]
+    Workdir {
+        workdir: String,
+        error: berth_image::inroot::InRootError,
+    },
+    #[error("the image's VOLUME {path:?} is refused: {why}; rebuild the image with an absolute, plain path")]
+    ImageVolume { path: String, why: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

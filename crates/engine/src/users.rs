@@ -1,7 +1,21 @@
 //! Resolves `-u user[:group]` against the container's own /etc/passwd and /etc/group,
-//! as docker does: names must exist there, numbers need not.
+//! as docker does: names must exist there, numbers need not. Both files are read
+//! inside the container's root filesystem ([`berth_image::inroot`]): a link that
+//! points out of it lands inside it, and a FIFO, a device or a file over
+//! [`MAX_ID_FILE`] bytes is refused, never read, so a hostile image or container
+//! can neither show berth a host file nor make it hang.
 
+use berth_image::inroot::{Follow, InRoot, InRootError};
 use std::path::Path;
+
+/// The largest uid or gid berth runs as. setresuid/setresgid read 4294967295 (-1)
+/// as "leave unchanged", which would keep root; docker's runtimes refuse the same
+/// range (runc: "uids and gids must be in range 0-2147483647").
+pub const MAX_ID: u64 = 2_147_483_647;
+
+/// passwd and group files above this size are refused: real ones hold a few KiB,
+/// and a file of any size would otherwise be read into memory.
+pub const MAX_ID_FILE: u64 = 4 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ResolvedUser {
@@ -11,23 +25,47 @@ pub struct ResolvedUser {
     pub home: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum UserError {
     #[error("unable to find user {0}: no matching entries in passwd file")]
     NoUser(String),
     #[error("unable to find group {0}: no matching entries in group file")]
     NoGroup(String),
+    #[error("looking up the user: {0}")]
+    Read(InRootError),
+    #[error("{what} {value} ({origin}) is out of range: ids run from 0 to 2147483647 (setresuid would read 4294967295 as \"unchanged\" and keep root); use a smaller id")]
+    IdOutOfRange {
+        what: &'static str,
+        value: u64,
+        origin: String,
+    },
 }
 
 struct PasswdEntry {
     name: String,
-    uid: u32,
-    gid: u32,
+    uid: u64,
+    gid: u64,
     home: String,
 }
 
-fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
-    let text = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+struct GroupEntry {
+    name: String,
+    gid: u64,
+    members: Vec<String>,
+}
+
+/// The text of `rel` in the root. A missing file reads as empty; so does one that
+/// cannot be read when `needed` is false, as runc treats it: a name can then not
+/// be found, and only a name lookup has to fail.
+fn read_id_file(root: &InRoot, rel: &str, needed: bool) -> Result<String, UserError> {
+    match root.read(rel, Follow::Yes, MAX_ID_FILE) {
+        Ok(data) => Ok(String::from_utf8_lossy(&data.unwrap_or_default()).into_owned()),
+        Err(e) if needed => Err(UserError::Read(e)),
+        Err(_) => Ok(String::new()),
+    }
+}
+
+fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -41,9 +79,7 @@ fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
         .collect()
 }
 
-/// (name, gid, members)
-fn read_groups(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
-    let text = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+fn parse_groups(text: &str) -> Vec<GroupEntry> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -53,13 +89,45 @@ fn read_groups(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
                     .map(str::to_string)
                     .collect()
             });
-            Some((
-                f.first()?.to_string(),
-                f.get(2)?.parse().ok()?,
-                members.unwrap_or_default(),
-            ))
+            Some(GroupEntry {
+                name: f.first()?.to_string(),
+                gid: f.get(2)?.parse().ok()?,
+                members: members.unwrap_or_default(),
+            })
         })
         .collect()
+}
+
+/// A number given as a uid or gid; `None` when the text is a name.
+fn numeric(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(u64::MAX))
+}
+
+fn in_range(what: &'static str, value: u64, origin: &str) -> Result<u32, UserError> {
+    if value > MAX_ID {
+        return Err(UserError::IdOutOfRange {
+            what,
+            value,
+            origin: origin.to_string(),
+        });
+    }
+    Ok(value as u32)
+}
+
+/// Checks the numbers in a `-u` value without a root filesystem (at create).
+pub fn validate_spec(spec: &str) -> Result<(), UserError> {
+    let origin = format!("from -u {spec}");
+    let (user, group) = spec.split_once(':').unwrap_or((spec, ""));
+    if let Some(n) = numeric(user) {
+        in_range("uid", n, &origin)?;
+    }
+    if let Some(n) = numeric(group) {
+        in_range("gid", n, &origin)?;
+    }
+    Ok(())
 }
 
 pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, UserError> {
@@ -67,46 +135,58 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, UserError
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let passwd = read_passwd(rootfs);
-    let entry = if user.is_empty() {
-        passwd.iter().find(|e| e.uid == 0)
-    } else if let Ok(uid) = user.parse::<u32>() {
-        passwd.iter().find(|e| e.uid == uid)
-    } else {
-        Some(
+    validate_spec(spec)?;
+    let root = InRoot::open(rootfs).map_err(UserError::Read)?;
+    let user_number = numeric(user);
+    let by_name = !user.is_empty() && user_number.is_none();
+    let passwd = parse_passwd(&read_id_file(&root, "etc/passwd", by_name)?);
+    let entry = match (user, user_number) {
+        ("", _) => passwd.iter().find(|e| e.uid == 0),
+        (_, Some(uid)) => passwd.iter().find(|e| e.uid == uid),
+        _ => Some(
             passwd
                 .iter()
                 .find(|e| e.name == user)
                 .ok_or_else(|| UserError::NoUser(user.into()))?,
-        )
+        ),
     };
-    let uid = match user.parse::<u32>() {
-        Ok(n) => n,
-        Err(_) => entry.map(|e| e.uid).unwrap_or(0),
+    let from_passwd = |e: &PasswdEntry| format!("of user {} in the image's /etc/passwd", e.name);
+    let uid = match (user_number, entry) {
+        (Some(n), _) => n,
+        (None, Some(e)) => in_range("uid", e.uid, &from_passwd(e))?.into(),
+        (None, None) => 0,
     };
-    let groups = read_groups(rootfs);
+    let group_by_name = group.is_some_and(|g| numeric(g).is_none());
+    let groups = parse_groups(&read_id_file(&root, "etc/group", group_by_name)?);
     let gid = match group {
-        Some(g) => match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => groups
-                .iter()
-                .find(|(n, _, _)| n == g)
-                .map(|(_, id, _)| *id)
-                .ok_or_else(|| UserError::NoGroup(g.into()))?,
+        Some(g) => match numeric(g) {
+            Some(n) => n,
+            None => {
+                let found = groups.iter().find(|e| e.name == g);
+                let found = found.ok_or_else(|| UserError::NoGroup(g.into()))?;
+                let origin = format!("of group {g} in the image's /etc/group");
+                in_range("gid", found.gid, &origin)?.into()
+            }
         },
-        None => entry.map(|e| e.gid).unwrap_or(0),
+        None => match entry {
+            Some(e) => in_range("gid", e.gid, &from_passwd(e))?.into(),
+            None => 0,
+        },
     };
     let additional_gids = match (group, entry) {
         (None, Some(e)) => groups
             .iter()
-            .filter(|(_, id, members)| *id != gid && members.contains(&e.name))
-            .map(|(_, id, _)| *id)
-            .collect(),
+            .filter(|g| g.gid != gid && g.members.contains(&e.name))
+            .map(|g| {
+                let origin = format!("of group {} in the image's /etc/group", g.name);
+                in_range("gid", g.gid, &origin)
+            })
+            .collect::<Result<_, _>>()?,
         _ => vec![],
     };
     Ok(ResolvedUser {
-        uid,
-        gid,
+        uid: uid as u32,
+        gid: gid as u32,
         additional_gids,
         home: entry.map(|e| e.home.clone()),
     })
@@ -144,13 +224,72 @@ mod tests {
         assert_eq!(a.home.as_deref(), Some("/home/alice"));
         let n = resolve_user(r.path(), "4242:wheel").unwrap();
         assert_eq!((n.uid, n.gid), (4242, 10));
-        assert_eq!(
+        assert!(matches!(
             resolve_user(r.path(), "bob"),
-            Err(UserError::NoUser("bob".into()))
-        );
-        assert_eq!(
+            Err(UserError::NoUser(u)) if u == "bob"
+        ));
+        assert!(matches!(
             resolve_user(r.path(), "alice:nogroup"),
-            Err(UserError::NoGroup("nogroup".into()))
-        );
+            Err(UserError::NoGroup(g)) if g == "nogroup"
+        ));
+    }
+
+    #[test]
+    fn ids_setresuid_reads_as_unchanged_are_refused() {
+        let r = rootfs();
+        std::fs::write(
+            r.path().join("etc/passwd"),
+            "big:x:4294967295:0::/:/bin/sh\nbiggid:x:1:2147483648::/:/bin/sh\nok:x:2147483647:5::/:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(r.path().join("etc/group"), "huge:x:4294967295:ok\n").unwrap();
+        for spec in [
+            "4294967295",
+            "2147483648",
+            "0:4294967295",
+            "99999999999999999999",
+            "big",
+            "biggid",
+            "0:huge",
+            "ok",
+        ] {
+            let got = resolve_user(r.path(), spec);
+            assert!(
+                matches!(got, Err(UserError::IdOutOfRange { .. })),
+                "{spec}: {got:?}"
+            );
+        }
+        assert!(validate_spec("4294967295").is_err() && validate_spec("1:2147483648").is_err());
+        assert!(validate_spec("2147483647:0").is_ok() && validate_spec("name:group").is_ok());
+        let max = resolve_user(r.path(), "2147483647:2147483647").unwrap();
+        assert_eq!((max.uid, max.gid), (2147483647, 2147483647));
+    }
+
+    #[test]
+    fn hostile_passwd_files_are_not_read_from_the_host_nor_block() {
+        let r = rootfs();
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(
+            host.path().join("passwd"),
+            "hostonly:x:777:777::/:/bin/sh\n",
+        )
+        .unwrap();
+        let passwd = r.path().join("etc/passwd");
+        std::fs::remove_file(&passwd).unwrap();
+        std::os::unix::fs::symlink(host.path().join("passwd"), &passwd).unwrap();
+        assert!(matches!(
+            resolve_user(r.path(), "hostonly"),
+            Err(UserError::NoUser(_))
+        ));
+        std::fs::remove_file(&passwd).unwrap();
+        nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let err = resolve_user(r.path(), "alice").unwrap_err().to_string();
+        assert!(err.contains("/etc/passwd") && err.contains("FIFO"), "{err}");
+        // A number needs no passwd file: an unreadable one is as good as none.
+        assert_eq!(resolve_user(r.path(), "1000").unwrap().uid, 1000);
+        std::fs::remove_file(&passwd).unwrap();
+        std::fs::write(&passwd, vec![b'#'; MAX_ID_FILE as usize + 1]).unwrap();
+        let err = resolve_user(r.path(), "alice").unwrap_err();
+        assert!(err.to_string().contains("more than 4194304 bytes"), "{err}");
     }
 }

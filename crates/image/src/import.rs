@@ -21,12 +21,14 @@ pub enum ImportError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
-    #[error("unpacking the imported layer: {0}")]
+    #[error(transparent)]
     Unpack(#[from] UnpackError),
     #[error("the import source is not a tar archive (no entries found); give a root filesystem tarball (tar, tar.gz)")]
     NotTar,
     #[error("building image metadata: {0}")]
     Spec(String),
+    #[error("cannot import digest reference {0}: an import makes a new image, whose digest nobody can know beforehand; give NAME[:TAG]")]
+    DigestReference(String),
     #[error("preparing layer directory {path}: {source}")]
     Io { path: String, source: io::Error },
 }
@@ -40,7 +42,11 @@ pub fn import(
     changes: &[String],
     message: Option<&str>,
 ) -> Result<String, ImportError> {
-    // Validate the changes before touching the store: bad input loses nothing.
+    // Validate before touching the store: bad input loses nothing. docker refuses a
+    // digest here too ("cannot import digest reference").
+    if let Some(r) = reference.filter(|r| r.digest.is_some()) {
+        return Err(ImportError::DigestReference(r.to_string()));
+    }
     let mut config = Config::default();
     for c in changes {
         apply_change(&mut config, c)?;

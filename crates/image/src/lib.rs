@@ -1,10 +1,13 @@
 //! berth-image: references, the content-addressed blob store, image metadata, import
-//! of root filesystem tarballs, safe layer unpacking and overlay lower directories.
+//! of root filesystem tarballs, safe layer unpacking and overlay lower directories,
+//! and [`inroot`], the one way berth reads or writes a file inside a tree an image or
+//! a container controls (the engine uses it for a container's rootfs).
 
 pub mod blobs;
 pub mod change;
 pub mod db;
 pub mod import;
+pub mod inroot;
 pub mod reference;
 pub mod store;
 pub mod unpack;

@@ -99,12 +99,7 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
         [s, d, m] => (*s, *d, *m),
         _ => return Err(bad("expected SOURCE:DEST[:ro|rw]")),
     };
-    if !dest.starts_with('/') {
-        return Err(bad("the container path must be absolute"));
-    }
-    if dest == "/" {
-        return Err(bad("the container path cannot be /"));
-    }
+    check_container_path(dest).map_err(|why| bad(&why))?;
     let mut read_only = false;
     for m in mode.split(',').filter(|m| !m.is_empty()) {
         match m {
@@ -115,13 +110,8 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
         }
     }
     let volume = !source.starts_with('/');
-    if volume
-        && !source.is_empty()
-        && !source
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-    {
-        return Err(bad("a volume name may only hold letters, digits, '_', '.' and '-' (host paths must be absolute)"));
+    if volume && !source.is_empty() {
+        check_volume_name(source).map_err(|why| bad(&why))?;
     }
     Ok(BindMount {
         source: source.to_string(),
@@ -130,6 +120,41 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
         volume,
         anonymous: source.is_empty(),
     })
+}
+
+/// docker's rule for volume names, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`: the name becomes
+/// a directory under the volume root, so `.`, `..` and anything with a `/` must not
+/// pass.
+pub fn check_volume_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest: Vec<char> = chars.collect();
+    let rest_ok = rest
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(*c));
+    if first_ok && !rest.is_empty() && rest_ok {
+        return Ok(());
+    }
+    Err(format!(
+        "{name:?} is not a valid volume name: use at least two characters of [a-zA-Z0-9_.-], starting with a letter or digit (host paths must be absolute)"
+    ))
+}
+
+/// A mount point inside the container: absolute, not `/`, and without `.` or `..`
+/// segments (whatever they were meant to do, they are not needed).
+pub fn check_container_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err("the container path must be absolute".into());
+    }
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(format!(
+            "the container path {path:?} may not hold '.' or '..' segments"
+        ));
+    }
+    if path.trim_end_matches('/').is_empty() {
+        return Err("the container path cannot be /".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -147,6 +172,20 @@ mod tests {
         assert!(parse_volume("/h:rel").is_err());
         assert!(parse_volume("/h:/c:xx").is_err());
         assert!(parse_volume("a:b:c:d").is_err());
+        for bad in [
+            "..:/c",
+            ".:/c",
+            "a:/c",
+            "-a:/c",
+            "_a:/c",
+            "a/b:/c",
+            "data:/c/../etc",
+            "data:/",
+            "data://",
+        ] {
+            assert!(parse_volume(bad).is_err(), "{bad}");
+        }
+        assert!(parse_volume("a.b-c_1:/c/d/").is_ok());
     }
 
     #[test]
