@@ -1,16 +1,19 @@
 //! Container commands: run, create, start, restart, stop, kill, rm, ps, exec, wait,
-//! attach.
+//! attach. Flags become typed options here (`specgen`); the engine's use cases
+//! (`berth_engine::usecase`) do the work.
 
 use crate::args::*;
 use crate::format::print_rows;
 use crate::inspect::ps_row;
+use crate::specgen;
 use anyhow::{bail, Context, Result};
-use berth_engine::client::{attach, AttachOptions};
-use berth_engine::create::{create, parse_env_file, CreateRequest};
-use berth_engine::exec::{exec, ExecOptions};
-use berth_engine::lifecycle;
 use berth_engine::model::{Container, Status};
+use berth_engine::usecase::{
+    self, AttachStreams, ContainerConfig, ExecOptions, RemoveOptions, RunMode, RunOptions,
+    RunOutcome, StopOptions,
+};
 use berth_engine::Engine;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 /// Whether `arg` names a flag of `berth run` (`--privileged`, `-d`, `-it`,
@@ -41,24 +44,8 @@ fn is_run_flag(arg: &str) -> bool {
     }
 }
 
-fn env_entries(env: &[String], env_files: &[String]) -> Result<Vec<String>> {
-    let lookup = |k: &str| std::env::var(k).ok();
-    let mut out = Vec::new();
-    for f in env_files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading env file {f}"))?;
-        out.extend(parse_env_file(&text, lookup)?);
-    }
-    for e in env {
-        if e.contains('=') {
-            out.push(e.clone());
-        } else if let Some(v) = lookup(e) {
-            out.push(format!("{e}={v}"));
-        }
-    }
-    Ok(out)
-}
-
-fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
+/// The typed config for `create`/`run`: docker's strings parsed once (`specgen`).
+fn container_config(a: &CreateArgs) -> Result<ContainerConfig> {
     let (image, command) = a
         .image_and_command
         .split_first()
@@ -69,116 +56,73 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
     if let Some(arg) = command.first().filter(|a| is_run_flag(a)) {
         eprintln!("berth: warning: {arg:?} comes after the image name, so it is passed to the container's command, not to berth; put berth flags before the image");
     }
-    let mut no_new_privileges = false;
-    for opt in &a.security_opt {
-        match opt.as_str() {
-            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => no_new_privileges = true,
-            "no-new-privileges=false" | "no-new-privileges:false" => no_new_privileges = false,
-            other => bail!("--security-opt {other:?} is not supported yet (supported: no-new-privileges[=true|false])"),
-        }
-    }
-    Ok(CreateRequest {
-        image: image.clone(),
-        name: a.name.clone(),
-        command: command.to_vec(),
-        entrypoint: a.entrypoint.clone(),
-        hostname: a.hostname.clone(),
-        env: env_entries(&a.env, &a.env_file)?,
-        workdir: a.workdir.clone(),
-        user: a.user.clone(),
-        tty: a.tty,
-        open_stdin: a.interactive,
-        auto_remove: a.rm,
-        volumes: a.volume.clone(),
-        tmpfs: a.tmpfs.clone(),
-        read_only: a.read_only,
-        privileged: a.privileged,
-        cap_add: a.cap_add.clone(),
-        cap_drop: a.cap_drop.clone(),
-        no_new_privileges,
-        stop_signal: a.stop_signal.clone(),
-        stop_timeout: a.stop_timeout,
-        ulimits: a.ulimit.clone(),
-        memory: a.memory.clone(),
-        cpus: a.cpus.clone(),
-        pids_limit: a.pids_limit.filter(|p| *p > 0),
-        labels: a.label.clone(),
-        runtime: a.runtime.clone(),
-        network: a.network.clone(),
-        systemd: a.systemd.clone(),
-        publish: a.publish.clone(),
-        publish_all: a.publish_all,
-        ip: a.ip.clone(),
-        mac: a.mac_address.clone(),
-        dns: a.dns.clone(),
-        dns_search: a.dns_search.clone(),
-        add_hosts: a.add_host.clone(),
+    specgen::container_config(a, image, command)
+}
+
+/// The CLI's own stdin, stdout and stderr, with its signals forwarded: `docker run`.
+fn with_own_streams<T>(stdin: bool, f: impl FnOnce(AttachStreams) -> T) -> T {
+    let input = std::io::stdin();
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    f(AttachStreams {
+        stdin: stdin.then(|| input.as_fd()),
+        stdout: &mut out,
+        stderr: &mut err,
+        forward_signals: true,
     })
 }
 
 pub fn cmd_create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
-    let c = create(engine, &create_request(a)?)?;
+    let c = usecase::create(engine, &container_config(a)?)?;
     println!("{}", c.id);
     Ok(0)
 }
 
 pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
-    match a.wait.as_deref() {
-        None => {}
-        Some("ready") if a.detach => {}
+    let wait_ready = match a.wait.as_deref() {
+        None => None,
+        Some("ready") if a.detach => Some(Duration::from_secs(a.wait_timeout)),
         Some("ready") => {
             bail!("--wait=ready needs -d: a foreground run already waits for the container")
         }
         Some(other) => bail!("--wait={other:?} is not supported: use --wait=ready"),
-    }
-    let c = create(engine, &create_request(&a.create)?)?;
-    if a.wait.is_some() && !c.spec.systemd {
-        let _ = lifecycle::remove_files(engine, &c, true);
-        bail!("--wait=ready needs a systemd container: its command is not an init; add --systemd=always if it speaks sd_notify");
-    }
-    if a.detach {
-        start_or_clean(engine, &c, false)?;
-        if a.wait.is_some() {
-            lifecycle::wait_ready(engine, &c.id, Duration::from_secs(a.wait_timeout))?;
+    };
+    let config = container_config(&a.create)?;
+    let outcome = if a.detach {
+        usecase::run(
+            engine,
+            RunOptions {
+                config,
+                mode: RunMode::Detach { wait_ready },
+            },
+        )?
+    } else {
+        with_own_streams(a.create.interactive, |streams| {
+            usecase::run(
+                engine,
+                RunOptions {
+                    config,
+                    mode: RunMode::Attach(streams),
+                },
+            )
+        })?
+    };
+    match outcome {
+        RunOutcome::Detached { id } => {
+            println!("{id}");
+            Ok(0)
         }
-        println!("{}", c.id);
-        return Ok(0);
-    }
-    start_or_clean(engine, &c, true)?;
-    let code = attach(
-        engine,
-        &c.id,
-        AttachOptions {
-            stdin: a.create.interactive,
-            tty: a.create.tty,
-        },
-    )?;
-    // A system container that died during boot explains itself.
-    if code != 0 && c.spec.systemd {
-        if let Ok(c) = engine.find(&c.id) {
-            let diagnosis = lifecycle::diagnosis_text(engine, &c);
-            if !diagnosis.is_empty() {
-                eprintln!(
-                    "berth: {} stopped with exit code {code}:\n{diagnosis}",
-                    c.name
-                );
+        RunOutcome::Exited {
+            name,
+            code,
+            diagnosis,
+            ..
+        } => {
+            if let Some(diagnosis) = diagnosis {
+                eprintln!("berth: {name} stopped with exit code {code}:\n{diagnosis}");
             }
+            Ok(code)
         }
     }
-    Ok(code)
-}
-
-/// Starts; a container that could not start is removed again if it was `--rm`.
-fn start_or_clean(engine: &Engine, c: &Container, attach: bool) -> Result<()> {
-    if let Err(e) = lifecycle::start(engine, c, attach) {
-        if c.spec.auto_remove {
-            if let Ok(c) = engine.find(&c.id) {
-                let _ = lifecycle::remove_files(engine, &c, true);
-            }
-        }
-        return Err(e.into());
-    }
-    Ok(())
 }
 
 pub fn cmd_start(engine: &Engine, a: &StartArgs) -> Result<i32> {
@@ -187,28 +131,12 @@ pub fn cmd_start(engine: &Engine, a: &StartArgs) -> Result<i32> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let c = engine.find(&a.containers[0])?;
-        if c.is_running() {
-            return Ok(attach(
-                engine,
-                &c.id,
-                AttachOptions {
-                    stdin: a.interactive && c.spec.open_stdin,
-                    tty: c.spec.tty,
-                },
-            )?);
-        }
-        lifecycle::start(engine, &c, true)?;
-        return Ok(attach(
-            engine,
-            &c.id,
-            AttachOptions {
-                stdin: a.interactive && c.spec.open_stdin,
-                tty: c.spec.tty,
-            },
-        )?);
+        return Ok(with_own_streams(a.interactive, |streams| {
+            usecase::start_attached(engine, &c, streams)
+        })?);
     }
     for_each(engine, &a.containers, |engine, c| {
-        lifecycle::start(engine, c, false)?;
+        usecase::start(engine, c)?;
         Ok(())
     })
 }
@@ -238,35 +166,35 @@ fn for_each(
 }
 
 pub fn cmd_stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
-    let signal = a.signal.clone();
+    let opts = StopOptions {
+        timeout: a.time,
+        signal: a.signal.clone(),
+    };
     for_each(engine, &a.containers, |engine, c| {
-        let mut c = c.clone();
-        if let Some(s) = &signal {
-            berth_runtime::signal::parse_signal(s)?;
-            c.spec.stop_signal = s.clone();
-        }
-        Ok(lifecycle::stop(engine, &c, a.time)?)
+        Ok(usecase::stop(engine, c, &opts)?)
     })
 }
 
 pub fn cmd_restart(engine: &Engine, a: &StopArgs) -> Result<i32> {
     for_each(engine, &a.containers, |engine, c| {
-        lifecycle::stop(engine, c, a.time)?;
-        let c = engine.find(&c.id)?;
-        Ok(lifecycle::start(engine, &c, false)?)
+        Ok(usecase::restart(engine, c, a.time)?)
     })
 }
 
 pub fn cmd_kill(engine: &Engine, a: &KillArgs) -> Result<i32> {
     berth_runtime::signal::parse_signal(&a.signal)?;
     for_each(engine, &a.containers, |_, c| {
-        Ok(lifecycle::kill(c, &a.signal)?)
+        Ok(usecase::kill(c, &a.signal)?)
     })
 }
 
 pub fn cmd_rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
+    let opts = RemoveOptions {
+        force: a.force,
+        volumes: a.volumes,
+    };
     for_each(engine, &a.containers, |engine, c| {
-        Ok(lifecycle::remove(engine, c, a.force, a.volumes)?)
+        Ok(usecase::remove(engine, c, opts)?)
     })
 }
 
@@ -350,7 +278,7 @@ pub fn cmd_exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
     let c = engine.find(name)?;
     let opts = ExecOptions {
         args: args.to_vec(),
-        env: env_entries(&a.env, &a.env_file)?,
+        env: specgen::env_entries(&a.env, &a.env_file)?,
         workdir: a.workdir.clone(),
         user: a.user.clone(),
         tty: a.tty,
@@ -358,17 +286,16 @@ pub fn cmd_exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
         detach: a.detach,
         privileged: a.privileged,
     };
-    Ok(exec(engine, &c, &opts)?)
+    Ok(usecase::exec(engine, &c, &opts)?)
 }
 
 pub fn cmd_wait(engine: &Engine, a: &NamesArgs) -> Result<i32> {
     let mut status = 0;
     for n in &a.containers {
         let c = engine.find(n)?;
-        lifecycle::wait_stopped(engine, &c.id, Duration::from_secs(u64::MAX / 4))?;
-        match engine.find(&c.id) {
-            Ok(c) => println!("{}", c.state.exit_code.unwrap_or(0)),
-            Err(_) => {
+        match usecase::wait(engine, &c)? {
+            Some(code) => println!("{code}"),
+            None => {
                 eprintln!("Error response from berth: container {n} was removed before its exit code could be read");
                 status = 1;
             }
@@ -385,13 +312,9 @@ pub fn cmd_attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
             a.container
         );
     }
-    Ok(attach(
-        engine,
-        &c.id,
-        AttachOptions {
-            stdin: !a.no_stdin && c.spec.open_stdin,
-            tty: c.spec.tty,
-        },
+    Ok(with_own_streams(
+        !a.no_stdin && c.spec.open_stdin,
+        |streams| usecase::attach(engine, &c.id, c.spec.tty, streams),
     )?)
 }
 

@@ -10,6 +10,7 @@ mod cmd_network;
 mod cmd_prune;
 mod format;
 mod inspect;
+mod specgen;
 
 use anyhow::Result;
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};

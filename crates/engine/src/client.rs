@@ -1,6 +1,7 @@
-//! The CLI side of attach: forwards stdin, window size and signals to the monitor,
-//! copies the container's output to our stdout/stderr, returns its exit code. Also the
-//! terminal helpers (raw mode, window size) shared with `exec -t`.
+//! The client side of attach: forwards stdin (and, for the CLI, window size and
+//! signals) to the monitor, copies the container's output to the caller's writers,
+//! returns its exit code. Also the terminal helpers (raw mode, window size) shared
+//! with `exec -t`.
 
 use crate::attach::{Frame, FrameBuffer};
 use crate::{Engine, EngineError};
@@ -9,34 +10,43 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 /// Puts a terminal in raw mode until dropped.
 pub struct RawMode {
-    saved: Option<Termios>,
+    saved: Option<(OwnedFd, Termios)>,
 }
 
 impl RawMode {
+    /// Our own stdin in raw mode, when `enable` and it is a terminal.
     pub fn enter(enable: bool) -> Self {
-        let stdin = std::io::stdin();
-        if !enable || !nix::unistd::isatty(0).unwrap_or(false) {
-            return RawMode { saved: None };
+        Self::enter_on(std::io::stdin().as_fd(), enable)
+    }
+
+    /// `fd` in raw mode, when `enable` and it is a terminal.
+    pub fn enter_on(fd: BorrowedFd, enable: bool) -> Self {
+        let none = RawMode { saved: None };
+        if !enable || !nix::unistd::isatty(fd.as_raw_fd()).unwrap_or(false) {
+            return none;
         }
-        let Ok(saved) = termios::tcgetattr(stdin.as_fd()) else {
-            return RawMode { saved: None };
+        let Ok(saved) = termios::tcgetattr(fd) else {
+            return none;
         };
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
-        let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
-        RawMode { saved: Some(saved) }
+        let _ = termios::tcsetattr(fd, SetArg::TCSANOW, &raw);
+        let fd = fd.try_clone_to_owned().ok();
+        RawMode {
+            saved: fd.map(|fd| (fd, saved)),
+        }
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        if let Some(saved) = &self.saved {
-            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved);
+        if let Some((fd, saved)) = &self.saved {
+            let _ = termios::tcsetattr(fd.as_fd(), SetArg::TCSANOW, saved);
         }
     }
 }
@@ -81,40 +91,78 @@ pub fn proxied_signals(tty: bool) -> Result<SignalFd, EngineError> {
         .map_err(|e| EngineError::Sys("signalfd", e))
 }
 
-pub struct AttachOptions {
-    pub stdin: bool,
-    pub tty: bool,
+/// Where an attached container's streams go. The CLI passes its own stdin, stdout
+/// and stderr with `forward_signals`; a library caller (the builder) passes its own
+/// sinks and usually no stdin.
+pub struct AttachStreams<'a> {
+    /// Copied to the container's stdin until it ends; used only when the container
+    /// keeps stdin open (`-i`).
+    pub stdin: Option<BorrowedFd<'a>>,
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+    /// The caller's own session, as `docker run` treats it: SIGINT, SIGTERM, … are
+    /// forwarded to the container and window size changes resize its terminal.
+    /// Blocks those signals for the calling thread while attached.
+    pub forward_signals: bool,
 }
 
 /// Attaches to a running container's monitor; returns the container's exit code.
-pub fn attach(engine: &Engine, id: &str, opts: AttachOptions) -> Result<i32, EngineError> {
+/// With a terminal (`tty`) and a terminal on `stdin`, that terminal is raw meanwhile.
+pub fn attach(
+    engine: &Engine,
+    id: &str,
+    tty: bool,
+    streams: AttachStreams,
+) -> Result<i32, EngineError> {
     let path = engine.paths.attach_socket(id);
-    let mut stream = UnixStream::connect(&path).map_err(|source| EngineError::Io {
+    let stream = UnixStream::connect(&path).map_err(|source| EngineError::Io {
         path: path.clone(),
         source,
     })?;
-    let sigfd = proxied_signals(opts.tty)?;
-    let _raw = RawMode::enter(opts.tty && opts.stdin);
-    if opts.tty {
+    match relay(stream, tty, streams).map_err(|source| EngineError::Io { path, source })? {
+        Some(code) => Ok(code),
+        None => exit_code_after_disconnect(engine, id),
+    }
+}
+
+/// Copies between the caller's streams and the monitor's socket until an exit frame
+/// (its code) or the monitor hangs up (`None`).
+fn relay(
+    mut stream: UnixStream,
+    tty: bool,
+    streams: AttachStreams,
+) -> std::io::Result<Option<i32>> {
+    let AttachStreams {
+        stdin,
+        stdout,
+        stderr,
+        forward_signals,
+    } = streams;
+    let sigfd = match forward_signals {
+        true => Some(proxied_signals(tty).map_err(std::io::Error::other)?),
+        false => None,
+    };
+    let _raw = stdin.map(|fd| RawMode::enter_on(fd, tty));
+    if tty && forward_signals {
         if let Some((rows, cols)) = window_size() {
             let _ = Frame::Resize { rows, cols }.write_to(&mut stream);
         }
     }
-    let mut stdin_open = opts.stdin;
+    let mut stdin = stdin;
     let mut frames = FrameBuffer::default();
     let mut buf = [0u8; 16384];
-    let stdin = std::io::stdin();
     loop {
-        let mut fds = vec![
-            PollFd::new(stream.as_fd(), PollFlags::POLLIN),
-            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
-        ];
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        let mut fds = vec![PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+        if let Some(s) = &sigfd {
+            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+        }
+        let stdin_at = fds.len();
+        if let Some(fd) = stdin {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(EngineError::Sys("poll", e)),
+            Err(e) => return Err(e.into()),
             Ok(_) => {}
         }
         let ready: Vec<bool> = fds
@@ -122,31 +170,28 @@ pub fn attach(engine: &Engine, id: &str, opts: AttachOptions) -> Result<i32, Eng
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
-        if ready.get(2).copied().unwrap_or(false) {
-            let n = read_fd(stdin.as_fd(), &mut buf);
+        if let Some(fd) = stdin.filter(|_| ready.get(stdin_at).copied().unwrap_or(false)) {
+            let n = read_fd(fd, &mut buf);
             let frame = if n == 0 {
-                stdin_open = false;
+                stdin = None;
                 Frame::StdinEof
             } else {
                 Frame::Stdin(buf[..n].to_vec())
             };
             let _ = frame.write_to(&mut stream);
         }
-        if ready[1] {
-            forward_signals(&sigfd, &mut stream);
+        if let Some(s) = sigfd.as_ref().filter(|_| ready[1]) {
+            forward_signals_to(s, &mut stream);
         }
         if ready[0] {
             let n = stream.read(&mut buf).unwrap_or(0);
             if n == 0 {
-                return exit_code_after_disconnect(engine, id);
+                return Ok(None);
             }
             frames.push(&buf[..n]);
-            while let Some(frame) = frames.next_frame().map_err(|source| EngineError::Io {
-                path: path.clone(),
-                source,
-            })? {
-                if let Some(code) = show(frame) {
-                    return Ok(code);
+            while let Some(frame) = frames.next_frame()? {
+                if let Some(code) = show(frame, stdout, stderr) {
+                    return Ok(Some(code));
                 }
             }
         }
@@ -163,7 +208,7 @@ fn read_fd(fd: BorrowedFd, buf: &mut [u8]) -> usize {
     }
 }
 
-fn forward_signals(sigfd: &SignalFd, stream: &mut UnixStream) {
+fn forward_signals_to(sigfd: &SignalFd, stream: &mut UnixStream) {
     while let Ok(Some(info)) = sigfd.read_signal() {
         let sig = info.ssi_signo as i32;
         let frame = if sig == libc::SIGWINCH {
@@ -181,17 +226,19 @@ fn forward_signals(sigfd: &SignalFd, stream: &mut UnixStream) {
 }
 
 /// Writes output frames; returns the exit code on an exit frame.
-fn show(frame: Frame) -> Option<i32> {
+fn show(frame: Frame, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Option<i32> {
     match frame {
         Frame::Stdout(d) => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&d);
-            let _ = out.flush();
+            let _ = stdout.write_all(&d);
+            let _ = stdout.flush();
         }
         Frame::Stderr(d) => {
-            let _ = std::io::stderr().write_all(&d);
+            let _ = stderr.write_all(&d);
+            let _ = stderr.flush();
         }
-        Frame::Error(m) => eprintln!("berth: {m}"),
+        Frame::Error(m) => {
+            let _ = writeln!(stderr, "berth: {m}");
+        }
         Frame::Exit(code) => return Some(code),
         _ => {}
     }
@@ -203,5 +250,76 @@ fn exit_code_after_disconnect(engine: &Engine, id: &str) -> Result<i32, EngineEr
     match engine.find(id) {
         Ok(c) => Ok(c.state.exit_code.unwrap_or(255)),
         Err(_) => Ok(255),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A monitor's side of the socket: what it sends, and what it received.
+    fn with_monitor(
+        send: Vec<Frame>,
+        stdin: Option<BorrowedFd>,
+    ) -> (Option<i32>, Vec<u8>, Vec<u8>, Vec<Frame>) {
+        let (client, mut monitor) = UnixStream::pair().unwrap();
+        let wait_for_eof = stdin.is_some();
+        let sender = std::thread::spawn(move || {
+            for f in send {
+                f.write_to(&mut monitor).unwrap();
+            }
+            // Hang up only after the client's stdin has ended, as a container would.
+            let mut got = Vec::new();
+            while wait_for_eof && got.last() != Some(&Frame::StdinEof) {
+                got.push(Frame::read_from(&mut monitor).unwrap().unwrap());
+            }
+            monitor.shutdown(std::net::Shutdown::Write).unwrap();
+            got
+        });
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = relay(
+            client,
+            false,
+            AttachStreams {
+                stdin,
+                stdout: &mut out,
+                stderr: &mut err,
+                forward_signals: false,
+            },
+        )
+        .unwrap();
+        (code, out, err, sender.join().unwrap())
+    }
+
+    #[test]
+    fn output_reaches_the_callers_writers_without_a_terminal() {
+        let (code, out, err, _) = with_monitor(
+            vec![
+                Frame::Stdout(b"hello ".to_vec()),
+                Frame::Stderr(b"oops".to_vec()),
+                Frame::Stdout(b"world".to_vec()),
+                Frame::Error("start failed".into()),
+                Frame::Exit(3),
+            ],
+            None,
+        );
+        assert_eq!(code, Some(3));
+        assert_eq!(out, b"hello world");
+        assert_eq!(err, b"oopsberth: start failed\n");
+    }
+
+    #[test]
+    fn a_hang_up_without_exit_frame_is_reported() {
+        let (code, out, _, _) = with_monitor(vec![Frame::Stdout(b"x".to_vec())], None);
+        assert_eq!((code, out), (None, b"x".to_vec()));
+    }
+
+    #[test]
+    fn given_stdin_is_forwarded_then_closed() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        nix::unistd::write(&w, b"input").unwrap();
+        drop(w);
+        let (_, _, _, got) = with_monitor(vec![], Some(r.as_fd()));
+        assert_eq!(got, vec![Frame::Stdin(b"input".to_vec()), Frame::StdinEof]);
     }
 }

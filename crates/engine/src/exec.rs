@@ -131,10 +131,22 @@ fn exec_detached(
         path: copy.clone(),
         source,
     })?;
+    // Closed by the helper once it let go of our stdio: `exec -d` returns only then,
+    // so nothing of the caller's is held after it (not even for a moment).
+    let (detached_r, detached_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| EngineError::Sys("pipe", e))?;
     // SAFETY: the CLI is single-threaded here; the child only execs the runtime and waits.
     match unsafe { nix::unistd::fork() }.map_err(|e| EngineError::Sys("fork", e))? {
-        nix::unistd::ForkResult::Parent { .. } => Ok(0),
+        nix::unistd::ForkResult::Parent { .. } => {
+            drop(detached_w);
+            let mut buf = [0u8; 1];
+            while let Err(nix::errno::Errno::EINTR) =
+                nix::unistd::read(detached_r.as_raw_fd(), &mut buf)
+            {}
+            Ok(0)
+        }
         nix::unistd::ForkResult::Child => {
+            drop(detached_r);
             let _ = nix::unistd::setsid();
             // The helper outlives this command: it must not hold the caller's
             // terminal (or an ssh session's pipes) open.
@@ -143,6 +155,7 @@ fn exec_detached(
                     let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
                 }
             }
+            drop(detached_w);
             let stdio = Stdio {
                 stdin: dev_null().ok(),
                 stdout: dev_null().ok(),

@@ -24,6 +24,7 @@ pub mod paths;
 pub mod prune;
 pub mod spawn;
 pub mod store;
+pub mod usecase;
 pub mod users;
 
 use berth_image::ImageStore;
@@ -79,6 +80,10 @@ pub enum EngineError {
     Net(#[from] berth_net::NetError),
     #[error("{why}\n{diagnosis}")]
     NotReady { why: String, diagnosis: String },
+    #[error(transparent)]
+    Create(#[from] create::CreateError),
+    #[error(transparent)]
+    UseCase(#[from] usecase::UseCaseError),
 }
 
 impl EngineError {
