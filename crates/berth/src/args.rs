@@ -45,6 +45,12 @@ pub enum Command {
     Wait(NamesArgs),
     /// Attach to a running container's input and output
     Attach(AttachArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// List the files and directories a container changed (A added, C changed, D deleted)
+    Diff(ContainerArg),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
     /// List images
@@ -95,6 +101,12 @@ pub enum ImageCommand {
 pub enum ContainerCommand {
     /// Remove all stopped containers (with their anonymous volumes)
     Prune(PruneArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// List the files and directories a container changed (A added, C changed, D deleted)
+    Diff(ContainerArg),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -409,6 +421,38 @@ pub struct AttachArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g. "Jane Doe <jane@example.com>")
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Apply a Dockerfile instruction to the created image (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, STOPSIGNAL, LABEL, VOLUME)
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Freeze a running container while its files are archived (cgroup freezer)
+    #[arg(short = 'p', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set)]
+    pub pause: bool,
+    pub container: String,
+    /// Repository and tag for the image
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContainerArg {
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a file instead of standard output
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
 pub struct ImportArgs {
     /// Apply a Dockerfile instruction to the created image (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, STOPSIGNAL, LABEL, VOLUME)
     #[arg(short = 'c', long = "change")]
@@ -580,6 +624,42 @@ mod tests {
         assert_eq!(
             run_args(&["-h", "box", "img"]).create.hostname.as_deref(),
             Some("box")
+        );
+    }
+
+    #[test]
+    fn commit_pauses_unless_told_not_to() {
+        let parse = |argv: &[&str]| {
+            let mut full = vec!["berth", "commit"];
+            full.extend_from_slice(argv);
+            match Cli::try_parse_from(full).unwrap().command {
+                Command::Commit(c) => c,
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        assert!(parse(&["c"]).pause);
+        assert!(!parse(&["--pause=false", "c"]).pause);
+        assert!(!parse(&["-p=false", "c", "img:1"]).pause);
+        let c = parse(&[
+            "-c",
+            "ENV X=1",
+            "-c",
+            "CMD [\"sh\"]",
+            "-m",
+            "msg",
+            "-a",
+            "me",
+            "c",
+            "i",
+        ]);
+        assert_eq!(c.change, vec!["ENV X=1", "CMD [\"sh\"]"]);
+        assert_eq!(
+            (
+                c.message.as_deref(),
+                c.author.as_deref(),
+                c.reference.as_deref()
+            ),
+            (Some("msg"), Some("me"), Some("i"))
         );
     }
 

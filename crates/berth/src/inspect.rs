@@ -202,6 +202,13 @@ pub fn image_json(engine: &Engine, rec: &ImageRecord) -> anyhow::Result<Value> {
     let mut v = serde_json::to_value(&config)?;
     let inner = v.get("config").cloned().unwrap_or(Value::Null);
     let rootfs = v.get("rootfs").cloned().unwrap_or(Value::Null);
+    // docker shows the last history entry's comment (a commit's -m) as the image's.
+    let comment = config
+        .history()
+        .as_ref()
+        .and_then(|h| h.last())
+        .and_then(|h| h.comment().clone())
+        .unwrap_or_default();
     let repo_digests: Vec<String> = rec
         .tags
         .iter()
@@ -213,6 +220,8 @@ pub fn image_json(engine: &Engine, rec: &ImageRecord) -> anyhow::Result<Value> {
         "RepoTags": rec.tags.iter().map(|t| familiar(t)).collect::<Vec<_>>(),
         "RepoDigests": repo_digests,
         "Created": rec.created,
+        "Author": config.author().clone().unwrap_or_default(),
+        "Comment": comment,
         "Config": docker_config(&inner),
         "Architecture": "amd64",
         "Os": "linux",

@@ -8,6 +8,7 @@ mod cmd_image;
 mod cmd_info;
 mod cmd_network;
 mod cmd_prune;
+mod cmd_snapshot;
 mod format;
 mod inspect;
 mod specgen;
@@ -63,6 +64,15 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Inspect(a) => cmd_info::cmd_inspect(e, &a),
         Command::Wait(a) => cmd_container::cmd_wait(e, &a),
         Command::Attach(a) => cmd_container::cmd_attach(e, &a),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            cmd_snapshot::cmd_commit(e, &a)
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            cmd_snapshot::cmd_diff(e, &a)
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            cmd_snapshot::cmd_export(e, &a)
+        }
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             cmd_image::cmd_import(e, &a)
         }

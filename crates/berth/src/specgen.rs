@@ -17,26 +17,7 @@ pub fn container_config(
 ) -> Result<ContainerConfig> {
     let no_new_privileges = security_opts(&a.security_opt)?;
     let env = env_entries(&a.env, &a.env_file)?;
-    let network = a.network.as_deref().map(network_mode).transpose()?;
-    let mut publish = Vec::new();
-    for p in &a.publish {
-        publish.extend(berth_net::parse_publish(p)?);
-    }
-    let ip =
-        a.ip.as_deref()
-            .map(|i| {
-                i.parse()
-                    .map_err(|_| anyhow::anyhow!("invalid --ip {i:?}: give an IPv4 address"))
-            })
-            .transpose()?;
-    if let Some(mac) = a.mac_address.as_deref().filter(|m| !valid_mac(m)) {
-        bail!("invalid --mac-address {mac:?}: use six hex pairs like 02:42:ac:11:00:02");
-    }
-    let add_hosts = a
-        .add_host
-        .iter()
-        .map(|h| add_host(h))
-        .collect::<Result<_>>()?;
+    let network = network_config(a)?;
     let systemd = a.systemd.as_deref().map(systemd_mode).transpose()?;
     if let Some(s) = &a.stop_signal {
         berth_runtime::signal::parse_signal(s)?;
@@ -87,15 +68,42 @@ pub fn container_config(
         },
         labels: a.label.iter().map(|l| label(l)).collect::<Result<_>>()?,
         runtime: a.runtime.clone(),
-        network,
         systemd: systemd.unwrap_or_default(),
+        ..network
+    })
+}
+
+/// The network flags: `--network`, `-p`, `-P`, `--ip`, `--mac-address`, `--dns*`,
+/// `--add-host`; the rest of the config left at its defaults.
+fn network_config(a: &CreateArgs) -> Result<ContainerConfig> {
+    let mut publish = Vec::new();
+    for p in &a.publish {
+        publish.extend(berth_net::parse_publish(p)?);
+    }
+    let ip =
+        a.ip.as_deref()
+            .map(|i| {
+                i.parse()
+                    .map_err(|_| anyhow::anyhow!("invalid --ip {i:?}: give an IPv4 address"))
+            })
+            .transpose()?;
+    if let Some(mac) = a.mac_address.as_deref().filter(|m| !valid_mac(m)) {
+        bail!("invalid --mac-address {mac:?}: use six hex pairs like 02:42:ac:11:00:02");
+    }
+    Ok(ContainerConfig {
+        network: a.network.as_deref().map(network_mode).transpose()?,
         publish,
         publish_all: a.publish_all,
         ip,
         mac: a.mac_address.clone(),
         dns: a.dns.clone(),
         dns_search: a.dns_search.clone(),
-        add_hosts,
+        add_hosts: a
+            .add_host
+            .iter()
+            .map(|h| add_host(h))
+            .collect::<Result<_>>()?,
+        ..Default::default()
     })
 }
 

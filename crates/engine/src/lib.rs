@@ -10,6 +10,7 @@ pub mod create;
 pub mod doctor;
 pub mod exec;
 mod exec_relay;
+pub mod freezer;
 pub mod inherit;
 pub mod lifecycle;
 pub mod logs;

@@ -1,6 +1,7 @@
-//! `import --change` instructions (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE,
-//! STOPSIGNAL, LABEL, VOLUME), parsed as docker parses Dockerfile lines: JSON arrays
-//! for exec form, anything else is shell form or space-separated words.
+//! `import --change` and `commit --change` instructions (CMD, ENTRYPOINT, ENV,
+//! WORKDIR, USER, EXPOSE, STOPSIGNAL, LABEL, VOLUME), parsed as docker parses
+//! Dockerfile lines: JSON arrays for exec form, anything else is shell form or
+//! space-separated words.
 
 use oci_spec::image::Config;
 use std::collections::HashMap;
@@ -9,10 +10,34 @@ use std::collections::HashMap;
 pub enum ChangeError {
     #[error("--change {0:?}: empty instruction")]
     Empty(String),
-    #[error("--change {line:?}: {instruction} is not supported by import (supported: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, STOPSIGNAL, LABEL, VOLUME)")]
+    #[error("--change {line:?}: {instruction} is not supported (supported: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, STOPSIGNAL, LABEL, VOLUME)")]
     Unsupported { line: String, instruction: String },
     #[error("--change {line:?}: {why}")]
     Invalid { line: String, why: String },
+}
+
+/// Applies `--change` lines in order, as a Dockerfile would: an ENTRYPOINT drops
+/// the CMD it inherited unless a CMD among the lines sets one.
+pub fn apply_changes(config: &mut Config, lines: &[String]) -> Result<(), ChangeError> {
+    let mut cmd_set = false;
+    for line in lines {
+        apply_change(config, line)?;
+        match instruction(line).as_str() {
+            "CMD" => cmd_set = true,
+            "ENTRYPOINT" if !cmd_set => {
+                config.set_cmd(None);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn instruction(line: &str) -> String {
+    line.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
 }
 
 /// Applies one `--change` line to an image config.
@@ -243,6 +268,22 @@ mod tests {
         assert_eq!(c.working_dir().as_deref(), Some("/w"));
         assert_eq!(c.user().as_deref(), Some("nobody"));
         assert_eq!(c.stop_signal().as_deref(), Some("SIGRTMIN+3"));
+    }
+
+    #[test]
+    fn entrypoint_drops_the_inherited_cmd_as_in_a_dockerfile() {
+        let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut c = applied(&["CMD [\"old\"]"]);
+        apply_changes(&mut c, &lines(&["ENTRYPOINT [\"/e\"]"])).unwrap();
+        assert_eq!(c.cmd(), &None);
+        let mut c = applied(&["CMD [\"old\"]"]);
+        apply_changes(
+            &mut c,
+            &lines(&["CMD [\"new\"]", "ENTRYPOINT [\"/e\"]", "ENV A=1"]),
+        )
+        .unwrap();
+        assert_eq!(c.cmd().clone().unwrap(), vec!["new"]);
+        assert_eq!(c.entrypoint().clone().unwrap(), vec!["/e"]);
     }
 
     #[test]

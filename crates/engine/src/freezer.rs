@@ -1,0 +1,197 @@
+//! Pausing a running container with the cgroup freezer, so `commit` archives a
+//! filesystem nothing writes to meanwhile (docker's `commit --pause`). cgroup v1's
+//! `freezer` controller (`freezer.state`) where it is mounted, else cgroup v2's
+//! `cgroup.freeze`. The container thaws when the guard drops, also on errors; a
+//! berth killed while it holds the guard leaves the container frozen (as docker
+//! would): `echo THAWED > …/freezer.state` or `echo 0 > …/cgroup.freeze` frees it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a freeze may take before berth gives up and thaws again.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FreezeError {
+    #[error("cannot pause container {0}: this host has no cgroup freezer for it; commit with --pause=false (its files may change while they are archived)")]
+    NoFreezer(String),
+    #[error("pausing the container through {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the container's processes did not freeze within {0:?}; it was thawed again. Retry, or commit with --pause=false")]
+    Timeout(Duration),
+}
+
+/// The freezer files of one cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freezer {
+    /// cgroup v1: `freezer.state` takes and reports FROZEN / THAWED.
+    V1 { state: PathBuf },
+    /// cgroup v2: `cgroup.freeze` takes 1 / 0, `cgroup.events` reports `frozen 1`.
+    V2 { freeze: PathBuf, events: PathBuf },
+}
+
+/// Frozen until dropped.
+pub struct Frozen(Freezer);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = self.0.set(false);
+    }
+}
+
+impl Freezer {
+    /// The freezer of the container's cgroup (`berth/<id>`), from a mountinfo text.
+    pub fn locate(mountinfo: &str, unified_root: &Path, id: &str) -> Option<Freezer> {
+        let cgroup = Path::new(crate::cgroups::PARENT).join(id);
+        let v1 = mountinfo.lines().find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let mut post = post.split(' ');
+            let (fstype, _source, options) = (post.next()?, post.next()?, post.next()?);
+            let is_freezer = fstype == "cgroup" && options.split(',').any(|o| o == "freezer");
+            is_freezer.then(|| PathBuf::from(pre.split(' ').nth(4).unwrap_or_default()))
+        });
+        if let Some(state) = v1
+            .map(|mount| mount.join(&cgroup).join("freezer.state"))
+            .filter(|state| state.exists())
+        {
+            return Some(Freezer::V1 { state });
+        }
+        let dir = unified_root.join(&cgroup);
+        dir.join("cgroup.freeze").exists().then(|| Freezer::V2 {
+            freeze: dir.join("cgroup.freeze"),
+            events: dir.join("cgroup.events"),
+        })
+    }
+
+    /// Freezes, and waits until every process is frozen.
+    pub fn freeze(self) -> Result<Frozen, FreezeError> {
+        self.set(true)?;
+        let frozen = Frozen(self);
+        let deadline = Instant::now() + FREEZE_TIMEOUT;
+        while !frozen.0.is_frozen()? {
+            if Instant::now() >= deadline {
+                return Err(FreezeError::Timeout(FREEZE_TIMEOUT)); // the drop thaws
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(frozen)
+    }
+
+    fn set(&self, frozen: bool) -> Result<(), FreezeError> {
+        let (path, value) = match (self, frozen) {
+            (Freezer::V1 { state }, true) => (state, "FROZEN"),
+            (Freezer::V1 { state }, false) => (state, "THAWED"),
+            (Freezer::V2 { freeze, .. }, true) => (freeze, "1"),
+            (Freezer::V2 { freeze, .. }, false) => (freeze, "0"),
+        };
+        std::fs::write(path, value).map_err(|source| FreezeError::Io {
+            path: path.clone(),
+            source,
+        })
+    }
+
+    fn is_frozen(&self) -> Result<bool, FreezeError> {
+        let path = match self {
+            Freezer::V1 { state } => state,
+            Freezer::V2 { events, .. } => events,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| FreezeError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(match self {
+            Freezer::V1 { .. } => text.trim() == "FROZEN",
+            Freezer::V2 { .. } => text.lines().any(|l| l.trim() == "frozen 1"),
+        })
+    }
+}
+
+/// Pauses the container `id` until the returned guard drops.
+pub fn pause(id: &str) -> Result<Frozen, FreezeError> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    Freezer::locate(&mountinfo, Path::new("/sys/fs/cgroup"), id)
+        .ok_or_else(|| FreezeError::NoFreezer(id.to_string()))?
+        .freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hybrid host's mountinfo with the v1 freezer mounted at `freezer`.
+    fn hybrid(freezer: &Path) -> String {
+        format!(
+            "35 25 0:30 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate\n\
+             36 25 0:31 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd\n\
+             40 25 0:35 / {} rw shared:16 - cgroup cgroup rw,freezer\n",
+            freezer.display()
+        )
+    }
+
+    #[test]
+    fn v1_freezer_wins_where_mounted_and_the_cgroup_exists() {
+        let mount = tempfile::tempdir().unwrap();
+        let info = hybrid(mount.path());
+        assert_eq!(
+            Freezer::locate(&info, Path::new("/nonexistent"), "abc"),
+            None
+        );
+        let dir = mount.path().join("berth/abc");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("freezer.state"), "THAWED").unwrap();
+        let f = Freezer::locate(&info, Path::new("/nonexistent"), "abc").unwrap();
+        assert_eq!(
+            f,
+            Freezer::V1 {
+                state: dir.join("freezer.state")
+            }
+        );
+    }
+
+    #[test]
+    fn v2_needs_the_containers_cgroup() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(Freezer::locate("", root.path(), "abc"), None);
+        let dir = root.path().join("berth/abc");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cgroup.freeze"), "0").unwrap();
+        let f = Freezer::locate("", root.path(), "abc").unwrap();
+        assert!(matches!(f, Freezer::V2 { .. }));
+    }
+
+    #[test]
+    fn freezing_writes_waits_and_thaws_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("freezer.state");
+        std::fs::write(&state, "THAWED").unwrap();
+        let frozen = Freezer::V1 {
+            state: state.clone(),
+        }
+        .freeze()
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&state).unwrap(), "FROZEN");
+        drop(frozen);
+        assert_eq!(std::fs::read_to_string(&state).unwrap(), "THAWED");
+    }
+
+    #[test]
+    fn v2_reads_its_events_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (freeze, events) = (
+            dir.path().join("cgroup.freeze"),
+            dir.path().join("cgroup.events"),
+        );
+        std::fs::write(&events, "populated 1\nfrozen 1\n").unwrap();
+        let f = Freezer::V2 {
+            freeze: freeze.clone(),
+            events,
+        };
+        let frozen = f.freeze().unwrap();
+        assert_eq!(std::fs::read_to_string(&freeze).unwrap(), "1");
+        drop(frozen);
+        assert_eq!(std::fs::read_to_string(&freeze).unwrap(), "0");
+    }
+}
