@@ -102,6 +102,8 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     pub tags: Vec<String>,
     pub secrets: BTreeMap<String, Secret>,
+    /// The network of RUN steps that do not say (`--network`).
+    pub network: host::RunNetwork,
 }
 
 /// The context while a build reads it.

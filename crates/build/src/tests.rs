@@ -74,6 +74,7 @@ impl Fixture {
             platform: None,
             tags: vec!["t:latest".into()],
             secrets: BTreeMap::new(),
+            network: RunNetwork::Default,
         }
     }
 

@@ -188,7 +188,7 @@ impl Builder<'_> {
                 user: st.image.config.user.clone(),
                 workdir: st.workdir(),
                 network: match run.network {
-                    Network::Default => RunNetwork::Default,
+                    Network::Default => self.opts.network,
                     Network::None => RunNetwork::None,
                     Network::Host => RunNetwork::Host,
                 },
