@@ -567,3 +567,70 @@ fn no_context_means_no_copy() {
     assert!(matches!(r.unwrap_err().step(), Some(StepError::NoContext)));
     let _ = Path::new("");
 }
+
+#[test]
+fn bind_mounts_show_the_context_without_ignored_files_and_discard_writes() {
+    let mut f = fixture();
+    f.write(".dockerignore", "hidden\n");
+    f.write("src/main.c", "int main;");
+    f.write("hidden", "x");
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = seen.clone();
+    f.host.script = Box::new(move |spec, root, _| {
+        for m in &spec.mounts {
+            if let crate::host::RunMount::Bind {
+                source,
+                target,
+                read_only,
+            } = m
+            {
+                let mut names: Vec<String> = std::fs::read_dir(source)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                log.borrow_mut()
+                    .push(format!("{target} {read_only} {}", names.join(",")));
+                let _ = std::fs::write(source.join("written"), "w");
+            }
+        }
+        std::fs::write(root.join("out"), "o").unwrap();
+        0
+    });
+    f.ok("FROM base\nRUN --mount=type=bind,target=/ctx,rw build\nRUN --mount=type=bind,source=src,target=/s build2\n");
+    assert_eq!(
+        *seen.borrow(),
+        vec!["/ctx false .dockerignore,src", "/s true main.c"]
+    );
+    assert!(
+        !f.context.path().join("written").exists(),
+        "writes to a bind are discarded"
+    );
+    // The bound content is part of the key: a change re-runs the step.
+    f.write("src/main.c", "int main(void);");
+    let (_, rec) = f.ok("FROM base\nRUN --mount=type=bind,target=/ctx,rw build\nRUN --mount=type=bind,source=src,target=/s build2\n");
+    assert_eq!(
+        rec.ran(),
+        vec![
+            "[2/3] RUN --mount=type=bind,target=/ctx,rw build",
+            "[3/3] RUN --mount=type=bind,source=src,target=/s build2"
+        ]
+    );
+}
+
+#[test]
+fn copy_link_layers_do_not_depend_on_the_layers_below() {
+    let mut f = fixture();
+    f.write("app", "binary");
+    f.ok("FROM base\nRUN one\nCOPY --link app /app\n");
+    let (_, rec) = f.ok("FROM base\nRUN two\nCOPY --link app /app\n");
+    assert_eq!(
+        rec.ran(),
+        vec!["[2/3] RUN two"],
+        "the linked COPY comes from the cache on a new base"
+    );
+    let (_, rec) = f.ok("FROM base\nRUN three\nCOPY app /app\n");
+    assert_eq!(rec.ran(), vec!["[2/3] RUN three", "[3/3] COPY app /app"]);
+    let files = f.last_files();
+    assert_eq!(std::fs::read(files.path().join("app")).unwrap(), b"binary");
+}
