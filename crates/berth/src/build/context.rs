@@ -40,44 +40,7 @@ pub fn inputs(
     if is_git(context) {
         bail!("git contexts are not supported: clone {context} and build from the directory");
     }
-    let mut temp = None;
-    let mut stdin_dockerfile = None;
-    let dir = if context == "-" {
-        let mut data = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut data)
-            .context("reading the build context from standard input")?;
-        match looks_like_tar(&data) {
-            true => {
-                let t = unpack_context(&data, temp_root)?;
-                let dir = t.0.clone();
-                temp = Some(t);
-                Some(dir)
-            }
-            false => {
-                stdin_dockerfile = Some(data);
-                None
-            }
-        }
-    } else if context.starts_with("http://") || context.starts_with("https://") {
-        let mut data = Vec::new();
-        fetch(context, &mut data)
-            .with_context(|| format!("downloading the build context {context}"))?;
-        if !looks_like_tar(&data) {
-            bail!("the build context at {context} is not a tar archive (plain or gzip); give a URL of a .tar or .tar.gz");
-        }
-        let t = unpack_context(&data, temp_root)?;
-        let dir = t.0.clone();
-        temp = Some(t);
-        Some(dir)
-    } else {
-        let dir = std::fs::canonicalize(context)
-            .with_context(|| format!("unable to prepare context: path {context:?} not found"))?;
-        if !dir.is_dir() {
-            bail!("unable to prepare context: {context} is not a directory");
-        }
-        Some(dir)
-    };
+    let (dir, temp, stdin_dockerfile) = source(context, temp_root, fetch)?;
     let (dockerfile, name, rel) = match (file, &stdin_dockerfile, &dir) {
         (_, Some(data), _) => (data.clone(), "Dockerfile".to_string(), None),
         (Some("-"), _, _) => {
@@ -120,6 +83,46 @@ pub fn inputs(
         dockerfile_name: name,
         _temp: temp,
     })
+}
+
+/// Where the context is: a directory (made for this build when it came as a
+/// tar), or none with the Dockerfile read from standard input instead.
+type Source = (Option<PathBuf>, Option<TempDir>, Option<Vec<u8>>);
+
+fn source(
+    context: &str,
+    temp_root: &Path,
+    fetch: &mut dyn FnMut(&str, &mut dyn std::io::Write) -> Result<()>,
+) -> Result<Source> {
+    let unpacked = |data: &[u8]| -> Result<Source> {
+        let t = unpack_context(data, temp_root)?;
+        Ok((Some(t.0.clone()), Some(t), None))
+    };
+    if context == "-" {
+        let mut data = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .context("reading the build context from standard input")?;
+        return match looks_like_tar(&data) {
+            true => unpacked(&data),
+            false => Ok((None, None, Some(data))),
+        };
+    }
+    if context.starts_with("http://") || context.starts_with("https://") {
+        let mut data = Vec::new();
+        fetch(context, &mut data)
+            .with_context(|| format!("downloading the build context {context}"))?;
+        if !looks_like_tar(&data) {
+            bail!("the build context at {context} is not a tar archive (plain or gzip); give a URL of a .tar or .tar.gz");
+        }
+        return unpacked(&data);
+    }
+    let dir = std::fs::canonicalize(context)
+        .with_context(|| format!("unable to prepare context: path {context:?} not found"))?;
+    if !dir.is_dir() {
+        bail!("unable to prepare context: {context} is not a directory");
+    }
+    Ok((Some(dir), None, None))
 }
 
 fn is_git(context: &str) -> bool {

@@ -148,57 +148,66 @@ fn unpack(
             gid: owner.map_or(h.gid().unwrap_or(0) as u32, |o| o.1),
             mtime: Some((h.mtime().unwrap_or(0) as i64, 0)),
         };
-        let kind = h.entry_type();
-        let (parent, name) = full.rsplit_once('/').unwrap_or(("", full.as_str()));
-        let name = OsStr::new(name);
-        if kind.is_dir() {
+        if h.entry_type().is_dir() {
             tree.mkdir_all(&full, meta_owner(&meta))?;
-            dirs.push((full.clone(), meta));
+            dirs.push((full, meta));
             continue;
         }
-        let dir = tree.mkdir_all(parent, owner.unwrap_or((0, 0)))?;
-        if kind.is_file() || kind == tar::EntryType::Continuous {
-            tree.file(&dir, name, &mut entry, &meta)?;
-        } else if kind.is_symlink() {
-            let target = entry
-                .link_name_bytes()
-                .map(|b| b.into_owned())
-                .unwrap_or_default();
-            tree.symlink(
-                &dir,
-                name,
-                OsStr::new(&String::from_utf8_lossy(&target).into_owned()),
-                &meta,
-            )?;
-        } else if kind.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .map(|b| b.into_owned())
-                .unwrap_or_default();
-            let target = join(dest, &paths::in_root(&String::from_utf8_lossy(&target)));
-            let (tparent, tname) = target.rsplit_once('/').unwrap_or(("", target.as_str()));
-            let from = tree.mkdir_all(tparent, (0, 0))?;
-            tree.hardlink(&dir, name, &from, OsStr::new(tname))?;
-        } else if kind.is_fifo() {
-            tree.node(&dir, name, SFlag::S_IFIFO, 0, &meta)?;
-        } else if kind.is_character_special() || kind.is_block_special() {
-            let dev = nix::sys::stat::makedev(
-                h.device_major().ok().flatten().unwrap_or(0) as u64,
-                h.device_minor().ok().flatten().unwrap_or(0) as u64,
-            );
-            let flag = if kind.is_block_special() {
-                SFlag::S_IFBLK
-            } else {
-                SFlag::S_IFCHR
-            };
-            tree.node(&dir, name, flag, dev, &meta)?;
-        }
-        // PAX/GNU extension headers are consumed by the tar crate.
+        write_entry(tree, &mut entry, dest, &full, &meta, owner)?;
     }
+    // Directory times and modes last, so their entries do not change them.
     for (path, meta) in dirs.iter().rev() {
         let dir = tree.mkdir_all(path, (0, 0))?;
         tree.set_dir_meta(&dir, meta)?;
     }
+    Ok(())
+}
+
+/// Writes one non-directory entry of an archive at `full` (below `dest`).
+fn write_entry(
+    tree: &Tree,
+    entry: &mut tar::Entry<Box<dyn Read>>,
+    dest: &str,
+    full: &str,
+    meta: &Meta,
+    owner: Option<(u32, u32)>,
+) -> Result<(), StepError> {
+    let (parent, name) = full.rsplit_once('/').unwrap_or(("", full));
+    let name = OsStr::new(name);
+    let dir = tree.mkdir_all(parent, owner.unwrap_or((0, 0)))?;
+    let kind = entry.header().entry_type();
+    let link = || {
+        let bytes = entry
+            .link_name_bytes()
+            .map(|b| b.into_owned())
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    if kind.is_symlink() {
+        tree.symlink(&dir, name, OsStr::new(&link()), meta)?;
+    } else if kind.is_hard_link() {
+        let target = join(dest, &paths::in_root(&link()));
+        let (tparent, tname) = target.rsplit_once('/').unwrap_or(("", target.as_str()));
+        let from = tree.mkdir_all(tparent, (0, 0))?;
+        tree.hardlink(&dir, name, &from, OsStr::new(tname))?;
+    } else if kind.is_fifo() {
+        tree.node(&dir, name, SFlag::S_IFIFO, 0, meta)?;
+    } else if kind.is_character_special() || kind.is_block_special() {
+        let h = entry.header();
+        let dev = nix::sys::stat::makedev(
+            h.device_major().ok().flatten().unwrap_or(0) as u64,
+            h.device_minor().ok().flatten().unwrap_or(0) as u64,
+        );
+        let flag = if kind.is_block_special() {
+            SFlag::S_IFBLK
+        } else {
+            SFlag::S_IFCHR
+        };
+        tree.node(&dir, name, flag, dev, meta)?;
+    } else if kind.is_file() || kind == tar::EntryType::Continuous {
+        tree.file(&dir, name, entry, meta)?;
+    }
+    // PAX/GNU extension headers are consumed by the tar crate.
     Ok(())
 }
 

@@ -236,26 +236,9 @@ impl Builder<'_> {
             let paths = self.expand(&src, s)?;
             matched += paths.len();
             for path in paths {
-                let filter = Filter {
-                    ignore: self.ignore_of(&src),
-                    exclude: exclude.as_ref(),
-                };
-                let root = self.root_of(&src);
-                let entries = scan_source(root, &path, &filter)?;
-                let key = match &src {
-                    SourceRoot::Context => {
-                        let h = crate::statcache::hash_entries(
-                            root,
-                            &path,
-                            &entries,
-                            &mut self.stat.borrow_mut(),
-                        )?;
-                        json!({"path": path, "hash": h})
-                    }
-                    SourceRoot::View { chain, .. } => json!({"from": chain, "path": path}),
-                };
+                let (item, key) = self.scan_path(&src, path, exclude.as_ref())?;
+                items.push(item);
                 keys.push(key);
-                items.push(Item::Tree { path, entries });
             }
         }
         for c in &spec.contents {
@@ -278,6 +261,35 @@ impl Builder<'_> {
             _scratch: scratch,
         };
         Ok((plan, keys))
+    }
+
+    /// Scans one source path; its key holds the content's hash (context) or
+    /// the layer chain it comes from (a stage or image).
+    fn scan_path(
+        &mut self,
+        src: &SourceRoot,
+        path: String,
+        exclude: Option<&Ignore>,
+    ) -> Result<(Item, Value), StepError> {
+        let filter = Filter {
+            ignore: self.ignore_of(src),
+            exclude,
+        };
+        let root = self.root_of(src);
+        let entries = scan_source(root, &path, &filter)?;
+        let key = match src {
+            SourceRoot::Context => {
+                let h = crate::statcache::hash_entries(
+                    root,
+                    &path,
+                    &entries,
+                    &mut self.stat.borrow_mut(),
+                )?;
+                json!({"path": path, "hash": h})
+            }
+            SourceRoot::View { chain, .. } => json!({"from": chain, "path": path}),
+        };
+        Ok((Item::Tree { path, entries }, key))
     }
 
     /// ADD <url>: downloaded now (its content is part of the key), checked
@@ -368,45 +380,63 @@ impl Builder<'_> {
                     tree.file(&dir, OsStr::new(&fname), &mut f, &meta)?;
                 }
                 Item::Tree { path, entries } => {
-                    let root = self.root_of(&plan.src);
-                    let context = matches!(plan.src, SourceRoot::Context);
-                    let meta_of = |e: &Entry| Meta {
-                        mode: match e.kind {
-                            Kind::Symlink => e.mode,
-                            _ => plan.chmod.unwrap_or(e.mode),
-                        },
-                        uid: owner.map_or(if context { 0 } else { e.uid }, |o| o.0),
-                        gid: owner.map_or(if context { 0 } else { e.gid }, |o| o.1),
-                        mtime: Some(e.mtime),
-                    };
-                    let top = &entries[0];
-                    if top.kind == Kind::File && unpack && context {
-                        let file = open_file(root, path)?;
-                        if archive::unpack_if_archive(file, path, tree, &dest_rel, owner)? {
-                            continue;
-                        }
-                    }
-                    if top.kind == Kind::Dir {
-                        let dir = tree.mkdir_all(&dest_rel, parent_owner)?;
-                        write_entries(tree, root, path, entries, dir, &meta_of)?;
-                    } else {
-                        let base = path.rsplit('/').next().unwrap_or(path);
-                        let (dir, name) =
-                            self.target(tree, &dest_rel, base, into_dir, parent_owner)?;
-                        write_one(
-                            tree,
-                            root,
-                            path,
-                            top,
-                            &dir,
-                            OsStr::new(&name),
-                            &meta_of(top),
-                        )?;
-                    }
+                    self.apply_tree(tree, plan, path, entries, owner, into_dir, unpack)?
                 }
             }
         }
         Ok(())
+    }
+
+    /// Writes one scanned source: a directory's contents into the
+    /// destination, a local archive unpacked (ADD), anything else as itself.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_tree(
+        &self,
+        tree: &Tree,
+        plan: &Plan,
+        path: &str,
+        entries: &[Entry],
+        owner: Option<(u32, u32)>,
+        into_dir: bool,
+        unpack: bool,
+    ) -> Result<(), StepError> {
+        let dest_rel = paths::in_root(&plan.dest);
+        let root = self.root_of(&plan.src);
+        let context = matches!(plan.src, SourceRoot::Context);
+        // From the context files belong to root (buildkit resets them); from
+        // a stage or image they keep their owners; --chown beats both.
+        let meta_of = |e: &Entry| Meta {
+            mode: match e.kind {
+                Kind::Symlink => e.mode,
+                _ => plan.chmod.unwrap_or(e.mode),
+            },
+            uid: owner.map_or(if context { 0 } else { e.uid }, |o| o.0),
+            gid: owner.map_or(if context { 0 } else { e.gid }, |o| o.1),
+            mtime: Some(e.mtime),
+        };
+        let top = &entries[0];
+        if top.kind == Kind::File && unpack && context {
+            let file = open_file(root, path)?;
+            if archive::unpack_if_archive(file, path, tree, &dest_rel, owner)? {
+                return Ok(());
+            }
+        }
+        let parent_owner = owner.unwrap_or((0, 0));
+        if top.kind == Kind::Dir {
+            let dir = tree.mkdir_all(&dest_rel, parent_owner)?;
+            return write_entries(tree, root, path, entries, dir, &meta_of);
+        }
+        let base = path.rsplit('/').next().unwrap_or(path);
+        let (dir, name) = self.target(tree, &dest_rel, base, into_dir, parent_owner)?;
+        write_one(
+            tree,
+            root,
+            path,
+            top,
+            &dir,
+            OsStr::new(&name),
+            &meta_of(top),
+        )
     }
 
     /// The directory and name a single file goes to.

@@ -7,7 +7,9 @@ use crate::error::{BuildError, StepError};
 use crate::gofmt;
 use crate::image::{Empty, Healthcheck};
 use crate::paths;
-use berth_dockerfile::instructions::{Command, CommandForm, Healthcheck as Hc, Instruction};
+use berth_dockerfile::instructions::{
+    Command, CommandForm, Healthcheck as Hc, Instruction, KeyValue,
+};
 use berth_dockerfile::lexer::Env;
 use std::time::Duration;
 
@@ -33,99 +35,18 @@ impl Builder<'_> {
     }
 
     fn apply(&mut self, st: &mut StageState, cmd: &Command) -> Result<(), StepError> {
-        let shell = st.shell();
-        let config = &mut st.image.config;
         match &cmd.instruction {
-            Instruction::Arg(decls) => {
-                let shown: Vec<String> = decls
-                    .iter()
-                    .map(|d| match st.scope.env().get(&d.key) {
-                        Some(v) => format!("{}={v}", d.key),
-                        None => d.key.clone(),
-                    })
-                    .collect();
-                st.history(format!("ARG {}", shown.join(" ")), false, None);
-            }
-            Instruction::Env(kvs) => {
-                let mut msg = String::from("ENV");
-                for kv in kvs {
-                    config.set_env(&kv.key, &kv.value);
-                    msg.push_str(&format!(" {}={}", kv.key, kv.value));
+            Instruction::Workdir(path) => self.workdir(st, cmd, path),
+            Instruction::Run(run) => self.run(st, cmd, run),
+            Instruction::Copy(copy) => self.copy(st, cmd, &copy.clone().into()),
+            Instruction::Add(add) => self.copy(st, cmd, &add.clone().into()),
+            other => {
+                if let Some(history) = metadata(st, other)? {
+                    st.history(history, false, None);
                 }
-                st.history(msg, false, None);
+                Ok(())
             }
-            Instruction::Label(kvs) => {
-                let mut msg = String::from("LABEL");
-                for kv in kvs {
-                    config.labels.insert(kv.key.clone(), kv.value.clone());
-                    msg.push_str(&format!(" {}={}", kv.key, kv.value));
-                }
-                st.history(msg, false, None);
-            }
-            Instruction::Maintainer(who) => {
-                st.image.author = Some(who.clone());
-                st.history(format!("MAINTAINER {who}"), false, None);
-            }
-            Instruction::Cmd(form) => {
-                let args = with_shell(form, &shell);
-                config.cmd = Some(args.clone());
-                config.args_escaped = true;
-                st.cmd_set = true;
-                st.history(format!("CMD {}", gofmt::quoted_list(&args)), false, None);
-            }
-            Instruction::Entrypoint(form) => {
-                let args = with_shell(form, &shell);
-                config.entrypoint = Some(args.clone());
-                if !st.cmd_set {
-                    config.cmd = None;
-                }
-                st.history(
-                    format!("ENTRYPOINT {}", gofmt::quoted_list(&args)),
-                    false,
-                    None,
-                );
-            }
-            Instruction::Expose(ports) => {
-                let ports = crate::ports::exposed(ports)?;
-                for p in &ports {
-                    config.exposed_ports.insert(p.clone(), Empty {});
-                }
-                st.history(format!("EXPOSE {}", gofmt::plain_list(&ports)), false, None);
-            }
-            Instruction::Volume(vols) => {
-                if vols.iter().any(|v| v.is_empty()) {
-                    return Err(StepError::EmptyVolume);
-                }
-                for v in vols {
-                    config.volumes.insert(v.clone(), Empty {});
-                }
-                st.history(format!("VOLUME {}", gofmt::plain_list(vols)), false, None);
-            }
-            Instruction::StopSignal(sig) => {
-                config.stop_signal = sig.clone();
-                st.history(format!("STOPSIGNAL {sig}"), false, None);
-            }
-            Instruction::Shell(shell) => {
-                config.shell = shell.clone();
-                st.history(format!("SHELL {}", gofmt::plain_list(shell)), false, None);
-            }
-            Instruction::User(user) => {
-                config.user = user.clone();
-                st.history(format!("USER {user}"), false, None);
-            }
-            Instruction::Healthcheck(hc) => {
-                let h = healthcheck(hc);
-                let text = format!("HEALTHCHECK {}", healthcheck_text(&h));
-                config.healthcheck = Some(h);
-                st.history(text, false, None);
-            }
-            Instruction::Onbuild(ob) => config.on_build.push(ob.expression.clone()),
-            Instruction::Workdir(path) => self.workdir(st, cmd, path)?,
-            Instruction::Run(run) => self.run(st, cmd, run)?,
-            Instruction::Copy(copy) => self.copy(st, cmd, &copy.clone().into())?,
-            Instruction::Add(add) => self.copy(st, cmd, &add.clone().into())?,
         }
-        Ok(())
     }
 
     /// WORKDIR: sets the directory and makes it (owned by USER), as buildkit.
@@ -158,6 +79,103 @@ impl Builder<'_> {
         }
         result
     }
+}
+
+/// An instruction that only changes the config: applies it and returns
+/// buildkit's history text (ONBUILD writes none).
+fn metadata(st: &mut StageState, instruction: &Instruction) -> Result<Option<String>, StepError> {
+    let shell = st.shell();
+    let config = &mut st.image.config;
+    let text = match instruction {
+        Instruction::Arg(decls) => {
+            let shown: Vec<String> = decls
+                .iter()
+                .map(|d| match st.scope.env().get(&d.key) {
+                    Some(v) => format!("{}={v}", d.key),
+                    None => d.key.clone(),
+                })
+                .collect();
+            format!("ARG {}", shown.join(" "))
+        }
+        Instruction::Env(kvs) => key_values("ENV", kvs, &mut |k, v| config.set_env(k, v)),
+        Instruction::Label(kvs) => key_values("LABEL", kvs, &mut |k, v| {
+            config.labels.insert(k.to_string(), v.to_string());
+        }),
+        Instruction::Maintainer(who) => {
+            st.image.author = Some(who.clone());
+            format!("MAINTAINER {who}")
+        }
+        Instruction::Cmd(form) => {
+            let args = with_shell(form, &shell);
+            config.cmd = Some(args.clone());
+            config.args_escaped = true;
+            st.cmd_set = true;
+            format!("CMD {}", gofmt::quoted_list(&args))
+        }
+        Instruction::Entrypoint(form) => {
+            let args = with_shell(form, &shell);
+            config.entrypoint = Some(args.clone());
+            if !st.cmd_set {
+                config.cmd = None;
+            }
+            format!("ENTRYPOINT {}", gofmt::quoted_list(&args))
+        }
+        Instruction::Expose(ports) => {
+            let ports = crate::ports::exposed(ports)?;
+            config
+                .exposed_ports
+                .extend(ports.iter().map(|p| (p.clone(), Empty {})));
+            format!("EXPOSE {}", gofmt::plain_list(&ports))
+        }
+        Instruction::Volume(vols) if vols.iter().any(|v| v.is_empty()) => {
+            return Err(StepError::EmptyVolume)
+        }
+        Instruction::Volume(vols) => {
+            config
+                .volumes
+                .extend(vols.iter().map(|v| (v.clone(), Empty {})));
+            format!("VOLUME {}", gofmt::plain_list(vols))
+        }
+        Instruction::StopSignal(sig) => {
+            config.stop_signal = sig.clone();
+            format!("STOPSIGNAL {sig}")
+        }
+        Instruction::Shell(shell) => {
+            config.shell = shell.clone();
+            format!("SHELL {}", gofmt::plain_list(shell))
+        }
+        Instruction::User(user) => {
+            config.user = user.clone();
+            format!("USER {user}")
+        }
+        Instruction::Healthcheck(hc) => {
+            let h = healthcheck(hc);
+            let text = format!("HEALTHCHECK {}", healthcheck_text(&h));
+            config.healthcheck = Some(h);
+            text
+        }
+        Instruction::Onbuild(ob) => {
+            config.on_build.push(ob.expression.clone());
+            return Ok(None);
+        }
+        Instruction::Workdir(_)
+        | Instruction::Run(_)
+        | Instruction::Copy(_)
+        | Instruction::Add(_) => {
+            return Ok(None);
+        }
+    };
+    Ok(Some(text))
+}
+
+/// ENV/LABEL: each pair set, and `KEYWORD k=v …` for the history.
+fn key_values(keyword: &str, kvs: &[KeyValue], set: &mut dyn FnMut(&str, &str)) -> String {
+    let mut msg = String::from(keyword);
+    for kv in kvs {
+        set(&kv.key, &kv.value);
+        msg.push_str(&format!(" {}={}", kv.key, kv.value));
+    }
+    msg
 }
 
 /// A step's name as docker shows it: the instruction with its variables
