@@ -120,6 +120,8 @@ pub enum StepError {
     },
     #[error("VOLUME specified can not be an empty string")]
     EmptyVolume,
+    #[error("RUN --mount=type=cache,from=… is not supported: berth cannot seed a cache mount from a stage; copy the files in a RUN instead")]
+    CacheFrom,
     #[error("COPY and ADD need a build context; this build has none (Dockerfile read from stdin: give a context directory)")]
     NoContext,
 }

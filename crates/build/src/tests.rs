@@ -498,6 +498,8 @@ fn cache_mounts_persist_and_secrets_stay_out_of_the_key() {
         vec![0, 6, 1, 6],
         "the cache dir kept the first build's file"
     );
+    let (r, _) = f.build(&f.opts("FROM base\nRUN --mount=type=cache,target=/c,from=base work\n"));
+    assert!(matches!(r.unwrap_err().step(), Some(StepError::CacheFrom)));
     let mut o2 = f.opts("FROM base\nRUN --mount=type=secret,id=missing,required work\n");
     o2.secrets.clear();
     let (r, _) = f.build(&o2);

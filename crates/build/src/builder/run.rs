@@ -219,6 +219,7 @@ impl Builder<'_> {
                     size: m.size,
                 });
             }
+            MountType::Cache if m.from.is_some() => return Err(StepError::CacheFrom),
             MountType::Cache => {
                 let t = target(&m.target);
                 let id = m.id.clone().unwrap_or_else(|| t.clone());
