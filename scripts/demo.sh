@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# berth's main job on a fresh Debian machine: build berth, make a Debian bookworm
-# image whose PID 1 is systemd (with openssh-server), run it detached with no special
-# flags and -p 1122:22, wait until systemd reports ready, and log in over ssh with a
-# generated key.
+# berth's main job on a fresh Debian machine: build berth, build examples/systemd-sshd
+# (a Debian bookworm image whose PID 1 is systemd, with openssh-server) with berth
+# build, run it detached with no special flags and -p 1122:22, wait until systemd
+# reports ready, and log in over ssh with a generated key. With no registry at hand,
+# its base debian:bookworm is made with debootstrap and imported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,13 +34,11 @@ work=$(mktemp -d)
 cleanup() { "$berth" rm -f box >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 ssh-keygen -q -t ed25519 -N '' -f "$work/id"
-cp "$work/id.pub" "$work/authorized_keys"
 
 set -x
-"$berth" import --change 'CMD ["/sbin/init"]' "$rootfs_tar" demo/debian-systemd
-"$berth" run -d --name box --hostname box -p 1122:22 --wait=ready \
-  -v "$work/authorized_keys:/root/.ssh/authorized_keys:ro" \
-  demo/debian-systemd
+"$berth" import "$rootfs_tar" debian:bookworm
+"$berth" build -t demo/systemd-sshd --secret "id=authorized_keys,src=$work/id.pub" examples/systemd-sshd
+"$berth" run -d --name box --hostname box -p 1122:22 --wait=ready demo/systemd-sshd
 "$berth" ps
 "$berth" exec box systemctl is-system-running --wait
 "$berth" port box

@@ -11,7 +11,7 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
     let s = &c.spec;
     let st = &c.state;
     let zero = "0001-01-01T00:00:00Z";
-    let mounts: Vec<Value> = s
+    let mut mounts: Vec<Value> = s
         .binds
         .iter()
         .map(|b| {
@@ -33,6 +33,16 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             })
         })
         .collect();
+    // An image VOLUME that systemd mode covers with its own file system shows
+    // as that file system, so the VOLUME is accounted for.
+    mounts.extend(s.systemd_volumes.iter().map(|p| {
+        let kind = if p.starts_with("/sys/fs/cgroup") {
+            "cgroup"
+        } else {
+            "tmpfs"
+        };
+        json!({"Type": kind, "Source": "systemd mode", "Destination": p, "Mode": "", "RW": true})
+    }));
     let tmpfs: serde_json::Map<String, Value> = s
         .tmpfs
         .iter()

@@ -3,6 +3,7 @@
 //! errors; commands that run a process return its code).
 
 mod args;
+mod build;
 mod cmd_container;
 mod cmd_image;
 mod cmd_info;
@@ -76,6 +77,7 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
             cmd_snapshot::cmd_export(e, &a)
         }
+        Command::Build(a) => build::cmd_build(e, &a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             cmd_image::cmd_import(e, &a)
         }

@@ -235,12 +235,21 @@ pub fn spec_from_config(
             .unwrap_or_else(|| "SIGTERM".into()),
     };
     berth_runtime::signal::parse_signal(&stop_signal)?;
+    for path in image.volumes().clone().unwrap_or_default() {
+        crate::oci::mounts::check_container_path(&path).map_err(|why| {
+            EngineError::ImageVolume {
+                path: path.clone(),
+                why,
+            }
+        })?;
+    }
     let user = req
         .user
         .clone()
         .or_else(|| image.user().clone())
         .unwrap_or_default();
     crate::users::validate_spec(&user)?;
+    let (binds, systemd_volumes) = binds_with_image_volumes(&req.binds, image, systemd);
     let mut env = image.env().clone().unwrap_or_default();
     crate::oci::override_env(&mut env, &req.env);
     Ok(ContainerSpec {
@@ -261,7 +270,8 @@ pub fn spec_from_config(
         tty: req.tty,
         open_stdin: req.open_stdin,
         auto_remove: req.auto_remove,
-        binds: binds_with_image_volumes(&req.binds, image)?,
+        binds,
+        systemd_volumes,
         tmpfs: req.tmpfs.clone(),
         read_only: req.read_only,
         privileged: req.privileged,
@@ -285,24 +295,43 @@ pub fn spec_from_config(
     })
 }
 
+/// Where systemd mode mounts a file system of its own (`oci/systemd.rs`: the
+/// container's cgroup file system, tmpfs on the others).
+const SYSTEMD_MOUNTS: &[&str] = &[
+    "/sys/fs/cgroup",
+    "/run",
+    "/run/lock",
+    "/tmp",
+    "/var/log/journal",
+];
+
+/// Whether systemd mode provides `path` (a VOLUME there would hide what
+/// systemd needs, or keep `/run` and `/tmp` across boots).
+pub fn provided_by_systemd(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    SYSTEMD_MOUNTS.contains(&path) || path.starts_with("/sys/fs/cgroup/")
+}
+
 /// The caller's binds (anonymous volumes named now), then an anonymous volume for
-/// every VOLUME of the image the caller did not mount something on.
+/// every VOLUME of the image the caller did not mount something on — except, in
+/// systemd mode, where systemd mode mounts its own file system (the classic
+/// systemd images declare `VOLUME ["/sys/fs/cgroup"]` for docker's sake); those
+/// are returned second, for `inspect`.
 fn binds_with_image_volumes(
     binds: &[BindMount],
     image: &ImageConfig,
-) -> Result<Vec<BindMount>, EngineError> {
+    systemd: bool,
+) -> (Vec<BindMount>, Vec<String>) {
     let mut binds = binds.to_vec();
+    let mut by_systemd = Vec::new();
     for b in binds.iter_mut().filter(|b| b.anonymous) {
         b.source = random_id();
     }
     for path in image.volumes().clone().unwrap_or_default() {
-        // The image's author chose these paths: the same checks as a -v destination.
-        crate::oci::mounts::check_container_path(&path).map_err(|why| {
-            EngineError::ImageVolume {
-                path: path.clone(),
-                why,
-            }
-        })?;
+        if systemd && provided_by_systemd(&path) && !binds.iter().any(|b| b.destination == path) {
+            by_systemd.push(path);
+            continue;
+        }
         if !binds.iter().any(|b| b.destination == path) {
             binds.push(BindMount {
                 source: random_id(),
@@ -313,7 +342,7 @@ fn binds_with_image_volumes(
             });
         }
     }
-    Ok(binds)
+    (binds, by_systemd)
 }
 
 /// `-p`, `-P`, `--ip`, `--mac-address`, `--dns*`, `--add-host`; only a bridge network
@@ -470,6 +499,33 @@ mod tests {
         );
         assert!(s.binds[1].anonymous && s.binds[1].destination == "/logs");
         assert_eq!(s.binds[1].source.len(), 64, "named at create");
+    }
+
+    #[test]
+    fn systemd_mode_provides_its_own_cgroup_run_and_tmp() {
+        let mut img = image(None, None);
+        let vols = ["/sys/fs/cgroup", "/run", "/tmp/", "/data"];
+        img.set_volumes(Some(vols.iter().map(|v| v.to_string()).collect()));
+        let s = spec_from_config(&req(&["/sbin/init"]), &img, ID).unwrap();
+        assert_eq!(s.systemd_volumes, vec!["/sys/fs/cgroup", "/run", "/tmp/"]);
+        let dests: Vec<&str> = s.binds.iter().map(|b| b.destination.as_str()).collect();
+        assert_eq!(dests, vec!["/data"]);
+        // Outside systemd mode every VOLUME is a volume, as in docker.
+        let s = spec_from_config(&req(&["sh"]), &img, ID).unwrap();
+        assert_eq!(s.binds.len(), 4);
+        assert!(s.systemd_volumes.is_empty());
+        // A volume the caller asks for there still wins.
+        let mut r = req(&["/sbin/init"]);
+        r.binds = vec![BindMount {
+            source: "/host/run".into(),
+            destination: "/run".into(),
+            read_only: false,
+            volume: false,
+            anonymous: false,
+        }];
+        let s = spec_from_config(&r, &img, ID).unwrap();
+        assert_eq!(s.systemd_volumes, vec!["/sys/fs/cgroup", "/tmp/"]);
+        assert!(provided_by_systemd("/sys/fs/cgroup/systemd") && !provided_by_systemd("/sys"));
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub struct ContainerSpec {
     /// Systemd mode (resolved from `--systemd` and the command at create).
     #[serde(default)]
     pub systemd: bool,
+    /// The image's VOLUMEs that systemd mode mounts its own file system on
+    /// (`/sys/fs/cgroup`, `/run`, `/tmp`, …) and so made no volume for.
+    #[serde(default)]
+    pub systemd_volumes: Vec<String>,
     #[serde(default)]
     pub net: NetworkOptions,
     /// Networks joined with `network connect`, besides `network`; joined again

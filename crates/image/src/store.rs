@@ -88,6 +88,16 @@ impl ImageStore {
         Ok(())
     }
 
+    /// Drops an image's record and tags, keeping its blobs and layers: the
+    /// builder's transient images (a RUN step's layers, for `create`).
+    pub fn forget(&self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM tags WHERE image_id = ?1", params![id])?;
+        self.conn
+            .execute("DELETE FROM images WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
     pub fn untag(&self, reference: &Reference) -> Result<bool, StoreError> {
         Ok(self.conn.execute(
             "DELETE FROM tags WHERE name = ?1",

@@ -1,0 +1,152 @@
+//! The layer cache: what a step made, keyed by everything the step's result
+//! depends on — the filesystem it ran on (the chain of layers), the
+//! instruction after expansion, the environment and build args it saw, and
+//! for COPY/ADD the content of its sources. One small JSON file per key under
+//! `$BERTH_ROOT/build/cache/`, written atomically; a damaged or unreadable
+//! entry is a miss, never an error.
+
+use crate::host::Layer;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Bumped when the meaning of a key changes, so old entries are never used.
+const KEY_VERSION: &str = "berth-build-cache/v1";
+
+/// What a cached step made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The layer, or `None` when the step changed no file.
+    pub layer: Option<Layer>,
+    /// When the step first ran (its history entry keeps this time, so a
+    /// rebuild from the cache gives the same image id).
+    pub created: String,
+}
+
+/// The cache directory.
+pub struct Cache {
+    dir: PathBuf,
+    /// `--no-cache`: look nothing up (results are still stored).
+    read: bool,
+}
+
+/// The key of a step: the hash of its inputs (a JSON value, whose objects
+/// serialise with sorted keys).
+pub fn key(parent_chain: &str, inputs: &serde_json::Value) -> String {
+    let mut h = Sha256::new();
+    h.update(KEY_VERSION.as_bytes());
+    h.update(b"\n");
+    h.update(parent_chain.as_bytes());
+    h.update(b"\n");
+    h.update(serde_json::to_vec(inputs).expect("JSON values serialise"));
+    hex::encode(h.finalize())
+}
+
+/// The chain id of layers (OCI: `sha256(parent + " " + diff_id)`), `""` for none.
+pub fn chain_id(layers: &[Layer]) -> String {
+    let mut chain = String::new();
+    for l in layers {
+        chain = match chain.is_empty() {
+            true => l.diff_id.clone(),
+            false => format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(format!("{chain} {}", l.diff_id)))
+            ),
+        };
+    }
+    chain
+}
+
+impl Cache {
+    /// The cache under `state_dir`.
+    pub fn new(state_dir: &Path, read: bool) -> Cache {
+        Cache {
+            dir: state_dir.join("cache"),
+            read,
+        }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(&key[..2.min(key.len())]).join(key)
+    }
+
+    /// The record for `key`, if there is a readable one.
+    pub fn get(&self, key: &str) -> Option<Record> {
+        if !self.read {
+            return None;
+        }
+        let data = std::fs::read(self.path(key)).ok()?;
+        serde_json::from_slice(&data).ok()
+    }
+
+    /// Stores a record (temp file, fsync, rename).
+    pub fn put(&self, key: &str, record: &Record) -> io::Result<()> {
+        let path = self.path(key);
+        let dir = path.parent().expect("cache paths have a parent");
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(".{key}.{}", std::process::id()));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(record).expect("records serialise"))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn layer(n: &str) -> Layer {
+        Layer {
+            diff_id: format!("sha256:{n}"),
+            digest: format!("sha256:{n}"),
+            size: 1,
+            media_type: "x".into(),
+        }
+    }
+
+    #[test]
+    fn keys_depend_on_every_input_and_not_on_key_order() {
+        let a = key("p", &json!({"run": ["sh", "-c", "x"], "env": ["A=1"]}));
+        let b = key("p", &json!({"env": ["A=1"], "run": ["sh", "-c", "x"]}));
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            key("q", &json!({"run": ["sh", "-c", "x"], "env": ["A=1"]}))
+        );
+        assert_ne!(
+            a,
+            key("p", &json!({"run": ["sh", "-c", "x"], "env": ["A=2"]}))
+        );
+    }
+
+    #[test]
+    fn chain_ids_follow_the_spec() {
+        assert_eq!(chain_id(&[]), "");
+        assert_eq!(chain_id(&[layer("a")]), "sha256:a");
+        let two = chain_id(&[layer("a"), layer("b")]);
+        let want = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest("sha256:a sha256:b"))
+        );
+        assert_eq!(two, want);
+    }
+
+    #[test]
+    fn records_round_trip_and_no_cache_reads_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(d.path(), true);
+        let rec = Record {
+            layer: Some(layer("a")),
+            created: "t".into(),
+        };
+        assert_eq!(cache.get("abcd"), None);
+        cache.put("abcd", &rec).unwrap();
+        assert_eq!(cache.get("abcd"), Some(rec));
+        assert_eq!(Cache::new(d.path(), false).get("abcd"), None);
+        std::fs::write(d.path().join("cache/ab/abcd"), "garbage").unwrap();
+        assert_eq!(cache.get("abcd"), None);
+    }
+}
