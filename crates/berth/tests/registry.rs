@@ -275,6 +275,15 @@ fn curl_put(url: &str, content_type: &str, body: &[u8]) {
     );
 }
 
+/// Removes the scratch directory the curl helpers write into, even on panic.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn tempfile_dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("berth-registry-test-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -342,6 +351,7 @@ fn manifest_list_picks_host_platform_or_the_requested_one() {
     if !require_root_and(&["tar", "docker-registry", "curl", "sha256sum"]) {
         return;
     }
+    let _scratch = RemoveOnDrop(tempfile_dir());
     let reg = Registry::start();
     let b = Berth::new(BIN);
     b.import_busybox("plat:amd", &["LABEL which=host"]);
