@@ -161,7 +161,8 @@ mod tests {
 
     #[test]
     fn secret_specs() {
-        let f = std::env::temp_dir().join("berth-secret-test");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
         std::fs::write(&f, "x").unwrap();
         let s = secrets(&[format!("id=a,src={}", f.display())]).unwrap();
         assert!(matches!(&s["a"], Secret::File(p) if p == &f));
