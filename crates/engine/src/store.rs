@@ -86,31 +86,7 @@ pub fn update_spec<R>(
     id: &str,
     change: impl FnOnce(&mut ContainerSpec) -> R,
 ) -> Result<R, StoreError> {
-    in_transaction(conn, || {
-        let mut spec = get(conn, id)?.spec;
-        let r = change(&mut spec);
-        update(
-            conn,
-            "UPDATE containers SET spec = ?2 WHERE id = ?1",
-            id,
-            to_json(&spec),
-        )?;
-        Ok(r)
-    })
-}
-
-/// Runs `body` in an IMMEDIATE transaction: the write lock is taken before the
-/// read, so two read-modify-writes of one row run one after the other (the
-/// connection's busy timeout turns the wait into waiting, not an error). Rolled
-/// back when `body` fails.
-fn in_transaction<R>(
-    conn: &Connection,
-    body: impl FnOnce() -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    let r = body()?;
-    tx.commit()?;
-    Ok(r)
+    read_modify_write(conn, id, "spec", |c| &mut c.spec, change)
 }
 
 /// Changes a container's state with `change`, read and written back in one
@@ -122,17 +98,28 @@ pub fn update_state<R>(
     id: &str,
     change: impl FnOnce(&mut ContainerState) -> R,
 ) -> Result<R, StoreError> {
-    in_transaction(conn, || {
-        let mut state = get(conn, id)?.state;
-        let r = change(&mut state);
-        update(
-            conn,
-            "UPDATE containers SET state = ?2 WHERE id = ?1",
-            id,
-            to_json(&state),
-        )?;
-        Ok(r)
-    })
+    read_modify_write(conn, id, "state", |c| &mut c.state, change)
+}
+
+/// One JSON column of a container's row, read, changed and written back in an
+/// IMMEDIATE transaction: the write lock is taken before the read, so two
+/// read-modify-writes of one row run one after the other (the connection's busy
+/// timeout turns the wait into waiting, not an error). Rolled back on failure.
+fn read_modify_write<T: serde::Serialize, R>(
+    conn: &Connection,
+    id: &str,
+    column: &'static str,
+    field: impl FnOnce(&mut Container) -> &mut T,
+    change: impl FnOnce(&mut T) -> R,
+) -> Result<R, StoreError> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let mut c = get(conn, id)?;
+    let value = field(&mut c);
+    let r = change(value);
+    let sql = format!("UPDATE containers SET {column} = ?2 WHERE id = ?1");
+    update(conn, &sql, id, to_json(value))?;
+    tx.commit()?;
+    Ok(r)
 }
 
 fn update(conn: &Connection, sql: &str, id: &str, json: String) -> Result<(), StoreError> {
