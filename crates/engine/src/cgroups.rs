@@ -93,26 +93,15 @@ impl CgroupLayout {
 
     fn from_mountinfo(mountinfo: &str) -> Self {
         let mut v1 = Vec::new();
-        for l in mountinfo.lines() {
-            let Some((pre, post)) = l.split_once(" - ") else {
-                continue;
-            };
-            let mut post = post.split(' ');
-            let (Some(fstype), Some(_), Some(options)) = (post.next(), post.next(), post.next())
-            else {
-                continue;
-            };
-            let Some(mount_point) = pre.split(' ').nth(4) else {
-                continue;
-            };
-            match fstype {
-                "cgroup2" if mount_point == UNIFIED_ROOT => return CgroupLayout::Unified,
-                "cgroup" if Path::new(mount_point).starts_with(UNIFIED_ROOT) => {
-                    v1.push(V1Hierarchy {
-                        mount_point: mount_point.into(),
-                        options: options.split(',').map(String::from).collect(),
-                    })
+        for m in cgroup_mounts(mountinfo) {
+            match m.fstype {
+                "cgroup2" if m.mount_point == Path::new(UNIFIED_ROOT) => {
+                    return CgroupLayout::Unified
                 }
+                "cgroup" if m.mount_point.starts_with(UNIFIED_ROOT) => v1.push(V1Hierarchy {
+                    mount_point: m.mount_point,
+                    options: m.options.split(',').map(String::from).collect(),
+                }),
                 _ => {}
             }
         }
@@ -123,6 +112,32 @@ impl CgroupLayout {
     pub fn uses_subgroup(&self, systemd: bool) -> bool {
         systemd && *self == CgroupLayout::Unified
     }
+}
+
+/// One cgroup or cgroup2 mount, from a mountinfo line.
+struct CgroupMount<'a> {
+    fstype: &'a str,
+    mount_point: PathBuf,
+    options: &'a str,
+}
+
+/// Every cgroup (v1) and cgroup2 mount in `mountinfo`: the one parser the
+/// hierarchy lookups below share.
+fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount<'_>> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let mut post = post.split(' ');
+            let (fstype, _source, options) = (post.next()?, post.next()?, post.next()?);
+            let mount_point = pre.split(' ').nth(4)?;
+            matches!(fstype, "cgroup" | "cgroup2").then(|| CgroupMount {
+                fstype,
+                mount_point: PathBuf::from(mount_point),
+                options,
+            })
+        })
+        .collect()
 }
 
 /// The container's cgroup as the runtime sees it (config.json's `cgroupsPath`).
@@ -247,14 +262,9 @@ fn controllers_added<'a>(before: &str, now: &'a str) -> Vec<&'a str> {
 /// Mount points of every cgroup (v1) and cgroup2 filesystem.
 pub fn hierarchies() -> Vec<PathBuf> {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let fstype = post.split(' ').next()?;
-            let mount_point = pre.split(' ').nth(4)?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(mount_point))
-        })
+    cgroup_mounts(&mounts)
+        .into_iter()
+        .map(|m| m.mount_point)
         .collect()
 }
 
@@ -277,14 +287,10 @@ pub fn remove_empty_parents(runroot: &Path) {
 /// Mount point of the named `name=systemd` v1 hierarchy, on legacy and hybrid hosts.
 pub fn named_systemd_hierarchy() -> Option<PathBuf> {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mounts.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let mut post = post.split(' ');
-        let (fstype, _source, options) = (post.next()?, post.next()?, post.next()?);
-        let mount_point = pre.split(' ').nth(4)?;
-        (fstype == "cgroup" && options.split(',').any(|o| o == "name=systemd"))
-            .then(|| PathBuf::from(mount_point))
-    })
+    cgroup_mounts(&mounts)
+        .into_iter()
+        .find(|m| m.fstype == "cgroup" && m.options.split(',').any(|o| o == "name=systemd"))
+        .map(|m| m.mount_point)
 }
 
 /// A container's cgroup in the `name=systemd` hierarchy, which libcontainer does not
