@@ -4,9 +4,10 @@
 //! without `-t` the process gets pipes that berth relays (`exec_relay`).
 
 use crate::client::{proxied_signals, window_size, RawMode};
-use crate::exec_relay::{self, dev_null};
+use crate::exec_relay;
 use crate::model::Container;
 use crate::oci;
+use crate::spawn::dev_null;
 use crate::users::resolve_user;
 use crate::{Engine, EngineError};
 use berth_runtime::console::ConsoleSocket;

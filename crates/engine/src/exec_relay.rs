@@ -10,7 +10,7 @@
 //! exec's output in the same way), so a background child that holds the pipes does
 //! not make `exec` hang; what that child writes afterwards goes nowhere.
 
-use crate::spawn::set_nonblocking;
+use crate::spawn::{set_nonblocking, stdio_pipes};
 use crate::EngineError;
 use berth_runtime::Stdio;
 use nix::errno::Errno;
@@ -46,42 +46,18 @@ enum Ready {
 
 /// The process's streams (for the runtime) and our ends of them.
 pub fn pipes(interactive: bool) -> Result<(Stdio, Relay), EngineError> {
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (stdin, to_stdin) = if interactive {
-        let (r, w) = pipe()?;
+    let (stdio, ends) = stdio_pipes(interactive)?;
+    if let Some(w) = &ends.stdin {
         set_nonblocking(w.as_raw_fd());
-        (r, Some(w))
-    } else {
-        (dev_null()?, None)
-    };
-    set_nonblocking(out_r.as_raw_fd());
-    set_nonblocking(err_r.as_raw_fd());
-    let stdio = Stdio {
-        stdin: Some(stdin),
-        stdout: Some(out_w),
-        stderr: Some(err_w),
-    };
+    }
+    let [out_r, err_r] = ends.outputs;
     let relay = Relay {
-        reading_caller: to_stdin.is_some(),
-        to_stdin,
+        reading_caller: ends.stdin.is_some(),
+        to_stdin: ends.stdin,
         outputs: [Some(out_r), Some(err_r)],
         pending: Vec::new(),
     };
     Ok((stdio, relay))
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), EngineError> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| EngineError::Sys("pipe", e))
-}
-
-pub fn dev_null() -> Result<OwnedFd, EngineError> {
-    Ok(std::fs::File::open("/dev/null")
-        .map_err(|source| EngineError::Io {
-            path: "/dev/null".into(),
-            source,
-        })?
-        .into())
 }
 
 impl Relay {

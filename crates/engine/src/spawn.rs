@@ -27,9 +27,55 @@ pub struct Io {
 }
 
 fn pipe() -> Result<(std::fs::File, OwnedFd), EngineError> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| EngineError::Sys("pipe", e))?;
+    let (r, w) = raw_pipe()?;
     Ok((std::fs::File::from(r), w))
+}
+
+fn raw_pipe() -> Result<(OwnedFd, OwnedFd), EngineError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| EngineError::Sys("pipe", e))
+}
+
+pub fn dev_null() -> Result<OwnedFd, EngineError> {
+    Ok(std::fs::File::open("/dev/null")
+        .map_err(|source| EngineError::Io {
+            path: "/dev/null".into(),
+            source,
+        })?
+        .into())
+}
+
+/// Our ends of a process's stdio pipes (see [`stdio_pipes`]).
+pub struct PipeEnds {
+    /// The writer of its stdin, when it reads one.
+    pub stdin: Option<OwnedFd>,
+    /// Readers of its stdout and stderr, non-blocking.
+    pub outputs: [OwnedFd; 2],
+}
+
+/// A process's stdio as pipes, for a container's init (no terminal) and a non-tty
+/// `exec` alike: stdin is a pipe when `interactive`, else /dev/null. Returns what the
+/// runtime hands the process and the ends that stay with us.
+pub fn stdio_pipes(interactive: bool) -> Result<(Stdio, PipeEnds), EngineError> {
+    let (out_r, out_w) = raw_pipe()?;
+    let (err_r, err_w) = raw_pipe()?;
+    let (stdin, stdin_w) = if interactive {
+        let (r, w) = raw_pipe()?;
+        (r, Some(w))
+    } else {
+        (dev_null()?, None)
+    };
+    set_nonblocking(out_r.as_raw_fd());
+    set_nonblocking(err_r.as_raw_fd());
+    let stdio = Stdio {
+        stdin: Some(stdin),
+        stdout: Some(out_w),
+        stderr: Some(err_w),
+    };
+    let ends = PipeEnds {
+        stdin: stdin_w,
+        outputs: [out_r, err_r],
+    };
+    Ok((stdio, ends))
 }
 
 pub fn set_nonblocking(fd: RawFd) {
@@ -78,31 +124,15 @@ pub fn create_container(
         };
         return Ok((pid, io));
     }
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (stdin_fd, stdin_keep) = if c.spec.open_stdin {
-        let (r, w) = pipe()?;
-        (OwnedFd::from(r), Some(std::fs::File::from(w)))
-    } else {
-        let null = std::fs::File::open("/dev/null").map_err(|source| EngineError::Io {
-            path: "/dev/null".into(),
-            source,
-        })?;
-        (OwnedFd::from(null), None)
-    };
-    let stdio = Stdio {
-        stdin: Some(stdin_fd),
-        stdout: Some(out_w),
-        stderr: Some(err_w),
-    };
+    let (stdio, ends) = stdio_pipes(c.spec.open_stdin)?;
     let pid = create(CreateRequest {
         id: &c.id,
         bundle: &bundle,
         console_socket: None,
         stdio,
     })?;
-    set_nonblocking(out_r.as_raw_fd());
-    set_nonblocking(err_r.as_raw_fd());
+    let [out_r, err_r] = ends.outputs.map(std::fs::File::from);
+    let stdin_keep = ends.stdin.map(std::fs::File::from);
     let io = Io {
         outputs: vec![(Some(out_r), "stdout"), (Some(err_r), "stderr")],
         pty_master: None,
