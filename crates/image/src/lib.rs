@@ -15,6 +15,7 @@ pub mod fstree;
 pub mod import;
 pub mod inroot;
 pub mod layer_writer;
+pub mod layers;
 pub mod reference;
 pub mod store;
 pub mod unpack;
