@@ -49,12 +49,7 @@ pub fn resolve_chown(root: &Root, spec: &str) -> Result<Owner, UserError> {
     };
     let gid = match group {
         None => uid,
-        Some(g) => match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => lookup(root, "etc/group", g)
-                .map(|f| f.0)
-                .ok_or_else(|| UserError::NoGroup(g.to_string()))?,
-        },
+        Some(g) => group_id(root, g)?,
     };
     Ok(Owner { uid, gid })
 }
@@ -76,14 +71,19 @@ pub fn resolve_user(root: &Root, spec: &str) -> Result<Owner, UserError> {
     let (uid, primary) = entry.ok_or_else(|| UserError::NoUser(user.to_string()))?;
     let gid = match group {
         None => primary,
-        Some(g) => match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => lookup(root, "etc/group", g)
-                .map(|f| f.0)
-                .ok_or_else(|| UserError::NoGroup(g.to_string()))?,
-        },
+        Some(g) => group_id(root, g)?,
     };
     Ok(Owner { uid, gid })
+}
+
+/// A group given by number or by a name in the image's /etc/group.
+fn group_id(root: &Root, group: &str) -> Result<u32, UserError> {
+    match group.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(_) => lookup(root, "etc/group", group)
+            .map(|f| f.0)
+            .ok_or_else(|| UserError::NoGroup(group.to_string())),
+    }
 }
 
 fn primary_gid(rest: &[String]) -> u32 {
