@@ -156,7 +156,7 @@ impl Carrier {
     fn new(engine: &berth_engine::Engine, layers: &[Layer]) -> Result<Carrier, HostAdapterError> {
         let config = serde_json::json!({
             "os": "linux",
-            "architecture": goarch(),
+            "architecture": berth_image::host_go_arch(),
             "config": {"Labels": {"berth.build.step": format!("{}-{}", std::process::id(), berth_image::blobs::unique_suffix())}},
             "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| &l.diff_id).collect::<Vec<_>>()},
         });
@@ -182,17 +182,6 @@ impl Drop for Carrier {
         for b in &self.blobs {
             let _ = std::fs::remove_file(b);
         }
-    }
-}
-
-/// This machine's architecture in Go's names (the image spec's).
-fn goarch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
     }
 }
 

@@ -224,11 +224,7 @@ fn image_manifest(dir: &Path, desc: &Value) -> Result<Option<String>, ArchiveErr
         return Ok(Some(digest));
     }
     let nested: Value = serde_json::from_slice(&blob(dir, &digest)?)?;
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
+    let arch = crate::host_go_arch();
     Ok(nested["manifests"]
         .as_array()
         .into_iter()
