@@ -134,14 +134,8 @@ fn container_config(image: &str, spec: &RunSpec) -> ContainerConfig {
 /// runtime made them in the upper directory if the image lacked them.
 fn mount_stubs(config_json: &std::path::Path) -> HashSet<PathBuf> {
     let text = std::fs::read_to_string(config_json).unwrap_or_default();
-    let config: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    config["mounts"]
-        .as_array()
+    berth_engine::usecase::mount_destinations(&text)
         .into_iter()
-        .flatten()
-        .filter_map(|m| m["destination"].as_str())
-        .map(|d| PathBuf::from(d.trim_start_matches('/')))
-        .filter(|d| !d.as_os_str().is_empty())
         .collect()
 }
 
