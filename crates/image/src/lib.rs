@@ -19,6 +19,7 @@ pub mod layers;
 pub mod reference;
 pub mod store;
 pub mod unpack;
+pub mod users;
 
 pub use oci_spec::image::{Config as ImageConfig, ImageConfiguration};
 pub use reference::Reference;
