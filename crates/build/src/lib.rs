@@ -7,7 +7,9 @@
 //!   trait: looking images up, mounting snapshots, running a RUN step as a
 //!   container, committing a snapshot's changes as a layer, registering the
 //!   image. The berth binary implements it on the engine; this crate never
-//!   depends on the engine (DESIGN.md: dependencies point downward).
+//!   depends on the engine (DESIGN.md: dependencies point downward). It does
+//!   use `berth-image` below it, for the passwd/group lookup a container start
+//!   uses too ([`users`]), so `USER` and `--chown` resolve as `-u` does.
 //! * COPY/ADD write into the snapshot themselves ([`tree::write`]): every
 //!   destination is resolved inside the snapshot root (a base image's symlink
 //!   such as `/etc -> /host/etc` resolves inside the image), and sources are

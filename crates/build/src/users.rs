@@ -1,22 +1,14 @@
 //! `--chown=user[:group]` and `USER` for WORKDIR, looked up in the image's own
-//! `/etc/passwd` and `/etc/group`, read inside the snapshot root (a symlinked
-//! `/etc` resolves inside the image, never to the host's files).
+//! `/etc/passwd` and `/etc/group` by [`berth_image::users`], the lookup a
+//! container start uses: read inside the snapshot root (a symlinked `/etc`
+//! resolves inside the image, never to the host's files), ids above
+//! [`berth_image::users::MAX_ID`] refused (chown(2) reads 4294967295 as
+//! "unchanged").
 
-use pathrs::flags::OpenFlags;
-use pathrs::Root;
-use std::io::Read;
+use berth_image::users::{self as lookup, MAX_ID};
+use std::path::Path;
 
-/// The largest passwd/group file read.
-const MAX_FILE: u64 = 4 << 20;
-
-/// A user that cannot be resolved.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UserError {
-    #[error("unable to find user {0}: no matching entries in the image's /etc/passwd (use a numeric uid, or create the user in an earlier RUN)")]
-    NoUser(String),
-    #[error("unable to find group {0}: no matching entries in the image's /etc/group (use a numeric gid, or create the group in an earlier RUN)")]
-    NoGroup(String),
-}
+pub use berth_image::users::UserError;
 
 /// Numeric owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,116 +17,38 @@ pub struct Owner {
     pub gid: u32,
 }
 
-/// `--chown` of numbers only (`10`, `10:20`): no lookup needed.
+/// `--chown` of numbers only (`10`, `10:20`) within range: no lookup needed.
 pub fn numeric_chown(spec: &str) -> Option<Owner> {
     let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
+    let id = |s: &str| s.parse::<u32>().ok().filter(|&n| u64::from(n) <= MAX_ID);
     Some(Owner {
-        uid: u.parse().ok()?,
-        gid: g.parse().ok()?,
+        uid: id(u)?,
+        gid: id(g)?,
     })
 }
 
 /// Resolves `--chown` as docker does: a name or number, optionally
 /// `:group`; without a group the gid is the same number as the uid.
-pub fn resolve_chown(root: &Root, spec: &str) -> Result<Owner, UserError> {
-    let (user, group) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    let uid = match user.parse::<u32>() {
-        Ok(n) => n,
-        Err(_) => lookup(root, "etc/passwd", user)
-            .map(|f| f.0)
-            .ok_or_else(|| UserError::NoUser(user.to_string()))?,
-    };
-    let gid = match group {
-        None => uid,
-        Some(g) => match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => lookup(root, "etc/group", g)
-                .map(|f| f.0)
-                .ok_or_else(|| UserError::NoGroup(g.to_string()))?,
-        },
-    };
+pub fn resolve_chown(rootfs: &Path, spec: &str) -> Result<Owner, UserError> {
+    let (uid, gid) = lookup::resolve_chown(rootfs, spec)?;
     Ok(Owner { uid, gid })
 }
 
 /// Resolves `USER` the way a container start does: a name takes its primary
 /// group from passwd; a number without a group gets gid 0 unless passwd has it.
-pub fn resolve_user(root: &Root, spec: &str) -> Result<Owner, UserError> {
-    if spec.is_empty() {
-        return Ok(Owner { uid: 0, gid: 0 });
-    }
-    let (user, group) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    let entry = match user.parse::<u32>() {
-        Ok(n) => lookup_id(root, n).or(Some((n, 0))),
-        Err(_) => lookup(root, "etc/passwd", user).map(|(uid, rest)| (uid, primary_gid(&rest))),
-    };
-    let (uid, primary) = entry.ok_or_else(|| UserError::NoUser(user.to_string()))?;
-    let gid = match group {
-        None => primary,
-        Some(g) => match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => lookup(root, "etc/group", g)
-                .map(|f| f.0)
-                .ok_or_else(|| UserError::NoGroup(g.to_string()))?,
-        },
-    };
-    Ok(Owner { uid, gid })
-}
-
-fn primary_gid(rest: &[String]) -> u32 {
-    rest.first().and_then(|g| g.parse().ok()).unwrap_or(0)
-}
-
-/// `name:x:ID:...` → (ID, the fields after it).
-fn lookup(root: &Root, file: &str, name: &str) -> Option<(u32, Vec<String>)> {
-    let text = read_small(root, file)?;
-    text.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        match fields.as_slice() {
-            [n, _, id, rest @ ..] if *n == name => Some((
-                id.parse().ok()?,
-                rest.iter().map(|s| s.to_string()).collect(),
-            )),
-            _ => None,
-        }
+pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<Owner, UserError> {
+    let user = lookup::resolve_user(rootfs, spec)?;
+    Ok(Owner {
+        uid: user.uid,
+        gid: user.gid,
     })
-}
-
-fn lookup_id(root: &Root, uid: u32) -> Option<(u32, u32)> {
-    let text = read_small(root, "etc/passwd")?;
-    text.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        match fields.as_slice() {
-            [_, _, id, gid, ..] if id.parse::<u32>().ok()? == uid => Some((uid, gid.parse().ok()?)),
-            _ => None,
-        }
-    })
-}
-
-/// A regular file of the root, when it is one and small enough.
-fn read_small(root: &Root, file: &str) -> Option<String> {
-    let f = root
-        .open_subpath(file, OpenFlags::O_RDONLY | OpenFlags::O_NONBLOCK)
-        .ok()?;
-    let meta = f.metadata().ok()?;
-    if !meta.is_file() || meta.len() > MAX_FILE {
-        return None;
-    }
-    let mut text = String::new();
-    f.take(MAX_FILE).read_to_string(&mut text).ok()?;
-    Some(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn root() -> (tempfile::TempDir, Root) {
+    fn root() -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();
         std::fs::write(
@@ -143,7 +57,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
-        let root = Root::open(dir.path()).unwrap();
+        let root = dir.path().to_path_buf();
         (dir, root)
     }
 
@@ -201,14 +115,34 @@ mod tests {
     }
 
     #[test]
+    fn ids_chown_reads_as_unchanged_are_refused() {
+        let (_d, r) = root();
+        // chown(2) reads 4294967295 (-1) as "leave unchanged": the file would
+        // stay root's while the Dockerfile asked for another owner.
+        for spec in ["4294967295", "1:4294967295", "2147483648"] {
+            assert_eq!(numeric_chown(spec), None, "{spec}");
+            assert!(resolve_chown(&r, spec).is_err(), "{spec}");
+        }
+        assert!(resolve_user(&r, "4294967295").is_err());
+    }
+
+    #[test]
     fn a_symlinked_etc_resolves_inside_the_root() {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc", dir.path().join("etc")).unwrap();
-        let r = Root::open(dir.path()).unwrap();
-        // The host's /etc/passwd has root; inside this root there is no passwd.
-        assert!(matches!(
-            resolve_chown(&r, "root"),
-            Err(UserError::NoUser(_))
-        ));
+        let r = dir.path().to_path_buf();
+        // The host's /etc/passwd has root; inside this root the link points at
+        // itself (a loop), so there is no passwd to read and no root to find.
+        let got = resolve_chown(&r, "root");
+        assert!(
+            matches!(got, Err(UserError::NoUser(_) | UserError::Read(_))),
+            "{got:?}"
+        );
+        // A real lookup through the same kind of link finds the image's user.
+        std::fs::remove_file(dir.path().join("etc")).unwrap();
+        std::fs::create_dir_all(dir.path().join("real")).unwrap();
+        std::fs::write(dir.path().join("real/passwd"), "root:x:7:7::/:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink("/real", dir.path().join("etc")).unwrap();
+        assert_eq!(resolve_chown(&r, "root").unwrap(), Owner { uid: 7, gid: 7 });
     }
 }

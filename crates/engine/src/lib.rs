@@ -26,7 +26,8 @@ pub mod prune;
 pub mod spawn;
 pub mod store;
 pub mod usecase;
-pub mod users;
+/// Moved to the image crate, which the builder shares.
+pub use berth_image::users;
 
 use berth_image::ImageStore;
 use model::{Container, ContainerState};

@@ -12,7 +12,6 @@ use crate::blobs::BlobError;
 use crate::layer_writer::{write_layer, LayerWriteError};
 use crate::reference::Reference;
 use crate::store::{ImageStore, StoreError};
-use crate::unpack::{unpack_layer, UnpackError};
 use oci_spec::image::{
     Config, Descriptor, Digest, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType,
 };
@@ -30,10 +29,8 @@ pub enum CommitError {
     Blob(#[from] BlobError),
     #[error(transparent)]
     Layer(#[from] LayerWriteError),
-    #[error("unpacking the new layer: {0}")]
-    Unpack(#[from] UnpackError),
-    #[error("preparing layer directory {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Place(#[from] crate::layers::LayerError),
     #[error("building image metadata: {0}")]
     Spec(String),
 }
@@ -75,7 +72,7 @@ pub fn commit(store: &ImageStore, req: &CommitRequest) -> Result<String, CommitE
     if !empty {
         diff_ids.push(diff_id.clone());
         let chain = crate::chain_ids(&diff_ids).pop().unwrap_or_default();
-        unpack_into_chain_dir(store, &diff_id, &chain)?;
+        crate::layers::unpack_blob(&store.blobs, &diff_id, &diff_id, &store.layer_dir(&chain))?;
         let digest = Digest::from_str(&diff_id).map_err(spec_err)?;
         layers.push(Descriptor::new(MediaType::ImageLayer, size, digest));
     }
@@ -216,44 +213,6 @@ impl Read for ChunkReader {
         self.pos += n;
         Ok(n)
     }
-}
-
-/// Unpacks the layer blob into its chain-id directory unless it is there already; a
-/// temporary directory plus rename keeps concurrent commits of one layer safe.
-pub fn unpack_into_chain_dir(
-    store: &ImageStore,
-    diff_id: &str,
-    chain_id: &str,
-) -> Result<(), CommitError> {
-    let dest = store.layer_dir(chain_id);
-    if dest.is_dir() {
-        return Ok(());
-    }
-    let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CommitError::Io { path, source }
-    };
-    std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-    let tmp = parent.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        crate::blobs::unique_suffix()
-    ));
-    std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    let result = store
-        .blobs
-        .open_blob(diff_id)
-        .map_err(CommitError::from)
-        .and_then(|f| unpack_layer(io::BufReader::new(f), &tmp).map_err(CommitError::from));
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if std::fs::rename(&tmp, &dest).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp); // another commit made the same layer
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,13 +4,12 @@ use crate::blobs::{BlobError, HashingReader};
 use crate::change::{apply_change, ChangeError};
 use crate::reference::Reference;
 use crate::store::{ImageStore, StoreError};
-use crate::unpack::{decompressed, unpack_layer, UnpackError};
+use crate::unpack::{decompressed, UnpackError};
 use oci_spec::image::{
     Config, Descriptor, Digest, HistoryBuilder, ImageConfiguration, ImageManifestBuilder,
     MediaType, RootFs,
 };
-use std::io::{self, Read};
-use std::path::Path;
+use std::io::Read;
 use std::str::FromStr;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +28,8 @@ pub enum ImportError {
     Spec(String),
     #[error("cannot import digest reference {0}: an import makes a new image, whose digest nobody can know beforehand; give NAME[:TAG]")]
     DigestReference(String),
-    #[error("preparing layer directory {path}: {source}")]
-    Io { path: String, source: io::Error },
+    #[error(transparent)]
+    Layer(#[from] crate::layers::LayerError),
 }
 
 /// Imports `source` (tar or gzip'd tar) as an image, applies `changes`, tags it as
@@ -60,7 +59,8 @@ pub fn import(
     if size < 512 {
         return Err(ImportError::NotTar);
     }
-    unpack_once(store, &diff_id)?;
+    // One layer: its chain id is its diff id.
+    crate::layers::unpack_blob(&store.blobs, &diff_id, &diff_id, &store.layer_dir(&diff_id))?;
 
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let mut image = ImageConfiguration::default();
@@ -104,39 +104,4 @@ pub fn import(
         store.tag(r, &config_digest)?;
     }
     Ok(config_digest)
-}
-
-/// Unpacks a layer blob into its chain-id directory unless another process already
-/// did; a temp dir plus rename makes concurrent imports of the same layer safe.
-fn unpack_once(store: &ImageStore, diff_id: &str) -> Result<(), ImportError> {
-    let dest = store.layer_dir(diff_id);
-    if dest.is_dir() {
-        return Ok(());
-    }
-    let parent = dest.parent().unwrap_or(Path::new("/"));
-    let io_err = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| ImportError::Io { path, source }
-    };
-    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let tmp = parent.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        crate::blobs::unique_suffix()
-    ));
-    std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    let result = store
-        .blobs
-        .open_blob(diff_id)
-        .map_err(ImportError::from)
-        .and_then(|f| unpack_layer(io::BufReader::new(f), &tmp).map_err(ImportError::from));
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if std::fs::rename(&tmp, &dest).is_err() {
-        // Someone else won the race; theirs is identical.
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    Ok(())
 }

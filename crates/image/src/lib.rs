@@ -15,9 +15,11 @@ pub mod fstree;
 pub mod import;
 pub mod inroot;
 pub mod layer_writer;
+pub mod layers;
 pub mod reference;
 pub mod store;
 pub mod unpack;
+pub mod users;
 
 pub use oci_spec::image::{Config as ImageConfig, ImageConfiguration};
 pub use reference::Reference;
@@ -25,6 +27,23 @@ pub use store::{ImageRecord, ImageStore, StoreError};
 
 pub const DEFAULT_PATH_ENV: &str =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// An architecture in Rust's or uname's name → Go's, which image platforms use.
+pub fn go_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "i686" | "i386" | "x86" => "386",
+        "armhf" | "armel" => "arm",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// This machine's architecture in Go's name.
+pub fn host_go_arch() -> &'static str {
+    go_arch(std::env::consts::ARCH)
+}
 
 /// Chain ids per the OCI image spec: ChainID(L0) = DiffID(L0),
 /// ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).

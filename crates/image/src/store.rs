@@ -90,11 +90,13 @@ impl ImageStore {
 
     /// Drops an image's record and tags, keeping its blobs and layers: the
     /// builder's transient images (a RUN step's layers, for `create`).
+    /// `delete` starts with it.
     pub fn forget(&self, id: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM tags WHERE image_id = ?1", params![id])?;
-        self.conn
-            .execute("DELETE FROM images WHERE id = ?1", params![id])?;
+        // One transaction: never a row whose tags are gone, nor tags without a row.
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM tags WHERE image_id = ?1", params![id])?;
+        tx.execute("DELETE FROM images WHERE id = ?1", params![id])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -213,14 +215,11 @@ impl ImageStore {
     /// Deletes an image row, its tags, and its blobs and layers that no other image
     /// uses. The caller has already checked that no container uses it. Returns the
     /// bytes freed on disk.
-    pub fn delete(&mut self, id: &str) -> Result<u64, StoreError> {
+    pub fn delete(&self, id: &str) -> Result<u64, StoreError> {
         let record = self.get(id)?;
         let config = self.config(id)?;
         let manifest = self.manifest(&record)?;
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM tags WHERE image_id = ?1", params![id])?;
-        tx.execute("DELETE FROM images WHERE id = ?1", params![id])?;
-        tx.commit()?;
+        self.forget(id)?;
         let still_used = self.used_layer_digests()?;
         let mut freed = 0;
         for (layer, chain) in manifest

@@ -11,6 +11,7 @@ use crate::client::{ClientError, Session};
 use crate::manifest::Descriptor;
 use crate::progress::{short, Progress};
 use berth_image::blobs::{unique_suffix, BlobStore, HashingReader};
+use berth_image::layers::LayerError;
 use berth_image::unpack::{decompressed, unpack_layer, UnpackError};
 use sha2::{Digest as _, Sha256};
 use std::fs::{self, File, OpenOptions};
@@ -306,38 +307,28 @@ fn unpack_local(ctx: &Ctx, job: &Job, dir: &Path) -> Result<u64, FetchError> {
         return Ok(0);
     }
     let digest = &job.desc.digest;
-    let f = ctx
-        .blobs
-        .open_blob(digest)
-        .map_err(|e| FetchError::Task(e.to_string()))?;
-    let tmp = ctx
-        .tmp
-        .join(format!("unpack-{}-{}", std::process::id(), unique_suffix()));
-    fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    let result = (|| {
-        let unpack_err = |error| FetchError::Unpack {
-            digest: digest.clone(),
-            error,
-        };
-        let plain = decompressed(Box::new(io::BufReader::new(f))).map_err(unpack_err)?;
-        let mut diff = HashingReader::new(plain);
-        unpack_layer(&mut diff, &tmp).map_err(unpack_err)?;
-        io::copy(&mut diff, &mut io::sink()).map_err(io_err(&tmp))?;
-        let size = diff.bytes;
-        let actual = diff.digest();
-        if actual != job.diff_id {
-            return Err(FetchError::DiffId {
-                digest: digest.clone(),
-                expected: job.diff_id.clone(),
+    let result = berth_image::layers::unpack_blob(&ctx.blobs, digest, &job.diff_id, dir)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| match e {
+            LayerError::DiffId {
+                blob,
+                expected,
                 actual,
-            });
-        }
-        commit_dir(&tmp, dir)?;
-        Ok(size)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
+            } => FetchError::DiffId {
+                digest: blob,
+                expected,
+                actual,
+            },
+            LayerError::Unpack { blob, source } => FetchError::Unpack {
+                digest: blob,
+                error: source,
+            },
+            LayerError::Io { path, source } => FetchError::Io {
+                path,
+                error: source,
+            },
+            LayerError::Blob(e) => FetchError::Task(e.to_string()),
+        });
     ctx.progress.finish(&short(digest), "Pull complete");
     result
 }

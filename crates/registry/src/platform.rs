@@ -36,7 +36,7 @@ impl Platform {
             return Err(err("parts may hold only letters, digits and '_'"));
         }
         let lower = parts[1].to_ascii_lowercase();
-        let arch = normalize_arch(&lower);
+        let arch = berth_image::go_arch(&lower);
         let variant = parts.get(2).map(|v| v.to_ascii_lowercase());
         Ok(Platform {
             os: parts[0].to_ascii_lowercase(),
@@ -47,7 +47,7 @@ impl Platform {
 
     /// The machine berth runs on, in Go's names (what registries use).
     pub fn host() -> Self {
-        let architecture = normalize_arch(std::env::consts::ARCH).to_string();
+        let architecture = berth_image::host_go_arch().to_string();
         let variant = match architecture.as_str() {
             "arm64" => Some("v8".to_string()),
             "arm" => Some("v7".to_string()),
@@ -63,7 +63,7 @@ impl Platform {
     /// Whether an index entry's platform serves this one. A missing variant on
     /// either side matches (arm64 images rarely say v8).
     pub fn matches(&self, other: &Platform) -> bool {
-        if self.os != other.os || self.architecture != normalize_arch(&other.architecture) {
+        if self.os != other.os || self.architecture != berth_image::go_arch(&other.architecture) {
             return false;
         }
         match (&self.variant, &other.variant) {
@@ -80,18 +80,6 @@ impl fmt::Display for Platform {
             write!(f, "/{v}")?;
         }
         Ok(())
-    }
-}
-
-/// Rust's and uname's names → Go's, which image platforms use.
-fn normalize_arch(arch: &str) -> &str {
-    match arch {
-        "x86_64" | "x86-64" => "amd64",
-        "aarch64" => "arm64",
-        "i686" | "i386" | "x86" => "386",
-        "armhf" | "armel" => "arm",
-        "powerpc64" => "ppc64le",
-        other => other,
     }
 }
 

@@ -106,7 +106,9 @@ pub fn pull(
 ) -> Result<Pulled, PullError> {
     let candidates = settings.candidates(input)?;
     let creds = CredentialStore::new(&settings.docker_config_dir);
-    sweep_stale(&store.root.join("tmp"));
+    // Unpack directories of pulls that were killed; partial blobs stay (the next
+    // pull resumes them).
+    berth_image::layers::sweep_dead_temps(&store.root.join("tmp"), "unpack-");
     let rt = runtime()?;
     let mut attempts = Vec::new();
     let mut not_found = true;
@@ -443,22 +445,4 @@ pub fn list_tags(settings: &Settings, input: &str) -> Result<(Reference, Vec<Str
         attempts,
         not_found,
     })
-}
-
-/// Removes unpack directories left by pulls that were killed (their pid is gone).
-/// Partial blobs stay: the next pull resumes them.
-fn sweep_stale(tmp: &std::path::Path) {
-    for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("unpack-")
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
 }

@@ -23,8 +23,8 @@ pub enum LayerError {
     Write(#[from] berth_image::layer_writer::LayerWriteError),
     #[error("moving the new layer into {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("unpacking the new layer: {0}")]
-    Unpack(#[from] berth_image::unpack::UnpackError),
+    #[error(transparent)]
+    Place(#[from] berth_image::layers::LayerError),
     #[error("the layer writer stopped unexpectedly")]
     WriterPanicked,
 }
@@ -95,25 +95,8 @@ fn place(blobs: &BlobStore, upper: &Path, dest: &Path, diff_id: &str) -> Result<
     if std::fs::rename(upper, dest).is_ok() || dest.is_dir() {
         return Ok(());
     }
-    let tmp = parent.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        berth_image::blobs::unique_suffix()
-    ));
-    std::fs::create_dir(&tmp).map_err(io_at(&tmp))?;
-    let result = blobs
-        .open_blob(diff_id)
-        .map_err(LayerError::from)
-        .and_then(|f| {
-            berth_image::unpack::unpack_layer(io::BufReader::new(f), &tmp).map_err(LayerError::from)
-        });
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if std::fs::rename(&tmp, dest).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp); // another build placed the same layer
-    }
+    // The blob is the plain tar, so its digest is the diff id.
+    berth_image::layers::unpack_blob(blobs, diff_id, diff_id, dest)?;
     Ok(())
 }
 

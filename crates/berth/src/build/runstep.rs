@@ -134,14 +134,8 @@ fn container_config(image: &str, spec: &RunSpec) -> ContainerConfig {
 /// runtime made them in the upper directory if the image lacked them.
 fn mount_stubs(config_json: &std::path::Path) -> HashSet<PathBuf> {
     let text = std::fs::read_to_string(config_json).unwrap_or_default();
-    let config: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    config["mounts"]
-        .as_array()
+    berth_engine::usecase::mount_destinations(&text)
         .into_iter()
-        .flatten()
-        .filter_map(|m| m["destination"].as_str())
-        .map(|d| PathBuf::from(d.trim_start_matches('/')))
-        .filter(|d| !d.as_os_str().is_empty())
         .collect()
 }
 
@@ -156,7 +150,7 @@ impl Carrier {
     fn new(engine: &berth_engine::Engine, layers: &[Layer]) -> Result<Carrier, HostAdapterError> {
         let config = serde_json::json!({
             "os": "linux",
-            "architecture": goarch(),
+            "architecture": berth_image::host_go_arch(),
             "config": {"Labels": {"berth.build.step": format!("{}-{}", std::process::id(), berth_image::blobs::unique_suffix())}},
             "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| &l.diff_id).collect::<Vec<_>>()},
         });
@@ -182,17 +176,6 @@ impl Drop for Carrier {
         for b in &self.blobs {
             let _ = std::fs::remove_file(b);
         }
-    }
-}
-
-/// This machine's architecture in Go's names (the image spec's).
-fn goarch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
     }
 }
 

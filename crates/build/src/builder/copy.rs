@@ -185,11 +185,7 @@ impl Builder<'_> {
             return Ok((o.uid, o.gid));
         }
         let view = self.host.view(&st.layers)?;
-        let root = Root::open(view.root()).map_err(|e| StepError::Io {
-            path: view.root().display().to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let owner = crate::users::resolve_chown(&root, spec)?;
+        let owner = crate::users::resolve_chown(view.root(), spec)?;
         Ok((owner.uid, owner.gid))
     }
 

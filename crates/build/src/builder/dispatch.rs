@@ -68,7 +68,7 @@ impl Builder<'_> {
             &mut |b, st, _| {
                 let snap = b.host.snapshot(&st.layers)?;
                 let tree = crate::tree::write::Tree::open(snap.root())?;
-                let owner = crate::users::resolve_user(tree.root(), &user)?;
+                let owner = crate::users::resolve_user(snap.root(), &user)?;
                 tree.mkdir_all(&paths::in_root(&wd), (owner.uid, owner.gid))?;
                 drop(tree);
                 Ok(snap.commit()?)

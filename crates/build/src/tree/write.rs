@@ -107,11 +107,6 @@ impl Tree {
         })
     }
 
-    /// The pathrs root, for reads inside it (passwd lookups).
-    pub fn root(&self) -> &Root {
-        &self.root
-    }
-
     /// What `rel` is, following symlinks inside the root; `None` if missing.
     pub fn kind(&self, rel: &str) -> Option<SFlag> {
         if rel.is_empty() {

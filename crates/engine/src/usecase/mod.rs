@@ -26,7 +26,9 @@ pub use crate::create::{create, ContainerConfig, SystemdMode};
 pub use crate::exec::{exec, ExecOptions};
 pub use control::{kill, remove, restart, stop, wait, RemoveOptions, StopOptions};
 pub use run::{run, start, start_attached, RunMode, RunOptions, RunOutcome};
-pub use snapshot::{commit, commit_as, committed_config, diff, export, CommitOptions, NewImage};
+pub use snapshot::{
+    commit, commit_as, committed_config, diff, export, mount_destinations, CommitOptions, NewImage,
+};
 
 /// Refusals of the use cases themselves (the operations they call have their own).
 #[derive(Debug, thiserror::Error)]

@@ -137,8 +137,9 @@ fn runtime_mount_points(engine: &Engine, c: &Container) -> Result<HashSet<PathBu
     Ok(hidden)
 }
 
-/// Relative mount destinations in an OCI config.json.
-fn mount_destinations(config_json: &str) -> Vec<PathBuf> {
+/// Relative mount destinations in an OCI config.json (the runtime made each in
+/// the upper directory if the image lacked it). The builder drops them too.
+pub fn mount_destinations(config_json: &str) -> Vec<PathBuf> {
     let config: serde_json::Value = serde_json::from_str(config_json).unwrap_or_default();
     config["mounts"]
         .as_array()

@@ -81,19 +81,8 @@ fn load_docker(store: &ImageStore, dir: &Path) -> Result<Vec<Loaded>, ArchiveErr
         let config_raw = read_inside(dir, config_path)?;
         let config: ImageConfiguration = serde_json::from_slice(&config_raw)?;
         let diff_ids = config.rootfs().diff_ids().clone();
-        let layers: Vec<&str> = e["Layers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if layers.len() != diff_ids.len() {
-            return Err(ArchiveError::Damaged(format!(
-                "{config_path}: {} layers listed but {} diff ids in the config",
-                layers.len(),
-                diff_ids.len()
-            )));
-        }
+        let layers = strings(&e["Layers"]);
+        same_count(config_path, &layers, &diff_ids)?;
         let chains = crate::chain_ids(&diff_ids);
         let mut descriptors = Vec::new();
         let mut size = 0;
@@ -125,11 +114,8 @@ fn load_docker(store: &ImageStore, dir: &Path) -> Result<Vec<Loaded>, ArchiveErr
             .build()
             .map_err(|e| ArchiveError::Damaged(e.to_string()))?;
         let manifest_digest = store.blobs.put_bytes(&serde_json::to_vec(&manifest)?)?;
-        let tags: Vec<String> = e["RepoTags"]
-            .as_array()
+        let tags: Vec<String> = strings(&e["RepoTags"])
             .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
             .map(String::from)
             .collect();
         out.push(record(
@@ -142,6 +128,27 @@ fn load_docker(store: &ImageStore, dir: &Path) -> Result<Vec<Loaded>, ArchiveErr
         )?);
     }
     Ok(out)
+}
+
+/// The strings of a JSON array (none when it is not one).
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// A manifest must list one layer per diff id of its config.
+fn same_count(what: &str, layers: &[&str], diff_ids: &[String]) -> Result<(), ArchiveError> {
+    if layers.len() != diff_ids.len() {
+        return Err(ArchiveError::Damaged(format!(
+            "{what}: {} layers listed but {} diff ids in the config",
+            layers.len(),
+            diff_ids.len()
+        )));
+    }
+    Ok(())
 }
 
 fn load_oci(store: &ImageStore, dir: &Path) -> Result<Vec<Loaded>, ArchiveError> {
@@ -157,27 +164,20 @@ fn load_oci(store: &ImageStore, dir: &Path) -> Result<Vec<Loaded>, ArchiveError>
             .as_str()
             .unwrap_or_default()
             .to_string();
-        for d in m["layers"].as_array().into_iter().flatten() {
-            let d = d["digest"].as_str().unwrap_or_default();
+        let layers: Vec<&str> = m["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| l["digest"].as_str().unwrap_or_default())
+            .collect();
+        for d in &layers {
             crate::reference::validate_digest(d)
                 .map_err(|why| ArchiveError::Damaged(format!("layer {d:?}: {why}")))?;
         }
         let config_raw = blob(dir, &config_digest)?;
         let config: ImageConfiguration = serde_json::from_slice(&config_raw)?;
         let diff_ids = config.rootfs().diff_ids().clone();
-        let layers: Vec<String> = m["layers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["digest"].as_str().map(String::from))
-            .collect();
-        if layers.len() != diff_ids.len() {
-            return Err(ArchiveError::Damaged(format!(
-                "manifest {manifest_digest}: {} layers but {} diff ids",
-                layers.len(),
-                diff_ids.len()
-            )));
-        }
+        same_count(&format!("manifest {manifest_digest}"), &layers, &diff_ids)?;
         let chains = crate::chain_ids(&diff_ids);
         let mut size = 0;
         for ((layer, diff), chain) in layers.iter().zip(&diff_ids).zip(&chains) {
@@ -224,11 +224,7 @@ fn image_manifest(dir: &Path, desc: &Value) -> Result<Option<String>, ArchiveErr
         return Ok(Some(digest));
     }
     let nested: Value = serde_json::from_slice(&blob(dir, &digest)?)?;
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
+    let arch = crate::host_go_arch();
     Ok(nested["manifests"]
         .as_array()
         .into_iter()

@@ -5,12 +5,11 @@
 pub mod load;
 pub mod save;
 
-use crate::blobs::{unique_suffix, BlobError, HashingReader};
+use crate::blobs::BlobError;
 use crate::reference::ReferenceError;
 use crate::store::{ImageStore, StoreError};
-use crate::unpack::{decompressed, unpack_layer, UnpackError};
+use crate::unpack::UnpackError;
 use std::io;
-use std::path::Path;
 
 pub use load::{load, Loaded};
 pub use save::save;
@@ -45,6 +44,8 @@ pub enum ArchiveError {
     // after the message (anyhow's chain), so it would show twice.
     #[error("unpacking a layer from the archive")]
     Unpack(#[from] UnpackError),
+    #[error(transparent)]
+    Layer(#[from] crate::layers::LayerError),
     #[error("the archive's JSON is invalid")]
     Json(#[from] serde_json::Error),
     #[error("writing the archive: {0}")]
@@ -62,8 +63,7 @@ pub enum ArchiveError {
 }
 
 /// Unpacks a stored layer blob (compressed or not) into its chain-id directory
-/// unless it is there; the diff id is checked before the directory is committed.
-/// Returns the layer's uncompressed size.
+/// unless it is there. Returns the layer's uncompressed size.
 pub(crate) fn unpack_blob(
     store: &ImageStore,
     blob: &str,
@@ -71,37 +71,6 @@ pub(crate) fn unpack_blob(
     chain_id: &str,
 ) -> Result<u64, ArchiveError> {
     let dest = store.layer_dir(chain_id);
-    if dest.is_dir() {
-        return Ok(crate::disk_usage(&dest));
-    }
-    let parent = dest.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(parent).map_err(ArchiveError::Read)?;
-    let tmp = parent.join(format!(".tmp-{}-{}", std::process::id(), unique_suffix()));
-    std::fs::create_dir(&tmp).map_err(ArchiveError::Read)?;
-    let result = (|| {
-        let f = store.blobs.open_blob(blob)?;
-        let mut plain = HashingReader::new(decompressed(Box::new(io::BufReader::new(f)))?);
-        unpack_layer(&mut plain, &tmp)?;
-        io::copy(&mut plain, &mut io::sink()).map_err(ArchiveError::Read)?;
-        let actual = plain.bytes;
-        let digest = plain.digest();
-        if digest != diff_id {
-            return Err(ArchiveError::Damaged(format!(
-                "layer {blob} unpacks to {digest}, but the image config says {diff_id}"
-            )));
-        }
-        Ok(actual)
-    })();
-    match result {
-        Ok(size) => {
-            if std::fs::rename(&tmp, &dest).is_err() {
-                let _ = std::fs::remove_dir_all(&tmp);
-            }
-            Ok(size)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(e)
-        }
-    }
+    let placed = crate::layers::unpack_blob(&store.blobs, blob, diff_id, &dest)?;
+    Ok(placed.unwrap_or_else(|| crate::disk_usage(&dest)))
 }

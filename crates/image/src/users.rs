@@ -1,11 +1,13 @@
-//! Resolves `-u user[:group]` against the container's own /etc/passwd and /etc/group,
-//! as docker does: names must exist there, numbers need not. Both files are read
-//! inside the container's root filesystem ([`berth_image::inroot`]): a link that
+//! Resolves `-u user[:group]` (and the builder's `USER` and `--chown`) against the
+//! root filesystem's own /etc/passwd and /etc/group, as docker does: names must
+//! exist there, numbers need not, and no id is above [`MAX_ID`]. The engine (a
+//! container's user) and the builder both call it. Both files are read inside
+//! the root filesystem ([`crate::inroot`]): a link that
 //! points out of it lands inside it, and a FIFO, a device or a file over
 //! [`MAX_ID_FILE`] bytes is refused, never read, so a hostile image or container
 //! can neither show berth a host file nor make it hang.
 
-use berth_image::inroot::{Follow, InRoot, InRootError};
+use crate::inroot::{Follow, InRoot, InRootError};
 use std::path::Path;
 
 /// The largest uid or gid berth runs as. setresuid/setresgid read 4294967295 (-1)
@@ -27,9 +29,9 @@ pub struct ResolvedUser {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
-    #[error("unable to find user {0}: no matching entries in passwd file")]
+    #[error("unable to find user {0}: no matching entries in passwd file (use a numeric uid, or create the user in the image, e.g. in an earlier RUN)")]
     NoUser(String),
-    #[error("unable to find group {0}: no matching entries in group file")]
+    #[error("unable to find group {0}: no matching entries in group file (use a numeric gid, or create the group in the image, e.g. in an earlier RUN)")]
     NoGroup(String),
     #[error("looking up the user: {0}")]
     Read(InRootError),
@@ -190,6 +192,16 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, UserError
         additional_gids,
         home: entry.map(|e| e.home.clone()),
     })
+}
+
+/// Resolves `--chown=user[:group]` as docker's builder does: like `-u`, except
+/// that without a group the gid is the same number as the uid. Returns (uid, gid).
+pub fn resolve_chown(rootfs: &Path, spec: &str) -> Result<(u32, u32), UserError> {
+    let resolved = resolve_user(rootfs, spec)?;
+    match spec.contains(':') {
+        true => Ok((resolved.uid, resolved.gid)),
+        false => Ok((resolved.uid, resolved.uid)),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,176 @@
+//! The unpacked layer directories (`layers/<chain id>`). Each is filled once: a
+//! stored blob is unpacked into a temporary directory beside it, checked against
+//! the diff id the image config promises, and renamed into place, so a reader
+//! never sees half a layer and two processes placing one layer are both safe (the
+//! loser's identical copy is dropped). Temporaries left by killed processes are
+//! swept the next time a layer is placed. import, commit, load, pull (for a blob
+//! already on disk) and the builder all place layers here.
+
+use crate::blobs::{unique_suffix, BlobError, BlobStore, HashingReader};
+use crate::unpack::{decompressed, unpack_layer, UnpackError};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Prefix of the temporary directories beside the layer directories.
+const TMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("preparing layer directory {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    // No "{source}": the CLI prints the cause after the message (anyhow's chain).
+    #[error("unpacking layer {blob}")]
+    Unpack {
+        blob: String,
+        #[source]
+        source: UnpackError,
+    },
+    #[error("layer {blob} unpacks to {actual}, but the image config says {expected}: the image is damaged; remove it and pull or load it again")]
+    DiffId {
+        blob: String,
+        expected: String,
+        actual: String,
+    },
+}
+
+/// Unpacks the stored blob `blob` (plain, gzip or zstd) into `dest` unless `dest`
+/// is there already. The uncompressed stream must hash to `diff_id`, or nothing is
+/// placed. Returns the uncompressed size, `None` when the directory was there.
+pub fn unpack_blob(
+    blobs: &BlobStore,
+    blob: &str,
+    diff_id: &str,
+    dest: &Path,
+) -> Result<Option<u64>, LayerError> {
+    if dest.is_dir() {
+        return Ok(None);
+    }
+    let parent = dest.parent().unwrap_or(Path::new("/"));
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LayerError::Io { path, source }
+    };
+    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    sweep_dead_temps(parent, TMP_PREFIX);
+    let tmp = parent.join(format!(
+        "{TMP_PREFIX}{}-{}",
+        std::process::id(),
+        unique_suffix()
+    ));
+    std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+    let result = unpack_checked(blobs, blob, diff_id, &tmp);
+    if result.is_err() || std::fs::rename(&tmp, dest).is_err() {
+        // On success the rename fails only when another process placed the same
+        // layer first: theirs is identical.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result.map(Some)
+}
+
+fn unpack_checked(
+    blobs: &BlobStore,
+    blob: &str,
+    diff_id: &str,
+    tmp: &Path,
+) -> Result<u64, LayerError> {
+    let unpack_err = |source| LayerError::Unpack {
+        blob: blob.into(),
+        source,
+    };
+    let f = blobs.open_blob(blob)?;
+    let plain = decompressed(Box::new(io::BufReader::new(f))).map_err(unpack_err)?;
+    let mut diff = HashingReader::new(plain);
+    unpack_layer(&mut diff, tmp).map_err(unpack_err)?;
+    // The tar may end before its padding: drain it so every byte is hashed.
+    io::copy(&mut diff, &mut io::sink()).map_err(|e| unpack_err(UnpackError::Read(e)))?;
+    let size = diff.bytes;
+    let actual = diff.digest();
+    if actual != diff_id {
+        return Err(LayerError::DiffId {
+            blob: blob.into(),
+            expected: diff_id.into(),
+            actual,
+        });
+    }
+    Ok(size)
+}
+
+/// Removes the entries of `dir` named `<prefix><pid>-...` whose process is gone:
+/// what a killed unpack or download left behind.
+pub fn sweep_dead_temps(dir: &Path, prefix: &str) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(prefix)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let path = e.path();
+            let _ = match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(name: &str, body: &[u8]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        tar.append_data(&mut h, name, body).unwrap();
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn places_a_layer_once_and_refuses_a_wrong_diff_id() {
+        let root = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(root.path()).unwrap();
+        let data = tar_of("f", b"hi");
+        let digest = blobs.put_bytes(&data).unwrap();
+        let dest = root.path().join("layers/abc");
+
+        let wrong = crate::blobs::sha256_digest(b"other");
+        let err = unpack_blob(&blobs, &digest, &wrong, &dest).unwrap_err();
+        assert!(matches!(err, LayerError::DiffId { .. }), "{err:?}");
+        assert!(!dest.exists(), "a layer that fails its check is not placed");
+
+        let size = unpack_blob(&blobs, &digest, &digest, &dest).unwrap();
+        assert_eq!(size, Some(data.len() as u64));
+        assert_eq!(std::fs::read(dest.join("f")).unwrap(), b"hi");
+        assert_eq!(unpack_blob(&blobs, &digest, &digest, &dest).unwrap(), None);
+        let left: Vec<_> = std::fs::read_dir(root.path().join("layers"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec!["abc"], "no temporary directory is left");
+    }
+
+    #[test]
+    fn dead_temporaries_are_swept_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid_max is at most 2^22: this pid cannot run.
+        let dead = dir.path().join(".tmp-99999999-aa");
+        let live = dir.path().join(format!(".tmp-{}-bb", std::process::id()));
+        let other = dir.path().join("sha256-layer");
+        for d in [&dead, &live, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        sweep_dead_temps(dir.path(), TMP_PREFIX);
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists());
+    }
+}
