@@ -181,6 +181,15 @@ async fn pull_from(
             ),
         });
     }
+    // A diff id names the layer's directory in the store: anything but a digest
+    // (an absolute path, `..`) would point that directory, and what `rmi`
+    // deletes, at the host.
+    for d in &diff_ids {
+        berth_image::reference::validate_digest(d).map_err(|why| PullError::Config {
+            reference: reference.to_string(),
+            why: format!("diff id {d:?}: {why}"),
+        })?;
+    }
     for l in layers {
         manifest::check_layer_type(&l.media_type).map_err(|error| PullError::Manifest {
             reference: reference.to_string(),

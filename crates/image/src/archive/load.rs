@@ -94,6 +94,7 @@ fn load_docker(store: &ImageStore, dir: &Path) -> Result<Vec<Loaded>, ArchiveErr
                 diff_ids.len()
             )));
         }
+        check_diff_ids(config_path, &diff_ids)?;
         let chains = crate::chain_ids(&diff_ids);
         let mut descriptors = Vec::new();
         let mut size = 0;
@@ -178,6 +179,7 @@ fn load_oci(store: &ImageStore, dir: &Path) -> Result<Vec<Loaded>, ArchiveError>
                 diff_ids.len()
             )));
         }
+        check_diff_ids(&config_digest, &diff_ids)?;
         let chains = crate::chain_ids(&diff_ids);
         let mut size = 0;
         for ((layer, diff), chain) in layers.iter().zip(&diff_ids).zip(&chains) {
@@ -249,6 +251,17 @@ fn blob(dir: &Path, digest: &str) -> Result<Vec<u8>, ArchiveError> {
         )));
     }
     Ok(data)
+}
+
+/// A diff id names the layer's directory in the store: anything but a digest (an
+/// absolute path, `..`) would point that directory, and what `rmi` deletes, at
+/// the host.
+fn check_diff_ids(config: &str, diff_ids: &[String]) -> Result<(), ArchiveError> {
+    for d in diff_ids {
+        crate::reference::validate_digest(d)
+            .map_err(|why| ArchiveError::Damaged(format!("{config}: diff id {d:?}: {why}")))?;
+    }
+    Ok(())
 }
 
 fn digest(d: &str) -> Result<Digest, ArchiveError> {
