@@ -245,3 +245,100 @@ fn load_refuses_a_diff_id_that_names_a_host_directory() {
     assert!(b.ok(&["images", "-q"]).is_empty(), "nothing recorded");
     b.assert_no_leftovers();
 }
+
+/// A registry that serves whatever files a directory holds (`/v2/REPO/manifests/TAG`,
+/// `/v2/REPO/blobs/DIGEST`): python's http.server, stopped by its pid on drop.
+struct StaticRegistry {
+    host: String,
+    dir: PathBuf,
+    child: std::process::Child,
+}
+
+impl StaticRegistry {
+    fn start(dir: PathBuf) -> Self {
+        let port = berth_testkit::registry::free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let host = format!("127.0.0.1:{port}");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(&host).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        StaticRegistry { host, dir, child }
+    }
+
+    fn serve(&self, url_path: &str, data: &[u8]) {
+        let f = self.dir.join(url_path.trim_start_matches('/'));
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, data).unwrap();
+    }
+}
+
+impl Drop for StaticRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn pull_refuses_a_layer_digest_that_names_a_host_file() {
+    if !require_root_and(&["tar", "python3", "sha256sum"]) {
+        return;
+    }
+    let b = Berth::new(BIN);
+    b.import_busybox("base:1", &[]);
+    // The layer directory exists already: a pull that trusts the descriptor's
+    // digest asks the blob store whether "it" is there, and the host file is.
+    let layers: Vec<String> = std::fs::read_dir(b.root.join("layers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(layers.len(), 1, "{layers:?}");
+    let victim = Victim::new(&b);
+    let config = config_with_diff_id(&format!("sha256:{}", layers[0]));
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": format!("sha256:{}", victim.0.join("canary").display()),
+                    "size": 10}],
+    }))
+    .unwrap();
+    let srv_dir = b.root.parent().unwrap().join("static-registry");
+    let reg = StaticRegistry::start(srv_dir);
+    reg.serve("/v2/index.html", b"{}");
+    reg.serve("/v2/evil/layer/manifests/1", &manifest);
+    reg.serve(
+        &format!("/v2/evil/layer/blobs/{}", sha256(&config)),
+        &config,
+    );
+    let image = format!("{}/evil/layer:1", reg.host);
+    let pulled = b.run(&["pull", &image]);
+    let err = stderr(&pulled);
+    assert_eq!(pulled.status.code(), Some(125), "pull must fail: {err}");
+    assert!(
+        err.contains("canary") && err.contains("64 lowercase hex"),
+        "the error names the bad layer digest and the expected form: {err}"
+    );
+    assert!(victim.intact());
+    assert_eq!(b.ok(&["images", "-q"]).lines().count(), 1, "only base:1");
+    b.assert_no_leftovers();
+}

@@ -191,10 +191,12 @@ async fn pull_from(
         })?;
     }
     for l in layers {
-        manifest::check_layer_type(&l.media_type).map_err(|error| PullError::Manifest {
-            reference: reference.to_string(),
-            error,
-        })?;
+        manifest::check_layer_type(&l.media_type)
+            .and_then(|()| manifest::check_layer_digest(&l.digest))
+            .map_err(|error| PullError::Manifest {
+                reference: reference.to_string(),
+                error,
+            })?;
     }
     let chains = berth_image::chain_ids(&diff_ids);
     let mut jobs = Vec::new();
