@@ -1,0 +1,160 @@
+//! `berth build` fed symlinks that point at the host: a stage whose files link to
+//! a host path (absolute and climbing with `../`), used by `COPY --from` and by a
+//! `RUN --mount=type=bind,from=`; a context whose link points out, bind-mounted.
+//! Every link must resolve inside the tree it lives in: the host's file, which
+//! exists at the same path with other content, must never reach the image.
+
+use berth_testkit::{busybox_berth, stderr, stdout, Berth};
+use std::path::PathBuf;
+use std::process::Output;
+
+const BIN: &str = env!("CARGO_BIN_EXE_berth");
+
+/// A directory removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("berth-attack-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn build(b: &Berth, ctx: &Dir, tag: &str) -> Output {
+    b.run(&["build", "--progress=plain", "-t", tag, ctx.path()])
+}
+
+/// A host directory holding `secret`; inside the images the same path holds
+/// `STAGE`, so a link resolved on the host shows up as the host's text.
+fn host_secret() -> (Dir, String) {
+    let d = Dir::new("host");
+    let text = format!("HOST-SECRET-{}", std::process::id());
+    std::fs::write(d.0.join("secret"), &text).unwrap();
+    (d, text)
+}
+
+#[test]
+fn stage_symlinks_to_host_paths_resolve_inside_the_stage() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    b.import_busybox("busybox", &[]);
+    let (host, secret) = host_secret();
+    let ctx = Dir::new("ctx-stage");
+    let h = host.path();
+    std::fs::write(
+        ctx.0.join("Dockerfile"),
+        format!(
+            "FROM busybox AS s\n\
+             RUN mkdir -p {h} && echo STAGE > {h}/secret \
+             && ln -s {h}/secret /abs && ln -s ../../../../../../..{h}/secret /rel \
+             && ln -s {h} /absdir\n\
+             FROM busybox\n\
+             COPY --from=s /abs /rel /out/\n\
+             COPY --from=s /absdir/secret /out/via-dir\n\
+             RUN --mount=type=bind,from=s,source=/absdir,target=/m cat /m/secret > /out/mounted\n"
+        ),
+    )
+    .unwrap();
+    let out = build(&b, &ctx, "stage-links");
+    assert!(out.status.success(), "build failed: {}", stderr(&out));
+    let seen = b.ok(&[
+        "run",
+        "--rm",
+        "stage-links",
+        "sh",
+        "-c",
+        "cat /out/abs /out/rel /out/via-dir /out/mounted",
+    ]);
+    assert!(
+        !seen.contains(&secret),
+        "the host's file reached the image: {seen}"
+    );
+    assert_eq!(seen, "STAGE\nSTAGE\nSTAGE\nSTAGE");
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn a_context_link_pointing_out_is_not_followed_by_copy_or_bind() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    b.import_busybox("busybox", &[]);
+    let (host, secret) = host_secret();
+    let ctx = Dir::new("ctx-link");
+    std::os::unix::fs::symlink(host.0.join("secret"), ctx.0.join("file-link")).unwrap();
+    std::os::unix::fs::symlink(&host.0, ctx.0.join("dir-link")).unwrap();
+    // COPY copies the link itself; a bind mount of a link out finds nothing there.
+    std::fs::write(
+        ctx.0.join("Dockerfile"),
+        "FROM busybox\n\
+         COPY file-link dir-link /out/\n\
+         RUN --mount=type=bind,source=dir-link,target=/m cat /m/secret > /out/mounted 2>&1 || echo unreadable > /out/mounted\n",
+    )
+    .unwrap();
+    let out = build(&b, &ctx, "ctx-links");
+    let err = stderr(&out);
+    assert!(!err.contains(&secret), "the host's file was read: {err}");
+    if out.status.success() {
+        let seen = b.ok(&[
+            "run",
+            "--rm",
+            "ctx-links",
+            "sh",
+            "-c",
+            "readlink /out/file-link /out/dir-link; cat /out/mounted",
+        ]);
+        assert!(
+            !seen.contains(&secret),
+            "the host's file reached the image: {seen}"
+        );
+        assert!(
+            seen.starts_with(&format!("{}/secret\n{}\n", host.path(), host.path())),
+            "COPY kept the links as links: {seen}"
+        );
+    } else {
+        assert!(err.contains("dir-link"), "the error names the link: {err}");
+    }
+    let _ = stdout(&out);
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn copy_of_a_link_to_a_file_in_the_context_copies_that_file() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    b.import_busybox("busybox", &[]);
+    let ctx = Dir::new("ctx-inner-link");
+    std::fs::write(ctx.0.join("a.txt"), "in the context\n").unwrap();
+    std::os::unix::fs::symlink("a.txt", ctx.0.join("link-a")).unwrap();
+    // buildkit follows a source path's own link inside the context.
+    std::fs::write(
+        ctx.0.join("Dockerfile"),
+        "FROM busybox\nCOPY link-a /copied\n",
+    )
+    .unwrap();
+    let out = build(&b, &ctx, "inner-link");
+    assert!(out.status.success(), "build failed: {}", stderr(&out));
+    let seen = b.ok(&[
+        "run",
+        "--rm",
+        "inner-link",
+        "sh",
+        "-c",
+        "test -L /copied && echo link; cat /copied",
+    ]);
+    assert_eq!(seen, "in the context");
+    b.assert_no_leftovers();
+}
