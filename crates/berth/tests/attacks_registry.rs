@@ -29,6 +29,9 @@ fn layer_tar() -> Vec<u8> {
     let mut h = tar::Header::new_gnu();
     h.set_size(5);
     h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
     h.set_entry_type(tar::EntryType::Regular);
     b.append_data(&mut h, "hello.txt", &b"hello"[..]).unwrap();
     b.into_inner().unwrap()
@@ -340,5 +343,50 @@ fn pull_refuses_a_layer_digest_that_names_a_host_file() {
     );
     assert!(victim.intact());
     assert_eq!(b.ok(&["images", "-q"]).lines().count(), 1, "only base:1");
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn load_with_a_malformed_repo_tag_records_nothing() {
+    if !require_root_and(&["tar", "sha256sum"]) {
+        return;
+    }
+    let b = Berth::new(BIN);
+    let layer = layer_tar();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]},
+    }))
+    .unwrap();
+    let tar = b.root.parent().unwrap().join("bad-tag.tar");
+    let mut t = tar::Builder::new(std::fs::File::create(&tar).unwrap());
+    let manifest =
+        br#"[{"Config":"config.json","RepoTags":["ok:1","../../etc:x"],"Layers":["layer.tar"]}]"#;
+    for (name, data) in [
+        ("manifest.json", &manifest[..]),
+        ("config.json", &config[..]),
+        ("layer.tar", &layer[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        t.append_data(&mut h, name, data).unwrap();
+    }
+    t.finish().unwrap();
+    drop(t);
+    let out = b.run(&["load", "-i", tar.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("../../etc:x"),
+        "the error names the tag: {err}"
+    );
+    assert_eq!(
+        b.ok(&["images", "-a", "-q"]),
+        "",
+        "a refused load leaves no image behind (not even untagged)"
+    );
     b.assert_no_leftovers();
 }

@@ -280,10 +280,14 @@ fn record(
         .created()
         .clone()
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    // Every tag parsed first: a refused one must leave no image behind.
+    let refs = tags
+        .iter()
+        .map(|t| Reference::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
     store.record(id, manifest, &created, size)?;
     let mut names = Vec::new();
-    for t in tags {
-        let r = Reference::parse(t)?;
+    for r in refs {
         store.tag(&r, id)?;
         names.push(r.to_string());
     }
