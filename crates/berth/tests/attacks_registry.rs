@@ -346,27 +346,23 @@ fn pull_refuses_a_layer_digest_that_names_a_host_file() {
     b.assert_no_leftovers();
 }
 
-#[test]
-fn load_with_a_malformed_repo_tag_records_nothing() {
-    if !require_root_and(&["tar", "sha256sum"]) {
-        return;
-    }
-    let b = Berth::new(BIN);
-    let layer = layer_tar();
+/// A docker archive (manifest.json, config.json, layer.tar) of one layer.
+fn docker_archive(out: &Path, tags: &[&str], layer: &[u8]) {
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]},
     }))
     .unwrap();
-    let tar = b.root.parent().unwrap().join("bad-tag.tar");
-    let mut t = tar::Builder::new(std::fs::File::create(&tar).unwrap());
-    let manifest =
-        br#"[{"Config":"config.json","RepoTags":["ok:1","../../etc:x"],"Layers":["layer.tar"]}]"#;
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": "config.json", "RepoTags": tags, "Layers": ["layer.tar"]}
+    ]))
+    .unwrap();
+    let mut t = tar::Builder::new(std::fs::File::create(out).unwrap());
     for (name, data) in [
         ("manifest.json", &manifest[..]),
         ("config.json", &config[..]),
-        ("layer.tar", &layer[..]),
+        ("layer.tar", layer),
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
@@ -375,7 +371,17 @@ fn load_with_a_malformed_repo_tag_records_nothing() {
         t.append_data(&mut h, name, data).unwrap();
     }
     t.finish().unwrap();
-    drop(t);
+}
+
+#[test]
+fn load_with_a_malformed_repo_tag_records_nothing() {
+    if !require_root_and(&["tar", "sha256sum"]) {
+        return;
+    }
+    let b = Berth::new(BIN);
+    let layer = layer_tar();
+    let tar = b.root.parent().unwrap().join("bad-tag.tar");
+    docker_archive(&tar, &["ok:1", "../../etc:x"], &layer);
     let out = b.run(&["load", "-i", tar.to_str().unwrap()]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(125), "{err}");
@@ -388,5 +394,35 @@ fn load_with_a_malformed_repo_tag_records_nothing() {
         "",
         "a refused load leaves no image behind (not even untagged)"
     );
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn a_layer_with_blank_uid_gid_and_mtime_loads_as_docker_reads_it() {
+    if !require_root_and(&["tar", "sha256sum"]) {
+        return;
+    }
+    let b = Berth::new(BIN);
+    // Some tar writers leave numeric fields empty (all NULs); Go's archive/tar,
+    // and so docker, reads them as 0.
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    t.append_data(&mut h, "hello.txt", &b"hello"[..]).unwrap();
+    let layer = t.into_inner().unwrap();
+    let tar = b.root.parent().unwrap().join("blank-fields.tar");
+    docker_archive(&tar, &["blank:1"], &layer);
+    let out = b.run(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(out.status.success(), "load failed: {}", stderr(&out));
+    let file = b
+        .root
+        .join("layers")
+        .join(&sha256(&layer)["sha256:".len()..])
+        .join("hello.txt");
+    let meta = std::fs::metadata(&file).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid(), meta.mtime()), (0, 0, 0));
     b.assert_no_leftovers();
 }
