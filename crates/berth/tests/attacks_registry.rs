@@ -426,3 +426,39 @@ fn a_layer_with_blank_uid_gid_and_mtime_loads_as_docker_reads_it() {
     assert_eq!((meta.uid(), meta.gid(), meta.mtime()), (0, 0, 0));
     b.assert_no_leftovers();
 }
+
+#[test]
+fn pull_reads_no_more_config_than_the_manifest_declares() {
+    if !require_root_and(&["python3", "sha256sum"]) {
+        return;
+    }
+    let b = Berth::new(BIN);
+    let layer = layer_tar();
+    // A valid config padded to 64 MiB; its digest is right, its declared size a lie.
+    let mut config = config_with_diff_id(&sha256(&layer));
+    let declared = config.len();
+    config.resize(64 << 20, b' ');
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha256(&config), "size": declared},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha256(&layer), "size": layer.len()}],
+    }))
+    .unwrap();
+    let reg = StaticRegistry::start(b.root.parent().unwrap().join("static-registry"));
+    reg.serve("/v2/index.html", b"{}");
+    reg.serve("/v2/evil/big/manifests/1", &manifest);
+    reg.serve(&format!("/v2/evil/big/blobs/{}", sha256(&config)), &config);
+    reg.serve(&format!("/v2/evil/big/blobs/{}", sha256(&layer)), &layer);
+    let pulled = b.run(&["pull", &format!("{}/evil/big:1", reg.host)]);
+    let err = stderr(&pulled);
+    assert_eq!(pulled.status.code(), Some(125), "pull must fail: {err}");
+    assert!(
+        err.contains(&format!("{declared} bytes")),
+        "the error says the config is larger than declared: {err}"
+    );
+    assert!(b.ok(&["images", "-q"]).is_empty());
+    b.assert_no_leftovers();
+}
