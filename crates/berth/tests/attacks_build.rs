@@ -158,3 +158,55 @@ fn copy_of_a_link_to_a_file_in_the_context_copies_that_file() {
     assert_eq!(seen, "in the context");
     b.assert_no_leftovers();
 }
+
+#[test]
+fn workdir_and_copy_through_links_to_the_host_stay_in_the_image() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    b.import_busybox("busybox", &[]);
+    let victim = Dir::new("victim");
+    let v = victim.path();
+    let ctx = Dir::new("ctx-workdir");
+    std::fs::write(ctx.0.join("payload"), "payload\n").unwrap();
+    // Links an earlier step made: through PID 1's root, and climbing out.
+    std::fs::write(
+        ctx.0.join("Dockerfile"),
+        format!(
+            "FROM busybox AS links\n\
+             RUN ln -s /proc/1/root{v} /viaproc && ln -s ../../../../../../../..{v} /climb\n\
+             FROM links\n\
+             WORKDIR /climb/wd\n\
+             RUN touch made-by-run\n\
+             COPY payload /climb/copied\n\
+             COPY payload /viaproc/copied\n\
+             WORKDIR /viaproc/wd2\n"
+        ),
+    )
+    .unwrap();
+    let out = build(&b, &ctx, "through-links");
+    let mut left: Vec<String> = std::fs::read_dir(&victim.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert!(
+        left.is_empty(),
+        "the build wrote into the host directory: {left:?}"
+    );
+    assert!(out.status.success(), "build failed: {}", stderr(&out));
+    // Inside the image the climbing link resolves to the image's own directory
+    // (what went through /proc/1/root sits in the image's /proc, below procfs).
+    let inside = b.ok(&[
+        "run",
+        "--rm",
+        "-w",
+        "/",
+        "through-links",
+        "sh",
+        "-c",
+        &format!("ls {v}/wd; cat {v}/copied"),
+    ]);
+    assert_eq!(inside, "made-by-run\npayload");
+    b.assert_no_leftovers();
+}
