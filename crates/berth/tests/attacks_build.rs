@@ -1,8 +1,10 @@
-//! `berth build` fed symlinks that point at the host: a stage whose files link to
+//! `berth build` fed links that point at the host: a stage whose files link to
 //! a host path (absolute and climbing with `../`), used by `COPY --from` and by a
-//! `RUN --mount=type=bind,from=`; a context whose link points out, bind-mounted.
-//! Every link must resolve inside the tree it lives in: the host's file, which
-//! exists at the same path with other content, must never reach the image.
+//! `RUN --mount=type=bind,from=`; a context whose link points out, bind-mounted;
+//! WORKDIR, RUN and COPY through a base layer's links (via /proc/1/root, and
+//! climbing); ADD of a tar whose links and `..` names point out. Every link must
+//! resolve inside the tree it lives in: the host's files, which exist at the same
+//! paths with other content, must never be read or written.
 
 use berth_testkit::{busybox_berth, stderr, stdout, Berth};
 use std::path::PathBuf;
@@ -208,5 +210,98 @@ fn workdir_and_copy_through_links_to_the_host_stay_in_the_image() {
         &format!("ls {v}/wd; cat {v}/copied"),
     ]);
     assert_eq!(inside, "made-by-run\npayload");
+    b.assert_no_leftovers();
+}
+
+/// A tar entry header with any name (the tar crate refuses to write `..`).
+fn raw_entry(
+    b: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    kind: tar::EntryType,
+    link: &str,
+    data: &[u8],
+) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+/// The host directory holds only its canary, unchanged.
+fn victim_untouched(victim: &Dir) {
+    let mut left: Vec<String> = std::fs::read_dir(&victim.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["canary"], "ADD wrote into the host directory");
+    assert_eq!(
+        std::fs::read_to_string(victim.0.join("canary")).unwrap(),
+        "host\n"
+    );
+}
+
+#[test]
+fn add_of_a_tar_whose_links_point_out_writes_only_inside_the_image() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    b.import_busybox("busybox", &[]);
+    let victim = Dir::new("add-victim");
+    std::fs::write(victim.0.join("canary"), "host\n").unwrap();
+    let v = victim.path();
+    let ctx = Dir::new("ctx-add");
+    let sym = tar::EntryType::Symlink;
+    let file = tar::EntryType::Regular;
+    // A link to the host directory, then a file "below" it; a climbing link
+    // and a file below; a `..` name.
+    let mut t = tar::Builder::new(Vec::new());
+    raw_entry(&mut t, "abs", sym, v, b"");
+    raw_entry(&mut t, "abs/pwned-abs", file, "", b"abs\n");
+    let climb = format!("../../../../../../../..{v}");
+    raw_entry(&mut t, "rel", sym, &climb, b"");
+    raw_entry(&mut t, "rel/pwned-rel", file, "", b"rel\n");
+    raw_entry(
+        &mut t,
+        "../../../../../../../tmp/dotdot-pwned",
+        file,
+        "",
+        b"dotdot\n",
+    );
+    std::fs::write(ctx.0.join("evil.tar"), t.into_inner().unwrap()).unwrap();
+    std::fs::write(ctx.0.join("Dockerfile"), "FROM busybox\nADD evil.tar /x/\n").unwrap();
+    let out = build(&b, &ctx, "add-links");
+    victim_untouched(&victim);
+    assert!(!std::path::Path::new("/tmp/dotdot-pwned").exists());
+    assert!(out.status.success(), "build failed: {}", stderr(&out));
+    // The absolute link resolved in the image's root: its file is at that
+    // path in the image; the climbing one likewise; `..` stays below /x.
+    let inside = b.ok(&[
+        "run",
+        "--rm",
+        "add-links",
+        "sh",
+        "-c",
+        &format!("cat {v}/pwned-abs {v}/pwned-rel /x/tmp/dotdot-pwned"),
+    ]);
+    assert_eq!(inside, "abs\nrel\ndotdot");
+
+    // A hard link to the host file through the link: its target is not in the
+    // image, so ADD fails and names the entry.
+    let mut t = tar::Builder::new(Vec::new());
+    raw_entry(&mut t, "abs", sym, v, b"");
+    raw_entry(&mut t, "hard", tar::EntryType::Link, "abs/canary", b"");
+    std::fs::write(ctx.0.join("evil.tar"), t.into_inner().unwrap()).unwrap();
+    let out = build(&b, &ctx, "add-hard");
+    victim_untouched(&victim);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("/x/hard"), "{}", stderr(&out));
     b.assert_no_leftovers();
 }
