@@ -37,6 +37,8 @@ pub enum ManifestError {
         "layer media type {0:?} is not an image layer berth can unpack (tar, tar+gzip, tar+zstd)"
     )]
     LayerType(String),
+    #[error("the manifest names layer {digest:?}: {why}; the registry serves a damaged or hostile manifest")]
+    LayerDigest { digest: String, why: &'static str },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -134,6 +136,16 @@ pub fn check_layer_type(media_type: &str) -> Result<(), ManifestError> {
     }
 }
 
+/// A layer's digest names its file in the blob store: anything but a digest (an
+/// absolute path, `..`) would make a host file pass for the layer, which `push`
+/// then uploads.
+pub fn check_layer_digest(digest: &str) -> Result<(), ManifestError> {
+    berth_image::reference::validate_digest(digest).map_err(|why| ManifestError::LayerDigest {
+        digest: digest.into(),
+        why,
+    })
+}
+
 /// Layers docker never pushes: they stay where their `urls` point.
 pub fn non_distributable(media_type: &str) -> bool {
     media_type == DOCKER_FOREIGN || media_type.starts_with(OCI_NONDIST_PREFIX)
@@ -178,6 +190,9 @@ mod tests {
                 .is_ok()
         );
         assert!(check_layer_type("application/vnd.wasm.content.layer.v1+wasm").is_err());
+        assert!(check_layer_digest(&format!("sha256:{}", "0".repeat(64))).is_ok());
+        assert!(check_layer_digest("sha256:/etc/shadow").is_err());
+        assert!(check_layer_digest(&format!("sha256:../{}", "0".repeat(61))).is_err());
         assert!(non_distributable(DOCKER_FOREIGN));
         assert!(!non_distributable(OCI_LAYER_GZIP));
     }

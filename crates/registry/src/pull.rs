@@ -183,11 +183,22 @@ async fn pull_from(
             ),
         });
     }
-    for l in layers {
-        manifest::check_layer_type(&l.media_type).map_err(|error| PullError::Manifest {
+    // A diff id names the layer's directory in the store: anything but a digest
+    // (an absolute path, `..`) would point that directory, and what `rmi`
+    // deletes, at the host.
+    for d in &diff_ids {
+        berth_image::reference::validate_digest(d).map_err(|why| PullError::Config {
             reference: reference.to_string(),
-            error,
+            why: format!("diff id {d:?}: {why}"),
         })?;
+    }
+    for l in layers {
+        manifest::check_layer_type(&l.media_type)
+            .and_then(|()| manifest::check_layer_digest(&l.digest))
+            .map_err(|error| PullError::Manifest {
+                reference: reference.to_string(),
+                error,
+            })?;
     }
     let chains = berth_image::chain_ids(&diff_ids);
     let mut jobs = Vec::new();
@@ -301,12 +312,7 @@ async fn resolve(
             }
         }
     };
-    let mut config_raw = Vec::new();
-    session
-        .client
-        .pull_blob(oref, image.config.digest.as_str(), &mut config_raw)
-        .await
-        .map_err(|e| session.error(e, &format!("config {}", image.config.digest)))?;
+    let config_raw = pull_config(session, reference, oref, &image.config).await?;
     if list.is_none() {
         check_platform(reference, &config_raw, opts)?;
     }
@@ -319,6 +325,70 @@ async fn resolve(
         list_digest,
         config_raw,
     })
+}
+
+/// The config blob, held in memory: never more bytes than the manifest declares
+/// (a registry could otherwise stream without end), and exactly that many.
+async fn pull_config(
+    session: &Session,
+    reference: &Reference,
+    oref: &oci_client::Reference,
+    desc: &Descriptor,
+) -> Result<Vec<u8>, PullError> {
+    let mut capped = Capped {
+        buf: Vec::new(),
+        limit: desc.size,
+        over: false,
+    };
+    let res = session
+        .client
+        .pull_blob(oref, desc.digest.as_str(), &mut capped)
+        .await;
+    if capped.over || (res.is_ok() && capped.buf.len() as u64 != desc.size) {
+        return Err(PullError::Config {
+            reference: reference.to_string(),
+            why: format!(
+                "config {} is not the {} bytes the manifest declares; the registry serves a damaged or hostile image",
+                desc.digest, desc.size
+            ),
+        });
+    }
+    res.map_err(|e| session.error(e, &format!("config {}", desc.digest)))?;
+    Ok(capped.buf)
+}
+
+/// A buffer that refuses to grow past `limit` (and remembers that it did).
+struct Capped {
+    buf: Vec<u8>,
+    limit: u64,
+    over: bool,
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if (self.buf.len() + data.len()) as u64 > self.limit {
+            self.over = true;
+            return std::task::Poll::Ready(Err(std::io::Error::other("larger than declared")));
+        }
+        self.buf.extend_from_slice(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 /// A single-platform image pulled with an explicit --platform must be that platform.

@@ -276,12 +276,14 @@ fn io_err(path: &str) -> impl FnOnce(nix::errno::Errno) -> ReadError + '_ {
     }
 }
 
-/// Opens a regular file of a scanned source for reading (never through a
-/// symlink at its last component; parents resolve inside the root).
+/// Opens a regular file of a scanned source for reading. Symlinks resolve
+/// inside the root, the last component's too: a scan records links below the
+/// source as links, so the only link a file entry can name is the source path
+/// itself, which `scan` followed (inside the root) to find that file.
 pub fn open_file(root: &Root, path: &str) -> Result<File, ReadError> {
     let shown = format!("/{path}");
     let handle = root
-        .resolve_nofollow(path)
+        .resolve(path)
         .map_err(|_| ReadError::NotFound(shown.clone()))?;
     let f = handle
         .reopen(OpenFlags::O_RDONLY | OpenFlags::O_NONBLOCK)

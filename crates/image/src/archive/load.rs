@@ -83,6 +83,7 @@ fn load_docker(store: &ImageStore, dir: &Path) -> Result<Vec<Loaded>, ArchiveErr
         let diff_ids = config.rootfs().diff_ids().clone();
         let layers = strings(&e["Layers"]);
         same_count(config_path, &layers, &diff_ids)?;
+        check_diff_ids(config_path, &diff_ids)?;
         let chains = crate::chain_ids(&diff_ids);
         let mut descriptors = Vec::new();
         let mut size = 0;
@@ -178,6 +179,7 @@ fn load_oci(store: &ImageStore, dir: &Path) -> Result<Vec<Loaded>, ArchiveError>
         let config: ImageConfiguration = serde_json::from_slice(&config_raw)?;
         let diff_ids = config.rootfs().diff_ids().clone();
         same_count(&format!("manifest {manifest_digest}"), &layers, &diff_ids)?;
+        check_diff_ids(&config_digest, &diff_ids)?;
         let chains = crate::chain_ids(&diff_ids);
         let mut size = 0;
         for ((layer, diff), chain) in layers.iter().zip(&diff_ids).zip(&chains) {
@@ -247,6 +249,17 @@ fn blob(dir: &Path, digest: &str) -> Result<Vec<u8>, ArchiveError> {
     Ok(data)
 }
 
+/// A diff id names the layer's directory in the store: anything but a digest (an
+/// absolute path, `..`) would point that directory, and what `rmi` deletes, at
+/// the host.
+fn check_diff_ids(config: &str, diff_ids: &[String]) -> Result<(), ArchiveError> {
+    for d in diff_ids {
+        crate::reference::validate_digest(d)
+            .map_err(|why| ArchiveError::Damaged(format!("{config}: diff id {d:?}: {why}")))?;
+    }
+    Ok(())
+}
+
 fn digest(d: &str) -> Result<Digest, ArchiveError> {
     Digest::from_str(d).map_err(|e| ArchiveError::Damaged(format!("{d:?}: {e}")))
 }
@@ -263,10 +276,14 @@ fn record(
         .created()
         .clone()
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    // Every tag parsed first: a refused one must leave no image behind.
+    let refs = tags
+        .iter()
+        .map(|t| Reference::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
     store.record(id, manifest, &created, size)?;
     let mut names = Vec::new();
-    for t in tags {
-        let r = Reference::parse(t)?;
+    for r in refs {
         store.tag(&r, id)?;
         names.push(r.to_string());
     }

@@ -72,14 +72,27 @@ pub(super) fn entry(
     Ok(None)
 }
 
+/// A numeric header field left empty (NULs or spaces, as some tar writers leave
+/// uid, gid or mtime) reads as 0, as Go's archive/tar (docker) reads it; the tar
+/// crate calls it "not a number".
+fn or_blank<T: Default>(field: &[u8], parsed: io::Result<T>) -> io::Result<T> {
+    match parsed {
+        Err(_) if field.iter().all(|&b| b == 0 || b == b' ') => Ok(T::default()),
+        other => other,
+    }
+}
+
 fn meta(entry: &mut tar::Entry<impl Read>, shown: &str) -> Result<Meta, UnpackError> {
     let read = |e: io::Error| UnpackError::Entry {
         entry: shown.into(),
         error: e,
     };
     let h = entry.header();
-    let (mode, mtime) = (h.mode().map_err(read)?, h.mtime().map_err(read)?);
-    let (mut uid, mut gid) = (h.uid().map_err(read)?, h.gid().map_err(read)?);
+    let old = h.as_old();
+    let mode = or_blank(&old.mode, h.mode()).map_err(read)?;
+    let mtime = or_blank(&old.mtime, h.mtime()).map_err(read)?;
+    let mut uid = or_blank(&old.uid, h.uid()).map_err(read)?;
+    let mut gid = or_blank(&old.gid, h.gid()).map_err(read)?;
     let mut xattrs = Vec::new();
     if let Some(exts) = entry.pax_extensions().map_err(read)? {
         for ext in exts {
