@@ -58,6 +58,16 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// The file or directory name of `digest` in a content-addressed store: its hex,
+/// or `invalid-digest` for anything that is not `sha256:` and 64 lowercase hex
+/// digits (see [`BlobStore::path`]).
+pub fn store_name(digest: &str) -> &str {
+    match crate::reference::validate_digest(digest) {
+        Ok(()) => &digest["sha256:".len()..],
+        Err(_) => "invalid-digest",
+    }
+}
+
 pub fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
@@ -69,8 +79,13 @@ impl BlobStore {
         Ok(BlobStore { dir })
     }
 
+    /// Where the blob `digest` lives. Only a well-formed digest names a file: any
+    /// other string (an image's config or manifest could carry `sha256:/etc`) maps
+    /// to one name inside the store that is never written, so no caller can be led
+    /// to read, push or delete a host path. Pull and load refuse such digests with a
+    /// clear error before they get here.
     pub fn path(&self, digest: &str) -> PathBuf {
-        self.dir.join(digest.trim_start_matches("sha256:"))
+        self.dir.join(store_name(digest))
     }
 
     pub fn exists(&self, digest: &str) -> bool {
@@ -178,6 +193,17 @@ pub fn unique_suffix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_well_formed_digests_name_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let good = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(store.path(&good), store.dir.join("ab".repeat(32)));
+        for bad in ["sha256:/etc", "sha256:../../x", "sha256:AB", "md5:00", "/etc/passwd", ""] {
+            assert_eq!(store.path(bad), store.dir.join("invalid-digest"), "{bad}");
+        }
+    }
 
     #[test]
     fn put_and_read_back() {

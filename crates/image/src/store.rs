@@ -57,11 +57,12 @@ impl ImageStore {
         })
     }
 
-    /// Directory holding the unpacked layer with this chain id.
+    /// Directory holding the unpacked layer with this chain id (a malformed id
+    /// names no real layer: see [`crate::blobs::store_name`]).
     pub fn layer_dir(&self, chain_id: &str) -> PathBuf {
         self.root
             .join("layers")
-            .join(chain_id.trim_start_matches("sha256:"))
+            .join(crate::blobs::store_name(chain_id))
     }
 
     pub fn record(

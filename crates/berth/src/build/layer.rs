@@ -52,7 +52,7 @@ pub fn commit_upper(
     let chain_id = berth_image::chain_ids(&chain).pop().unwrap_or_default();
     let dest = store_root
         .join("layers")
-        .join(chain_id.trim_start_matches("sha256:"));
+        .join(berth_image::blobs::store_name(&chain_id));
     if !dest.is_dir() {
         place(&blobs, upper, &dest, &diff_id)?;
     }

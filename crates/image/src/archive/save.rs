@@ -177,7 +177,7 @@ fn uncompressed_manifest(
 }
 
 pub(super) fn blob_path(digest: &str) -> String {
-    format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
+    format!("blobs/sha256/{}", crate::blobs::store_name(digest))
 }
 
 fn header(len: u64) -> tar::Header {
