@@ -172,12 +172,7 @@ pub fn cmd_push(engine: &Engine, a: &PushArgs) -> Result<i32> {
 
 pub fn cmd_login(a: &LoginArgs) -> Result<i32> {
     let settings = settings()?;
-    let registry = a.server.clone().unwrap_or_else(|| "docker.io".into());
-    let registry = registry
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
+    let registry = server_name(a.server.as_deref());
     if a.password.is_some() && a.password_stdin {
         bail!("--password and --password-stdin are mutually exclusive");
     }
@@ -210,13 +205,25 @@ pub fn cmd_login(a: &LoginArgs) -> Result<i32> {
 
 pub fn cmd_logout(a: &LogoutArgs) -> Result<i32> {
     let settings = settings()?;
-    let registry = a.server.clone().unwrap_or_else(|| "docker.io".into());
+    let registry = server_name(a.server.as_deref());
     if berth_registry::login::logout(&settings, &registry)? {
         println!("Removing login credentials for {registry}");
     } else {
         println!("Not logged in to {registry}");
     }
     Ok(0)
+}
+
+/// The registry of `login`/`logout SERVER` as credentials are keyed: docker.io when
+/// absent, a URL's scheme and trailing slash dropped (both commands must agree, or
+/// `logout https://host/` misses what `login https://host/` saved).
+fn server_name(server: Option<&str>) -> String {
+    server
+        .unwrap_or("docker.io")
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 fn prompt(label: &str) -> Result<String> {
