@@ -25,12 +25,7 @@ pub fn cmd_pull(engine: &Engine, a: &PullArgs) -> Result<i32> {
         .transpose()?;
     let opts = PullOptions { platform };
     if a.all_tags {
-        let has_tag = a.reference.contains('@')
-            || a.reference
-                .rsplit('/')
-                .next()
-                .is_some_and(|l| l.contains(':'));
-        if has_tag {
+        if names_tag_or_digest(&a.reference) {
             bail!("tag can't be used with --all-tags/-a: give the repository only");
         }
         let (repo, mut tags) = berth_registry::pull::list_tags(&settings, &a.reference)?;
@@ -48,6 +43,12 @@ pub fn cmd_pull(engine: &Engine, a: &PullArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Whether the user wrote a tag or a digest (a `:` in the last path part, so a
+/// registry's port does not count).
+fn names_tag_or_digest(input: &str) -> bool {
+    input.contains('@') || input.rsplit('/').next().is_some_and(|l| l.contains(':'))
+}
+
 fn pull_one(
     engine: &Engine,
     settings: &Settings,
@@ -55,10 +56,8 @@ fn pull_one(
     opts: &PullOptions,
     quiet: bool,
 ) -> Result<Pulled> {
-    let explicit_tag =
-        input.contains('@') || input.rsplit('/').next().is_some_and(|l| l.contains(':'));
     if !quiet {
-        if !explicit_tag {
+        if !names_tag_or_digest(input) {
             println!("Using default tag: latest");
         }
         if let Ok(r) = Reference::parse(input) {
@@ -256,4 +255,24 @@ fn prompt_hidden(label: &str) -> Result<String> {
     eprintln!();
     read?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_or_digest_is_told_from_a_registry_port() {
+        assert!(names_tag_or_digest("busybox:1"));
+        assert!(names_tag_or_digest("reg:5000/bb@sha256:ab"));
+        assert!(!names_tag_or_digest("reg:5000/bb"));
+        assert!(!names_tag_or_digest("busybox"));
+    }
+
+    #[test]
+    fn login_and_logout_name_the_server_alike() {
+        assert_eq!(server_name(None), "docker.io");
+        assert_eq!(server_name(Some("https://reg:5000/")), "reg:5000");
+        assert_eq!(server_name(Some("http://reg")), "reg");
+    }
 }
