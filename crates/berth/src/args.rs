@@ -3,6 +3,17 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+/// `run`/`create --pull`: when to ask the registry for the image.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Only when it is not in the store.
+    Missing,
+    /// Every time (a newer image replaces the tag).
+    Always,
+    /// Never: a missing image is an error.
+    Never,
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "berth",
@@ -267,9 +278,9 @@ pub struct CreateArgs {
     /// Run systemd as PID 1 the way it expects (auto: when the command is an init)
     #[arg(long, value_name = "auto|always|false")]
     pub systemd: Option<String>,
-    /// Pull the image before creating: missing (when not in the store), always, never
-    #[arg(long, value_name = "missing|always|never", default_value = "missing", value_parser = ["missing", "always", "never"])]
-    pub pull: String,
+    /// When to pull the image before creating it
+    #[arg(long, value_enum, value_name = "missing|always|never", default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
     /// The image, then the command and its arguments
     #[arg(
         required = true,
@@ -944,6 +955,27 @@ mod tests {
         assert_eq!(
             run_args(&["-h", "box", "img"]).create.hostname.as_deref(),
             Some("box")
+        );
+    }
+
+    #[test]
+    fn pull_policy_is_typed_and_checked() {
+        let pull = |argv: &[&str]| {
+            let mut full = vec!["berth", "create"];
+            full.extend_from_slice(argv);
+            match Cli::try_parse_from(full).map(|c| c.command) {
+                Ok(Command::Create(c)) => Ok(c.pull),
+                Ok(other) => panic!("parsed as {other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(pull(&["img"]), Ok(PullPolicy::Missing));
+        assert_eq!(pull(&["--pull", "always", "img"]), Ok(PullPolicy::Always));
+        assert_eq!(pull(&["--pull=never", "img"]), Ok(PullPolicy::Never));
+        let err = pull(&["--pull", "sometimes", "img"]).unwrap_err();
+        assert!(
+            err.contains("possible values: missing, always, never"),
+            "{err}"
         );
     }
 

@@ -2,7 +2,7 @@
 //! missing), push, login, logout. The network work happens in berth-registry, which keeps its tokio
 //! runtime to itself.
 
-use crate::args::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
+use crate::args::{LoginArgs, LogoutArgs, PullArgs, PullPolicy, PushArgs};
 use crate::progress;
 use anyhow::{bail, Context, Result};
 use berth_engine::Engine;
@@ -91,7 +91,7 @@ fn pull_one(
 /// For run/create: the image name to hand to the engine after applying
 /// `--pull=missing|always|never`. A short name found locally under any search
 /// registry counts as present.
-pub fn ensure_image(engine: &Engine, image: &str, policy: &str) -> Result<String> {
+pub fn ensure_image(engine: &Engine, image: &str, policy: PullPolicy) -> Result<String> {
     let settings = settings()?;
     let local = || -> Option<String> {
         if engine.images.resolve(image).is_ok() {
@@ -104,8 +104,8 @@ pub fn ensure_image(engine: &Engine, image: &str, policy: &str) -> Result<String
             .find(|c| engine.images.resolve(c).is_ok())
     };
     match policy {
-        "never" => return Ok(local().unwrap_or_else(|| image.to_string())),
-        "missing" => {
+        PullPolicy::Never => return Ok(local().unwrap_or_else(|| image.to_string())),
+        PullPolicy::Missing => {
             if let Some(found) = local() {
                 return Ok(found);
             }
@@ -115,7 +115,7 @@ pub fn ensure_image(engine: &Engine, image: &str, policy: &str) -> Result<String
             }
             eprintln!("Unable to find image '{}' locally", familiar_input(image));
         }
-        _ => {}
+        PullPolicy::Always => {}
     }
     let p = berth_registry::pull(
         &engine.images,
