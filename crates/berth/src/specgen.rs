@@ -6,7 +6,7 @@
 
 use crate::args::CreateArgs;
 use anyhow::{bail, Context, Result};
-use berth_engine::create::{valid_mac, ContainerConfig, SystemdMode};
+use berth_engine::create::{valid_mac, ContainerConfig, CreateError, SystemdMode};
 use berth_engine::model::{NetworkMode, Resources, Ulimit};
 use berth_engine::oci::{self, mounts};
 use berth_net::dns;
@@ -91,7 +91,7 @@ fn network_config(a: &CreateArgs) -> Result<ContainerConfig> {
             })
             .transpose()?;
     if let Some(mac) = a.mac_address.as_deref().filter(|m| !valid_mac(m)) {
-        bail!("invalid --mac-address {mac:?}: use six hex pairs like 02:42:ac:11:00:02");
+        bail!(CreateError::InvalidMac(mac.into()));
     }
     Ok(ContainerConfig {
         network: a.network.as_deref().map(network_mode).transpose()?,
@@ -192,7 +192,7 @@ pub fn systemd_mode(s: &str) -> Result<SystemdMode> {
 fn label(l: &str) -> Result<(String, String)> {
     let (k, v) = l.split_once('=').unwrap_or((l, ""));
     if k.is_empty() {
-        bail!("invalid label {l:?}: expected KEY=VALUE");
+        bail!(CreateError::InvalidLabel(l.into()));
     }
     Ok((k.into(), v.into()))
 }
