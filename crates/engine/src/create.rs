@@ -374,6 +374,14 @@ fn network_options(
     })
 }
 
+/// Checks the resolver values as [`create`] will, for a caller that wants to refuse
+/// them before it pulls the image.
+pub fn check_resolver(req: &ContainerConfig) -> Result<(), CreateError> {
+    let bridged = matches!(req.network, None | Some(NetworkMode::Network(_)));
+    resolver_options(req, bridged)?;
+    Ok(())
+}
+
 /// `--add-host`, `--dns`, `--dns-search` and `--dns-option`, checked: they become
 /// lines of the container's /etc/hosts and /etc/resolv.conf.
 fn resolver_options(
