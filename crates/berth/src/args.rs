@@ -771,7 +771,8 @@ pub struct LoadArgs {
     /// Read from this tar archive instead of standard input
     #[arg(short = 'i', long = "input")]
     pub input: Option<String>,
-    /// Print only the loaded names
+    /// Suppress progress output (as docker's -q: the loaded names are still printed;
+    /// berth load draws no progress, so this changes nothing)
     #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
     pub quiet: bool,
 }
