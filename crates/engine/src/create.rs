@@ -193,21 +193,8 @@ pub fn spec_from_config(
     image: &ImageConfig,
     id: &str,
 ) -> Result<ContainerSpec, EngineError> {
-    let entrypoint = match &req.entrypoint {
-        Some(e) => e.clone(),
-        None => image.entrypoint().clone().unwrap_or_default(),
-    };
-    let cmd = if !req.command.is_empty() {
-        req.command.clone()
-    } else if req.entrypoint.is_some() {
-        vec![] // docker: --entrypoint resets the image's CMD
-    } else {
-        image.cmd().clone().unwrap_or_default()
-    };
+    let (entrypoint, cmd) = command_of(req, image)?;
     let args: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
-    if args.is_empty() {
-        return Err(CreateError::NoCommand.into());
-    }
     let network = req
         .network
         .clone()
@@ -225,16 +212,7 @@ pub fn spec_from_config(
         SystemdMode::Always => true,
         SystemdMode::Never => false,
     };
-    // systemd halts cleanly on SIGRTMIN+3; an explicit --stop-signal still wins.
-    let stop_signal = match (&req.stop_signal, systemd) {
-        (Some(s), _) => s.clone(),
-        (None, true) => "SIGRTMIN+3".into(),
-        (None, false) => image
-            .stop_signal()
-            .clone()
-            .unwrap_or_else(|| "SIGTERM".into()),
-    };
-    berth_runtime::signal::parse_signal(&stop_signal)?;
+    let stop_signal = stop_signal_of(req, image, systemd)?;
     for path in image.volumes().clone().unwrap_or_default() {
         crate::oci::mounts::check_container_path(&path).map_err(|why| {
             EngineError::ImageVolume {
@@ -293,6 +271,48 @@ pub fn spec_from_config(
         net,
         connected: vec![],
     })
+}
+
+/// ENTRYPOINT and CMD, the caller's merged with the image's as docker does; not
+/// both empty.
+fn command_of(
+    req: &ContainerConfig,
+    image: &ImageConfig,
+) -> Result<(Vec<String>, Vec<String>), CreateError> {
+    let entrypoint = match &req.entrypoint {
+        Some(e) => e.clone(),
+        None => image.entrypoint().clone().unwrap_or_default(),
+    };
+    let cmd = if !req.command.is_empty() {
+        req.command.clone()
+    } else if req.entrypoint.is_some() {
+        vec![] // docker: --entrypoint resets the image's CMD
+    } else {
+        image.cmd().clone().unwrap_or_default()
+    };
+    if entrypoint.is_empty() && cmd.is_empty() {
+        return Err(CreateError::NoCommand);
+    }
+    Ok((entrypoint, cmd))
+}
+
+/// The caller's stop signal, else systemd's (it halts cleanly on SIGRTMIN+3), else
+/// the image's, else SIGTERM; checked.
+fn stop_signal_of(
+    req: &ContainerConfig,
+    image: &ImageConfig,
+    systemd: bool,
+) -> Result<String, EngineError> {
+    let signal = match (&req.stop_signal, systemd) {
+        (Some(s), _) => s.clone(),
+        (None, true) => "SIGRTMIN+3".into(),
+        (None, false) => image
+            .stop_signal()
+            .clone()
+            .unwrap_or_else(|| "SIGTERM".into()),
+    };
+    berth_runtime::signal::parse_signal(&signal)?;
+    Ok(signal)
 }
 
 /// Where systemd mode mounts a file system of its own (`oci/systemd.rs`: the
