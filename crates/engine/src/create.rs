@@ -188,7 +188,7 @@ pub fn random_id() -> String {
 }
 
 /// Merges the caller's config and the image's config into the container's spec.
-pub fn spec_from_config(
+fn spec_from_config(
     req: &ContainerConfig,
     image: &ImageConfig,
     id: &str,
@@ -327,7 +327,7 @@ const SYSTEMD_MOUNTS: &[&str] = &[
 
 /// Whether systemd mode provides `path` (a VOLUME there would hide what
 /// systemd needs, or keep `/run` and `/tmp` across boots).
-pub fn provided_by_systemd(path: &str) -> bool {
+fn provided_by_systemd(path: &str) -> bool {
     let path = path.trim_end_matches('/');
     SYSTEMD_MOUNTS.contains(&path) || path.starts_with("/sys/fs/cgroup/")
 }
