@@ -7,7 +7,7 @@
 
 use crate::args::CreateArgs;
 use anyhow::{bail, Context, Result};
-use berth_engine::create::{valid_mac, ContainerConfig, CreateError, SystemdMode};
+use berth_engine::create::{ContainerConfig, CreateError, SystemdMode};
 use berth_engine::model::{NetworkMode, Resources, Ulimit};
 use berth_engine::oci::{self, mounts};
 
@@ -75,7 +75,7 @@ pub fn container_config(
         ..network
     };
     // Refused now, before an image is pulled for a container that cannot be made.
-    berth_engine::create::check_resolver(&config)?;
+    berth_engine::create::check_network_values(&config)?;
     Ok(config)
 }
 
@@ -93,17 +93,14 @@ fn network_config(a: &CreateArgs) -> Result<ContainerConfig> {
                     .map_err(|_| anyhow::anyhow!("invalid --ip {i:?}: give an IPv4 address"))
             })
             .transpose()?;
-    if let Some(mac) = a.mac_address.as_deref().filter(|m| !valid_mac(m)) {
-        bail!(CreateError::InvalidMac(mac.into()));
-    }
     Ok(ContainerConfig {
         network: a.network.as_deref().map(network_mode).transpose()?,
         publish,
         publish_all: a.publish_all,
         ip,
         mac: a.mac_address.clone(),
-        // Kept as given: create parses them into resolv.conf and hosts lines
-        // (`check_resolver` runs that same check early).
+        // Kept as given: create checks the MAC and parses these into resolv.conf
+        // and hosts lines (`check_network_values` runs those checks early).
         dns: a.dns.clone(),
         dns_search: a.dns_search.clone(),
         dns_options: a.dns_option.clone(),

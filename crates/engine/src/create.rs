@@ -61,7 +61,7 @@ pub struct ContainerConfig {
     /// Publish every port the image exposes, on random host ports.
     pub publish_all: bool,
     pub ip: Option<std::net::Ipv4Addr>,
-    /// Six hex pairs, already checked (see [`valid_mac`]).
+    /// Six hex pairs separated by colons (checked at create).
     pub mac: Option<String>,
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
@@ -110,7 +110,7 @@ pub enum CreateError {
 }
 
 /// Six hex pairs separated by colons.
-pub fn valid_mac(mac: &str) -> bool {
+fn valid_mac(mac: &str) -> bool {
     mac.split(':').count() == 6
         && mac
             .split(':')
@@ -389,17 +389,26 @@ fn network_options(
     Ok(NetworkOptions {
         publish,
         ip: req.ip,
-        mac: req.mac.clone(),
+        mac: checked_mac(req)?,
         ..resolver
     })
 }
 
-/// Checks the resolver values as [`create`] will, for a caller that wants to refuse
+/// Checks the MAC address and resolver values as [`create`] will, for a caller that wants to refuse
 /// them before it pulls the image.
-pub fn check_resolver(req: &ContainerConfig) -> Result<(), CreateError> {
+pub fn check_network_values(req: &ContainerConfig) -> Result<(), CreateError> {
+    checked_mac(req)?;
     let bridged = matches!(req.network, None | Some(NetworkMode::Network(_)));
     resolver_options(req, bridged)?;
     Ok(())
+}
+
+/// `--mac-address`: six hex pairs separated by colons.
+fn checked_mac(req: &ContainerConfig) -> Result<Option<String>, CreateError> {
+    match req.mac.as_deref() {
+        Some(mac) if !valid_mac(mac) => Err(CreateError::InvalidMac(mac.into())),
+        other => Ok(other.map(String::from)),
+    }
 }
 
 /// `--add-host`, `--dns`, `--dns-search` and `--dns-option`, checked: they become
@@ -588,6 +597,16 @@ mod tests {
         let mut r = req(&["sh"]);
         r.stop_signal = Some("SIGNOPE".into());
         assert!(spec_from_config(&r, &image(None, None), ID).is_err());
+    }
+
+    /// A library caller (not the CLI's specgen) is held to the same MAC check.
+    #[test]
+    fn a_bad_mac_is_refused_whoever_calls() {
+        let mut r = req(&["sh"]);
+        r.mac = Some("02:42:zz:11:00:02".into());
+        let err = spec_from_config(&r, &image(None, None), ID).unwrap_err();
+        assert!(err.to_string().contains("six hex pairs"), "{err}");
+        assert!(check_network_values(&r).is_err());
     }
 
     #[test]
