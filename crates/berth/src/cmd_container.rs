@@ -75,7 +75,7 @@ fn with_own_streams<T>(stdin: bool, f: impl FnOnce(AttachStreams) -> T) -> T {
 /// fully qualified one a short name resolved to).
 fn pulled_config(engine: &Engine, a: &CreateArgs) -> Result<ContainerConfig> {
     let mut config = container_config(a)?;
-    config.image = crate::cmd_registry::ensure_image(engine, &config.image, &a.pull)?;
+    config.image = crate::cmd_registry::ensure_image(engine, &config.image, a.pull)?;
     Ok(config)
 }
 

@@ -210,33 +210,15 @@ pub fn print_inspect(items: &[serde_json::Value], format: Option<&str>) -> Resul
 }
 
 pub fn cmd_save(engine: &Engine, a: &SaveArgs) -> Result<i32> {
-    use std::io::IsTerminal;
     let format = berth_image::archive::Format::parse(&a.format)?;
-    match &a.output {
-        Some(path) => {
-            // Written beside the target and renamed: a failed save leaves no half file.
-            let tmp = format!("{path}.berth-partial-{}", std::process::id());
-            let f = std::fs::File::create(&tmp).with_context(|| format!("creating {tmp}"))?;
-            let result = berth_image::archive::save(
-                &engine.images,
-                &a.images,
-                format,
-                std::io::BufWriter::with_capacity(1 << 20, f),
-            );
-            if let Err(e) = result {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e.into());
-            }
-            std::fs::rename(&tmp, path).with_context(|| format!("moving the archive to {path}"))?;
-        }
-        None => {
-            if std::io::stdout().is_terminal() {
-                bail!("refusing to write an archive to a terminal: give -o FILE or redirect the output");
-            }
-            let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-            berth_image::archive::save(&engine.images, &a.images, format, out)?;
-        }
-    }
+    crate::archive_out::write_archive(a.output.as_deref(), |out| {
+        Ok(berth_image::archive::save(
+            &engine.images,
+            &a.images,
+            format,
+            out,
+        )?)
+    })?;
     Ok(0)
 }
 

@@ -178,7 +178,7 @@ pub fn cmd_doctor(engine: &Engine, a: &DoctorArgs) -> Result<i32> {
 
 /// `berth info`: where state lives and the registry settings in force.
 pub fn cmd_info(engine: &Engine) -> Result<i32> {
-    let paths = berth_engine::paths::Paths::from_env();
+    let paths = &engine.paths;
     println!("Server Version: {}", env!("CARGO_PKG_VERSION"));
     println!("Root Dir: {}", paths.root.display());
     println!("Run Dir: {}", paths.runroot.display());

@@ -2,7 +2,7 @@
 //! missing), push, login, logout. The network work happens in berth-registry, which keeps its tokio
 //! runtime to itself.
 
-use crate::args::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
+use crate::args::{LoginArgs, LogoutArgs, PullArgs, PullPolicy, PushArgs};
 use crate::progress;
 use anyhow::{bail, Context, Result};
 use berth_engine::Engine;
@@ -25,12 +25,7 @@ pub fn cmd_pull(engine: &Engine, a: &PullArgs) -> Result<i32> {
         .transpose()?;
     let opts = PullOptions { platform };
     if a.all_tags {
-        let has_tag = a.reference.contains('@')
-            || a.reference
-                .rsplit('/')
-                .next()
-                .is_some_and(|l| l.contains(':'));
-        if has_tag {
+        if names_tag_or_digest(&a.reference) {
             bail!("tag can't be used with --all-tags/-a: give the repository only");
         }
         let (repo, mut tags) = berth_registry::pull::list_tags(&settings, &a.reference)?;
@@ -48,6 +43,12 @@ pub fn cmd_pull(engine: &Engine, a: &PullArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Whether the user wrote a tag or a digest (a `:` in the last path part, so a
+/// registry's port does not count).
+fn names_tag_or_digest(input: &str) -> bool {
+    input.contains('@') || input.rsplit('/').next().is_some_and(|l| l.contains(':'))
+}
+
 fn pull_one(
     engine: &Engine,
     settings: &Settings,
@@ -55,10 +56,8 @@ fn pull_one(
     opts: &PullOptions,
     quiet: bool,
 ) -> Result<Pulled> {
-    let explicit_tag =
-        input.contains('@') || input.rsplit('/').next().is_some_and(|l| l.contains(':'));
     if !quiet {
-        if !explicit_tag {
+        if !names_tag_or_digest(input) {
             println!("Using default tag: latest");
         }
         if let Ok(r) = Reference::parse(input) {
@@ -92,7 +91,7 @@ fn pull_one(
 /// For run/create: the image name to hand to the engine after applying
 /// `--pull=missing|always|never`. A short name found locally under any search
 /// registry counts as present.
-pub fn ensure_image(engine: &Engine, image: &str, policy: &str) -> Result<String> {
+pub fn ensure_image(engine: &Engine, image: &str, policy: PullPolicy) -> Result<String> {
     let settings = settings()?;
     let local = || -> Option<String> {
         if engine.images.resolve(image).is_ok() {
@@ -105,8 +104,8 @@ pub fn ensure_image(engine: &Engine, image: &str, policy: &str) -> Result<String
             .find(|c| engine.images.resolve(c).is_ok())
     };
     match policy {
-        "never" => return Ok(local().unwrap_or_else(|| image.to_string())),
-        "missing" => {
+        PullPolicy::Never => return Ok(local().unwrap_or_else(|| image.to_string())),
+        PullPolicy::Missing => {
             if let Some(found) = local() {
                 return Ok(found);
             }
@@ -116,7 +115,7 @@ pub fn ensure_image(engine: &Engine, image: &str, policy: &str) -> Result<String
             }
             eprintln!("Unable to find image '{}' locally", familiar_input(image));
         }
-        _ => {}
+        PullPolicy::Always => {}
     }
     let p = berth_registry::pull(
         &engine.images,
@@ -172,12 +171,7 @@ pub fn cmd_push(engine: &Engine, a: &PushArgs) -> Result<i32> {
 
 pub fn cmd_login(a: &LoginArgs) -> Result<i32> {
     let settings = settings()?;
-    let registry = a.server.clone().unwrap_or_else(|| "docker.io".into());
-    let registry = registry
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
+    let registry = server_name(a.server.as_deref());
     if a.password.is_some() && a.password_stdin {
         bail!("--password and --password-stdin are mutually exclusive");
     }
@@ -210,13 +204,25 @@ pub fn cmd_login(a: &LoginArgs) -> Result<i32> {
 
 pub fn cmd_logout(a: &LogoutArgs) -> Result<i32> {
     let settings = settings()?;
-    let registry = a.server.clone().unwrap_or_else(|| "docker.io".into());
+    let registry = server_name(a.server.as_deref());
     if berth_registry::login::logout(&settings, &registry)? {
         println!("Removing login credentials for {registry}");
     } else {
         println!("Not logged in to {registry}");
     }
     Ok(0)
+}
+
+/// The registry of `login`/`logout SERVER` as credentials are keyed: docker.io when
+/// absent, a URL's scheme and trailing slash dropped (both commands must agree, or
+/// `logout https://host/` misses what `login https://host/` saved).
+fn server_name(server: Option<&str>) -> String {
+    server
+        .unwrap_or("docker.io")
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 fn prompt(label: &str) -> Result<String> {
@@ -249,4 +255,24 @@ fn prompt_hidden(label: &str) -> Result<String> {
     eprintln!();
     read?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_or_digest_is_told_from_a_registry_port() {
+        assert!(names_tag_or_digest("busybox:1"));
+        assert!(names_tag_or_digest("reg:5000/bb@sha256:ab"));
+        assert!(!names_tag_or_digest("reg:5000/bb"));
+        assert!(!names_tag_or_digest("busybox"));
+    }
+
+    #[test]
+    fn login_and_logout_name_the_server_alike() {
+        assert_eq!(server_name(None), "docker.io");
+        assert_eq!(server_name(Some("https://reg:5000/")), "reg:5000");
+        assert_eq!(server_name(Some("http://reg")), "reg");
+    }
 }

@@ -1,11 +1,11 @@
 //! Containers to images: commit, diff, export.
 
 use crate::args::{CommitArgs, ContainerArg, ExportArgs};
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use berth_engine::usecase::{self, CommitOptions};
 use berth_engine::Engine;
 use berth_image::Reference;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::Write;
 
 pub fn cmd_commit(engine: &Engine, a: &CommitArgs) -> Result<i32> {
     let reference = a.reference.as_deref().map(Reference::parse).transpose()?;
@@ -32,25 +32,8 @@ pub fn cmd_diff(engine: &Engine, a: &ContainerArg) -> Result<i32> {
 
 pub fn cmd_export(engine: &Engine, a: &ExportArgs) -> Result<i32> {
     let c = engine.find(&a.container)?;
-    let Some(path) = &a.output else {
-        let stdout = std::io::stdout();
-        if stdout.is_terminal() {
-            bail!("cowardly refusing to write a tar archive to a terminal: use -o FILE or redirect the output");
-        }
-        let mut out = BufWriter::new(stdout.lock());
-        usecase::export(engine, &c, &mut out)?;
-        out.flush()
-            .context("writing the archive to standard output")?;
-        return Ok(0);
-    };
-    let file = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
-    let mut out = BufWriter::new(file);
-    let written = usecase::export(engine, &c, &mut out)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| out.flush().with_context(|| format!("writing {path}")));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(path); // no half archive left behind
-        return Err(e);
-    }
+    crate::archive_out::write_archive(a.output.as_deref(), |out| {
+        Ok(usecase::export(engine, &c, out)?)
+    })?;
     Ok(0)
 }

@@ -2,6 +2,7 @@
 //! engine, prints results, and maps failures to docker's exit codes (125 for engine
 //! errors; commands that run a process return its code).
 
+mod archive_out;
 mod args;
 mod build;
 mod cmd_container;

@@ -12,25 +12,33 @@ use std::sync::{Arc, Mutex};
 pub fn for_stdout(quiet: bool, verb: &'static str) -> Arc<dyn Progress> {
     if quiet {
         Arc::new(berth_registry::Silent)
-    } else if std::io::stdout().is_terminal() {
-        Arc::new(Bars::new(ProgressDrawTarget::stdout(), verb))
     } else {
-        Arc::new(Lines {
-            stderr: false,
-            verb,
-        })
+        drawn(false, verb)
     }
 }
 
 /// For `run`/`create`, whose stdout belongs to the container id: progress on stderr.
 pub fn for_stderr() -> Arc<dyn Progress> {
-    if std::io::stderr().is_terminal() {
-        Arc::new(Bars::new(ProgressDrawTarget::stderr(), "Downloading"))
+    drawn(true, "Downloading")
+}
+
+/// Bars when the stream is a terminal, plain lines otherwise.
+fn drawn(stderr: bool, verb: &'static str) -> Arc<dyn Progress> {
+    let (terminal, target) = if stderr {
+        (
+            std::io::stderr().is_terminal(),
+            ProgressDrawTarget::stderr(),
+        )
     } else {
-        Arc::new(Lines {
-            stderr: true,
-            verb: "Downloading",
-        })
+        (
+            std::io::stdout().is_terminal(),
+            ProgressDrawTarget::stdout(),
+        )
+    };
+    if terminal {
+        Arc::new(Bars::new(target, verb))
+    } else {
+        Arc::new(Lines { stderr, verb })
     }
 }
 

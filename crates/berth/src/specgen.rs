@@ -1,15 +1,15 @@
 //! docker's flag strings → the engine's typed `ContainerConfig`, in one place (podman's
 //! `specgenutil` is the model). Sizes, cpus, ulimits, env files, networks, ports,
-//! volumes, tmpfs, resolver values and labels are parsed here once; the engine only
-//! ever sees typed values (`--add-host` checked here but kept in docker's form: only
-//! the engine knows the network mode host-gateway depends on). Every error says what was wrong and what to write instead.
+//! volumes, tmpfs and labels are parsed here once; the engine only ever sees typed
+//! values. Resolver values (`--dns*`, `--add-host`) stay strings: create turns them
+//! into resolv.conf and hosts lines, and specgen runs create's check early (before a
+//! pull). Every error says what was wrong and what to write instead.
 
 use crate::args::CreateArgs;
 use anyhow::{bail, Context, Result};
-use berth_engine::create::{valid_mac, ContainerConfig, SystemdMode};
+use berth_engine::create::{ContainerConfig, CreateError, SystemdMode};
 use berth_engine::model::{NetworkMode, Resources, Ulimit};
 use berth_engine::oci::{self, mounts};
-use berth_net::dns;
 
 /// The typed config for `create`/`run`; `image`/`command` split off by the caller.
 pub fn container_config(
@@ -34,7 +34,7 @@ pub fn container_config(
         .iter()
         .map(|t| mounts::parse_tmpfs(t).map_err(anyhow::Error::msg))
         .collect::<Result<_>>()?;
-    Ok(ContainerConfig {
+    let config = ContainerConfig {
         image: image.to_string(),
         name: a.name.clone(),
         command: command.to_vec(),
@@ -73,7 +73,10 @@ pub fn container_config(
         runtime: a.runtime.clone(),
         systemd: systemd.unwrap_or_default(),
         ..network
-    })
+    };
+    // Refused now, before an image is pulled for a container that cannot be made.
+    berth_engine::create::check_network_values(&config)?;
+    Ok(config)
 }
 
 /// The network flags: `--network`, `-p`, `-P`, `--ip`, `--mac-address`, `--dns*`,
@@ -90,35 +93,20 @@ fn network_config(a: &CreateArgs) -> Result<ContainerConfig> {
                     .map_err(|_| anyhow::anyhow!("invalid --ip {i:?}: give an IPv4 address"))
             })
             .transpose()?;
-    if let Some(mac) = a.mac_address.as_deref().filter(|m| !valid_mac(m)) {
-        bail!("invalid --mac-address {mac:?}: use six hex pairs like 02:42:ac:11:00:02");
-    }
     Ok(ContainerConfig {
         network: a.network.as_deref().map(network_mode).transpose()?,
         publish,
         publish_all: a.publish_all,
         ip,
         mac: a.mac_address.clone(),
-        dns: each(&a.dns, dns::parse_server)?,
-        dns_search: each(&a.dns_search, dns::parse_search)?,
-        dns_options: each(&a.dns_option, dns::parse_option)?,
-        // Kept in docker's form: the engine checks them again with the network mode
-        // in hand (host-gateway needs a bridge) and splits them then.
-        add_hosts: a
-            .add_host
-            .iter()
-            .map(|h| dns::parse_add_host(h).map(|_| h.clone()))
-            .collect::<Result<_, _>>()?,
+        // Kept as given: create checks the MAC and parses these into resolv.conf
+        // and hosts lines (`check_network_values` runs those checks early).
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        dns_options: a.dns_option.clone(),
+        add_hosts: a.add_host.clone(),
         ..Default::default()
     })
-}
-
-/// Each value through one of `berth_net::dns`'s checks (they return it normalised).
-fn each(
-    values: &[String],
-    parse: fn(&str) -> Result<String, dns::DnsError>,
-) -> Result<Vec<String>, dns::DnsError> {
-    values.iter().map(|v| parse(v)).collect()
 }
 
 /// `-e` and `--env-file` entries as `KEY=VALUE`, env files first; `KEY` alone takes
@@ -192,7 +180,7 @@ pub fn systemd_mode(s: &str) -> Result<SystemdMode> {
 fn label(l: &str) -> Result<(String, String)> {
     let (k, v) = l.split_once('=').unwrap_or((l, ""));
     if k.is_empty() {
-        bail!("invalid label {l:?}: expected KEY=VALUE");
+        bail!(CreateError::InvalidLabel(l.into()));
     }
     Ok((k.into(), v.into()))
 }
@@ -382,6 +370,12 @@ mod tests {
         assert!(err(&["--add-host", "db", "img"]).contains("use NAME:IP"));
         assert!(err(&["--add-host", ":10.0.0.1", "img"]).contains("use NAME:IP"));
         assert!(err(&["-p", "70000", "img"]).contains("invalid port specification"));
+        assert!(err(&["--dns-option", "nd ots", "img"]).contains("like ndots:2"));
+        // Refused here, before --pull fetches an image for a container create refuses.
+        assert!(
+            err(&["--network", "host", "--add-host", "gw:host-gateway", "img"])
+                .contains("use --network bridge")
+        );
     }
 
     #[test]

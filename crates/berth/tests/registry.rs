@@ -255,6 +255,29 @@ fn login_push_and_wrong_password() {
     fresh.assert_no_leftovers();
 }
 
+/// `login https://HOST/` saves the credential under HOST; `logout` spelled the same
+/// way must find and remove it (it looked for the URL and said "Not logged in").
+#[test]
+fn logout_takes_the_server_spelled_as_login_does() {
+    if !require_root_and(&[]) {
+        return;
+    }
+    let b = Berth::new(BIN);
+    let docker_config = b.root.parent().unwrap().join("docker-config");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let config = docker_config.join("config.json");
+    std::fs::write(&config, r#"{"auths":{"reg.example:5000":{"auth":"YTpi"}}}"#).unwrap();
+    let env = [("DOCKER_CONFIG", docker_config.to_str().unwrap())];
+    let out = ok_env(&b, &env, &["logout", "https://reg.example:5000/"]);
+    assert!(
+        out.contains("Removing login credentials for reg.example:5000"),
+        "{out}"
+    );
+    let left: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert!(left["auths"].get("reg.example:5000").is_none(), "{left}");
+    b.assert_no_leftovers();
+}
+
 /// PUTs a blob or manifest with curl (the test builds what no tool here makes).
 fn curl_put(url: &str, content_type: &str, body: &[u8]) {
     let dir = tempfile_dir();

@@ -61,7 +61,7 @@ pub struct ContainerConfig {
     /// Publish every port the image exposes, on random host ports.
     pub publish_all: bool,
     pub ip: Option<std::net::Ipv4Addr>,
-    /// Six hex pairs, already checked (see [`valid_mac`]).
+    /// Six hex pairs separated by colons (checked at create).
     pub mac: Option<String>,
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
@@ -110,7 +110,7 @@ pub enum CreateError {
 }
 
 /// Six hex pairs separated by colons.
-pub fn valid_mac(mac: &str) -> bool {
+fn valid_mac(mac: &str) -> bool {
     mac.split(':').count() == 6
         && mac
             .split(':')
@@ -188,26 +188,13 @@ pub fn random_id() -> String {
 }
 
 /// Merges the caller's config and the image's config into the container's spec.
-pub fn spec_from_config(
+fn spec_from_config(
     req: &ContainerConfig,
     image: &ImageConfig,
     id: &str,
 ) -> Result<ContainerSpec, EngineError> {
-    let entrypoint = match &req.entrypoint {
-        Some(e) => e.clone(),
-        None => image.entrypoint().clone().unwrap_or_default(),
-    };
-    let cmd = if !req.command.is_empty() {
-        req.command.clone()
-    } else if req.entrypoint.is_some() {
-        vec![] // docker: --entrypoint resets the image's CMD
-    } else {
-        image.cmd().clone().unwrap_or_default()
-    };
+    let (entrypoint, cmd) = command_of(req, image)?;
     let args: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
-    if args.is_empty() {
-        return Err(CreateError::NoCommand.into());
-    }
     let network = req
         .network
         .clone()
@@ -225,16 +212,7 @@ pub fn spec_from_config(
         SystemdMode::Always => true,
         SystemdMode::Never => false,
     };
-    // systemd halts cleanly on SIGRTMIN+3; an explicit --stop-signal still wins.
-    let stop_signal = match (&req.stop_signal, systemd) {
-        (Some(s), _) => s.clone(),
-        (None, true) => "SIGRTMIN+3".into(),
-        (None, false) => image
-            .stop_signal()
-            .clone()
-            .unwrap_or_else(|| "SIGTERM".into()),
-    };
-    berth_runtime::signal::parse_signal(&stop_signal)?;
+    let stop_signal = stop_signal_of(req, image, systemd)?;
     for path in image.volumes().clone().unwrap_or_default() {
         crate::oci::mounts::check_container_path(&path).map_err(|why| {
             EngineError::ImageVolume {
@@ -295,6 +273,48 @@ pub fn spec_from_config(
     })
 }
 
+/// ENTRYPOINT and CMD, the caller's merged with the image's as docker does; not
+/// both empty.
+fn command_of(
+    req: &ContainerConfig,
+    image: &ImageConfig,
+) -> Result<(Vec<String>, Vec<String>), CreateError> {
+    let entrypoint = match &req.entrypoint {
+        Some(e) => e.clone(),
+        None => image.entrypoint().clone().unwrap_or_default(),
+    };
+    let cmd = if !req.command.is_empty() {
+        req.command.clone()
+    } else if req.entrypoint.is_some() {
+        vec![] // docker: --entrypoint resets the image's CMD
+    } else {
+        image.cmd().clone().unwrap_or_default()
+    };
+    if entrypoint.is_empty() && cmd.is_empty() {
+        return Err(CreateError::NoCommand);
+    }
+    Ok((entrypoint, cmd))
+}
+
+/// The caller's stop signal, else systemd's (it halts cleanly on SIGRTMIN+3), else
+/// the image's, else SIGTERM; checked.
+fn stop_signal_of(
+    req: &ContainerConfig,
+    image: &ImageConfig,
+    systemd: bool,
+) -> Result<String, EngineError> {
+    let signal = match (&req.stop_signal, systemd) {
+        (Some(s), _) => s.clone(),
+        (None, true) => "SIGRTMIN+3".into(),
+        (None, false) => image
+            .stop_signal()
+            .clone()
+            .unwrap_or_else(|| "SIGTERM".into()),
+    };
+    berth_runtime::signal::parse_signal(&signal)?;
+    Ok(signal)
+}
+
 /// Where systemd mode mounts a file system of its own (`oci/systemd.rs`: the
 /// container's cgroup file system, tmpfs on the others).
 const SYSTEMD_MOUNTS: &[&str] = &[
@@ -307,7 +327,7 @@ const SYSTEMD_MOUNTS: &[&str] = &[
 
 /// Whether systemd mode provides `path` (a VOLUME there would hide what
 /// systemd needs, or keep `/run` and `/tmp` across boots).
-pub fn provided_by_systemd(path: &str) -> bool {
+fn provided_by_systemd(path: &str) -> bool {
     let path = path.trim_end_matches('/');
     SYSTEMD_MOUNTS.contains(&path) || path.starts_with("/sys/fs/cgroup/")
 }
@@ -369,9 +389,26 @@ fn network_options(
     Ok(NetworkOptions {
         publish,
         ip: req.ip,
-        mac: req.mac.clone(),
+        mac: checked_mac(req)?,
         ..resolver
     })
+}
+
+/// Checks the MAC address and resolver values as [`create`] will, for a caller that wants to refuse
+/// them before it pulls the image.
+pub fn check_network_values(req: &ContainerConfig) -> Result<(), CreateError> {
+    checked_mac(req)?;
+    let bridged = matches!(req.network, None | Some(NetworkMode::Network(_)));
+    resolver_options(req, bridged)?;
+    Ok(())
+}
+
+/// `--mac-address`: six hex pairs separated by colons.
+fn checked_mac(req: &ContainerConfig) -> Result<Option<String>, CreateError> {
+    match req.mac.as_deref() {
+        Some(mac) if !valid_mac(mac) => Err(CreateError::InvalidMac(mac.into())),
+        other => Ok(other.map(String::from)),
+    }
 }
 
 /// `--add-host`, `--dns`, `--dns-search` and `--dns-option`, checked: they become
@@ -560,6 +597,16 @@ mod tests {
         let mut r = req(&["sh"]);
         r.stop_signal = Some("SIGNOPE".into());
         assert!(spec_from_config(&r, &image(None, None), ID).is_err());
+    }
+
+    /// A library caller (not the CLI's specgen) is held to the same MAC check.
+    #[test]
+    fn a_bad_mac_is_refused_whoever_calls() {
+        let mut r = req(&["sh"]);
+        r.mac = Some("02:42:zz:11:00:02".into());
+        let err = spec_from_config(&r, &image(None, None), ID).unwrap_err();
+        assert!(err.to_string().contains("six hex pairs"), "{err}");
+        assert!(check_network_values(&r).is_err());
     }
 
     #[test]

@@ -50,9 +50,7 @@ pub fn inputs(
                 .context("reading the Dockerfile from standard input")?;
             (data, "Dockerfile".to_string(), None)
         }
-        (Some(f), _, Some(dir)) if temp.is_some() => {
-            read_dockerfile(&dir.join(f.trim_start_matches('/')), dir)?
-        }
+        (f, _, Some(dir)) if temp.is_some() => read_archived_dockerfile(dir, f)?,
         // Relative to the current directory (buildx), else to the context
         // (the classic docker CLI).
         (Some(f), _, Some(dir)) if Path::new(f).is_file() || Path::new(f).is_absolute() => {
@@ -72,7 +70,7 @@ pub fn inputs(
     let context = match dir {
         None => None,
         Some(dir) => Some(Context {
-            ignore: ignore_rules(&dir, rel.as_deref())?,
+            ignore: ignore_rules(&dir, rel.as_deref(), temp.is_some())?,
             temporary: temp.is_some(),
             dir,
         }),
@@ -149,24 +147,77 @@ fn read_dockerfile(path: &Path, context: &Path) -> Result<(Vec<u8>, String, Opti
     Ok((data, name, rel))
 }
 
+/// The most berth reads of a Dockerfile or `.dockerignore` in an archived context.
+const MAX_ARCHIVED_FILE: u64 = 16 << 20;
+
+/// The Dockerfile of a context that came as an archive (from a URL or a pipe:
+/// someone else's files), found and read inside the context (see
+/// [`read_in_context`]): `-f` names a path in the archive.
+fn read_archived_dockerfile(
+    dir: &Path,
+    file: Option<&str>,
+) -> Result<(Vec<u8>, String, Option<String>)> {
+    let names = match file {
+        Some(f) => vec![f.trim_start_matches('/')],
+        None => vec!["Dockerfile", "dockerfile"],
+    };
+    for rel in &names {
+        if let Some(data) = read_in_context(dir, rel, true)? {
+            let name = Path::new(rel)
+                .file_name()
+                .map_or("Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+            return Ok((data, name, Some(rel.to_string())));
+        }
+    }
+    bail!(
+        "failed to read the Dockerfile: the context archive has no {}; give its path inside the archive with -f",
+        names[0]
+    )
+}
+
+/// Reads `rel` in the context; `None` when nothing is there. An archived
+/// context is read inside itself (`inroot`): its symlinks resolve in the
+/// context, never to a file of the host, and a FIFO, a device or an oversized
+/// file is refused rather than read. The user's own directory is read as the
+/// docker CLI reads it, symlinks followed.
+fn read_in_context(dir: &Path, rel: &str, archived: bool) -> Result<Option<Vec<u8>>> {
+    if archived {
+        let root = berth_image::inroot::InRoot::open(dir)?;
+        return Ok(root.read(rel, berth_image::inroot::Follow::Yes, MAX_ARCHIVED_FILE)?);
+    }
+    let path = dir.join(rel);
+    match std::fs::read(&path) {
+        Ok(data) => Ok(Some(data)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// The ignore rules: `<Dockerfile>.dockerignore` next to the Dockerfile when
 /// there is one (buildkit), else the context's `.dockerignore`; the
 /// Dockerfile and `.dockerignore` themselves are always kept (docker CLI).
-fn ignore_rules(context: &Path, dockerfile_rel: Option<&str>) -> Result<Ignore> {
-    let specific = dockerfile_rel.map(|r| context.join(format!("{r}.dockerignore")));
-    let path = specific
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| context.join(".dockerignore"));
-    let text = match std::fs::read(&path) {
-        Ok(data) => String::from_utf8_lossy(&data).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+fn ignore_rules(context: &Path, dockerfile_rel: Option<&str>, archived: bool) -> Result<Ignore> {
+    let specific = dockerfile_rel.map(|r| format!("{r}.dockerignore"));
+    // A specific file that cannot be read as one is not there (as before: only
+    // a regular file counts).
+    let found = specific.and_then(|rel| {
+        let data = read_in_context(context, &rel, archived).ok().flatten()?;
+        Some((rel, data))
+    });
+    let (rel, data) = match found {
+        Some(f) => f,
+        None => {
+            let data = read_in_context(context, ".dockerignore", archived)?;
+            (".dockerignore".to_string(), data.unwrap_or_default())
+        }
     };
+    let text = String::from_utf8_lossy(&data);
     let mut keep = vec![".dockerignore"];
     if let Some(r) = dockerfile_rel {
         keep.push(r);
     }
-    Ignore::new(&read_patterns(&text), &keep).with_context(|| format!("in {}", path.display()))
+    Ignore::new(&read_patterns(&text), &keep)
+        .with_context(|| format!("in {}", context.join(rel).display()))
 }
 
 /// A tar (plain or gzip), by its first bytes.
@@ -212,15 +263,58 @@ mod tests {
         let d = std::env::temp_dir().join(format!("berth-ctx-test-{}", nanos()));
         std::fs::create_dir_all(d.join("sub")).unwrap();
         std::fs::write(d.join(".dockerignore"), "*\n").unwrap();
-        let ig = ignore_rules(&d, Some("sub/Build.df")).unwrap();
+        let ig = ignore_rules(&d, Some("sub/Build.df"), false).unwrap();
         assert!(!ig.matches_or_parent("sub/Build.df"));
         assert!(!ig.matches_or_parent(".dockerignore"));
         assert!(ig.matches_or_parent("other"));
         std::fs::write(d.join("sub/Build.df.dockerignore"), "other\n").unwrap();
-        let ig = ignore_rules(&d, Some("sub/Build.df")).unwrap();
+        let ig = ignore_rules(&d, Some("sub/Build.df"), false).unwrap();
         assert!(!ig.matches_or_parent("x"));
         assert!(ig.matches_or_parent("other"));
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A context archive (from a URL: someone else's) whose Dockerfile and
+    /// .dockerignore are symlinks to a file of the host.
+    #[test]
+    fn an_archived_context_cannot_read_host_files() {
+        let d = tempfile::tempdir().unwrap();
+        let secret = d.path().join("host-secret");
+        std::fs::write(&secret, "FROM host-secret\n").unwrap();
+        let archive = |name: &str, extra: Option<&str>| {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            b.append_link(&mut h, name, &secret).unwrap();
+            if let Some(df) = extra {
+                let mut h = tar::Header::new_ustar();
+                h.set_size(df.len() as u64);
+                h.set_mode(0o644);
+                b.append_data(&mut h, "Dockerfile", df.as_bytes()).unwrap();
+            }
+            b.into_inner().unwrap()
+        };
+        let temp = d.path().join("tmp");
+        let read = |data: Vec<u8>| {
+            let mut fetch = |_: &str, out: &mut dyn std::io::Write| {
+                out.write_all(&data).map_err(anyhow::Error::from)
+            };
+            inputs("https://example.invalid/ctx.tar", None, &temp, &mut fetch)
+        };
+        match read(archive("Dockerfile", None)) {
+            Ok(i) => assert_ne!(i.dockerfile, b"FROM host-secret\n", "read the host's file"),
+            Err(e) => assert!(format!("{e:#}").contains("Dockerfile"), "{e:#}"),
+        }
+        // The .dockerignore read as rules: "FROM host-secret" would ignore a file
+        // named that way; it must not be read at all.
+        if let Ok(i) = read(archive(".dockerignore", Some("FROM scratch\n"))) {
+            let ignore = i.context.unwrap().ignore;
+            assert!(
+                !ignore.matches_or_parent("FROM host-secret"),
+                "read the host's file"
+            );
+        }
     }
 
     #[test]
