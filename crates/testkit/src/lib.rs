@@ -3,12 +3,20 @@
 //! environment per test (own BERTH_ROOT/BERTH_RUNROOT) that runs the real binary, and
 //! checks that a test left no mounts, cgroups or processes behind.
 
+pub mod fixtures;
+pub mod host;
 pub mod registry;
+pub mod wait;
+
+pub use fixtures::{busybox_variant, compile_static_c, tar_of, Extra, Scratch};
+pub use host::{HostFileGuard, KillOnDrop};
+pub use wait::{http_get, wait_http, SshKey};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// True when the test may run. Without a requirement it is skipped with the reason
 /// when run by hand, and fails under `CI=true`.
@@ -96,7 +104,7 @@ fn build_busybox_tar() -> PathBuf {
     )
     .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
-    build_udp_echo(&tmp, &rootfs.join("bin/udp-echo"));
+    fixtures::compile_static_c(UDP_ECHO_C, &rootfs.join("bin/udp-echo"));
     tar_into_place(&rootfs, &tmp.join("rootfs.tar"), &tar);
     let _ = std::fs::remove_dir_all(&tmp);
     tar
@@ -178,18 +186,6 @@ int main(int argc, char **argv) {
     }
 }
 "#;
-
-fn build_udp_echo(tmp: &Path, out: &Path) {
-    let src = tmp.join("udp-echo.c");
-    std::fs::write(&src, UDP_ECHO_C).unwrap();
-    let st = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(out)
-        .arg(&src)
-        .status()
-        .expect("a C compiler (cc) for the udp-echo fixture");
-    assert!(st.success(), "building the udp-echo fixture failed");
-}
 
 /// Another host on this machine: a network namespace joined to the host by a veth
 /// pair, host side `10.253.N.1/30`, namespace side `10.253.N.2/30`. Removed on drop.
@@ -355,6 +351,42 @@ impl Berth {
         args
     }
 
+    /// Runs berth with `input` on its stdin; if it has not finished after `limit`,
+    /// kills it and this berth's monitors by PID and returns None (a hang).
+    pub fn run_bounded(&self, args: &[&str], input: &[u8], limit: Duration) -> Option<Output> {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // A berth that never reads its stdin must not block the test here.
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(out) => Some(out.expect("wait for berth")),
+            Err(_) => {
+                // SAFETY: kill(2) on the berth this test started, not reaped yet
+                // (the waiter thread reaps it), and on this berth's monitors.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                for m in monitor_processes(&self.root) {
+                    unsafe { libc::kill(m, libc::SIGKILL) };
+                }
+                let _ = waiter.join();
+                None
+            }
+        }
+    }
+
     /// Imports the busybox rootfs as `name` with the given `--change`s.
     pub fn import_busybox(&self, name: &str, changes: &[&str]) -> String {
         let tar = busybox_tar();
@@ -388,9 +420,9 @@ impl Berth {
     /// unplugging the network after its CLI returned, and the last one leaves an
     /// idle bridge and nft table for the linger time before removing them.
     pub fn wait_monitors_gone(&self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !monitor_processes(&self.root).is_empty() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !monitor_processes(&self.root).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
