@@ -464,11 +464,16 @@ impl Berth {
     }
 }
 
-/// Container cgroups whose container exists in no berth state directory. berth
-/// removes a container's cgroups before its directory, and creates the directory
-/// before the cgroups, so a cgroup without a directory is a leftover even while
-/// other tests run containers in parallel.
+/// Container cgroups that neither a live container nor a known container directory
+/// accounts for. A container's cgroups live inside its monitor's lifetime (the
+/// monitor creates them and removes them before it exits), so a cgroup whose id a
+/// running `berth monitor` names belongs to a live container of some berth, whatever
+/// its state root (other helpers run berths with roots of their own). Beyond that,
+/// berth removes a container's cgroups before its directory and creates the
+/// directory before the cgroups, so a cgroup with neither a monitor nor a directory
+/// in a known root is a leftover even while other tests run containers in parallel.
 pub fn orphan_cgroups() -> Vec<PathBuf> {
+    let live = monitored_ids();
     let mut roots: Vec<PathBuf> = vec![PathBuf::from("/var/lib/berth")];
     for e in std::fs::read_dir(std::env::temp_dir())
         .into_iter()
@@ -486,9 +491,10 @@ pub fn orphan_cgroups() -> Vec<PathBuf> {
         .into_iter()
         .filter(|cg| {
             let id = cg.file_name().map(|f| f.to_os_string()).unwrap_or_default();
-            !roots
-                .iter()
-                .any(|r| r.join("containers").join(&id).exists())
+            !live.contains(&id)
+                && !roots
+                    .iter()
+                    .any(|r| r.join("containers").join(&id).exists())
         })
         .collect()
 }
@@ -526,6 +532,26 @@ pub fn monitor_processes(root: &Path) -> Vec<i32> {
         }
     }
     out
+}
+
+/// The container ids named by running `berth monitor <id>` processes, of any berth.
+fn monitored_ids() -> std::collections::HashSet<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut ids = std::collections::HashSet::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if !e.file_name().as_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let argv: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        let is_berth = argv
+            .first()
+            .is_some_and(|a| Path::new(std::ffi::OsStr::from_bytes(a)).ends_with("berth"));
+        if let (true, Some(b"monitor"), Some(id)) = (is_berth, argv.get(1).copied(), argv.get(2)) {
+            ids.insert(std::ffi::OsStr::from_bytes(id).to_os_string());
+        }
+    }
+    ids
 }
 
 /// Every `berth/<id>` cgroup directory in every hierarchy.
