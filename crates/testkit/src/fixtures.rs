@@ -22,14 +22,19 @@ impl Scratch {
         &self.0
     }
 
-    /// Writes `text` to `name` below the directory (parents made); returns its path.
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    /// The directory as a `&str`, for command lines.
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary directory")
+    }
+
+    /// Writes `text` to `name` below the directory (parents made).
+    pub fn write(&self, name: &str, text: &str) -> &Self {
         let p = self.0.join(name);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).unwrap();
         }
         std::fs::write(&p, text).unwrap();
-        p
+        self
     }
 }
 
