@@ -3,8 +3,7 @@
 //! and host modes, port clashes, and many containers at once. "Other hosts" are
 //! network namespaces made by the test; no traffic leaves this machine.
 
-use berth_testkit::{stderr, Berth, TestHost};
-use std::io::{Read, Write};
+use berth_testkit::{stderr, wait_http, Berth, TestHost};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
@@ -18,28 +17,8 @@ fn port(k: u16) -> u16 {
     20000 + (std::process::id() % 2000) as u16 * 10 + k
 }
 
-fn http_get(addr: &str) -> std::io::Result<String> {
-    let mut s =
-        std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(3))?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
-}
-
 const HTTPD: &str =
     "mkdir -p /www && echo hello-from-berth > /www/index.html && exec httpd -f -p 80 -h /www";
-
-fn wait_http(addr: &str) -> String {
-    for _ in 0..100 {
-        if let Ok(body) = http_get(addr) {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    http_get(addr).unwrap_or_else(|e| panic!("GET {addr}: {e}"))
-}
 
 #[test]
 fn published_ports_reach_from_loopback_other_hosts_and_udp() {
