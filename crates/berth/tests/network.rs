@@ -84,25 +84,11 @@ fn published_ports_reach_from_loopback_other_hosts_and_udp() {
 fn container_reaches_another_host_through_nat() {
     let Some(b) = env() else { return };
     let other = TestHost::new();
-    let dir = std::env::temp_dir().join(format!("berth-nat-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("index.html"), "outside-server\n").unwrap();
-    let mut server = other.spawn(&[
-        "busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "8000",
-        "-h",
-        dir.to_str().unwrap(),
-    ]);
+    let _server = other.serve("outside-server\n", 8000);
     std::thread::sleep(Duration::from_millis(200));
     let url = format!("http://{}:8000/index.html", other.ip);
     let got = b.sh(&[], &format!("for i in 1 2 3 4 5; do timeout 3 wget -q -O - {url} && exit 0; sleep 0.2; done; exit 1"));
     assert_eq!(got, "outside-server");
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

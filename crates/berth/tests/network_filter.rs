@@ -144,18 +144,7 @@ fn user_networks_are_isolated_from_each_other() {
     }
     // Everyone still goes out.
     let other = TestHost::new();
-    let dir = std::env::temp_dir().join(format!("berth-filter-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("index.html"), "outside-server\n").unwrap();
-    let mut server = other.spawn(&[
-        "busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "8000",
-        "-h",
-        dir.to_str().unwrap(),
-    ]);
+    let server = other.serve("outside-server\n", 8000);
     let outside = format!("http://{}:8000/index.html", other.ip);
     for c in ["a1", "b1", "d1"] {
         assert_eq!(
@@ -164,9 +153,7 @@ fn user_networks_are_isolated_from_each_other() {
             "{c} going out"
         );
     }
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(dir);
+    drop(server);
     b.ok(&["rm", "-f", "a1", "a2", "b1", "d1"]);
     b.wait_monitors_gone();
     b.ok(&["network", "rm", &net_a, &net_b]);

@@ -241,6 +241,19 @@ impl TestHost {
             .unwrap()
     }
 
+    /// Serves `page` as `/index.html` with busybox httpd on `port` of the test
+    /// host, until the returned value is dropped (server stopped, directory removed).
+    pub fn serve(&self, page: &str, port: u16) -> Served {
+        let dir = Scratch::new(&format!("{}-www", self.ns));
+        dir.write("index.html", page);
+        let port = port.to_string();
+        let server = self.spawn(&["busybox", "httpd", "-f", "-p", &port, "-h", dir.as_str()]);
+        Served {
+            _server: KillOnDrop(server),
+            _dir: dir,
+        }
+    }
+
     /// Starts a long-running command inside the test host.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         Command::new("ip")
@@ -252,6 +265,12 @@ impl TestHost {
             .spawn()
             .unwrap()
     }
+}
+
+/// A page a `TestHost` serves; the server stops (before its directory goes) on drop.
+pub struct Served {
+    _server: KillOnDrop,
+    _dir: Scratch,
 }
 
 impl Default for TestHost {
