@@ -5,7 +5,8 @@
 //! climb out of the volume directory.
 //!
 //! Host files an attack would reach are decoys under /tmp where possible; the one
-//! test aimed at the real `/etc/machine-id` backs it up and restores it on drop.
+//! test aimed at the real `/etc` backs up the files berth touches and restores them on
+//! drop.
 
 use berth_testkit::{
     busybox_berth, busybox_tar, busybox_variant, stderr, stdout, tar_of, Berth, Extra,
@@ -146,18 +147,20 @@ fn etc_linked_inside_the_image_still_gets_its_own_machine_id() {
 }
 
 /// The files under the host's /etc that berth reads or writes for a container.
+const HOST_ETC_FILES: [&str; 6] = [
+    "/etc/machine-id",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+];
+
 fn host_etc_files() -> Vec<Option<Vec<u8>>> {
-    [
-        "machine-id",
-        "passwd",
-        "group",
-        "hosts",
-        "hostname",
-        "resolv.conf",
-    ]
-    .iter()
-    .map(|f| std::fs::read(Path::new("/etc").join(f)).ok())
-    .collect()
+    HOST_ETC_FILES
+        .iter()
+        .map(|f| std::fs::read(f).ok())
+        .collect()
 }
 
 #[test]
@@ -166,7 +169,8 @@ fn etc_linked_to_the_hosts_etc_leaves_it_byte_identical() {
         return;
     };
     let scratch = Scratch::new("etc-host");
-    let _guard = HostFileGuard::new("/etc/machine-id");
+    // Whatever happens, the host's files are put back as they were.
+    let _guards: Vec<HostFileGuard> = HOST_ETC_FILES.iter().map(HostFileGuard::new).collect();
     let before = host_etc_files();
     import_variant(
         &b,
