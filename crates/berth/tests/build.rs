@@ -360,10 +360,7 @@ fn add_downloads_urls_and_checks_their_checksum() {
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    let out = output_with_input(
-        std::process::Command::new("sha256sum"),
-        std::str::from_utf8(data).unwrap(),
-    );
+    let out = output_with_input(std::process::Command::new("sha256sum"), data);
     stdout(&out).split_whitespace().next().unwrap().to_string()
 }
 

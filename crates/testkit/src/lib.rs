@@ -592,7 +592,7 @@ pub fn container_cgroups() -> Vec<PathBuf> {
 }
 
 /// Runs `cmd` with `input` on its stdin; returns what it printed.
-pub fn output_with_input(mut cmd: Command, input: &str) -> Output {
+pub fn output_with_input(mut cmd: Command, input: impl AsRef<[u8]>) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -602,7 +602,7 @@ pub fn output_with_input(mut cmd: Command, input: &str) -> Output {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(input.as_bytes())
+        .write_all(input.as_ref())
         .expect("write stdin");
     child.wait_with_output().expect("wait for command")
 }
