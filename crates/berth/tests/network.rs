@@ -397,6 +397,12 @@ fn network_none_sets_up_no_nat() {
         .args(["list", "tables"])
         .output()
         .unwrap();
+    // An nft that cannot list would make the check below pass on nothing.
+    assert!(
+        tables.status.success(),
+        "nft list tables: {}",
+        stderr(&tables)
+    );
     assert!(
         !String::from_utf8_lossy(&tables.stdout).contains(&b.nft_table),
         "a container without a network made berth's nft table"
