@@ -45,3 +45,27 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_file_is_put_back_and_a_new_one_removed() {
+        let dir = crate::Scratch::new("guard-unit");
+        let existing = dir.path().join("existing");
+        std::fs::write(&existing, b"before").unwrap();
+        let created = dir.path().join("created");
+        {
+            let _a = HostFileGuard::new(&existing);
+            let _b = HostFileGuard::new(&created);
+            std::fs::write(&existing, b"after").unwrap();
+            std::fs::write(&created, b"new").unwrap();
+        }
+        assert_eq!(std::fs::read(&existing).unwrap(), b"before");
+        assert!(!created.exists());
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!path.exists(), "a Scratch is removed on drop");
+    }
+}

@@ -555,22 +555,24 @@ pub fn monitor_processes(root: &Path) -> Vec<i32> {
 
 /// The container ids named by running `berth monitor <id>` processes, of any berth.
 fn monitored_ids() -> std::collections::HashSet<std::ffi::OsString> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| monitor_id(&std::fs::read(e.path().join("cmdline")).ok()?))
+        .collect()
+}
+
+/// The id in a `/proc/PID/cmdline` of `.../berth monitor <id> [...]`.
+fn monitor_id(cmdline: &[u8]) -> Option<std::ffi::OsString> {
     use std::os::unix::ffi::OsStrExt;
-    let mut ids = std::collections::HashSet::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if !e.file_name().as_bytes().iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let argv: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        let is_berth = argv
-            .first()
-            .is_some_and(|a| Path::new(std::ffi::OsStr::from_bytes(a)).ends_with("berth"));
-        if let (true, Some(b"monitor"), Some(id)) = (is_berth, argv.get(1).copied(), argv.get(2)) {
-            ids.insert(std::ffi::OsStr::from_bytes(id).to_os_string());
-        }
+    let mut argv = cmdline.split(|b| *b == 0);
+    let exe = Path::new(std::ffi::OsStr::from_bytes(argv.next()?));
+    if !exe.ends_with("berth") || argv.next()? != b"monitor" {
+        return None;
     }
-    ids
+    let id = argv.next().filter(|id| !id.is_empty())?;
+    Some(std::ffi::OsStr::from_bytes(id).to_os_string())
 }
 
 /// Every `berth/<id>` cgroup directory in every hierarchy.
@@ -624,4 +626,24 @@ pub fn busybox_berth(bin: &str, tools: &[&str]) -> Option<Berth> {
     let b = Berth::new(bin);
     b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
     Some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_id_reads_only_berth_monitor_command_lines() {
+        let id = |c: &[u8]| monitor_id(c).map(|s| s.to_string_lossy().into_owned());
+        assert_eq!(
+            id(b"/x/target/debug/berth\0monitor\0abc123\0--attach\0").as_deref(),
+            Some("abc123")
+        );
+        assert_eq!(id(b"berth\0monitor\0abc123\0").as_deref(), Some("abc123"));
+        assert_eq!(id(b"/usr/bin/berth\0run\0monitor\0"), None);
+        assert_eq!(id(b"/usr/bin/notberth\0monitor\0abc\0"), None);
+        assert_eq!(id(b"sh\0-c\0berth monitor abc\0"), None);
+        assert_eq!(id(b"/usr/bin/berth\0monitor\0"), None);
+        assert_eq!(id(b""), None);
+    }
 }
