@@ -445,18 +445,24 @@ impl Berth {
         }
     }
 
+    /// Mount table lines naming this berth's directory.
+    fn mounts_left(&self) -> Vec<String> {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let base = self.base.to_string_lossy();
+        mounts
+            .lines()
+            .filter(|l| l.contains(base.as_ref()))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Asserts nothing of this berth's remains on the host: no mounts under its root,
     /// no container cgroups, no monitor processes.
     pub fn assert_no_leftovers(&self) {
         self.wait_monitors_gone();
         let procs = monitor_processes(&self.root);
         assert!(procs.is_empty(), "monitor processes left behind: {procs:?}");
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let root = self.base.to_string_lossy();
-        let left: Vec<&str> = mounts
-            .lines()
-            .filter(|l| l.contains(root.as_ref()))
-            .collect();
+        let left = self.mounts_left();
         assert!(left.is_empty(), "mounts left behind: {left:#?}");
         let orphans = orphan_cgroups();
         assert!(orphans.is_empty(), "cgroups left behind: {orphans:?}");
@@ -523,13 +529,23 @@ impl Drop for Berth {
         for id in self.all_ids() {
             let _ = self.run(&["rm", "-f", &id]);
         }
-        if std::thread::panicking() {
+        let check = if std::thread::panicking() {
             // Lingering monitors still need the state to remove their bridges.
             self.wait_monitors_gone();
+            Ok(())
         } else {
-            self.assert_no_leftovers();
+            // Caught, so a failed check still removes the directory below; re-raised
+            // after that.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.assert_no_leftovers()))
+        };
+        // Kept while something is mounted under it (removing would delete through the
+        // mount) or a monitor still uses it; the check reports either.
+        if self.mounts_left().is_empty() && monitor_processes(&self.root).is_empty() {
+            let _ = std::fs::remove_dir_all(&self.base);
         }
-        let _ = std::fs::remove_dir_all(&self.base);
+        if let Err(failed) = check {
+            std::panic::resume_unwind(failed);
+        }
     }
 }
 
