@@ -4,46 +4,23 @@
 //! systemd-sshd example booting with ssh, and a hostile base image whose
 //! `/etc` points at the host's.
 
-use berth_testkit::{busybox_berth, output_with_input, require_root_and, stderr, stdout, Berth};
+use berth_testkit::{
+    busybox_berth, busybox_variant, output_with_input, require_root_and, stderr, stdout, Berth,
+    Extra, HostFileGuard, KillOnDrop, Scratch, SshKey,
+};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 /// A build context directory, removed on drop.
-struct Ctx(PathBuf);
-
-impl Ctx {
-    fn new(name: &str) -> Ctx {
-        let dir = std::env::temp_dir().join(format!("berth-build-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Ctx(dir)
-    }
-
-    fn write(&self, path: &str, data: &str) -> &Ctx {
-        let p = self.0.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, data).unwrap();
-        self
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for Ctx {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+type Ctx = Scratch;
 
 /// `berth build --progress=plain ARGS CTX`.
 fn build(b: &Berth, ctx: &Ctx, args: &[&str]) -> Output {
     let mut all = vec!["build", "--progress=plain"];
     all.extend(args);
-    all.push(ctx.path());
+    all.push(ctx.as_str());
     b.run(&all)
 }
 
@@ -281,14 +258,16 @@ fn a_hostile_base_cannot_make_copy_write_the_hosts_etc() {
         return;
     };
     let guard = PathBuf::from(format!("/etc/berth-build-guard-{}", std::process::id()));
+    let restore = HostFileGuard::new(&guard);
     std::fs::write(&guard, "host\n").unwrap();
-    let restore = Guard(guard.clone());
     let name = guard.file_name().unwrap().to_str().unwrap().to_string();
     for (tag, target) in [("evil-etc", "/etc"), ("evil-proc", "/proc/1/root/etc")] {
-        let tar = evil_rootfs(target);
-        b.ok(&["import", tar.to_str().unwrap(), tag]);
-        let _ = std::fs::remove_file(&tar);
         let ctx = Ctx::new(tag);
+        let tar = ctx.0.join("evil.tar");
+        // The busybox rootfs with /etc replaced by a symlink to `target`.
+        busybox_variant(&tar, &["etc"], &[Extra::Symlink("etc", target)]);
+        b.ok(&["import", tar.to_str().unwrap(), tag]);
+        std::fs::remove_file(&tar).unwrap();
         ctx.write("payload", "image\n").write(
             "Dockerfile",
             &format!("FROM {tag}\nCOPY payload /etc/{name}\n"),
@@ -316,46 +295,6 @@ fn a_hostile_base_cannot_make_copy_write_the_hosts_etc() {
     b.assert_no_leftovers();
 }
 
-/// Removes the host guard file whatever happens.
-struct Guard(PathBuf);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// The busybox rootfs with /etc replaced by a symlink to `target`.
-fn evil_rootfs(target: &str) -> PathBuf {
-    let src = std::fs::File::open(berth_testkit::busybox_tar()).unwrap();
-    let out = std::env::temp_dir().join(format!(
-        "berth-evil-{}-{}.tar",
-        std::process::id(),
-        target.len()
-    ));
-    let mut builder = tar::Builder::new(std::fs::File::create(&out).unwrap());
-    let mut archive = tar::Archive::new(src);
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().to_string_lossy().into_owned();
-        if path.trim_start_matches("./").starts_with("etc") {
-            continue;
-        }
-        let header = entry.header().clone();
-        builder.append(&header, &mut entry).unwrap();
-    }
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Symlink);
-    h.set_size(0);
-    h.set_mode(0o777);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    builder.append_link(&mut h, "etc", target).unwrap();
-    builder.finish().unwrap();
-    out
-}
-
 #[test]
 fn add_downloads_urls_and_checks_their_checksum() {
     let Some(b) = busybox_berth(BIN, &["tar", "python3"]) else {
@@ -363,8 +302,8 @@ fn add_downloads_urls_and_checks_their_checksum() {
     };
     let served = Ctx::new("served");
     served.write("tool.txt", "downloaded\n");
-    let port = 22000 + (std::process::id() % 3000) as u16;
-    let mut server = std::process::Command::new("python3")
+    let port = berth_testkit::registry::free_port();
+    let server = std::process::Command::new("python3")
         .args([
             "-m",
             "http.server",
@@ -377,6 +316,7 @@ fn add_downloads_urls_and_checks_their_checksum() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let server = KillOnDrop(server);
     let url = format!("http://127.0.0.1:{port}/tool.txt");
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -400,8 +340,7 @@ fn add_downloads_urls_and_checks_their_checksum() {
         ),
     );
     let bad_build = build(&b, &bad, &[]);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(ok_build.status.success(), "{}", stderr(&ok_build));
     assert_eq!(
         b.ok(&["run", "--rm", "added", "cat", "/opt/tool.txt"]),
@@ -421,10 +360,7 @@ fn add_downloads_urls_and_checks_their_checksum() {
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    let out = output_with_input(
-        std::process::Command::new("sha256sum"),
-        std::str::from_utf8(data).unwrap(),
-    );
+    let out = output_with_input(std::process::Command::new("sha256sum"), data);
     stdout(&out).split_whitespace().next().unwrap().to_string()
 }
 
@@ -443,7 +379,7 @@ fn cli_prints_only_the_id_and_refuses_unsupported_flags() {
         iid.to_str().unwrap(),
         "--label",
         "l=v",
-        ctx.path(),
+        ctx.as_str(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let id = stdout(&out).trim().to_string();
@@ -452,14 +388,14 @@ fn cli_prints_only_the_id_and_refuses_unsupported_flags() {
     assert_eq!(std::fs::read_to_string(&iid).unwrap(), id);
     let labels = b.ok(&["image", "inspect", "-f", "{{json .Config.Labels}}", &id]);
     assert_eq!(labels, r#"{"a":"b","l":"v"}"#);
-    let out = b.run(&["build", "--cache-from", "x", ctx.path()]);
+    let out = b.run(&["build", "--cache-from", "x", ctx.as_str()]);
     assert_eq!(out.status.code(), Some(125));
     assert!(
         stderr(&out).contains("does not support --cache-from"),
         "{}",
         stderr(&out)
     );
-    let out = b.run(&["build", "--platform", "linux/s390x", ctx.path()]);
+    let out = b.run(&["build", "--platform", "linux/s390x", ctx.as_str()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("would need emulation"),
@@ -496,16 +432,9 @@ fn systemd_sshd_example_builds_boots_and_answers_ssh() {
     let b = Berth::new(BIN);
     let tar = berth_testkit::systemd_rootfs_tar();
     b.ok(&["import", tar.to_str().unwrap(), "debian:bookworm"]);
-    let dir = Ctx::new("sshd-keys");
-    let key = dir.0.join("id");
-    let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let key = SshKey::new("sshd-keys");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/systemd-sshd");
-    let secret = format!("id=authorized_keys,src={}.pub", key.display());
+    let secret = format!("id=authorized_keys,src={}", key.public().display());
     let out = b.run(&[
         "build",
         "--progress=plain",
@@ -536,39 +465,7 @@ fn systemd_sshd_example_builds_boots_and_answers_ssh() {
             && mounts.contains(r#""Type":"cgroup""#),
         "{mounts}"
     );
-    let mut last = String::new();
-    for _ in 0..50 {
-        let out = std::process::Command::new("ssh")
-            .arg("-i")
-            .arg(&key)
-            .args([
-                "-p",
-                &port.to_string(),
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=3",
-                "-o",
-                "LogLevel=ERROR",
-            ])
-            .args([
-                "root@127.0.0.1",
-                "hostname; systemctl is-system-running --wait",
-            ])
-            .output()
-            .unwrap();
-        last = format!("{}{}", stdout(&out), stderr(&out));
-        if out.status.success() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let last = key.login(port, "hostname; systemctl is-system-running --wait");
     assert_eq!(last.trim(), "box\nrunning");
     b.ok(&["stop", "box"]);
     assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "box"]), "0");

@@ -3,56 +3,29 @@
 //! container's filesystem, and none of them reads a host file through a symlink the
 //! container made.
 
-use berth_testkit::{busybox_tar, require_root_and, stderr, stdout, Berth};
+use berth_testkit::{busybox_variant, require_root_and, stderr, stdout, Berth, Extra, Scratch};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("berth-commit-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// busybox plus /srv fixtures to change, imported as `base`.
 fn base_image(b: &Berth, scratch: &Path) {
-    let tree = scratch.join("tree");
-    std::fs::create_dir_all(tree.join("srv/dir-to-delete")).unwrap();
-    for (f, text) in [
-        ("srv/keep.txt", "keep\n"),
-        ("srv/modify.txt", "orig\n"),
-        ("srv/delete.txt", "doomed\n"),
-        ("srv/dir-to-delete/inner.txt", "inner\n"),
-        ("srv/file-to-dir", "file\n"),
-    ] {
-        std::fs::write(tree.join(f), text).unwrap();
-    }
     let tar = scratch.join("base.tar");
-    std::fs::copy(busybox_tar(), &tar).unwrap();
-    let st = Command::new("tar")
-        .arg("--numeric-owner")
-        .arg("-rf")
-        .arg(&tar)
-        .arg("-C")
-        .arg(&tree)
-        .arg("./srv")
-        .status()
-        .unwrap();
-    assert!(st.success());
+    busybox_variant(
+        &tar,
+        &[],
+        &[
+            Extra::Dir("./srv"),
+            Extra::Dir("./srv/dir-to-delete"),
+            Extra::File("./srv/keep.txt", "keep\n"),
+            Extra::File("./srv/modify.txt", "orig\n"),
+            Extra::File("./srv/delete.txt", "doomed\n"),
+            Extra::File("./srv/dir-to-delete/inner.txt", "inner\n"),
+            Extra::File("./srv/file-to-dir", "file\n"),
+        ],
+    );
     b.ok(&[
         "import",
         "--change",

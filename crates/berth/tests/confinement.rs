@@ -1,7 +1,7 @@
 //! Mounts and security defaults: read-only binds, tmpfs, read-only rootfs,
 //! capabilities, seccomp, masked paths, ulimits, resources.
 
-use berth_testkit::{stderr, Berth};
+use berth_testkit::{stderr, Berth, Scratch};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -12,7 +12,8 @@ fn env() -> Option<Berth> {
 #[test]
 fn binds_tmpfs_and_read_only_root() {
     let Some(b) = env() else { return };
-    let host = tempfile_dir("bind");
+    let scratch = Scratch::new("bind");
+    let host = scratch.path();
     std::fs::write(host.join("f"), "from-host\n").unwrap();
     let v = format!("{}:/data:ro", host.display());
     let out = b.sh(
@@ -60,7 +61,6 @@ fn binds_tmpfs_and_read_only_root() {
     ]);
     assert_eq!(bad.status.code(), Some(125));
     assert!(stderr(&bad).contains("does not exist"), "{}", stderr(&bad));
-    let _ = std::fs::remove_dir_all(host);
 }
 
 #[test]
@@ -167,10 +167,4 @@ fn ulimits_and_resources() {
         assert_eq!(cg("", "pids.max").unwrap(), "30");
     }
     b.ok(&["rm", "-f", &id]);
-}
-
-fn tempfile_dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("berth-bind-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

@@ -178,6 +178,21 @@ fn container_file(b: &Berth, container: &str, file: &str) -> String {
     ])
 }
 
+/// After an exec in container `c` returned: no process of `c` holds the caller's
+/// terminal `tty`, and a line typed there reaches the outer shell (which echoes
+/// `outer-got:`), not a reader the exec left behind (which appends to /tmp/stolen).
+fn assert_typed_after_exec_stays_out(b: &Berth, pty: &mut Pty, tty: &str) {
+    let holders = terminal_holders(b, "c", tty);
+    assert!(
+        holders.is_empty(),
+        "container processes hold the caller's terminal {tty}: {holders:?}"
+    );
+    pty.type_line("SECRET");
+    pty.wait_for("outer-got:SECRET");
+    let stolen = container_file(b, "c", "/tmp/stolen");
+    assert!(!stolen.contains("SECRET"), "the container read: {stolen:?}");
+}
+
 /// The attack: `exec` (no -t) leaves a background reader of the terminal behind it and
 /// returns; what the admin types next must not reach the container.
 #[test]
@@ -191,15 +206,7 @@ fn exec_background_child_cannot_read_the_terminal_afterwards() {
     let tty = pty.device();
     pty.wait_for("reader-started");
     pty.wait_for("exec-returned:0");
-    let holders = terminal_holders(&b, "c", &tty);
-    assert!(
-        holders.is_empty(),
-        "container processes hold the caller's terminal {tty}: {holders:?}"
-    );
-    pty.type_line("SECRET");
-    pty.wait_for("outer-got:SECRET");
-    let stolen = container_file(&b, "c", "/tmp/stolen");
-    assert!(!stolen.contains("SECRET"), "the container read: {stolen:?}");
+    assert_typed_after_exec_stays_out(&b, &mut pty, &tty);
 }
 
 /// With -i, what is typed while the exec runs reaches it; what is typed after it
@@ -217,15 +224,7 @@ fn exec_i_forwards_input_only_while_the_process_runs() {
     pty.type_line("DURING");
     pty.wait_for("first:DURING");
     pty.wait_for("exec-returned:3");
-    let holders = terminal_holders(&b, "c", &tty);
-    assert!(
-        holders.is_empty(),
-        "container processes hold the caller's terminal {tty}: {holders:?}"
-    );
-    pty.type_line("SECRET");
-    pty.wait_for("outer-got:SECRET");
-    let stolen = container_file(&b, "c", "/tmp/stolen");
-    assert!(!stolen.contains("SECRET"), "the container read: {stolen:?}");
+    assert_typed_after_exec_stays_out(&b, &mut pty, &tty);
 }
 
 /// `exec -it` hands the process a pty of the container's own; `exec -d` leaves
@@ -257,29 +256,8 @@ fn tty_exec_detached_exec_and_attached_run_hold_no_caller_terminal() {
 
 /// Runs `berth ARGS` with `input` on stdin; gives up (failing) after 60 s.
 fn exec_bounded(b: &Berth, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = b
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    drop(stdin);
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            // SAFETY: kill(2) on the berth we started, still unreaped.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("berth {args:?} did not return within 60 s");
-        }
-    }
+    b.run_bounded(args, input, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("berth {args:?} did not return within 60 s"))
 }
 
 #[test]

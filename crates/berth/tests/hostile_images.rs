@@ -5,103 +5,18 @@
 //! climb out of the volume directory.
 //!
 //! Host files an attack would reach are decoys under /tmp where possible; the one
-//! test aimed at the real `/etc/machine-id` backs it up and restores it on drop.
+//! test aimed at the real `/etc` backs up the files berth touches and restores them on
+//! drop.
 
-use berth_testkit::{busybox_berth, busybox_tar, monitor_processes, stderr, stdout, Berth};
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use berth_testkit::{
+    busybox_berth, busybox_tar, busybox_variant, stderr, stdout, tar_of, Berth, Extra,
+    HostFileGuard, Scratch,
+};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
-
-/// What a test adds to the busybox rootfs.
-enum Extra<'a> {
-    File(&'a str, &'a str),
-    Symlink(&'a str, &'a str),
-    Fifo(&'a str),
-    Dir(&'a str),
-}
-
-/// A scratch directory for one test, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("berth-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn header(path: &str, kind: tar::EntryType, size: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(kind);
-    h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_size(size);
-    // Raw bytes: tar's set_path refuses some of the names an attacker writes.
-    let name = h.as_old_mut().name.as_mut();
-    name[..path.len()].copy_from_slice(path.as_bytes());
-    h
-}
-
-fn append(b: &mut tar::Builder<std::fs::File>, e: &Extra) {
-    let (path, kind, data, link) = match e {
-        Extra::File(p, d) => (*p, tar::EntryType::Regular, d.as_bytes(), None),
-        Extra::Symlink(p, t) => (*p, tar::EntryType::Symlink, &b""[..], Some(*t)),
-        Extra::Fifo(p) => (*p, tar::EntryType::Fifo, &b""[..], None),
-        Extra::Dir(p) => (*p, tar::EntryType::Directory, &b""[..], None),
-    };
-    let mut h = header(path, kind, data.len() as u64);
-    if let Some(t) = link {
-        h.set_link_name_literal(t).unwrap();
-    }
-    h.set_cksum();
-    b.append(&h, data).unwrap();
-}
-
-/// The busybox rootfs without `drop` (and what lies below), plus `extra`.
-fn busybox_variant(out: &Path, drop: &[&str], extra: &[Extra]) {
-    let mut src = tar::Archive::new(std::fs::File::open(busybox_tar()).unwrap());
-    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
-    for entry in src.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let rel = path.trim_start_matches("./").trim_end_matches('/');
-        if drop
-            .iter()
-            .any(|d| rel == *d || rel.starts_with(&format!("{d}/")))
-        {
-            continue;
-        }
-        let h = entry.header().clone();
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).unwrap();
-        b.append(&h, &data[..]).unwrap();
-    }
-    for e in extra {
-        append(&mut b, e);
-    }
-    b.finish().unwrap();
-}
-
-fn tar_of(out: &Path, entries: &[Extra]) {
-    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
-    for e in entries {
-        append(&mut b, e);
-    }
-    b.finish().unwrap();
-}
 
 /// Imports a busybox variant as `name` with `CMD ["/bin/sh"]`.
 fn import_variant(b: &Berth, dir: &Path, name: &str, drop: &[&str], extra: &[Extra]) {
@@ -114,31 +29,6 @@ fn import_variant(b: &Berth, dir: &Path, name: &str, drop: &[&str], extra: &[Ext
         &tar.to_string_lossy(),
         name,
     ]);
-}
-
-/// Runs berth; if it has not finished after `secs`, kills it and this berth's
-/// monitors by PID and returns None (a hang).
-fn run_bounded(b: &Berth, args: &[&str], secs: u64) -> Option<Output> {
-    let mut child = b
-        .command(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            for pid in monitor_processes(&b.root) {
-                // SAFETY: kill(2) on a PID this test's berth started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(child.wait_with_output().unwrap())
 }
 
 fn assert_refused(out: &Output, what: &str, needle: &str) {
@@ -213,10 +103,10 @@ fn etc_linked_out_to_a_host_dir_writes_nothing_there() {
         &["etc"],
         &[Extra::Symlink("etc", &decoy_s)],
     );
-    let out = run_bounded(
-        &b,
+    let out = b.run_bounded(
         &["run", "--rm", "--systemd=always", "decoy-etc", "true"],
-        60,
+        b"",
+        Duration::from_secs(60),
     );
     // Whether it starts is not the point (inside, its /etc is a dangling link).
     eprintln!(
@@ -256,32 +146,21 @@ fn etc_linked_inside_the_image_still_gets_its_own_machine_id() {
     b.ok(&["rm", "-f", "inner"]);
 }
 
-/// Restores the host's /etc/machine-id on drop, whatever the test did.
-struct MachineIdGuard(Option<Vec<u8>>);
-
-impl Drop for MachineIdGuard {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.0 {
-            if std::fs::read("/etc/machine-id").ok().as_ref() != Some(saved) {
-                std::fs::write("/etc/machine-id", saved).unwrap();
-            }
-        }
-    }
-}
-
 /// The files under the host's /etc that berth reads or writes for a container.
+const HOST_ETC_FILES: [&str; 6] = [
+    "/etc/machine-id",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+];
+
 fn host_etc_files() -> Vec<Option<Vec<u8>>> {
-    [
-        "machine-id",
-        "passwd",
-        "group",
-        "hosts",
-        "hostname",
-        "resolv.conf",
-    ]
-    .iter()
-    .map(|f| std::fs::read(Path::new("/etc").join(f)).ok())
-    .collect()
+    HOST_ETC_FILES
+        .iter()
+        .map(|f| std::fs::read(f).ok())
+        .collect()
 }
 
 #[test]
@@ -290,7 +169,8 @@ fn etc_linked_to_the_hosts_etc_leaves_it_byte_identical() {
         return;
     };
     let scratch = Scratch::new("etc-host");
-    let _guard = MachineIdGuard(std::fs::read("/etc/machine-id").ok());
+    // Whatever happens, the host's files are put back as they were.
+    let _guards: Vec<HostFileGuard> = HOST_ETC_FILES.iter().map(HostFileGuard::new).collect();
     let before = host_etc_files();
     import_variant(
         &b,
@@ -302,10 +182,10 @@ fn etc_linked_to_the_hosts_etc_leaves_it_byte_identical() {
             Extra::Symlink("sbin/init", "/bin/true"),
         ],
     );
-    let out = run_bounded(
-        &b,
+    let out = b.run_bounded(
         &["run", "-d", "--name", "init", "host-etc", "/sbin/init"],
-        60,
+        b"",
+        Duration::from_secs(60),
     );
     eprintln!("host-etc: {:?}", out.map(|o| (o.status.code(), stderr(&o))));
     let _ = b.run(&["rm", "-f", "init"]);
@@ -371,10 +251,20 @@ fn fifo_as_passwd_gives_a_clear_error_not_a_hang() {
         "-c",
         "rm /etc/passwd /etc/group && mkfifo /etc/passwd /etc/group",
     ]);
-    let out = run_bounded(&b, &["exec", "-u", "someuser", "c", "true"], 30)
+    let out = b
+        .run_bounded(
+            &["exec", "-u", "someuser", "c", "true"],
+            b"",
+            Duration::from_secs(30),
+        )
         .expect("exec -u with a FIFO as /etc/passwd hung");
     assert_refused(&out, "exec -u", "FIFO");
-    let out = run_bounded(&b, &["exec", "-u", "0:somegroup", "c", "true"], 30)
+    let out = b
+        .run_bounded(
+            &["exec", "-u", "0:somegroup", "c", "true"],
+            b"",
+            Duration::from_secs(30),
+        )
         .expect("exec -u with a FIFO as /etc/group hung");
     assert_refused(&out, "exec -u :group", "/etc/group");
     b.ok(&["rm", "-f", "c"]);
@@ -387,12 +277,13 @@ fn fifo_as_passwd_gives_a_clear_error_not_a_hang() {
         &["etc/passwd"],
         &[Extra::Fifo("etc/passwd")],
     );
-    let out = run_bounded(
-        &b,
-        &["run", "--rm", "-u", "someuser", "fifo-passwd", "true"],
-        30,
-    )
-    .expect("run -u with a FIFO as /etc/passwd hung");
+    let out = b
+        .run_bounded(
+            &["run", "--rm", "-u", "someuser", "fifo-passwd", "true"],
+            b"",
+            Duration::from_secs(30),
+        )
+        .expect("run -u with a FIFO as /etc/passwd hung");
     assert_refused(&out, "run -u", "FIFO");
     assert_refused(&out, "run -u", "/etc/passwd");
 }

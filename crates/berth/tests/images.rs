@@ -1,7 +1,7 @@
 //! Images: import with --change, listing, tags, references, rmi rules, inspect, and
 //! hostile input.
 
-use berth_testkit::{busybox_tar, require_root_and, stderr, Berth};
+use berth_testkit::{busybox_tar, require_root_and, stderr, Berth, Scratch};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -150,9 +150,8 @@ fn hostile_tarball_is_refused_and_leaves_nothing() {
         return;
     }
     let b = Berth::new(BIN);
-    let dir = std::env::temp_dir().join(format!("berth-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let tar = dir.join("evil.tar");
+    let dir = Scratch::new("hostile");
+    let tar = dir.0.join("evil.tar");
     let script = format!(
         "import tarfile, io\nt = tarfile.open('{}', 'w')\ni = tarfile.TarInfo('../../../../tmp/berth-escaped-{}')\ni.size = 3\nt.addfile(i, io.BytesIO(b'bad'))\nt.close()\n",
         tar.display(),
@@ -179,5 +178,4 @@ fn hostile_tarball_is_refused_and_leaves_nothing() {
             .code(),
         Some(125)
     );
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -3,8 +3,7 @@
 //! and host modes, port clashes, and many containers at once. "Other hosts" are
 //! network namespaces made by the test; no traffic leaves this machine.
 
-use berth_testkit::{stderr, Berth, TestHost};
-use std::io::{Read, Write};
+use berth_testkit::{stderr, wait_http, Berth, TestHost};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
@@ -18,28 +17,8 @@ fn port(k: u16) -> u16 {
     20000 + (std::process::id() % 2000) as u16 * 10 + k
 }
 
-fn http_get(addr: &str) -> std::io::Result<String> {
-    let mut s =
-        std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(3))?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
-}
-
 const HTTPD: &str =
     "mkdir -p /www && echo hello-from-berth > /www/index.html && exec httpd -f -p 80 -h /www";
-
-fn wait_http(addr: &str) -> String {
-    for _ in 0..100 {
-        if let Ok(body) = http_get(addr) {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    http_get(addr).unwrap_or_else(|e| panic!("GET {addr}: {e}"))
-}
 
 #[test]
 fn published_ports_reach_from_loopback_other_hosts_and_udp() {
@@ -105,25 +84,11 @@ fn published_ports_reach_from_loopback_other_hosts_and_udp() {
 fn container_reaches_another_host_through_nat() {
     let Some(b) = env() else { return };
     let other = TestHost::new();
-    let dir = std::env::temp_dir().join(format!("berth-nat-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("index.html"), "outside-server\n").unwrap();
-    let mut server = other.spawn(&[
-        "busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "8000",
-        "-h",
-        dir.to_str().unwrap(),
-    ]);
+    let _server = other.serve("outside-server\n", 8000);
     std::thread::sleep(Duration::from_millis(200));
     let url = format!("http://{}:8000/index.html", other.ip);
     let got = b.sh(&[], &format!("for i in 1 2 3 4 5; do timeout 3 wget -q -O - {url} && exit 0; sleep 0.2; done; exit 1"));
     assert_eq!(got, "outside-server");
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -432,6 +397,12 @@ fn network_none_sets_up_no_nat() {
         .args(["list", "tables"])
         .output()
         .unwrap();
+    // An nft that cannot list would make the check below pass on nothing.
+    assert!(
+        tables.status.success(),
+        "nft list tables: {}",
+        stderr(&tables)
+    );
     assert!(
         !String::from_utf8_lossy(&tables.stdout).contains(&b.nft_table),
         "a container without a network made berth's nft table"

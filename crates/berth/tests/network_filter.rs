@@ -4,8 +4,7 @@
 //! 127.0.0.1 through its gateway to reach the host's loopback-only services.
 //! "Neighbours" are the testkit's `TestHost` namespaces; nothing leaves the machine.
 
-use berth_testkit::{stderr, stdout, Berth, TestHost};
-use std::io::{Read, Write};
+use berth_testkit::{stderr, stdout, wait_http, Berth, TestHost};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
@@ -27,26 +26,6 @@ fn httpd(extra: Option<u16>) -> String {
         Some(p) => format!("{PAGE} && httpd -p {p} -h /www && exec httpd -f -p 80 -h /www"),
         None => format!("{PAGE} && exec httpd -f -p 80 -h /www"),
     }
-}
-
-fn http_get(addr: &str) -> std::io::Result<String> {
-    let mut s =
-        std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(3))?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
-}
-
-fn wait_http(addr: &str) -> String {
-    for _ in 0..100 {
-        if let Ok(body) = http_get(addr) {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    http_get(addr).unwrap_or_else(|e| panic!("GET {addr}: {e}"))
 }
 
 /// `wget URL` from the neighbour: the page, or "" when it cannot be fetched.
@@ -165,18 +144,7 @@ fn user_networks_are_isolated_from_each_other() {
     }
     // Everyone still goes out.
     let other = TestHost::new();
-    let dir = std::env::temp_dir().join(format!("berth-filter-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("index.html"), "outside-server\n").unwrap();
-    let mut server = other.spawn(&[
-        "busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "8000",
-        "-h",
-        dir.to_str().unwrap(),
-    ]);
+    let server = other.serve("outside-server\n", 8000);
     let outside = format!("http://{}:8000/index.html", other.ip);
     for c in ["a1", "b1", "d1"] {
         assert_eq!(
@@ -185,9 +153,7 @@ fn user_networks_are_isolated_from_each_other() {
             "{c} going out"
         );
     }
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(dir);
+    drop(server);
     b.ok(&["rm", "-f", "a1", "a2", "b1", "d1"]);
     b.wait_monitors_gone();
     b.ok(&["network", "rm", &net_a, &net_b]);

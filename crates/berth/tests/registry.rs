@@ -3,7 +3,7 @@
 //! mirrors, resumed pulls, and images that skopeo wrote in other formats.
 
 use berth_testkit::registry::{free_port, skopeo_copy, write_file, CountingProxy, Registry};
-use berth_testkit::{require_root_and, stderr, stdout, Berth};
+use berth_testkit::{output_with_input, require_root_and, stderr, stdout, Berth, KillOnDrop};
 use std::process::Output;
 use std::time::Duration;
 
@@ -209,7 +209,7 @@ fn login_push_and_wrong_password() {
     wrong
         .env("DOCKER_CONFIG", dc)
         .stderr(std::process::Stdio::piped());
-    let out = berth_testkit::output_with_input(wrong, "nope\n");
+    let out = output_with_input(wrong, "nope\n");
     assert_ne!(out.status.code(), Some(0));
     assert!(
         stderr(&out).contains("rejected the username or password"),
@@ -222,7 +222,7 @@ fn login_push_and_wrong_password() {
     right
         .env("DOCKER_CONFIG", dc)
         .stderr(std::process::Stdio::piped());
-    let out = berth_testkit::output_with_input(right, "s3cret\n");
+    let out = output_with_input(right, "s3cret\n");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("Login Succeeded"));
     let config: serde_json::Value =
@@ -280,37 +280,17 @@ fn logout_takes_the_server_spelled_as_login_does() {
 
 /// PUTs a blob or manifest with curl (the test builds what no tool here makes).
 fn curl_put(url: &str, content_type: &str, body: &[u8]) {
-    let dir = tempfile_dir();
-    let f = dir.join(format!("body-{}", body.len()));
-    std::fs::write(&f, body).unwrap();
-    let out = std::process::Command::new("curl")
-        .args(["-fsS", "-X", "PUT", "-H"])
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-fsS", "-X", "PUT", "-H"])
         .arg(format!("Content-Type: {content_type}"))
-        .arg("--data-binary")
-        .arg(format!("@{}", f.display()))
-        .arg(url)
-        .output()
-        .unwrap();
+        .args(["--data-binary", "@-", url])
+        .stderr(std::process::Stdio::piped());
+    let out = output_with_input(curl, body);
     assert!(
         out.status.success(),
         "PUT {url}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Removes the scratch directory the curl helpers write into, even on panic.
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("berth-registry-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn curl_get(url: &str, accept: &str) -> Vec<u8> {
@@ -353,13 +333,8 @@ fn upload_blob(host: &str, repo: &str, data: &[u8]) -> String {
 }
 
 fn sha256(data: &[u8]) -> String {
-    let dir = tempfile_dir();
-    let f = dir.join("hash-input");
-    std::fs::write(&f, data).unwrap();
-    let out = std::process::Command::new("sha256sum")
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = output_with_input(std::process::Command::new("sha256sum"), data);
+    assert!(out.status.success(), "sha256sum failed");
     format!(
         "sha256:{}",
         String::from_utf8_lossy(&out.stdout)
@@ -374,7 +349,6 @@ fn manifest_list_picks_host_platform_or_the_requested_one() {
     if !require_root_and(&["tar", "docker-registry", "curl", "sha256sum"]) {
         return;
     }
-    let _scratch = RemoveOnDrop(tempfile_dir());
     let reg = Registry::start();
     let b = Berth::new(BIN);
     b.import_busybox("plat:amd", &["LABEL which=host"]);
@@ -641,7 +615,8 @@ fn killed_pull_resumes_with_fewer_bytes() {
 
     let b = Berth::new(BIN);
     proxy.reset();
-    let mut child = b.command(&["pull", "-q", &image]).spawn().unwrap();
+    // Killed on drop too: a failed check below must not leave the pull running.
+    let mut child = KillOnDrop(b.command(&["pull", "-q", &image]).spawn().unwrap());
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while proxy.count() < 8 << 20 {
         assert!(
@@ -649,13 +624,13 @@ fn killed_pull_resumes_with_fewer_bytes() {
             "the pull never got going"
         );
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.0.try_wait().unwrap().is_none(),
             "the pull finished before it was killed"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     let first = proxy.count();
     let partial = files_under(&b.root.join("tmp/partial"));
     assert_eq!(partial.len(), 1, "{partial:?}");

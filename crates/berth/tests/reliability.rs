@@ -1,8 +1,7 @@
 //! Races of issue 13, tried as a user would hit them: commands that overlap in time
 //! must leave a working container, however the timing falls.
 
-use berth_testkit::Berth;
-use std::io::{Read, Write};
+use berth_testkit::{http_get, Berth};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
@@ -16,22 +15,12 @@ fn port(k: u16) -> u16 {
     40000 + (std::process::id() % 2000) as u16 * 10 + k
 }
 
-fn http_get(addr: &str) -> std::io::Result<String> {
-    let mut s =
-        std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(1))?;
-    s.set_read_timeout(Some(Duration::from_secs(1)))?;
-    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
-}
-
 /// Whether the page answers within `limit` (polled; only "eventually" is asserted).
 fn answers_within(addr: &str, limit: Duration) -> Result<String, String> {
     let deadline = Instant::now() + limit;
     let mut last = String::new();
     while Instant::now() < deadline {
-        match http_get(addr) {
+        match http_get(addr, Duration::from_secs(1)) {
             Ok(body) if body.contains("hello-from-berth") => return Ok(body),
             Ok(body) => last = format!("unexpected answer {body:?}"),
             Err(e) => last = e.to_string(),

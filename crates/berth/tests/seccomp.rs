@@ -199,15 +199,7 @@ fn probe_dir(b: &Berth) -> PathBuf {
         return dir;
     }
     std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("probe.c");
-    std::fs::write(&src, PROBE_C).unwrap();
-    let st = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(dir.join("probe"))
-        .arg(&src)
-        .status()
-        .expect("a C compiler (cc) for the seccomp probe");
-    assert!(st.success(), "building the seccomp probe failed");
+    berth_testkit::compile_static_c(PROBE_C, &dir.join("probe"));
     dir
 }
 

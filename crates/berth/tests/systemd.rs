@@ -1,7 +1,7 @@
 //! System containers: a Debian bookworm image whose PID 1 is systemd boots with no
 //! flags, runs services, reports readiness, stops cleanly, and explains failures.
 
-use berth_testkit::{require_root_and, stderr, stdout, Berth};
+use berth_testkit::{require_root_and, stderr, stdout, Berth, SshKey};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -287,23 +287,12 @@ fn ssh_into_system_container_over_published_port() {
         return;
     }
     let Some(b) = env() else { return };
-    let dir = std::env::temp_dir().join(format!("berth-ssh-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("id");
-    let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", ""])
-        .arg("-f")
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::copy(dir.join("id.pub"), dir.join("authorized_keys")).unwrap();
+    let key = SshKey::new("ssh");
+    let authorized = key.dir().join("authorized_keys");
+    std::fs::copy(key.public(), &authorized).unwrap();
     let port = 21000 + (std::process::id() % 2000) as u16 * 3;
     let publish = format!("{port}:22");
-    let keys = format!(
-        "{}:/root/.ssh/authorized_keys:ro",
-        dir.join("authorized_keys").display()
-    );
+    let keys = format!("{}:/root/.ssh/authorized_keys:ro", authorized.display());
     b.ok(&[
         "run",
         "-d",
@@ -318,39 +307,8 @@ fn ssh_into_system_container_over_published_port() {
         "--wait=ready",
         "debian-systemd",
     ]);
-    let mut last = String::new();
-    for _ in 0..50 {
-        let out = std::process::Command::new("ssh")
-            .arg("-i")
-            .arg(&key)
-            .args([
-                "-p",
-                &port.to_string(),
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=3",
-                "-o",
-                "LogLevel=ERROR",
-            ])
-            .args([
-                "root@127.0.0.1",
-                "hostname; systemctl is-system-running --wait",
-            ])
-            .output()
-            .unwrap();
-        last = format!("{}{}", stdout(&out), stderr(&out));
-        if out.status.success() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let last = key.login(port, "hostname; systemctl is-system-running --wait");
     assert_eq!(last.trim(), "h\nrunning");
     b.ok(&["stop", "n"]);
     assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "n"]), "0");
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -3,12 +3,20 @@
 //! environment per test (own BERTH_ROOT/BERTH_RUNROOT) that runs the real binary, and
 //! checks that a test left no mounts, cgroups or processes behind.
 
+pub mod fixtures;
+pub mod host;
 pub mod registry;
+pub mod wait;
+
+pub use fixtures::{busybox_variant, compile_static_c, tar_of, Extra, Scratch};
+pub use host::{HostFileGuard, KillOnDrop};
+pub use wait::{http_get, wait_http, SshKey};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// True when the test may run. Without a requirement it is skipped with the reason
 /// when run by hand, and fails under `CI=true`.
@@ -96,7 +104,7 @@ fn build_busybox_tar() -> PathBuf {
     )
     .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
-    build_udp_echo(&tmp, &rootfs.join("bin/udp-echo"));
+    fixtures::compile_static_c(UDP_ECHO_C, &rootfs.join("bin/udp-echo"));
     tar_into_place(&rootfs, &tmp.join("rootfs.tar"), &tar);
     let _ = std::fs::remove_dir_all(&tmp);
     tar
@@ -179,18 +187,6 @@ int main(int argc, char **argv) {
 }
 "#;
 
-fn build_udp_echo(tmp: &Path, out: &Path) {
-    let src = tmp.join("udp-echo.c");
-    std::fs::write(&src, UDP_ECHO_C).unwrap();
-    let st = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(out)
-        .arg(&src)
-        .status()
-        .expect("a C compiler (cc) for the udp-echo fixture");
-    assert!(st.success(), "building the udp-echo fixture failed");
-}
-
 /// Another host on this machine: a network namespace joined to the host by a veth
 /// pair, host side `10.253.N.1/30`, namespace side `10.253.N.2/30`. Removed on drop.
 pub struct TestHost {
@@ -245,6 +241,19 @@ impl TestHost {
             .unwrap()
     }
 
+    /// Serves `page` as `/index.html` with busybox httpd on `port` of the test
+    /// host, until the returned value is dropped (server stopped, directory removed).
+    pub fn serve(&self, page: &str, port: u16) -> Served {
+        let dir = Scratch::new(&format!("{}-www", self.ns));
+        dir.write("index.html", page);
+        let port = port.to_string();
+        let server = self.spawn(&["busybox", "httpd", "-f", "-p", &port, "-h", dir.as_str()]);
+        Served {
+            _server: KillOnDrop(server),
+            _dir: dir,
+        }
+    }
+
     /// Starts a long-running command inside the test host.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         Command::new("ip")
@@ -256,6 +265,12 @@ impl TestHost {
             .spawn()
             .unwrap()
     }
+}
+
+/// A page a `TestHost` serves; the server stops (before its directory goes) on drop.
+pub struct Served {
+    _server: KillOnDrop,
+    _dir: Scratch,
 }
 
 impl Default for TestHost {
@@ -355,6 +370,42 @@ impl Berth {
         args
     }
 
+    /// Runs berth with `input` on its stdin; if it has not finished after `limit`,
+    /// kills it and this berth's monitors by PID and returns None (a hang).
+    pub fn run_bounded(&self, args: &[&str], input: &[u8], limit: Duration) -> Option<Output> {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // A berth that never reads its stdin must not block the test here.
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(out) => Some(out.expect("wait for berth")),
+            Err(_) => {
+                // SAFETY: kill(2) on the berth this test started, not reaped yet
+                // (the waiter thread reaps it), and on this berth's monitors.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                for m in monitor_processes(&self.root) {
+                    unsafe { libc::kill(m, libc::SIGKILL) };
+                }
+                let _ = waiter.join();
+                None
+            }
+        }
+    }
+
     /// Imports the busybox rootfs as `name` with the given `--change`s.
     pub fn import_busybox(&self, name: &str, changes: &[&str]) -> String {
         let tar = busybox_tar();
@@ -388,10 +439,21 @@ impl Berth {
     /// unplugging the network after its CLI returned, and the last one leaves an
     /// idle bridge and nft table for the linger time before removing them.
     pub fn wait_monitors_gone(&self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !monitor_processes(&self.root).is_empty() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !monitor_processes(&self.root).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Mount table lines naming this berth's directory.
+    fn mounts_left(&self) -> Vec<String> {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let base = self.base.to_string_lossy();
+        mounts
+            .lines()
+            .filter(|l| l.contains(base.as_ref()))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Asserts nothing of this berth's remains on the host: no mounts under its root,
@@ -400,12 +462,7 @@ impl Berth {
         self.wait_monitors_gone();
         let procs = monitor_processes(&self.root);
         assert!(procs.is_empty(), "monitor processes left behind: {procs:?}");
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let root = self.base.to_string_lossy();
-        let left: Vec<&str> = mounts
-            .lines()
-            .filter(|l| l.contains(root.as_ref()))
-            .collect();
+        let left = self.mounts_left();
         assert!(left.is_empty(), "mounts left behind: {left:#?}");
         let orphans = orphan_cgroups();
         assert!(orphans.is_empty(), "cgroups left behind: {orphans:?}");
@@ -432,11 +489,16 @@ impl Berth {
     }
 }
 
-/// Container cgroups whose container exists in no berth state directory. berth
-/// removes a container's cgroups before its directory, and creates the directory
-/// before the cgroups, so a cgroup without a directory is a leftover even while
-/// other tests run containers in parallel.
+/// Container cgroups that neither a live container nor a known container directory
+/// accounts for. A container's cgroups live inside its monitor's lifetime (the
+/// monitor creates them and removes them before it exits), so a cgroup whose id a
+/// running `berth monitor` names belongs to a live container of some berth, whatever
+/// its state root (other helpers run berths with roots of their own). Beyond that,
+/// berth removes a container's cgroups before its directory and creates the
+/// directory before the cgroups, so a cgroup with neither a monitor nor a directory
+/// in a known root is a leftover even while other tests run containers in parallel.
 pub fn orphan_cgroups() -> Vec<PathBuf> {
+    let live = monitored_ids();
     let mut roots: Vec<PathBuf> = vec![PathBuf::from("/var/lib/berth")];
     for e in std::fs::read_dir(std::env::temp_dir())
         .into_iter()
@@ -454,9 +516,10 @@ pub fn orphan_cgroups() -> Vec<PathBuf> {
         .into_iter()
         .filter(|cg| {
             let id = cg.file_name().map(|f| f.to_os_string()).unwrap_or_default();
-            !roots
-                .iter()
-                .any(|r| r.join("containers").join(&id).exists())
+            !live.contains(&id)
+                && !roots
+                    .iter()
+                    .any(|r| r.join("containers").join(&id).exists())
         })
         .collect()
 }
@@ -466,13 +529,23 @@ impl Drop for Berth {
         for id in self.all_ids() {
             let _ = self.run(&["rm", "-f", &id]);
         }
-        if std::thread::panicking() {
+        let check = if std::thread::panicking() {
             // Lingering monitors still need the state to remove their bridges.
             self.wait_monitors_gone();
+            Ok(())
         } else {
-            self.assert_no_leftovers();
+            // Caught, so a failed check still removes the directory below; re-raised
+            // after that.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.assert_no_leftovers()))
+        };
+        // Kept while something is mounted under it (removing would delete through the
+        // mount) or a monitor still uses it; the check reports either.
+        if self.mounts_left().is_empty() && monitor_processes(&self.root).is_empty() {
+            let _ = std::fs::remove_dir_all(&self.base);
         }
-        let _ = std::fs::remove_dir_all(&self.base);
+        if let Err(failed) = check {
+            std::panic::resume_unwind(failed);
+        }
     }
 }
 
@@ -496,6 +569,28 @@ pub fn monitor_processes(root: &Path) -> Vec<i32> {
     out
 }
 
+/// The container ids named by running `berth monitor <id>` processes, of any berth.
+fn monitored_ids() -> std::collections::HashSet<std::ffi::OsString> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| monitor_id(&std::fs::read(e.path().join("cmdline")).ok()?))
+        .collect()
+}
+
+/// The id in a `/proc/PID/cmdline` of `.../berth monitor <id> [...]`.
+fn monitor_id(cmdline: &[u8]) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut argv = cmdline.split(|b| *b == 0);
+    let exe = Path::new(std::ffi::OsStr::from_bytes(argv.next()?));
+    if !exe.ends_with("berth") || argv.next()? != b"monitor" {
+        return None;
+    }
+    let id = argv.next().filter(|id| !id.is_empty())?;
+    Some(std::ffi::OsStr::from_bytes(id).to_os_string())
+}
+
 /// Every `berth/<id>` cgroup directory in every hierarchy.
 pub fn container_cgroups() -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -515,7 +610,7 @@ pub fn container_cgroups() -> Vec<PathBuf> {
 }
 
 /// Runs `cmd` with `input` on its stdin; returns what it printed.
-pub fn output_with_input(mut cmd: Command, input: &str) -> Output {
+pub fn output_with_input(mut cmd: Command, input: impl AsRef<[u8]>) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -525,7 +620,7 @@ pub fn output_with_input(mut cmd: Command, input: &str) -> Output {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(input.as_bytes())
+        .write_all(input.as_ref())
         .expect("write stdin");
     child.wait_with_output().expect("wait for command")
 }
@@ -547,4 +642,24 @@ pub fn busybox_berth(bin: &str, tools: &[&str]) -> Option<Berth> {
     let b = Berth::new(bin);
     b.import_busybox("busybox", &[r#"CMD ["/bin/sh"]"#]);
     Some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_id_reads_only_berth_monitor_command_lines() {
+        let id = |c: &[u8]| monitor_id(c).map(|s| s.to_string_lossy().into_owned());
+        assert_eq!(
+            id(b"/x/target/debug/berth\0monitor\0abc123\0--attach\0").as_deref(),
+            Some("abc123")
+        );
+        assert_eq!(id(b"berth\0monitor\0abc123\0").as_deref(), Some("abc123"));
+        assert_eq!(id(b"/usr/bin/berth\0run\0monitor\0"), None);
+        assert_eq!(id(b"/usr/bin/notberth\0monitor\0abc\0"), None);
+        assert_eq!(id(b"sh\0-c\0berth monitor abc\0"), None);
+        assert_eq!(id(b"/usr/bin/berth\0monitor\0"), None);
+        assert_eq!(id(b""), None);
+    }
 }
