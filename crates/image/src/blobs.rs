@@ -200,7 +200,14 @@ mod tests {
         let store = BlobStore::open(dir.path()).unwrap();
         let good = format!("sha256:{}", "ab".repeat(32));
         assert_eq!(store.path(&good), store.dir.join("ab".repeat(32)));
-        for bad in ["sha256:/etc", "sha256:../../x", "sha256:AB", "md5:00", "/etc/passwd", ""] {
+        for bad in [
+            "sha256:/etc",
+            "sha256:../../x",
+            "sha256:AB",
+            "md5:00",
+            "/etc/passwd",
+            "",
+        ] {
             assert_eq!(store.path(bad), store.dir.join("invalid-digest"), "{bad}");
         }
     }
