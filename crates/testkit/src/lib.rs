@@ -498,6 +498,11 @@ impl Berth {
 /// directory before the cgroups, so a cgroup with neither a monitor nor a directory
 /// in a known root is a leftover even while other tests run containers in parallel.
 pub fn orphan_cgroups() -> Vec<PathBuf> {
+    // Cgroups first, then the monitors, then whether each cgroup is still there:
+    // another berth's container that starts or ends meanwhile (its monitor creates
+    // the cgroup after it starts and removes it before it exits) is never taken
+    // for a leftover.
+    let cgroups = container_cgroups();
     let live = monitored_ids();
     let mut roots: Vec<PathBuf> = vec![PathBuf::from("/var/lib/berth")];
     for e in std::fs::read_dir(std::env::temp_dir())
@@ -512,7 +517,7 @@ pub fn orphan_cgroups() -> Vec<PathBuf> {
     if let Some(r) = std::env::var_os("BERTH_ROOT") {
         roots.push(PathBuf::from(r));
     }
-    container_cgroups()
+    cgroups
         .into_iter()
         .filter(|cg| {
             let id = cg.file_name().map(|f| f.to_os_string()).unwrap_or_default();
@@ -521,6 +526,7 @@ pub fn orphan_cgroups() -> Vec<PathBuf> {
                     .iter()
                     .any(|r| r.join("containers").join(&id).exists())
         })
+        .filter(|cg| cg.exists())
         .collect()
 }
 
