@@ -124,11 +124,16 @@ pub fn ensure_image(engine: &Engine, image: &str, policy: PullPolicy) -> Result<
         &PullOptions::default(),
         progress::for_stderr(),
     )
-    .with_context(|| {
-        format!(
+    .with_context(|| match policy {
+        PullPolicy::Always => format!(
+            "pulling image '{}' failed; it is pulled every time because of --pull (=always): \
+             drop that to use the local image",
+            familiar_input(image)
+        ),
+        _ => format!(
             "Unable to find image '{}' locally, and pulling it failed",
             familiar_input(image)
-        )
+        ),
     })?;
     eprintln!("Digest: {}", p.digest);
     eprintln!(
