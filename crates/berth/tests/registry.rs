@@ -732,3 +732,47 @@ fn concurrent_pulls_of_one_image_both_succeed() {
     assert!(files_under(&b.root.join("tmp")).is_empty());
     b.assert_no_leftovers();
 }
+
+/// `build` pulls a FROM image that is only in a registry, as `run` does, and
+/// `build --pull` asks the registry again even when the image is local.
+#[test]
+fn build_pulls_its_base_image() {
+    if !require_root_and(&["tar", "docker-registry"]) {
+        return;
+    }
+    let reg = Registry::start();
+    let src = Berth::new(BIN);
+    src.import_busybox("localbb:1", &[r#"CMD ["/bin/sh"]"#]);
+    let base = format!("{}/tools/base:v1", reg.host);
+    src.ok(&["push", "-q", "localbb:1", &base]);
+
+    let b = Berth::new(BIN);
+    let ctx = tempfile::tempdir().unwrap();
+    write_file(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM {base}\nRUN echo built > /built\n"),
+    );
+    let ctx_path = ctx.path().to_str().unwrap();
+    let id = b.ok(&["build", "-q", "-t", "fromreg", ctx_path]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(b.ok(&["run", "--rm", "fromreg", "cat", "/built"]), "built");
+    assert!(
+        b.ok(&["images", "--format", "{{.Repository}}"])
+            .contains("tools/base"),
+        "the base image was pulled into the store"
+    );
+    // --pull goes to the registry although the base is local now.
+    let out = b.run(&["build", "--pull", "-t", "fromreg", ctx_path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // With the registry gone, --pull fails and says why; without it the local base serves.
+    drop(reg);
+    let out = b.run(&["build", "--pull", "-t", "fromreg", ctx_path]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pulled every time because of --pull"),
+        "{}",
+        stderr(&out)
+    );
+    b.ok(&["build", "-q", "-t", "fromreg", ctx_path]);
+}

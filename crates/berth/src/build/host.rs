@@ -22,8 +22,8 @@ use std::str::FromStr;
 pub enum HostAdapterError {
     #[error("Unable to find image '{0}' locally: import it (berth import ROOTFS.tar {0}), build it, or pull it")]
     NotLocal(String),
-    #[error("--pull needs a registry client, which this berth does not have yet; build without --pull from local images")]
-    PullUnavailable,
+    #[error("{0:#}")]
+    Pull(anyhow::Error),
     #[error(transparent)]
     Store(#[from] berth_image::StoreError),
     #[error(transparent)]
@@ -120,9 +120,15 @@ impl View for EngineView {
 
 impl BuildHost for EngineHost<'_> {
     fn image(&mut self, name: &str, pull: PullPolicy) -> Result<BaseImage, HostError> {
-        if pull == PullPolicy::Always {
-            return Err(host(HostAdapterError::PullUnavailable));
-        }
+        // FROM and COPY --from pull as `run` does: when the image is missing, or
+        // every time with `build --pull`.
+        let policy = match pull {
+            PullPolicy::Missing => crate::args::PullPolicy::Missing,
+            PullPolicy::Always => crate::args::PullPolicy::Always,
+        };
+        let name = crate::cmd_registry::ensure_image(self.engine, name, policy)
+            .map_err(|e| host(HostAdapterError::Pull(e)))?;
+        let name = name.as_str();
         let store = &self.engine.images;
         let id = store.resolve(name).map_err(|e| match e {
             berth_image::StoreError::NotFound(_) => {
