@@ -73,7 +73,7 @@ pub(crate) fn prepare_init(
     let dir = bundle.join(DERIVED);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join("config.json");
-    std::fs::write(&path, config.to_string()).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_private(&path, config.to_string()).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((dir, filter))
 }
 
@@ -101,7 +101,7 @@ pub(crate) fn prepare_exec(
         return Ok((process_json.to_path_buf(), Some(LoadFilter { bpf, lent })));
     }
     let copy = process_json.with_extension("seccomp.json");
-    std::fs::write(&copy, process.to_string()).map_err(|e| format!("{}: {e}", copy.display()))?;
+    write_private(&copy, process.to_string()).map_err(|e| format!("{}: {e}", copy.display()))?;
     Ok((copy, Some(LoadFilter { bpf, lent })))
 }
 
@@ -131,6 +131,22 @@ fn swap_masked_eq(config: &mut Value) {
         arg["value"] = datum;
         arg["valueTwo"] = mask;
     }
+}
+
+/// Writes a copy of a config or process object readable by root alone: like the
+/// engine's originals (`paths::write_private`, which this crate cannot reach), it
+/// holds the container's environment. An older copy is narrowed before the write.
+fn write_private(path: &Path, text: String) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
@@ -240,6 +256,8 @@ mod tests {
             json!(["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_SETPCAP"])
         );
         assert_eq!(filter.unwrap().lent.len(), 2);
+        // The copy holds the container's environment: root's alone, as the original.
+        assert_eq!(mode(&lc.join("config.json")), 0o600);
         // The engine's config is untouched.
         assert_eq!(read_json(&dir.join("config.json")).unwrap(), config);
 
@@ -251,8 +269,14 @@ mod tests {
         .unwrap();
         let (file, filter) = prepare_exec(&lc, &process, &dir.join("cache")).unwrap();
         assert_ne!(file, process);
+        assert_eq!(mode(&file), 0o600, "an exec's environment, root's alone");
         assert!(filter.is_some());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
 
     #[test]

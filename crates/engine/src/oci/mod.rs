@@ -309,8 +309,9 @@ pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
         systemd::apply(&mut config, inputs.id, files, &user_mounts);
         systemd::hold_v1_controllers(&mut config, inputs.id, &inputs.host.cgroups);
     }
-    // Round-trip through oci-spec's types: whatever we write must parse as a spec.
-    serde_json::from_value::<oci_spec::runtime::Spec>(config.clone())
+    // Whatever we write must parse as a spec. Deserialised from a borrow: cloning
+    // the config (hundreds of syscall names with docker's profile) cost as much again.
+    <oci_spec::runtime::Spec as serde::Deserialize>::deserialize(&config)
         .map_err(|e| OciError::Invalid(e.to_string()))?;
     Ok(config)
 }
