@@ -172,9 +172,28 @@ fn remove_image(engine: &mut Engine, name: &str, force: bool) -> Result<Vec<Stri
     for t in &rec.tags {
         lines.push(format!("Untagged: {}", familiar(t)));
     }
-    engine.images.delete(&id)?;
+    engine.images.remove(&id)?;
     lines.push(format!("Deleted: {id}"));
+    // docker lists the layers the removal freed (their chain ids).
+    let freed = collect_garbage(engine)?;
+    lines.extend(freed.layers.iter().map(|l| format!("Deleted: {l}")));
     Ok(lines)
+}
+
+/// Frees the blobs and layers no image, container or build cache entry uses (see
+/// `berth_image::gc`). When another berth is writing images it frees nothing and
+/// says so: the next rmi or prune does it.
+pub fn collect_garbage(engine: &Engine) -> Result<berth_image::gc::Collected> {
+    let mut roots = berth_image::gc::Roots::default();
+    for l in berth_build::cache::recorded_layers(&engine.paths.root.join("build")) {
+        roots.blobs.insert(l.digest);
+        roots.diff_ids.insert(l.diff_id);
+    }
+    let collected = berth_image::gc::collect(&engine.images, &roots)?;
+    if collected.deferred {
+        eprintln!("berth: another berth command is writing images; unused layers are freed by the next rmi or prune");
+    }
+    Ok(collected)
 }
 
 pub fn cmd_image_inspect(engine: &Engine, a: &ImageInspectArgs) -> Result<i32> {

@@ -73,7 +73,8 @@ pub fn cmd_image_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> {
     if !confirmed(&warning, a.force) {
         return Ok(0);
     }
-    let p = prune::images(engine, a.all)?;
+    let mut p = prune::images(engine, a.all)?;
+    p.bytes += crate::cmd_image::collect_garbage(engine)?.bytes;
     let failed = print_section("Deleted Images", &p);
     println!("Total reclaimed space: {}", reclaimed(p.bytes));
     Ok(exit_code(failed))
@@ -89,7 +90,8 @@ pub fn cmd_system_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> 
     }
     let containers = prune::containers(engine)?;
     let networks = prune::networks(engine)?;
-    let images = prune::images(engine, a.all)?;
+    let mut images = prune::images(engine, a.all)?;
+    images.bytes += crate::cmd_image::collect_garbage(engine)?.bytes;
     let mut failed = print_section("Deleted Containers", &containers);
     failed |= print_section("Deleted Networks", &networks);
     failed |= print_section("Deleted Images", &images);

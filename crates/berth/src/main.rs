@@ -6,6 +6,8 @@ mod archive_out;
 mod args;
 mod build;
 mod cmd_container;
+mod cmd_df;
+mod cmd_history;
 mod cmd_image;
 mod cmd_info;
 mod cmd_network;
@@ -54,6 +56,7 @@ fn main() {
 fn dispatch(command: Command) -> Result<i32> {
     berth_net::network::linger_from_env()?;
     let mut engine = Engine::open()?;
+    build::sweep_leftovers(&engine.paths.root);
     let e = &mut engine;
     match command {
         Command::Run(a) => cmd_container::cmd_run(e, &a),
@@ -92,6 +95,10 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => cmd_image::cmd_tag(e, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => cmd_image::cmd_rmi(e, &a),
         Command::Image(ImageCommand::Inspect(a)) => cmd_image::cmd_image_inspect(e, &a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            cmd_history::cmd_history(e, &a)
+        }
+        Command::System(SystemCommand::Df(a)) => cmd_df::cmd_system_df(e, &a),
         Command::Info => cmd_info::cmd_info(e),
         Command::Doctor(a) => cmd_info::cmd_doctor(e, &a),
         Command::Container(ContainerCommand::Prune(a)) => cmd_prune::cmd_container_prune(e, &a),

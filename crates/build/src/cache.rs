@@ -93,6 +93,33 @@ impl Cache {
     }
 }
 
+/// Every layer a cache entry under `state_dir` names: the image store's garbage
+/// collector keeps them (a layer a cached step made outlives the images built
+/// with it, as in docker, until the cache itself is pruned).
+pub fn recorded_layers(state_dir: &Path) -> Vec<Layer> {
+    let dir = state_dir.join("cache");
+    let mut out = Vec::new();
+    for shard in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(shard.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            // Temporaries (".key.pid") are not entries yet.
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let record = std::fs::read(entry.path())
+                .ok()
+                .and_then(|d| serde_json::from_slice::<Record>(&d).ok());
+            if let Some(layer) = record.and_then(|r| r.layer) {
+                out.push(layer);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +173,7 @@ mod tests {
         cache.put("abcd", &rec).unwrap();
         assert_eq!(cache.get("abcd"), Some(rec));
         assert_eq!(Cache::new(d.path(), false).get("abcd"), None);
+        assert_eq!(recorded_layers(d.path()), vec![layer("a")]);
         std::fs::write(d.path().join("cache/ab/abcd"), "garbage").unwrap();
         assert_eq!(cache.get("abcd"), None);
     }

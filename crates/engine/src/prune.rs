@@ -64,7 +64,8 @@ pub fn networks(engine: &Engine) -> Result<Pruned, EngineError> {
 }
 
 /// Removes images no container uses: untagged ("dangling") ones, or with `all`
-/// every one.
+/// every one. Their blobs and layers are freed by the caller's collection
+/// (`berth_image::gc::collect`), which also knows the build cache's roots.
 pub fn images(engine: &mut Engine, all: bool) -> Result<Pruned, EngineError> {
     let mut out = Pruned::default();
     for image in engine.images.list()? {
@@ -73,7 +74,7 @@ pub fn images(engine: &mut Engine, all: bool) -> Result<Pruned, EngineError> {
         {
             continue;
         }
-        out.bytes += engine.images.delete(&image.id)?;
+        engine.images.remove(&image.id)?;
         out.removed.extend(
             image
                 .tags

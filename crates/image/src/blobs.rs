@@ -88,6 +88,11 @@ impl BlobStore {
         self.dir.join(store_name(digest))
     }
 
+    /// The directory holding the blobs (`blobs/sha256`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn exists(&self, digest: &str) -> bool {
         self.path(digest).is_file()
     }
@@ -137,6 +142,8 @@ impl BlobStore {
             }
             let dest = self.path(&actual);
             fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+            // The rename itself must survive a crash before anything names the blob.
+            crate::layers::fsync_parent(&dest).map_err(io_err(&self.dir))?;
             Ok((actual, size))
         })();
         if result.is_err() {

@@ -33,6 +33,8 @@ pub enum CommitError {
     Place(#[from] crate::layers::LayerError),
     #[error("building image metadata: {0}")]
     Spec(String),
+    #[error(transparent)]
+    Gc(#[from] crate::gc::GcError),
 }
 
 fn spec_err(e: impl std::fmt::Display) -> CommitError {
@@ -58,6 +60,8 @@ pub struct CommitRequest<'a> {
 
 /// Creates the image; returns its id (the config digest).
 pub fn commit(store: &ImageStore, req: &CommitRequest) -> Result<String, CommitError> {
+    // Held until the image row exists (see crate::gc).
+    let _lease = store.lease()?;
     let (mut image, mut layers, parent_size) = match req.parent {
         Some(id) => {
             let record = store.get(id)?;

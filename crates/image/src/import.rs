@@ -30,6 +30,8 @@ pub enum ImportError {
     DigestReference(String),
     #[error(transparent)]
     Layer(#[from] crate::layers::LayerError),
+    #[error(transparent)]
+    Gc(#[from] crate::gc::GcError),
 }
 
 /// Imports `source` (tar or gzip'd tar) as an image, applies `changes`, tags it as
@@ -54,6 +56,9 @@ pub fn import(
         config.set_env(Some(vec![crate::DEFAULT_PATH_ENV.to_string()]));
     }
 
+    // Held until the image row exists: a concurrent rmi never frees the layer
+    // this import finds already unpacked.
+    let _lease = store.lease()?;
     let mut hashing = HashingReader::new(decompressed(source)?);
     let (diff_id, size) = store.blobs.put_reader(&mut hashing, None)?;
     if size < 512 {
@@ -99,6 +104,7 @@ pub fn import(
         serde_json::to_vec(&manifest).map_err(|e| ImportError::Spec(e.to_string()))?;
     let manifest_digest = store.blobs.put_bytes(&manifest_json)?;
 
+    crate::gc::pause_point("import-before-record");
     store.record(&config_digest, &manifest_digest, &created, size)?;
     if let Some(r) = reference {
         store.tag(r, &config_digest)?;

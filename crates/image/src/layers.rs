@@ -12,7 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// Prefix of the temporary directories beside the layer directories.
-const TMP_PREFIX: &str = ".tmp-";
+pub const TMP_PREFIX: &str = ".tmp-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
@@ -60,13 +60,52 @@ pub fn unpack_blob(
         unique_suffix()
     ));
     std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    let result = unpack_checked(blobs, blob, diff_id, &tmp);
-    if result.is_err() || std::fs::rename(&tmp, dest).is_err() {
-        // On success the rename fails only when another process placed the same
-        // layer first: theirs is identical.
+    let result = unpack_checked(blobs, blob, diff_id, &tmp)
+        .and_then(|size| place_dir(&tmp, dest).map(|_| size).map_err(io_err(dest)));
+    if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     result.map(Some)
+}
+
+/// Makes a filled temporary directory the layer `dest`, durably: its content is
+/// flushed to disk first (one `syncfs` of the store's file system: a layer is
+/// thousands of files, one fsync each would cost more), then renamed into place,
+/// then the parent directory is flushed, so after a crash the name exists only
+/// with its whole content. When another process placed the same layer first (the
+/// rename finds `dest`), theirs is identical: ours is removed and `false`
+/// returned.
+pub fn place_dir(tmp: &Path, dest: &Path) -> io::Result<bool> {
+    let dir = std::fs::File::open(tmp)?;
+    rustix::fs::syncfs(&dir)?;
+    if let Err(e) = std::fs::rename(tmp, dest) {
+        if dest.is_dir() {
+            let _ = std::fs::remove_dir_all(tmp);
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    fsync_parent(dest)?;
+    Ok(true)
+}
+
+/// Flushes the directory holding `path` (a rename or removal in it is durable).
+pub fn fsync_parent(path: &Path) -> io::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    std::fs::File::open(parent)?.sync_all()
+}
+
+/// Sweeps what killed writers left in the image store: temporary blobs and
+/// layers, pull's unpack directories, load's extraction directories and save's
+/// scratch files (only those whose process is gone). Partial downloads in
+/// `tmp/partial` stay: the next pull resumes them, and they are never under a
+/// blob's name until complete.
+pub fn sweep_store_temps(root: &Path) {
+    sweep_dead_temps(&root.join("blobs").join("sha256"), TMP_PREFIX);
+    sweep_dead_temps(&root.join("layers"), TMP_PREFIX);
+    for prefix in ["unpack-", "load-", ".save-"] {
+        sweep_dead_temps(&root.join("tmp"), prefix);
+    }
 }
 
 fn unpack_checked(
@@ -112,11 +151,34 @@ pub fn sweep_dead_temps(dir: &Path, prefix: &str) {
         if !Path::new(&format!("/proc/{pid}")).exists() {
             let path = e.path();
             let _ = match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+                // Never remove through a mount a killed builder left (its
+                // overlay's merged view): detach them first, or keep the entry.
+                Ok(m) if m.is_dir() && detach_mounts_under(&path) => std::fs::remove_dir_all(&path),
+                Ok(m) if m.is_dir() => Ok(()),
                 _ => std::fs::remove_file(&path),
             };
         }
     }
+}
+
+/// Detaches every mount at or below `dir` (deepest first); true when none is
+/// left.
+fn detach_mounts_under(dir: &Path) -> bool {
+    let mounts = || -> Vec<PathBuf> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut v: Vec<PathBuf> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(|p| PathBuf::from(p.replace("\\040", " ")))
+            .filter(|p| p.starts_with(dir))
+            .collect();
+        v.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        v
+    };
+    for m in mounts() {
+        let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+    }
+    mounts().is_empty()
 }
 
 #[cfg(test)]

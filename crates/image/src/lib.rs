@@ -12,6 +12,7 @@ pub mod commit;
 pub mod db;
 pub mod diff;
 pub mod fstree;
+pub mod gc;
 pub mod import;
 pub mod inroot;
 pub mod layer_writer;

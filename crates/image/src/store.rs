@@ -50,11 +50,24 @@ impl ImageStore {
             path: root.to_path_buf(),
             source,
         })?;
+        // What killed imports, pulls, loads and saves left: the next command
+        // sweeps it (only temporaries whose process is gone).
+        crate::layers::sweep_store_temps(root);
         Ok(ImageStore {
             root: root.to_path_buf(),
             blobs: BlobStore::open(root)?,
-            conn: db::open(root)?,
+            conn: {
+                let conn = db::open(root)?;
+                conn.execute_batch(crate::gc::SCHEMA)?;
+                conn
+            },
         })
+    }
+
+    /// A writer's lease: no collection deletes anything while it is held (see
+    /// [`crate::gc`]).
+    pub fn lease(&self) -> Result<crate::gc::Lease, crate::gc::GcError> {
+        crate::gc::lease(&self.root)
     }
 
     /// Directory holding the unpacked layer with this chain id (a malformed id
@@ -213,47 +226,27 @@ impl ImageStore {
         Ok(dirs)
     }
 
-    /// Deletes an image row, its tags, and its blobs and layers that no other image
-    /// uses. The caller has already checked that no container uses it. Returns the
-    /// bytes freed on disk.
-    pub fn delete(&self, id: &str) -> Result<u64, StoreError> {
-        let record = self.get(id)?;
-        let config = self.config(id)?;
-        let manifest = self.manifest(&record)?;
-        self.forget(id)?;
-        let still_used = self.used_layer_digests()?;
-        let mut freed = 0;
-        for (layer, chain) in manifest
-            .layers()
-            .iter()
-            .zip(crate::chain_ids(config.rootfs().diff_ids()))
-        {
-            if !still_used.contains(&layer.digest().to_string()) {
-                freed += self.remove_blob(layer.digest().as_ref())?;
-                let dir = self.layer_dir(&chain);
-                freed += crate::disk_usage(&dir);
-                let _ = std::fs::remove_dir_all(dir);
-            }
+    /// Removes an image row and its tags, and queues its layers for the next
+    /// collection ([`crate::gc::collect`] frees what nothing else uses), in one
+    /// transaction. The caller has already checked that no container uses it (the
+    /// database refuses anyway).
+    pub fn remove(&self, id: &str) -> Result<(), StoreError> {
+        let diff_ids = match self.config(id) {
+            Ok(config) => config.rootfs().diff_ids().clone(),
+            // A damaged config: the row goes, its layers cannot be named.
+            Err(StoreError::Blob(_) | StoreError::Corrupt { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let tx = self.conn.unchecked_transaction()?;
+        for (chain, diff_id) in crate::chain_ids(&diff_ids).iter().zip(&diff_ids) {
+            tx.execute(
+                "INSERT OR REPLACE INTO gc_pending (chain_id, diff_id) VALUES (?1, ?2)",
+                params![chain, diff_id],
+            )?;
         }
-        freed += self.remove_blob(&record.manifest)?;
-        freed += self.remove_blob(id)?;
-        Ok(freed)
-    }
-
-    /// Removes a blob; returns its size.
-    fn remove_blob(&self, digest: &str) -> Result<u64, StoreError> {
-        let size = std::fs::metadata(self.blobs.path(digest)).map_or(0, |m| m.len());
-        self.blobs.remove(digest)?;
-        Ok(size)
-    }
-
-    fn used_layer_digests(&self) -> Result<Vec<String>, StoreError> {
-        let mut used = Vec::new();
-        for rec in self.list()? {
-            if let Ok(m) = self.manifest(&rec) {
-                used.extend(m.layers().iter().map(|l| l.digest().to_string()));
-            }
-        }
-        Ok(used)
+        tx.execute("DELETE FROM tags WHERE image_id = ?1", params![id])?;
+        tx.execute("DELETE FROM images WHERE id = ?1", params![id])?;
+        tx.commit()?;
+        Ok(())
     }
 }

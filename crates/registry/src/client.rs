@@ -28,6 +28,14 @@ pub enum ClientError {
     Credentials(#[from] CredentialsError),
     #[error("starting the network runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("{host} sent a {what} of more than {limit} bytes, berth's limit (containerd's too); nothing was stored: the registry or mirror is broken or hostile")]
+    TooLarge {
+        host: String,
+        what: String,
+        limit: u64,
+    },
+    #[error("preparing an HTTP client: {0}")]
+    Http(String),
 }
 
 impl ClientError {
@@ -49,8 +57,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
 
 pub struct Session {
     pub client: oci_client::Client,
+    /// For the requests berth makes itself (size-capped manifests, see
+    /// `document`), with oci-client's settings.
+    pub http: reqwest::Client,
     pub endpoint: Endpoint,
     pub auth: RegistryAuth,
+    /// The bearer token oci-client obtained, if the registry uses tokens.
+    token: Option<String>,
     user: Option<String>,
 }
 
@@ -90,25 +103,43 @@ impl Session {
             ..Default::default()
         };
         let client = oci_client::Client::new(config);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Http(error_chain(&e)))?;
         let user = cred.as_ref().map(|c| c.username.clone());
         let auth = match cred {
             Some(c) if c.username.is_empty() => RegistryAuth::Bearer(c.secret),
             Some(c) => RegistryAuth::Basic(c.username, c.secret),
             None => RegistryAuth::Anonymous,
         };
-        let session = Session {
+        let mut session = Session {
             client,
+            http,
             endpoint: endpoint.clone(),
             auth,
+            token: None,
             user,
         };
         let oref = session.oci_ref(reference);
-        session
+        session.token = session
             .client
             .auth(&oref, &session.auth, op)
             .await
             .map_err(|e| session.error(e, "authentication"))?;
         Ok(session)
+    }
+
+    /// Adds the credentials oci-client would send to a request of berth's own.
+    pub fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match (&self.token, &self.auth) {
+            (Some(token), _) => req.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, secret)) => req.basic_auth(user, Some(secret)),
+            (None, RegistryAuth::Bearer(token)) => req.bearer_auth(token),
+            _ => req,
+        }
     }
 
     /// berth's reference as oci-client addresses it on this endpoint.

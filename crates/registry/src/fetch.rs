@@ -152,6 +152,7 @@ pub fn fetch(ctx: &Ctx, job: &Job) -> Result<u64, FetchError> {
             t.out.sync_all().map_err(io_err(&partial))?;
             let dest = ctx.blobs.path(digest);
             fs::rename(&partial, &dest).map_err(io_err(&dest))?;
+            berth_image::layers::fsync_parent(&dest).map_err(io_err(&dest))?;
             if let (Some(tmp), Some(dir)) = (dir, &job.layer_dir) {
                 commit_dir(&tmp, dir)?;
             }
@@ -336,16 +337,14 @@ fn unpack_local(ctx: &Ctx, job: &Job, dir: &Path) -> Result<u64, FetchError> {
 fn commit_dir(tmp: &Path, dir: &Path) -> Result<(), FetchError> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(parent).map_err(io_err(parent))?;
-    if fs::rename(tmp, dir).is_err() {
-        // Another pull committed the same layer first; theirs is identical.
+    // Durable, and a layer another pull committed first (identical) is kept.
+    berth_image::layers::place_dir(tmp, dir).map_err(|error| {
         let _ = fs::remove_dir_all(tmp);
-        if !dir.is_dir() {
-            return Err(FetchError::Io {
-                path: dir.into(),
-                error: io::Error::other("could not move the unpacked layer into place"),
-            });
+        FetchError::Io {
+            path: dir.into(),
+            error,
         }
-    }
+    })?;
     Ok(())
 }
 

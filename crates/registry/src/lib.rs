@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod credentials;
+pub mod document;
 pub mod fetch;
 pub mod login;
 pub mod manifest;

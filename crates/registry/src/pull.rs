@@ -43,6 +43,8 @@ pub enum PullError {
     },
     #[error("{reference}: the image config is invalid: {why}")]
     Config { reference: String, why: String },
+    #[error(transparent)]
+    Gc(#[from] berth_image::gc::GcError),
     #[error("{}", unable_text(.input, .attempts, *.not_found))]
     Unable {
         input: String,
@@ -109,6 +111,9 @@ pub fn pull(
     // Unpack directories of pulls that were killed; partial blobs stay (the next
     // pull resumes them).
     berth_image::layers::sweep_dead_temps(&store.root.join("tmp"), "unpack-");
+    // Held until the image row exists: a concurrent rmi never frees a layer this
+    // pull found already present (see berth_image::gc).
+    let _lease = store.lease()?;
     let rt = runtime()?;
     let mut attempts = Vec::new();
     let mut not_found = true;
@@ -274,11 +279,8 @@ async fn resolve(
     opts: &PullOptions,
 ) -> Result<Resolved, PullError> {
     let what = format!("manifest for {reference}");
-    let (raw, digest) = session
-        .client
-        .pull_manifest_raw(oref, &session.auth, manifest::ACCEPT)
-        .await
-        .map_err(|e| session.error(e, &what))?;
+    let (raw, digest) =
+        crate::document::get_manifest(session, oref, manifest::ACCEPT, &what).await?;
     let parse = |body: &[u8]| {
         manifest::parse(body, None).map_err(|error| PullError::Manifest {
             reference: reference.to_string(),
@@ -296,11 +298,9 @@ async fn resolve(
                 have: platforms(&index.manifests),
             })?;
             let child = oref.clone_with_digest(entry.digest.clone());
-            let (body, d) = session
-                .client
-                .pull_manifest_raw(&child, &session.auth, manifest::ACCEPT)
-                .await
-                .map_err(|e| session.error(e, &format!("manifest {}", entry.digest)))?;
+            let what = format!("manifest {}", entry.digest);
+            let (body, d) =
+                crate::document::get_manifest(session, &child, manifest::ACCEPT, &what).await?;
             match parse(&body)? {
                 Manifest::Image(m) => (body, d, m, Some((raw, digest))),
                 Manifest::Index(_) => {
@@ -335,6 +335,17 @@ async fn pull_config(
     oref: &oci_client::Reference,
     desc: &Descriptor,
 ) -> Result<Vec<u8>, PullError> {
+    if desc.size > crate::document::MAX_CONFIG_BYTES {
+        return Err(PullError::Config {
+            reference: reference.to_string(),
+            why: format!(
+                "config {} declares {} bytes, more than berth's limit of {}; the registry serves a damaged or hostile image",
+                desc.digest,
+                desc.size,
+                crate::document::MAX_CONFIG_BYTES
+            ),
+        });
+    }
     let mut capped = Capped {
         buf: Vec::new(),
         limit: desc.size,
@@ -479,6 +490,7 @@ fn commit(
         Ok(())
     };
     remember().map_err(StoreError::from)?;
+    berth_image::gc::pause_point("pull-before-record");
     store.record(&image_id, &r.manifest_digest, &created, size)?;
     store.tag(reference, &image_id)?;
     Ok(image_id)

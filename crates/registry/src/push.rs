@@ -40,6 +40,8 @@ pub enum PushError {
     DigestDestination(String),
     #[error("image {image}: {why}")]
     Image { image: String, why: String },
+    #[error(transparent)]
+    Gc(#[from] berth_image::gc::GcError),
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +68,8 @@ pub fn push(
     progress: Arc<dyn Progress>,
 ) -> Result<Pushed, PushError> {
     records::ensure(&store.conn)?;
+    // The gzip form made here is kept only once it is remembered: hold the store.
+    let _lease = store.lease()?;
     let id = store.resolve(local)?;
     let target = match dest {
         Some(d) => Reference::parse(d)?,

@@ -4,7 +4,9 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
+mod usage;
 pub use build::BuildArgs;
+pub use usage::{DfArgs, HistoryArgs};
 
 /// `run`/`create --pull`: when to ask the registry for the image.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +89,8 @@ pub enum Command {
     Tag(TagArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -133,6 +137,8 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,6 +158,8 @@ pub enum SystemCommand {
     /// Remove stopped containers, unused networks and dangling images, and reclaim
     /// what a crashed monitor left on the host
     Prune(ImagePruneArgs),
+    /// Show disk usage: images, containers, volumes, build cache
+    Df(DfArgs),
 }
 
 #[derive(Args, Debug)]

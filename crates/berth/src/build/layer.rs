@@ -92,7 +92,9 @@ fn place(blobs: &BlobStore, upper: &Path, dest: &Path, diff_id: &str) -> Result<
     };
     let parent = dest.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(parent).map_err(io_at(parent))?;
-    if std::fs::rename(upper, dest).is_ok() || dest.is_dir() {
+    // Durable (flushed, renamed, parent flushed); another build's identical
+    // layer placed first is kept.
+    if berth_image::layers::place_dir(upper, dest).is_ok() || dest.is_dir() {
         return Ok(());
     }
     // The blob is the plain tar, so its digest is the diff id.

@@ -17,11 +17,26 @@ use berth_build::{BuildOptions, Secret};
 use berth_engine::Engine;
 use std::collections::BTreeMap;
 
+/// What a killed build left under `<root>/build`: its overlay mounts and their
+/// directories (`mnt/<pid>-…`), step scratch directories (`tmp/<pid>-…`) and
+/// unpacked contexts (`tmp/context-<pid>-…`), only those whose process is gone. Every command runs it, as the image store
+/// sweeps its own temporaries when it opens.
+pub fn sweep_leftovers(root: &std::path::Path) {
+    let state = root.join("build");
+    berth_image::layers::sweep_dead_temps(&state.join("mnt"), "");
+    for prefix in ["", "context-"] {
+        berth_image::layers::sweep_dead_temps(&state.join("tmp"), prefix);
+    }
+}
+
 pub fn cmd_build(engine: &Engine, a: &BuildArgs) -> Result<i32> {
     if let Some((flag, why)) = a.unsupported() {
         bail!("berth build does not support {flag}: {why}");
     }
     let mode = render::Mode::parse(&a.progress, a.quiet)?;
+    // The whole build holds the image store: its layers are referenced only once
+    // they are cached or registered, and a concurrent rmi must not free them first.
+    let _lease = engine.images.lease()?;
     let mut host = host::EngineHost::new(engine);
     let state = berth_build::BuildHost::state_dir(&host);
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;

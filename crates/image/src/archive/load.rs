@@ -27,6 +27,8 @@ pub struct Loaded {
 }
 
 pub fn load(store: &ImageStore, input: impl Read) -> Result<Vec<Loaded>, ArchiveError> {
+    // Held until the last image row exists (see crate::gc).
+    let _lease = store.lease()?;
     let dir =
         store
             .root
@@ -281,6 +283,7 @@ fn record(
         .iter()
         .map(|t| Reference::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
+    crate::gc::pause_point("load-before-record");
     store.record(id, manifest, &created, size)?;
     let mut names = Vec::new();
     for r in refs {

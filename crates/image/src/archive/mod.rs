@@ -60,6 +60,8 @@ pub enum ArchiveError {
     NotAnArchive,
     #[error("the archive is damaged: {0}")]
     Damaged(String),
+    #[error(transparent)]
+    Gc(#[from] crate::gc::GcError),
 }
 
 /// Unpacks a stored layer blob (compressed or not) into its chain-id directory

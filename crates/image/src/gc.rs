@@ -1,0 +1,377 @@
+//! Garbage collection of blobs and unpacked layers, safe against concurrent writers.
+//!
+//! **Leases.** Every command that writes into the store (import, load, pull, push,
+//! commit, build) holds a *lease*: a shared `flock` on `<root>/gc.lock` from before
+//! it looks for a blob or layer it may reuse until its image row is committed. A
+//! collection runs only under the exclusive lock, taken without waiting: while any
+//! writer is at work it is *deferred* (nothing is deleted; the next `rmi` or prune
+//! collects). So a pull that found a layer already present can never see it deleted
+//! before its image refers to it, and `rmi` never waits for a long pull. An flock
+//! belongs to the open file, not to the process: nested leases (build → pull) are
+//! independent, it dies with a killed process, and it is closed on exec (the monitor
+//! is exec'd, so it never inherits one).
+//!
+//! **Roots.** What stays: the config, manifest and layer blobs of every image row
+//! (a container's image has a row: the database refuses to drop it), the layers
+//! (chain ids) of every image, the blobs and diff ids the caller names (the build
+//! cache's layers), and the gzip form remembered for a diff id still in use.
+//!
+//! **Sweep.** Blobs are a full mark and sweep of `blobs/sha256`. Layer directories
+//! are named by chain id, which cannot be traced back to a diff id, so removing an
+//! image queues its chain ids (with their diff ids) in `gc_pending` in the same
+//! transaction that drops its row; a collection removes each queued layer that no
+//! image and no build cache entry uses. One kept only for the build cache stays
+//! queued, so it goes once the cache lets go of it.
+
+use crate::blobs::BlobError;
+use crate::store::{ImageStore, StoreError};
+use rusqlite::params;
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("image store lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("removing {path}: {source}")]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<rusqlite::Error> for GcError {
+    fn from(e: rusqlite::Error) -> Self {
+        GcError::Store(e.into())
+    }
+}
+
+const LOCK_FILE: &str = "gc.lock";
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS gc_pending (
+    chain_id TEXT PRIMARY KEY,    -- a layer directory an image removal let go of
+    diff_id TEXT NOT NULL         -- its own (top) diff id
+);
+";
+
+/// A writer's hold on the store: while one exists, no collection deletes anything.
+#[derive(Debug)]
+pub struct Lease {
+    _file: File,
+}
+
+fn lock_file(root: &Path) -> Result<File, GcError> {
+    let path = root.join(LOCK_FILE);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| GcError::Lock { path, source })
+}
+
+/// Takes a lease on the store at `root`, waiting for a running collection (they
+/// are short) to finish.
+pub fn lease(root: &Path) -> Result<Lease, GcError> {
+    let file = lock_file(root)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockShared).map_err(|e| {
+        GcError::Lock {
+            path: root.join(LOCK_FILE),
+            source: e.into(),
+        }
+    })?;
+    Ok(Lease { _file: file })
+}
+
+/// More roots than the image rows: the build cache's layers.
+#[derive(Debug, Default, Clone)]
+pub struct Roots {
+    /// Blob digests to keep.
+    pub blobs: HashSet<String>,
+    /// Diff ids whose layer directories (and remembered gzip forms) stay.
+    pub diff_ids: HashSet<String>,
+}
+
+/// What a collection did.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Bytes given back on disk.
+    pub bytes: u64,
+    /// Chain ids of the layer directories removed.
+    pub layers: Vec<String>,
+    /// Blob digests removed.
+    pub blobs: Vec<String>,
+    /// True when a writer held a lease: nothing was removed this time.
+    pub deferred: bool,
+}
+
+/// What the image rows use.
+#[derive(Default)]
+struct Marks {
+    blobs: HashSet<String>,
+    chains: HashSet<String>,
+    diff_ids: HashSet<String>,
+}
+
+fn mark(store: &ImageStore, extra: &Roots) -> Result<Marks, GcError> {
+    let mut m = Marks {
+        blobs: extra.blobs.clone(),
+        diff_ids: extra.diff_ids.clone(),
+        ..Marks::default()
+    };
+    for rec in store.list()? {
+        m.blobs.insert(rec.id.clone());
+        m.blobs.insert(rec.manifest.clone());
+        // A damaged image keeps what can still be read of it.
+        if let Ok(manifest) = store.manifest(&rec) {
+            m.blobs
+                .extend(manifest.layers().iter().map(|l| l.digest().to_string()));
+        }
+        if let Ok(config) = store.config(&rec.id) {
+            let diff_ids = config.rootfs().diff_ids();
+            m.chains.extend(crate::chain_ids(diff_ids));
+            m.diff_ids.extend(diff_ids.iter().cloned());
+        }
+    }
+    for (diff_id, digest) in remembered_gzip(store)? {
+        if m.diff_ids.contains(&diff_id) {
+            m.blobs.insert(digest);
+        }
+    }
+    Ok(m)
+}
+
+/// The gzip forms a push made of local layers (the registry crate's table, if
+/// it exists yet): diff id → blob.
+fn remembered_gzip(store: &ImageStore) -> Result<Vec<(String, String)>, GcError> {
+    let exists: bool = store.conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'compressed_layers'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let mut stmt = store
+        .conn
+        .prepare("SELECT diff_id, digest FROM compressed_layers")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Removes what nothing uses, unless a writer holds a lease (then nothing, and
+/// `deferred` is set).
+pub fn collect(store: &ImageStore, extra: &Roots) -> Result<Collected, GcError> {
+    let file = lock_file(&store.root)?;
+    let exclusive = rustix::fs::FlockOperation::NonBlockingLockExclusive;
+    if rustix::fs::flock(&file, exclusive).is_err() {
+        return Ok(Collected {
+            deferred: true,
+            ..Collected::default()
+        });
+    }
+    let marks = mark(store, extra)?;
+    let mut out = Collected::default();
+    sweep_layers(store, &marks, &mut out)?;
+    sweep_blobs(store, &marks, &mut out)?;
+    // Forget gzip forms of layers that are gone (their blob went just now).
+    for (diff_id, _) in remembered_gzip(store)? {
+        if !marks.diff_ids.contains(&diff_id) {
+            store.conn.execute(
+                "DELETE FROM compressed_layers WHERE diff_id = ?1",
+                params![diff_id],
+            )?;
+        }
+    }
+    drop(file);
+    Ok(out)
+}
+
+fn sweep_layers(store: &ImageStore, marks: &Marks, out: &mut Collected) -> Result<(), GcError> {
+    let mut stmt = store
+        .conn
+        .prepare("SELECT chain_id, diff_id FROM gc_pending")?;
+    let pending: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (chain, diff_id) in pending {
+        let in_image = marks.chains.contains(&chain);
+        let in_cache = marks.diff_ids.contains(&diff_id);
+        if !in_image && !in_cache {
+            let dir = store.layer_dir(&chain);
+            if dir.is_dir() {
+                let bytes = crate::disk_usage(&dir);
+                remove_layer_dir(&dir)?;
+                out.bytes += bytes;
+                out.layers.push(chain.clone());
+            }
+        }
+        // Kept for the build cache only: stays queued for a later collection.
+        if in_image || !in_cache {
+            store
+                .conn
+                .execute("DELETE FROM gc_pending WHERE chain_id = ?1", params![chain])?;
+        }
+    }
+    Ok(())
+}
+
+/// Renames the layer out of its name first, so a crash halfway through leaves a
+/// dead temporary (swept later), never a half-deleted layer under a valid name.
+fn remove_layer_dir(dir: &Path) -> Result<(), GcError> {
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    let doomed = parent.join(format!(
+        "{}{}-{}",
+        crate::layers::TMP_PREFIX,
+        std::process::id(),
+        crate::blobs::unique_suffix()
+    ));
+    let remove_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GcError::Remove { path, source }
+    };
+    std::fs::rename(dir, &doomed).map_err(remove_err(dir))?;
+    std::fs::remove_dir_all(&doomed).map_err(remove_err(&doomed))
+}
+
+fn sweep_blobs(store: &ImageStore, marks: &Marks, out: &mut Collected) -> Result<(), GcError> {
+    let dir = store.blobs.dir();
+    let entries = std::fs::read_dir(dir).map_err(|source| BlobError::Io {
+        path: dir.to_path_buf(),
+        source,
+    });
+    for e in entries.map_err(StoreError::from)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Temporaries (".tmp-…") belong to writers; the leftover sweep handles them.
+        if name.starts_with('.') {
+            continue;
+        }
+        let digest = format!("sha256:{name}");
+        if marks.blobs.contains(&digest) {
+            continue;
+        }
+        let size = e.metadata().map_or(0, |m| m.len());
+        store.blobs.remove(&digest).map_err(StoreError::from)?;
+        out.bytes += size;
+        out.blobs.push(digest);
+    }
+    Ok(())
+}
+
+/// Test hook: with `BERTH_TEST_PAUSE=<point>:<file>`, a writer reaching `point`
+/// creates `file` and waits (60 s at most) until the test removes it. This makes a
+/// race with `rmi` deterministic; nothing happens without the variable.
+pub fn pause_point(point: &str) {
+    let Ok(spec) = std::env::var("BERTH_TEST_PAUSE") else {
+        return;
+    };
+    let Some((name, file)) = spec.split_once(':') else {
+        return;
+    };
+    if name != point || std::fs::write(file, b"").is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while Path::new(file).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::Reference;
+
+    fn tar_of(name: &str) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        tar.append_data(&mut h, name, &b"hi"[..]).unwrap();
+        tar.into_inner().unwrap()
+    }
+
+    fn import(store: &ImageStore, data: &[u8], tag: &str) -> String {
+        let r = Reference::parse(tag).unwrap();
+        crate::import::import(
+            store,
+            Box::new(std::io::Cursor::new(data.to_vec())),
+            Some(&r),
+            &[],
+            None,
+        )
+        .unwrap()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn shared_layers_stay_until_the_last_image_goes() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(root.path()).unwrap();
+        let data = tar_of("f");
+        let a = import(&store, &data, "a");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let b = import(&store, &data, "b");
+        assert_ne!(a, b, "two imports are two images");
+        store.remove(&a).unwrap();
+        let c = collect(&store, &Roots::default()).unwrap();
+        assert!(c.layers.is_empty(), "the layer is b's too: {c:?}");
+        assert_eq!(names(&root.path().join("layers")).len(), 1);
+        store.remove(&b).unwrap();
+        let c = collect(&store, &Roots::default()).unwrap();
+        assert_eq!(c.layers.len(), 1, "{c:?}");
+        assert!(c.bytes > 0);
+        assert!(names(&root.path().join("layers")).is_empty());
+        assert!(names(&root.path().join("blobs/sha256")).is_empty());
+    }
+
+    #[test]
+    fn a_lease_defers_collection_and_extra_roots_are_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(root.path()).unwrap();
+        let data = tar_of("g");
+        let a = import(&store, &data, "a");
+        let diff = store.config(&a).unwrap().rootfs().diff_ids()[0].clone();
+        store.remove(&a).unwrap();
+        let held = lease(root.path()).unwrap();
+        let c = collect(&store, &Roots::default()).unwrap();
+        assert!(c.deferred && c.blobs.is_empty() && c.layers.is_empty());
+        drop(held);
+        let cache = Roots {
+            blobs: [diff.clone()].into(),
+            diff_ids: [diff.clone()].into(),
+        };
+        let c = collect(&store, &cache).unwrap();
+        assert!(!c.deferred);
+        assert!(c.layers.is_empty(), "the build cache uses it");
+        assert_eq!(
+            names(&root.path().join("blobs/sha256")),
+            vec![diff[7..].to_string()]
+        );
+        // Once the cache lets go, the queued layer goes.
+        let c = collect(&store, &Roots::default()).unwrap();
+        assert_eq!(c.layers.len(), 1);
+        assert!(names(&root.path().join("blobs/sha256")).is_empty());
+    }
+}
