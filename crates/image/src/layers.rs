@@ -2,8 +2,9 @@
 //! stored blob is unpacked into a temporary directory beside it, checked against
 //! the diff id the image config promises, and renamed into place, so a reader
 //! never sees half a layer and two processes placing one layer are both safe (the
-//! loser's identical copy is dropped). Temporaries left by killed processes are
-//! swept the next time a layer is placed. import, commit, load, pull (for a blob
+//! loser's identical copy is dropped); the content is flushed before the rename
+//! and the rename after it ([`place_dir`]). Temporaries left by killed processes
+//! are swept when the store opens ([`sweep_store_temps`]), by any next command. import, commit, load, pull (for a blob
 //! already on disk) and the builder all place layers here.
 
 use crate::blobs::{unique_suffix, BlobError, BlobStore, HashingReader};
