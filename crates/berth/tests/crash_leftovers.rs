@@ -219,7 +219,7 @@ fn killed_builds_leave_no_mount_or_temporary_behind() {
     assert!(st.success());
     let mut m = Moments::new();
     for round in 0..rounds() {
-        let delay = Duration::from_millis(50 + m.next(1500));
+        let delay = Duration::from_millis(50 + m.next(3000));
         eprintln!("round {round}: build killed after {delay:?}");
         let child = KillOnDrop(
             b.command(&["build", "--no-cache", "-q", "-t", "crash", ctx.as_str()])

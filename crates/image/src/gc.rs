@@ -16,12 +16,11 @@
 //! (chain ids) of every image, the blobs and diff ids the caller names (the build
 //! cache's layers), and the gzip form remembered for a diff id still in use.
 //!
-//! **Sweep.** Blobs are a full mark and sweep of `blobs/sha256`. Layer directories
-//! are named by chain id, which cannot be traced back to a diff id, so removing an
-//! image queues its chain ids (with their diff ids) in `gc_pending` in the same
-//! transaction that drops its row; a collection removes each queued layer that no
-//! image and no build cache entry uses. One kept only for the build cache stays
-//! queued, so it goes once the cache lets go of it.
+//! **Sweep.** A full mark and sweep of `blobs/sha256` and of `layers/`. A layer
+//! directory is named by its chain id, which cannot be traced back to a diff id,
+//! so each is placed with `<chain>.diff-id` beside it ([`crate::layers::place_dir`]):
+//! a layer no image chain uses stays while the build cache names its diff id.
+//! Directories without that file (placed by an older berth) and in no image go.
 
 use crate::blobs::BlobError;
 use crate::store::{ImageStore, StoreError};
@@ -53,13 +52,6 @@ impl From<rusqlite::Error> for GcError {
 }
 
 const LOCK_FILE: &str = "gc.lock";
-
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS gc_pending (
-    chain_id TEXT PRIMARY KEY,    -- a layer directory an image removal let go of
-    diff_id TEXT NOT NULL         -- its own (top) diff id
-);
-";
 
 /// A writer's hold on the store: while one exists, no collection deletes anything.
 #[derive(Debug)]
@@ -112,18 +104,22 @@ pub struct Collected {
     pub deferred: bool,
 }
 
-/// What the image rows use.
+/// What the image rows and the extra roots use.
 #[derive(Default)]
 struct Marks {
     blobs: HashSet<String>,
     chains: HashSet<String>,
+    /// Every diff id in use (images and extra roots): their gzip forms stay.
     diff_ids: HashSet<String>,
+    /// The extra roots' diff ids: their layer directories stay in any chain.
+    cached: HashSet<String>,
 }
 
 fn mark(store: &ImageStore, extra: &Roots) -> Result<Marks, GcError> {
     let mut m = Marks {
         blobs: extra.blobs.clone(),
         diff_ids: extra.diff_ids.clone(),
+        cached: extra.diff_ids.clone(),
         ..Marks::default()
     };
     for rec in store.list()? {
@@ -197,30 +193,35 @@ pub fn collect(store: &ImageStore, extra: &Roots) -> Result<Collected, GcError> 
 }
 
 fn sweep_layers(store: &ImageStore, marks: &Marks, out: &mut Collected) -> Result<(), GcError> {
-    let mut stmt = store
-        .conn
-        .prepare("SELECT chain_id, diff_id FROM gc_pending")?;
-    let pending: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (chain, diff_id) in pending {
-        let in_image = marks.chains.contains(&chain);
-        let in_cache = marks.diff_ids.contains(&diff_id);
-        if !in_image && !in_cache {
-            let dir = store.layer_dir(&chain);
-            if dir.is_dir() {
-                let bytes = crate::disk_usage(&dir);
-                remove_layer_dir(&dir)?;
-                out.bytes += bytes;
-                out.layers.push(chain.clone());
+    use crate::layers::{diff_id_file, DIFF_ID_SUFFIX};
+    let dir = store.root.join("layers");
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Temporaries belong to writers (the leftover sweep handles dead ones).
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = e.path();
+        if let Some(layer) = name.strip_suffix(DIFF_ID_SUFFIX) {
+            // A crash between this file and its directory's rename.
+            if !dir.join(layer).exists() {
+                let _ = std::fs::remove_file(&path);
             }
+            continue;
         }
-        // Kept for the build cache only: stays queued for a later collection.
-        if in_image || !in_cache {
-            store
-                .conn
-                .execute("DELETE FROM gc_pending WHERE chain_id = ?1", params![chain])?;
+        let chain = format!("sha256:{name}");
+        if marks.chains.contains(&chain) {
+            continue;
         }
+        let diff_id = std::fs::read_to_string(diff_id_file(&path)).unwrap_or_default();
+        if marks.cached.contains(diff_id.trim()) {
+            continue;
+        }
+        let bytes = crate::disk_usage(&path);
+        remove_layer_dir(&path)?;
+        let _ = std::fs::remove_file(diff_id_file(&path));
+        out.bytes += bytes;
+        out.layers.push(chain);
     }
     Ok(())
 }
@@ -337,13 +338,35 @@ mod tests {
         store.remove(&a).unwrap();
         let c = collect(&store, &Roots::default()).unwrap();
         assert!(c.layers.is_empty(), "the layer is b's too: {c:?}");
-        assert_eq!(names(&root.path().join("layers")).len(), 1);
+        assert_eq!(
+            names(&root.path().join("layers")).len(),
+            2,
+            "the layer and its diff id"
+        );
         store.remove(&b).unwrap();
         let c = collect(&store, &Roots::default()).unwrap();
         assert_eq!(c.layers.len(), 1, "{c:?}");
         assert!(c.bytes > 0);
         assert!(names(&root.path().join("layers")).is_empty());
         assert!(names(&root.path().join("blobs/sha256")).is_empty());
+    }
+
+    #[test]
+    fn what_a_killed_writer_placed_without_an_image_is_freed() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(root.path()).unwrap();
+        let data = tar_of("h");
+        // A pull or import killed after placing its layer, before its image row.
+        let blob = store.blobs.put_bytes(&data).unwrap();
+        let dir = store.layer_dir(&blob);
+        crate::layers::unpack_blob(&store.blobs, &blob, &blob, &dir).unwrap();
+        // And one killed between the diff-id file and the rename.
+        let other = store.layer_dir(&crate::blobs::sha256_digest(b"x"));
+        std::fs::write(crate::layers::diff_id_file(&other), "sha256:x").unwrap();
+        let c = collect(&store, &Roots::default()).unwrap();
+        assert_eq!(c.layers, vec![blob.clone()]);
+        assert_eq!(c.blobs, vec![blob]);
+        assert!(names(&root.path().join("layers")).is_empty());
     }
 
     #[test]

@@ -61,22 +61,28 @@ pub fn unpack_blob(
         unique_suffix()
     ));
     std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    let result = unpack_checked(blobs, blob, diff_id, &tmp)
-        .and_then(|size| place_dir(&tmp, dest).map(|_| size).map_err(io_err(dest)));
+    let result = unpack_checked(blobs, blob, diff_id, &tmp).and_then(|size| {
+        place_dir(&tmp, dest, diff_id)
+            .map(|_| size)
+            .map_err(io_err(dest))
+    });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     result.map(Some)
 }
 
-/// Makes a filled temporary directory the layer `dest`, durably: its content is
-/// flushed to disk first (one `syncfs` of the store's file system: a layer is
-/// thousands of files, one fsync each would cost more), then renamed into place,
-/// then the parent directory is flushed, so after a crash the name exists only
-/// with its whole content. When another process placed the same layer first (the
-/// rename finds `dest`), theirs is identical: ours is removed and `false`
-/// returned.
-pub fn place_dir(tmp: &Path, dest: &Path) -> io::Result<bool> {
+/// Makes a filled temporary directory the layer `dest`, durably: beside it goes
+/// `<dest>.diff-id` naming its own diff id (a chain id cannot be traced back to
+/// it; the collector keeps a layer the build cache names by it, see
+/// [`crate::gc`]); the content is flushed to disk first (one `syncfs` of the
+/// store's file system: a layer is thousands of files, one fsync each would cost
+/// more), then renamed into place, then the parent directory is flushed, so after
+/// a crash the name exists only with its whole content. When another process
+/// placed the same layer first (the rename finds `dest`), theirs is identical:
+/// ours is removed and `false` returned.
+pub fn place_dir(tmp: &Path, dest: &Path, diff_id: &str) -> io::Result<bool> {
+    std::fs::write(diff_id_file(dest), diff_id)?;
     let dir = std::fs::File::open(tmp)?;
     rustix::fs::syncfs(&dir)?;
     if let Err(e) = std::fs::rename(tmp, dest) {
@@ -88,6 +94,16 @@ pub fn place_dir(tmp: &Path, dest: &Path) -> io::Result<bool> {
     }
     fsync_parent(dest)?;
     Ok(true)
+}
+
+/// Suffix of the file beside a layer directory that names its diff id.
+pub const DIFF_ID_SUFFIX: &str = ".diff-id";
+
+/// `layers/<chain>.diff-id` for the layer directory `dir`.
+pub fn diff_id_file(dir: &Path) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(DIFF_ID_SUFFIX);
+    PathBuf::from(name)
 }
 
 /// Flushes the directory holding `path` (a rename or removal in it is durable).
@@ -215,11 +231,20 @@ mod tests {
         assert_eq!(size, Some(data.len() as u64));
         assert_eq!(std::fs::read(dest.join("f")).unwrap(), b"hi");
         assert_eq!(unpack_blob(&blobs, &digest, &digest, &dest).unwrap(), None);
-        let left: Vec<_> = std::fs::read_dir(root.path().join("layers"))
+        let mut left: Vec<_> = std::fs::read_dir(root.path().join("layers"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(left, vec!["abc"], "no temporary directory is left");
+        left.sort();
+        assert_eq!(
+            left,
+            vec!["abc", "abc.diff-id"],
+            "no temporary directory is left; the diff id is beside the layer"
+        );
+        assert_eq!(
+            std::fs::read_to_string(diff_id_file(&dest)).unwrap(),
+            digest
+        );
     }
 
     #[test]

@@ -56,11 +56,7 @@ impl ImageStore {
         Ok(ImageStore {
             root: root.to_path_buf(),
             blobs: BlobStore::open(root)?,
-            conn: {
-                let conn = db::open(root)?;
-                conn.execute_batch(crate::gc::SCHEMA)?;
-                conn
-            },
+            conn: db::open(root)?,
         })
     }
 
@@ -226,27 +222,11 @@ impl ImageStore {
         Ok(dirs)
     }
 
-    /// Removes an image row and its tags, and queues its layers for the next
-    /// collection ([`crate::gc::collect`] frees what nothing else uses), in one
-    /// transaction. The caller has already checked that no container uses it (the
+    /// Removes an image row and its tags; the next collection
+    /// ([`crate::gc::collect`]) frees its blobs and layers if nothing else uses
+    /// them. The caller has already checked that no container uses it (the
     /// database refuses anyway).
     pub fn remove(&self, id: &str) -> Result<(), StoreError> {
-        let diff_ids = match self.config(id) {
-            Ok(config) => config.rootfs().diff_ids().clone(),
-            // A damaged config: the row goes, its layers cannot be named.
-            Err(StoreError::Blob(_) | StoreError::Corrupt { .. }) => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        let tx = self.conn.unchecked_transaction()?;
-        for (chain, diff_id) in crate::chain_ids(&diff_ids).iter().zip(&diff_ids) {
-            tx.execute(
-                "INSERT OR REPLACE INTO gc_pending (chain_id, diff_id) VALUES (?1, ?2)",
-                params![chain, diff_id],
-            )?;
-        }
-        tx.execute("DELETE FROM tags WHERE image_id = ?1", params![id])?;
-        tx.execute("DELETE FROM images WHERE id = ?1", params![id])?;
-        tx.commit()?;
-        Ok(())
+        self.forget(id)
     }
 }

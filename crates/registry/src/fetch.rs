@@ -154,7 +154,7 @@ pub fn fetch(ctx: &Ctx, job: &Job) -> Result<u64, FetchError> {
             fs::rename(&partial, &dest).map_err(io_err(&dest))?;
             berth_image::layers::fsync_parent(&dest).map_err(io_err(&dest))?;
             if let (Some(tmp), Some(dir)) = (dir, &job.layer_dir) {
-                commit_dir(&tmp, dir)?;
+                commit_dir(&tmp, dir, &job.diff_id)?;
             }
             Ok(size)
         });
@@ -334,11 +334,11 @@ fn unpack_local(ctx: &Ctx, job: &Job, dir: &Path) -> Result<u64, FetchError> {
     result
 }
 
-fn commit_dir(tmp: &Path, dir: &Path) -> Result<(), FetchError> {
+fn commit_dir(tmp: &Path, dir: &Path, diff_id: &str) -> Result<(), FetchError> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(parent).map_err(io_err(parent))?;
     // Durable, and a layer another pull committed first (identical) is kept.
-    berth_image::layers::place_dir(tmp, dir).map_err(|error| {
+    berth_image::layers::place_dir(tmp, dir, diff_id).map_err(|error| {
         let _ = fs::remove_dir_all(tmp);
         FetchError::Io {
             path: dir.into(),

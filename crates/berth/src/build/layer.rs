@@ -94,7 +94,7 @@ fn place(blobs: &BlobStore, upper: &Path, dest: &Path, diff_id: &str) -> Result<
     std::fs::create_dir_all(parent).map_err(io_at(parent))?;
     // Durable (flushed, renamed, parent flushed); another build's identical
     // layer placed first is kept.
-    if berth_image::layers::place_dir(upper, dest).is_ok() || dest.is_dir() {
+    if berth_image::layers::place_dir(upper, dest, diff_id).is_ok() || dest.is_dir() {
         return Ok(());
     }
     // The blob is the plain tar, so its digest is the diff id.
