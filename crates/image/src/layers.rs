@@ -156,13 +156,20 @@ fn unpack_checked(
 /// Removes the entries of `dir` named `<prefix><pid>-...` whose process is gone:
 /// what a killed unpack or download left behind.
 pub fn sweep_dead_temps(dir: &Path, prefix: &str) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(prefix)
+    sweep_dead_owned(dir, |name| {
+        name.strip_prefix(prefix)
             .and_then(|r| r.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
-        else {
+    });
+}
+
+/// Removes the entries of `dir` whose owner (the pid `owner` reads from the
+/// name; `None`: not a temporary) is gone. Directories are removed only once no
+/// mount is left below them.
+pub fn sweep_dead_owned(dir: &Path, owner: impl Fn(&str) -> Option<u32>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = owner(&name) else {
             continue;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {

@@ -18,8 +18,9 @@ use berth_engine::Engine;
 use std::collections::BTreeMap;
 
 /// What a killed build left under `<root>/build`: its overlay mounts and their
-/// directories (`mnt/<pid>-…`), step scratch directories (`tmp/<pid>-…`) and
-/// unpacked contexts (`tmp/context-<pid>-…`), only those whose process is gone. Every command runs it, as the image store
+/// directories (`mnt/<pid>-…`), step scratch directories (`tmp/<pid>-…`),
+/// unpacked contexts (`tmp/context-<pid>-…`) and half-written cache entries,
+/// only those whose process is gone. Every command runs it, as the image store
 /// sweeps its own temporaries when it opens.
 pub fn sweep_leftovers(root: &std::path::Path) {
     let state = root.join("build");
@@ -27,6 +28,21 @@ pub fn sweep_leftovers(root: &std::path::Path) {
     for prefix in ["", "context-"] {
         berth_image::layers::sweep_dead_temps(&state.join("tmp"), prefix);
     }
+    // The layer cache writes `.<key>.<pid>` and renames it to `<key>`.
+    for shard in std::fs::read_dir(state.join("cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        berth_image::layers::sweep_dead_owned(&shard.path(), cache_temp_owner);
+    }
+}
+
+/// The pid in a layer cache temporary's name (`.<key>.<pid>`).
+fn cache_temp_owner(name: &str) -> Option<u32> {
+    let (key, pid) = name.strip_prefix('.')?.rsplit_once('.')?;
+    (!key.is_empty()).then_some(())?;
+    pid.parse().ok()
 }
 
 pub fn cmd_build(engine: &Engine, a: &BuildArgs) -> Result<i32> {
@@ -186,6 +202,26 @@ mod tests {
         assert!(matches!(&s["b"], Secret::Value(v) if v == b"v"));
         assert!(secrets(&["src=/nonexistent/x,id=c".into()]).is_err());
         assert!(secrets(&["bogus".into()]).is_err());
+    }
+
+    #[test]
+    fn cache_temporaries_name_their_owner_and_entries_do_not() {
+        assert_eq!(cache_temp_owner(".abcd.123"), Some(123));
+        assert_eq!(cache_temp_owner("abcd"), None, "a committed entry");
+        assert_eq!(cache_temp_owner(".abcd"), None);
+        assert_eq!(cache_temp_owner("..5"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let shard = dir.path().join("build/cache/ab");
+        std::fs::create_dir_all(&shard).unwrap();
+        // pid_max is at most 2^22: this pid cannot run.
+        let dead = shard.join(".abcd.99999999");
+        let live = shard.join(format!(".abce.{}", std::process::id()));
+        let entry = shard.join("abcd");
+        for f in [&dead, &live, &entry] {
+            std::fs::write(f, "{}").unwrap();
+        }
+        sweep_leftovers(dir.path());
+        assert!(!dead.exists() && live.exists() && entry.exists());
     }
 
     #[test]
