@@ -23,11 +23,8 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Layer directories (not the `<chain>.diff-id` files beside them).
 fn layers(b: &Berth) -> Vec<String> {
-    let mut v = entries(&b.root.join("layers"));
-    v.retain(|n| !n.ends_with(".diff-id"));
-    v
+    entries(&b.root.join("layers"))
 }
 
 fn blobs(b: &Berth) -> Vec<String> {

@@ -18,9 +18,10 @@
 //!
 //! **Sweep.** A full mark and sweep of `blobs/sha256` and of `layers/`. A layer
 //! directory is named by its chain id, which cannot be traced back to a diff id,
-//! so each is placed with `<chain>.diff-id` beside it ([`crate::layers::place_dir`]):
-//! a layer no image chain uses stays while the build cache names its diff id.
-//! Directories without that file (placed by an older berth) and in no image go.
+//! so each is placed with its diff id in `diff-ids/<chain>`
+//! ([`crate::layers::place_dir`]): a layer no image chain uses stays while the
+//! build cache names its diff id. Directories without that note (placed by an
+//! older berth) and in no image go.
 
 use crate::blobs::BlobError;
 use crate::store::{ImageStore, StoreError};
@@ -193,7 +194,7 @@ pub fn collect(store: &ImageStore, extra: &Roots) -> Result<Collected, GcError> 
 }
 
 fn sweep_layers(store: &ImageStore, marks: &Marks, out: &mut Collected) -> Result<(), GcError> {
-    use crate::layers::{diff_id_file, DIFF_ID_SUFFIX};
+    use crate::layers::diff_id_file;
     let dir = store.root.join("layers");
     for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -202,13 +203,6 @@ fn sweep_layers(store: &ImageStore, marks: &Marks, out: &mut Collected) -> Resul
             continue;
         }
         let path = e.path();
-        if let Some(layer) = name.strip_suffix(DIFF_ID_SUFFIX) {
-            // A crash between this file and its directory's rename.
-            if !dir.join(layer).exists() {
-                let _ = std::fs::remove_file(&path);
-            }
-            continue;
-        }
         let chain = format!("sha256:{name}");
         if marks.chains.contains(&chain) {
             continue;
@@ -222,6 +216,16 @@ fn sweep_layers(store: &ImageStore, marks: &Marks, out: &mut Collected) -> Resul
         let _ = std::fs::remove_file(diff_id_file(&path));
         out.bytes += bytes;
         out.layers.push(chain);
+    }
+    // Notes whose layer never arrived (a crash before the rename).
+    for e in std::fs::read_dir(store.root.join("diff-ids"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if !dir.join(e.file_name()).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
     Ok(())
 }
@@ -338,11 +342,7 @@ mod tests {
         store.remove(&a).unwrap();
         let c = collect(&store, &Roots::default()).unwrap();
         assert!(c.layers.is_empty(), "the layer is b's too: {c:?}");
-        assert_eq!(
-            names(&root.path().join("layers")).len(),
-            2,
-            "the layer and its diff id"
-        );
+        assert_eq!(names(&root.path().join("layers")).len(), 1);
         store.remove(&b).unwrap();
         let c = collect(&store, &Roots::default()).unwrap();
         assert_eq!(c.layers.len(), 1, "{c:?}");
@@ -367,6 +367,7 @@ mod tests {
         assert_eq!(c.layers, vec![blob.clone()]);
         assert_eq!(c.blobs, vec![blob]);
         assert!(names(&root.path().join("layers")).is_empty());
+        assert!(names(&root.path().join("diff-ids")).is_empty());
     }
 
     #[test]

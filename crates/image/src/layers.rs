@@ -72,17 +72,21 @@ pub fn unpack_blob(
     result.map(Some)
 }
 
-/// Makes a filled temporary directory the layer `dest`, durably: beside it goes
-/// `<dest>.diff-id` naming its own diff id (a chain id cannot be traced back to
-/// it; the collector keeps a layer the build cache names by it, see
-/// [`crate::gc`]); the content is flushed to disk first (one `syncfs` of the
-/// store's file system: a layer is thousands of files, one fsync each would cost
-/// more), then renamed into place, then the parent directory is flushed, so after
-/// a crash the name exists only with its whole content. When another process
-/// placed the same layer first (the rename finds `dest`), theirs is identical:
-/// ours is removed and `false` returned.
+/// Makes a filled temporary directory the layer `dest`, durably. First its diff
+/// id is written to `diff-ids/<chain>` (a chain id cannot be traced back to it;
+/// the collector keeps a layer the build cache names by it, see [`crate::gc`]);
+/// the content is flushed to disk (one `syncfs` of the store's file system: a
+/// layer is thousands of files, one fsync each would cost more), then renamed
+/// into place, then the parent directory is flushed, so after a crash the name
+/// exists only with its whole content. When another process placed the same
+/// layer first (the rename finds `dest`), theirs is identical: ours is removed
+/// and `false` returned.
 pub fn place_dir(tmp: &Path, dest: &Path, diff_id: &str) -> io::Result<bool> {
-    std::fs::write(diff_id_file(dest), diff_id)?;
+    let note = diff_id_file(dest);
+    if let Some(dir) = note.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&note, diff_id)?;
     let dir = std::fs::File::open(tmp)?;
     rustix::fs::syncfs(&dir)?;
     if let Err(e) = std::fs::rename(tmp, dest) {
@@ -96,14 +100,13 @@ pub fn place_dir(tmp: &Path, dest: &Path, diff_id: &str) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Suffix of the file beside a layer directory that names its diff id.
-pub const DIFF_ID_SUFFIX: &str = ".diff-id";
-
-/// `layers/<chain>.diff-id` for the layer directory `dir`.
-pub fn diff_id_file(dir: &Path) -> PathBuf {
-    let mut name = dir.as_os_str().to_owned();
-    name.push(DIFF_ID_SUFFIX);
-    PathBuf::from(name)
+/// Where the diff id of the layer directory `layers/<chain>` is kept:
+/// `diff-ids/<chain>` beside `layers/` (so `layers/` holds layers only).
+pub fn diff_id_file(layer_dir: &Path) -> PathBuf {
+    let layers = layer_dir.parent().unwrap_or(Path::new("/"));
+    let root = layers.parent().unwrap_or(Path::new("/"));
+    root.join("diff-ids")
+        .join(layer_dir.file_name().unwrap_or_default())
 }
 
 /// Flushes the directory holding `path` (a rename or removal in it is durable).
@@ -238,16 +241,11 @@ mod tests {
         assert_eq!(size, Some(data.len() as u64));
         assert_eq!(std::fs::read(dest.join("f")).unwrap(), b"hi");
         assert_eq!(unpack_blob(&blobs, &digest, &digest, &dest).unwrap(), None);
-        let mut left: Vec<_> = std::fs::read_dir(root.path().join("layers"))
+        let left: Vec<_> = std::fs::read_dir(root.path().join("layers"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            vec!["abc", "abc.diff-id"],
-            "no temporary directory is left; the diff id is beside the layer"
-        );
+        assert_eq!(left, vec!["abc"], "no temporary directory is left");
         assert_eq!(
             std::fs::read_to_string(diff_id_file(&dest)).unwrap(),
             digest
