@@ -74,7 +74,7 @@ pub fn cmd_image_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> {
         return Ok(0);
     }
     let mut p = prune::images(engine, a.all)?;
-    p.bytes += crate::cmd_image::collect_garbage(engine)?.bytes;
+    collect_into(engine, &mut p)?;
     let failed = print_section("Deleted Images", &p);
     println!("Total reclaimed space: {}", reclaimed(p.bytes));
     Ok(exit_code(failed))
@@ -91,7 +91,7 @@ pub fn cmd_system_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> 
     let containers = prune::containers(engine)?;
     let networks = prune::networks(engine)?;
     let mut images = prune::images(engine, a.all)?;
-    images.bytes += crate::cmd_image::collect_garbage(engine)?.bytes;
+    collect_into(engine, &mut images)?;
     let mut failed = print_section("Deleted Containers", &containers);
     failed |= print_section("Deleted Networks", &networks);
     failed |= print_section("Deleted Images", &images);
@@ -100,6 +100,16 @@ pub fn cmd_system_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> 
         reclaimed(containers.bytes + images.bytes)
     );
     Ok(exit_code(failed))
+}
+
+/// Frees what the removed images left unused; docker lists the freed layers
+/// after the images ("deleted: <chain id>").
+fn collect_into(engine: &Engine, p: &mut Pruned) -> Result<()> {
+    let freed = crate::cmd_image::collect_garbage(engine)?;
+    p.bytes += freed.bytes;
+    p.removed
+        .extend(freed.layers.iter().map(|l| format!("deleted: {l}")));
+    Ok(())
 }
 
 /// docker prints reclaimed space with `units.HumanSize` (4 significant digits).

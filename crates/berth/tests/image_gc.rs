@@ -100,6 +100,11 @@ fn prunes_free_the_same_way_and_keep_what_containers_use() {
     let out = b.ok(&["image", "prune", "-a", "-f"]);
     assert!(out.contains("deleted: sha256:"), "busybox goes: {out}");
     assert_eq!(
+        out.lines().filter(|l| l.starts_with("deleted: ")).count(),
+        1,
+        "no layer is freed: other is built on busybox's\n{out}"
+    );
+    assert_eq!(
         layers(&b).len(),
         2,
         "other's two layers stay (a container uses it)"
@@ -107,6 +112,11 @@ fn prunes_free_the_same_way_and_keep_what_containers_use() {
     b.ok(&["rm", &c]);
     let out = b.ok(&["system", "prune", "-a", "-f"]);
     assert!(out.contains("Total reclaimed space: "), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("deleted: ")).count(),
+        2,
+        "other, and busybox's layer under it (the cache keeps the RUN layer)\n{out}"
+    );
     assert!(!out.contains("Total reclaimed space: 0B"), "{out}");
     // The build cache keeps the RUN layer for the next build; what is left is
     // exactly what the cache names.
