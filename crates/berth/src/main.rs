@@ -56,7 +56,11 @@ fn main() {
 fn dispatch(command: Command) -> Result<i32> {
     berth_net::network::linger_from_env()?;
     let mut engine = Engine::open()?;
-    build::sweep_leftovers(&engine.paths.root);
+    let root = engine.paths.root.clone();
+    berth_image::gc::sweep_if_a_writer_died(&root, || {
+        berth_image::layers::sweep_store_temps(&root);
+        build::sweep_leftovers(&root);
+    });
     let e = &mut engine;
     match command {
         Command::Run(a) => cmd_container::cmd_run(e, &a),

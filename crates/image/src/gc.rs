@@ -29,6 +29,7 @@ use rusqlite::params;
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
@@ -55,9 +56,58 @@ impl From<rusqlite::Error> for GcError {
 const LOCK_FILE: &str = "gc.lock";
 
 /// A writer's hold on the store: while one exists, no collection deletes anything.
+/// It also leaves a mark, `writers/<pid>-<n>`, removed when the lease is dropped:
+/// a mark whose process is gone tells the next command that a writer was killed
+/// and its temporaries need sweeping ([`sweep_if_a_writer_died`]).
 #[derive(Debug)]
 pub struct Lease {
     _file: File,
+    mark: Option<PathBuf>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(mark) = &self.mark {
+            let _ = std::fs::remove_file(mark);
+        }
+    }
+}
+
+const WRITERS_DIR: &str = "writers";
+
+fn mark_writer(root: &Path) -> Option<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = root.join(WRITERS_DIR);
+    std::fs::create_dir_all(&dir).ok()?;
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mark = dir.join(format!("{}-{n}", std::process::id()));
+    File::create(&mark).ok().map(|_| mark)
+}
+
+/// Runs `sweep` when a writer was killed while holding its lease (its mark is
+/// left and its process is gone), then drops those marks. Sweeping lists every
+/// blob, layer and build cache entry, so it is not done by every command: in the
+/// usual case this costs one read of an empty directory. Writers also sweep when
+/// they take a lease ([`lease`]), which covers a process killed before its mark.
+pub fn sweep_if_a_writer_died(root: &Path, sweep: impl FnOnce()) {
+    let dead: Vec<PathBuf> = std::fs::read_dir(root.join(WRITERS_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        })
+        .map(|e| e.path())
+        .collect();
+    if dead.is_empty() {
+        return;
+    }
+    sweep();
+    for mark in dead {
+        let _ = std::fs::remove_file(mark);
+    }
 }
 
 fn lock_file(root: &Path) -> Result<File, GcError> {
@@ -80,7 +130,12 @@ pub fn lease(root: &Path) -> Result<Lease, GcError> {
             source: e.into(),
         }
     })?;
-    Ok(Lease { _file: file })
+    // What killed writers left (only temporaries whose process is gone).
+    crate::layers::sweep_store_temps(root);
+    Ok(Lease {
+        _file: file,
+        mark: mark_writer(root),
+    })
 }
 
 /// More roots than the image rows: the build cache's layers.
@@ -295,6 +350,30 @@ pub fn pause_point(point: &str) {
 mod tests {
     use super::*;
     use crate::reference::Reference;
+
+    #[test]
+    fn only_a_dead_writers_mark_triggers_the_sweep() {
+        let root = tempfile::tempdir().unwrap();
+        let lease = lease(root.path()).unwrap();
+        let mut swept = 0;
+        sweep_if_a_writer_died(root.path(), || swept += 1);
+        assert_eq!(swept, 0, "a live writer's mark is no reason to sweep");
+        drop(lease);
+        assert_eq!(
+            std::fs::read_dir(root.path().join(WRITERS_DIR))
+                .unwrap()
+                .count(),
+            0
+        );
+        // pid_max is at most 2^22: this pid cannot be running.
+        let dead = root.path().join(WRITERS_DIR).join("99999999-0");
+        File::create(&dead).unwrap();
+        sweep_if_a_writer_died(root.path(), || swept += 1);
+        assert_eq!(swept, 1);
+        assert!(!dead.exists(), "the dead writer's mark goes with the sweep");
+        sweep_if_a_writer_died(root.path(), || swept += 1);
+        assert_eq!(swept, 1);
+    }
 
     fn tar_of(name: &str) -> Vec<u8> {
         let mut tar = tar::Builder::new(Vec::new());

@@ -4,7 +4,8 @@
 //! never sees half a layer and two processes placing one layer are both safe (the
 //! loser's identical copy is dropped); the content is flushed before the rename
 //! and the rename after it ([`place_dir`]). Temporaries left by killed processes
-//! are swept when the store opens ([`sweep_store_temps`]), by any next command. import, commit, load, pull (for a blob
+//! are swept ([`sweep_store_temps`]) by the next writer, and by any next command when a
+//! writer was killed holding its lease (`gc::sweep_if_a_writer_died`). import, commit, load, pull (for a blob
 //! already on disk) and the builder all place layers here.
 
 use crate::blobs::{unique_suffix, BlobError, BlobStore, HashingReader};

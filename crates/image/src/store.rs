@@ -50,9 +50,6 @@ impl ImageStore {
             path: root.to_path_buf(),
             source,
         })?;
-        // What killed imports, pulls, loads and saves left: the next command
-        // sweeps it (only temporaries whose process is gone).
-        crate::layers::sweep_store_temps(root);
         Ok(ImageStore {
             root: root.to_path_buf(),
             blobs: BlobStore::open(root)?,

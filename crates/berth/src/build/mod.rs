@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 /// What a killed build left under `<root>/build`: its overlay mounts and their
 /// directories (`mnt/<pid>-…`), step scratch directories (`tmp/<pid>-…`),
 /// unpacked contexts (`tmp/context-<pid>-…`) and half-written cache entries,
-/// only those whose process is gone. Every command runs it, as the image store
-/// sweeps its own temporaries when it opens.
+/// only those whose process is gone. Every build runs it first, and so does the
+/// next command after a build was killed (`berth_image::gc::sweep_if_a_writer_died`).
 pub fn sweep_leftovers(root: &std::path::Path) {
     let state = root.join("build");
     berth_image::layers::sweep_dead_temps(&state.join("mnt"), "");
@@ -53,6 +53,7 @@ pub fn cmd_build(engine: &Engine, a: &BuildArgs) -> Result<i32> {
     // The whole build holds the image store: its layers are referenced only once
     // they are cached or registered, and a concurrent rmi must not free them first.
     let _lease = engine.images.lease()?;
+    sweep_leftovers(&engine.paths.root);
     let mut host = host::EngineHost::new(engine);
     let state = berth_build::BuildHost::state_dir(&host);
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
