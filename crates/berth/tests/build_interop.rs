@@ -86,7 +86,12 @@ impl Podman {
             .arg(d.join("root"))
             .arg("--runroot")
             .arg(d.join("run"))
-            .args(["--storage-driver", "overlay", "--cgroup-manager", "cgroupfs"])
+            .args([
+                "--storage-driver",
+                "overlay",
+                "--cgroup-manager",
+                "cgroupfs",
+            ])
             .args(["--runtime", "runc"])
             .args(args)
             .env("CONTAINERS_CONF", d.join("containers.conf"))
@@ -156,7 +161,9 @@ fn archive_config(tar: &Path, dir: &Path) -> Value {
     assert!(st.success(), "unpacking {}", tar.display());
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    let config = manifest[0]["Config"].as_str().expect("a Config in manifest.json");
+    let config = manifest[0]["Config"]
+        .as_str()
+        .expect("a Config in manifest.json");
     let full: Value = serde_json::from_slice(&std::fs::read(dir.join(config)).unwrap()).unwrap();
     full["config"].clone()
 }
@@ -210,8 +217,7 @@ fn a_berth_built_image_runs_under_podman_with_the_config_buildah_writes() {
     let id = stdout(&out).trim().to_string();
 
     // berth's own view, then the archive it saves.
-    let inspect: Value =
-        serde_json::from_str(&b.ok(&["image", "inspect", "interop:1"])).unwrap();
+    let inspect: Value = serde_json::from_str(&b.ok(&["image", "inspect", "interop:1"])).unwrap();
     let berth_config = inspect[0]["Config"].clone();
     let tar = tmp(&work, "berth.tar");
     b.ok(&["save", "-o", tar.to_str().unwrap(), "interop:1"]);
@@ -237,7 +243,11 @@ fn a_berth_built_image_runs_under_podman_with_the_config_buildah_writes() {
     for f in ["Healthcheck", "OnBuild"] {
         podman_view[f] = berth_config[f].clone();
     }
-    assert_same("berth inspect and podman inspect", &berth_config, &podman_view);
+    assert_same(
+        "berth inspect and podman inspect",
+        &berth_config,
+        &podman_view,
+    );
 
     // The same Dockerfile built by podman (buildah), docker format so that
     // HEALTHCHECK and ONBUILD are kept, on the same base.

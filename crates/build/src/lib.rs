@@ -39,6 +39,7 @@ pub mod image;
 pub mod paths;
 pub mod ports;
 pub mod progress;
+pub mod prune;
 pub mod statcache;
 pub mod tree;
 pub mod users;

@@ -4,7 +4,7 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
-pub use build::BuildArgs;
+pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
 
 /// `run`/`create --pull`: when to ask the registry for the image.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +67,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
     /// Download an image from a registry

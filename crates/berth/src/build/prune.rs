@@ -1,0 +1,120 @@
+//! `builder prune` (and the build-cache part of `system prune`): what dead
+//! builds left is reaped, then the build cache is pruned (`berth_build::prune`)
+//! and the layers only removed entries held are freed from the image store,
+//! unless an image uses them.
+
+use super::owner;
+use crate::args::BuilderPruneArgs;
+use anyhow::{bail, Result};
+use berth_build::prune::{PruneOptions, Pruned};
+use berth_engine::Engine;
+use std::collections::HashSet;
+
+/// The options from `-a` and `--filter`.
+pub fn options(all: bool, filters: &[String]) -> Result<PruneOptions> {
+    let mut until = None;
+    for f in filters {
+        match f.split_once('=') {
+            Some(("until", v)) => {
+                let t = crate::cmd_info::parse_time(v)?;
+                until = Some(std::time::SystemTime::from(t));
+            }
+            _ => bail!(
+                "invalid --filter {f:?}: berth's build cache takes only until=DURATION|TIMESTAMP (e.g. until=24h)"
+            ),
+        }
+    }
+    Ok(PruneOptions { all, until })
+}
+
+pub fn cmd_builder_prune(engine: &Engine, a: &BuilderPruneArgs) -> Result<i32> {
+    if a.keep_storage.is_some() {
+        bail!("berth builder prune does not support --keep-storage: berth does not size the build cache; use --filter until=DURATION or -a");
+    }
+    let opts = options(a.all, &a.filter)?;
+    let warning = match a.all {
+        true => "This will remove all build cache.",
+        false => "This will remove all dangling build cache.",
+    };
+    if !crate::cmd_prune::confirmed(warning, a.force) {
+        return Ok(0);
+    }
+    let p = prune(engine, &opts)?;
+    let failed = print(&p);
+    println!(
+        "Total reclaimed space: {}",
+        crate::format::human_size_precision(p.bytes, 4)
+    );
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// docker's "Deleted build cache objects:" section; returns whether
+/// something could not be removed.
+pub fn print(p: &Pruned) -> bool {
+    if !p.removed.is_empty() {
+        println!("Deleted build cache objects:");
+        p.removed.iter().for_each(|r| println!("{r}"));
+        println!();
+    }
+    p.failed
+        .iter()
+        .for_each(|f| eprintln!("berth: could not remove {f}"));
+    !p.failed.is_empty()
+}
+
+/// Reaps dead builds, prunes the cache, frees the layers it alone held.
+pub fn prune(engine: &Engine, opts: &PruneOptions) -> Result<Pruned> {
+    let state = engine.paths.root.join("build");
+    let reaped = owner::reap(engine, &state);
+    let store = &engine.images;
+    let mut chains = HashSet::new();
+    let mut digests = HashSet::new();
+    for rec in store.list()? {
+        if let Ok(config) = store.config(&rec.id) {
+            chains.extend(berth_image::chain_ids(config.rootfs().diff_ids()));
+        }
+        if let Ok(m) = store.manifest(&rec) {
+            digests.extend(m.layers().iter().map(|l| l.digest().to_string()));
+        }
+    }
+    let mut p = berth_build::prune::prune(&state, opts, &chains);
+    p.failed.extend(reaped.failed);
+    for (digest, chain) in std::mem::take(&mut p.layers) {
+        if let Some(chain) = chain.filter(|c| !chains.contains(c)) {
+            let dir = store.layer_dir(&chain);
+            let bytes = berth_image::disk_usage(&dir);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => p.bytes += bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => p.failed.push(format!("layer {chain}: {e}")),
+            }
+        }
+        if !digests.contains(&digest) && !p.kept_digests.contains(&digest) {
+            let path = store.blobs.path(&digest);
+            let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+            if store.blobs.remove(&digest).is_ok() {
+                p.bytes += bytes;
+            }
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_take_until_only() {
+        let o = options(true, &["until=24h".into()]).unwrap();
+        assert!(o.all);
+        let until = o.until.unwrap();
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let age = std::time::SystemTime::now().duration_since(until).unwrap();
+        assert!(age >= day && age < day + std::time::Duration::from_secs(60));
+        assert!(options(false, &[]).unwrap().until.is_none());
+        let e = options(false, &["type=regular".into()]).unwrap_err();
+        assert!(e.to_string().contains("only until="), "{e}");
+        assert!(options(false, &["until=soon".into()]).is_err());
+    }
+}
