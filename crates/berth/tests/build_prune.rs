@@ -31,10 +31,11 @@ fn ran(b: &Berth, ctx: &Scratch, args: &[&str]) -> Vec<String> {
         };
         if text == "CACHED" {
             cached.push(id.to_string());
-        } else if text.starts_with('[') && !text.contains("] FROM ") {
-            if !names.iter().any(|(i, _)| i == id) {
-                names.push((id.to_string(), text.to_string()));
-            }
+        } else if text.starts_with('[')
+            && !text.contains("] FROM ")
+            && !names.iter().any(|(i, _)| i == id)
+        {
+            names.push((id.to_string(), text.to_string()));
         }
     }
     names
