@@ -157,9 +157,9 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Starts a build whose last step sleeps, waits until that step's container
-/// runs, and kills the build with SIGKILL.
-fn kill_mid_run(b: &Berth, ctx: &Scratch) {
+/// Starts a build whose last step sleeps and waits until that step's
+/// container runs.
+fn start_until_running(b: &Berth, ctx: &Scratch) -> std::process::Child {
     let mut child = b
         .command(&["build", "--progress=plain", ctx.as_str()])
         .stdout(Stdio::null())
@@ -167,15 +167,17 @@ fn kill_mid_run(b: &Berth, ctx: &Scratch) {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let running = b.ok(&["ps", "-q"]);
-        if !running.is_empty() {
-            break;
-        }
+    while b.ok(&["ps", "-q"]).is_empty() {
         assert!(Instant::now() < deadline, "the RUN step never started");
         assert!(child.try_wait().unwrap().is_none(), "the build ended early");
         std::thread::sleep(Duration::from_millis(50));
     }
+    child
+}
+
+/// Kills such a build with SIGKILL once its RUN step runs.
+fn kill_mid_run(b: &Berth, ctx: &Scratch) {
+    let mut child = start_until_running(b, ctx);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 }
@@ -231,5 +233,35 @@ fn a_build_killed_mid_run_is_cleaned_up_by_the_next_build_or_a_prune() {
             assert!(left.is_empty(), "{cleaner}: build/{sub} holds {left:?}");
         }
     }
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn a_prune_while_a_build_runs_leaves_that_build_and_what_it_made() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    let ctx = Scratch::new("live-ctx");
+    ctx.write("f", "f\n")
+        .write("Dockerfile", "FROM busybox\nCOPY f /f\nRUN sleep 600\n");
+    let mut child = start_until_running(&b, &ctx);
+    let entries = cache_entries(&b);
+    assert_eq!(entries, 1, "the COPY step's entry");
+    b.ok(&["builder", "prune", "-a", "-f"]);
+    assert_eq!(
+        b.ok(&["ps", "-q"]).lines().count(),
+        1,
+        "its step still runs"
+    );
+    assert_eq!(
+        cache_entries(&b),
+        entries,
+        "an entry made since the running build started is kept"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    b.ok(&["builder", "prune", "-a", "-f"]);
+    assert_eq!(cache_entries(&b), 0);
+    assert_eq!(b.all_ids(), Vec::<String>::new());
     b.assert_no_leftovers();
 }

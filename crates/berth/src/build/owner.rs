@@ -131,6 +131,26 @@ fn forget_step_images(
     }
 }
 
+/// When the oldest build still running started (its owner file's mtime):
+/// a prune keeps what was used since, as that build may be about to put it
+/// in its image.
+pub fn oldest_live(state: &Path) -> Option<std::time::SystemTime> {
+    let own = std::process::id().to_string();
+    std::fs::read_dir(state.join("owners"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy() != own)
+        .filter(|e| {
+            // Held by someone else: a running build.
+            File::open(e.path())
+                .map(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).is_err())
+                .unwrap_or(false)
+        })
+        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .min()
+}
+
 /// Pids of builds that are gone: an owner file nobody holds, or things named
 /// after a pid with no owner file at all. The locks of the owner files are
 /// held until their builds' leftovers are gone.
@@ -254,7 +274,11 @@ mod tests {
         let (dead, locks) = dead_builds(d.path());
         assert_eq!(dead, BTreeSet::from(["22".to_string(), "33".to_string()]));
         assert_eq!(locks.len(), 1);
+        assert!(oldest_live(d.path()).is_some(), "11 is held");
         drop(held);
+        drop(locks);
+        std::fs::remove_file(owners.join("22")).unwrap();
+        assert_eq!(oldest_live(d.path()), None);
     }
 
     #[test]

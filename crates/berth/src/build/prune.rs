@@ -77,7 +77,11 @@ pub fn prune(engine: &Engine, opts: &PruneOptions) -> Result<Pruned> {
             digests.extend(m.layers().iter().map(|l| l.digest().to_string()));
         }
     }
-    let mut p = berth_build::prune::prune(&state, opts, &chains);
+    let mut opts = opts.clone();
+    if let Some(live) = owner::oldest_live(&state) {
+        opts.until = Some(opts.until.map_or(live, |u| u.min(live)));
+    }
+    let mut p = berth_build::prune::prune(&state, &opts, &chains);
     p.failed.extend(reaped.failed);
     for (digest, chain) in std::mem::take(&mut p.layers) {
         if let Some(chain) = chain.filter(|c| !chains.contains(c)) {
