@@ -90,9 +90,8 @@ fn builder_prune_frees_what_only_the_cache_holds_and_keeps_what_images_use() {
     assert!(out.contains("Total reclaimed space: "), "{out}");
     assert_eq!(layer_dirs(&b), base_layers + 4, "stage a's layer is freed");
     let again = ran(&b, &ctx, &["-t", "p:1"]);
-    assert_eq!(
-        again.first().map(String::as_str),
-        Some("[a 2/2] RUN echo a > /a"),
+    assert!(
+        again.iter().any(|s| s == "[a 2/2] RUN echo a > /a"),
         "the step whose layer no image used runs again: {again:?}"
     );
     assert!(
