@@ -8,7 +8,7 @@ use berth_engine::Engine;
 use std::io::{BufRead, Write};
 
 /// docker's confirmation: anything but y/yes (EOF included) declines.
-fn confirmed(warning: &str, force: bool) -> bool {
+pub(crate) fn confirmed(warning: &str, force: bool) -> bool {
     if force {
         return true;
     }
@@ -82,22 +82,32 @@ pub fn cmd_image_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> {
 
 pub fn cmd_system_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> {
     let warning = format!(
-        "This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {}\n",
+        "This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {}\n  - unused build cache\n",
         image_warning(a.all)
     );
     if !confirmed(&warning, a.force) {
         return Ok(0);
     }
+    // What killed builds left (their step containers, which may still run)
+    // goes first, so that the container prune below sees none of it.
+    let cache_options = berth_build::prune::PruneOptions {
+        all: a.all,
+        until: None,
+    };
+    let reaped = crate::build::reap_dead_builds(engine);
     let containers = prune::containers(engine)?;
     let networks = prune::networks(engine)?;
     let mut images = prune::images(engine, a.all)?;
+    let mut cache = crate::build::prune(engine, &cache_options)?;
+    cache.failed.extend(reaped.failed);
     collect_into(engine, &mut images)?;
     let mut failed = print_section("Deleted Containers", &containers);
     failed |= print_section("Deleted Networks", &networks);
     failed |= print_section("Deleted Images", &images);
+    failed |= crate::build::print_pruned(&cache);
     println!(
         "Total reclaimed space: {}",
-        reclaimed(containers.bytes + images.bytes)
+        reclaimed(containers.bytes + images.bytes + cache.bytes)
     );
     Ok(exit_code(failed))
 }

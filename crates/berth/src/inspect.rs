@@ -226,7 +226,10 @@ pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
 pub fn image_json(engine: &Engine, rec: &ImageRecord) -> anyhow::Result<Value> {
     let config = engine.images.config(&rec.id)?;
     let mut v = serde_json::to_value(&config)?;
-    let inner = v.get("config").cloned().unwrap_or(Value::Null);
+    // The config as stored, not as the OCI type reads it: that type drops
+    // docker's Healthcheck, OnBuild and the rest of what docker shows.
+    let raw: Value = serde_json::from_slice(&engine.images.blobs.read(&rec.id)?)?;
+    let inner = raw.get("config").cloned().unwrap_or(Value::Null);
     let rootfs = v.get("rootfs").cloned().unwrap_or(Value::Null);
     // docker shows the last history entry's comment (a commit's -m) as the image's.
     let comment = config

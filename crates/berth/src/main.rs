@@ -21,7 +21,7 @@ mod security_opt;
 mod specgen;
 
 use anyhow::Result;
-use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use args::{BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use berth_engine::Engine;
 use clap::Parser;
 
@@ -86,6 +86,7 @@ fn dispatch(command: Command) -> Result<i32> {
             cmd_snapshot::cmd_export(e, &a)
         }
         Command::Build(a) => build::cmd_build(e, &a),
+        Command::Builder(BuilderCommand::Prune(a)) => build::cmd_builder_prune(e, &a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             cmd_image::cmd_import(e, &a)
         }

@@ -19,6 +19,10 @@
 //!   chain they ran on, the instruction after expansion, the environment
 //!   (build args in use included) and, for COPY/ADD, the content of the
 //!   sources, hashed through a stat cache ([`statcache`]).
+//! * `builder prune` removes cache ([`prune`]): dangling entries (whose
+//!   layer no image has), cache mounts and stat caches, or all entries;
+//!   [`cache::recorded_layers`] tells an image GC which layers the cache
+//!   still refers to.
 //! * The image config and history are written as buildkit writes them
 //!   (`RUN /bin/sh -c … # buildkit`, `empty_layer` for metadata steps).
 //!
@@ -39,6 +43,7 @@ pub mod image;
 pub mod paths;
 pub mod ports;
 pub mod progress;
+pub mod prune;
 pub mod statcache;
 pub mod tree;
 pub mod users;

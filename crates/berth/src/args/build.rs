@@ -222,3 +222,27 @@ impl BuildArgs {
         checks.into_iter().find(|c| c.0).map(|c| (c.1, c.2))
     }
 }
+
+/// `docker builder` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
+/// `docker builder prune` flags.
+#[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all build cache, not just dangling cache
+    #[arg(short = 'a', long = "all", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub all: bool,
+    /// Provide filter values (only until=DURATION|TIMESTAMP)
+    #[arg(long)]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub force: bool,
+    /// Amount of disk space to keep for cache (refused: berth does not size the cache)
+    #[arg(long = "keep-storage", alias = "reserved-space")]
+    pub keep_storage: Option<String>,
+}

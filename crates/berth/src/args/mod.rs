@@ -5,7 +5,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
 mod usage;
-pub use build::BuildArgs;
+pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
 pub use usage::{DfArgs, HistoryArgs};
 
 /// `run`/`create --pull`: when to ask the registry for the image.
@@ -69,6 +69,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
     /// Download an image from a registry

@@ -7,8 +7,12 @@ mod fetch;
 mod host;
 mod layer;
 mod mounts;
+mod owner;
+mod prune;
 mod render;
 mod runstep;
+
+pub use prune::{cmd_builder_prune, print as print_pruned, prune};
 
 use crate::args::BuildArgs;
 use anyhow::{bail, Context as _, Result};
@@ -57,6 +61,12 @@ pub fn cmd_build(engine: &Engine, a: &BuildArgs) -> Result<i32> {
     let mut host = host::EngineHost::new(engine);
     let state = berth_build::BuildHost::state_dir(&host);
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    // Declared before everything the build makes, so it is released last.
+    let _owner = owner::Owner::acquire(&state)
+        .with_context(|| format!("claiming {}/owners", state.display()))?;
+    for f in owner::reap(engine, &state).failed {
+        eprintln!("berth: a killed build left {f}; remove it by hand or run berth builder prune");
+    }
     let mut download = |url: &str, out: &mut dyn std::io::Write| {
         fetch::fetch(url, out)
             .map(|_| ())
@@ -109,6 +119,12 @@ pub fn cmd_build(engine: &Engine, a: &BuildArgs) -> Result<i32> {
     }
     println!("{id}");
     Ok(0)
+}
+
+/// Removes what killed builds left (step containers, their transient
+/// images, mounts, scratch directories).
+pub fn reap_dead_builds(engine: &Engine) -> owner::Reaped {
+    owner::reap(engine, &engine.paths.root.join("build"))
 }
 
 /// `K=V`; `K` alone takes the caller's environment (build args, skipped

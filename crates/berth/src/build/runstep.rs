@@ -151,7 +151,7 @@ impl Carrier {
         let config = serde_json::json!({
             "os": "linux",
             "architecture": berth_image::host_go_arch(),
-            "config": {"Labels": {"berth.build.step": format!("{}-{}", std::process::id(), berth_image::blobs::unique_suffix())}},
+            "config": {"Labels": {super::owner::STEP_LABEL: format!("{}-{}", std::process::id(), berth_image::blobs::unique_suffix())}},
             "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| &l.diff_id).collect::<Vec<_>>()},
         });
         let bytes = serde_json::to_vec(&config).unwrap_or_default();

@@ -222,14 +222,21 @@ impl<'a> Builder<'a> {
         let hit = self.cache.get(&key).filter(|r| self.usable(st, r));
         let record = match hit {
             Some(r) => {
+                self.cache.touch(&key);
                 self.progress.cached(id);
                 r
             }
             None => {
                 let layer = work(self, st, id)?;
+                let chain = layer.as_ref().map(|l| {
+                    let mut chain = st.layers.clone();
+                    chain.push(l.clone());
+                    cache::chain_id(&chain)
+                });
                 let record = Record {
                     layer,
                     created: crate::now(),
+                    chain,
                 };
                 if let Err(e) = self.cache.put(&key, &record) {
                     self.progress
