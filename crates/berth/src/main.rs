@@ -27,6 +27,9 @@ use clap::Parser;
 
 fn main() {
     berth_engine::inherit::sanitize_at_start();
+    if let Some((id, attach)) = monitor_argv(std::env::args_os().skip(1)) {
+        std::process::exit(berth_engine::monitor::run(&id, attach));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -51,6 +54,23 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The exact command line berth gives every container's monitor
+/// (`lifecycle::start`): `monitor ID [--attach]`. It is read without clap,
+/// which builds its whole command tree before parsing (about 0.4 ms of CPU, once
+/// per container start); any other shape goes through clap as usual.
+fn monitor_argv(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<(String, bool)> {
+    if args.next()? != "monitor" {
+        return None;
+    }
+    let id = args.next()?.into_string().ok()?;
+    let attach = match args.next() {
+        None => false,
+        Some(flag) if flag == "--attach" => true,
+        Some(_) => return None,
+    };
+    (args.next().is_none() && !id.starts_with('-')).then_some((id, attach))
 }
 
 fn dispatch(command: Command) -> Result<i32> {
@@ -112,5 +132,29 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Network(c) => cmd_network::cmd_network(e, &c),
         Command::Port(a) => cmd_network::cmd_port(e, &a),
         Command::Monitor(_) => unreachable!("handled before the engine is opened"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::monitor_argv;
+
+    fn argv(args: &[&str]) -> Option<(String, bool)> {
+        monitor_argv(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn only_the_monitors_own_command_line_skips_clap() {
+        assert_eq!(argv(&["monitor", "abc"]), Some(("abc".into(), false)));
+        assert_eq!(
+            argv(&["monitor", "abc", "--attach"]),
+            Some(("abc".into(), true))
+        );
+        assert_eq!(argv(&["monitor"]), None);
+        assert_eq!(argv(&["monitor", "--help"]), None);
+        assert_eq!(argv(&["monitor", "abc", "--other"]), None);
+        assert_eq!(argv(&["monitor", "abc", "--attach", "x"]), None);
+        assert_eq!(argv(&["run", "abc"]), None);
+        assert_eq!(argv(&[]), None);
     }
 }

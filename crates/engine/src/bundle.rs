@@ -54,14 +54,32 @@ fn mount_overlay(
         dir.join("upper").display(),
         dir.join("work").display()
     );
-    mount(
-        Some("overlay"),
-        rootfs,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .map_err(|e| EngineError::Mount {
+    let mount_with = |data: &str| {
+        mount(
+            Some("overlay"),
+            rootfs,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data),
+        )
+    };
+    // A `--rm` container's upper directory is deleted when it exits, so nothing in
+    // it needs to reach the disk: overlayfs's `volatile` (Linux 5.10) skips the
+    // sync of the upper filesystem at unmount, which otherwise waits for the disk
+    // on every `run --rm` (podman does the same for `--rm`). A volatile mount
+    // leaves `work/incompat/volatile` behind, which makes overlayfs refuse a later
+    // mount of the same directories; a container restarted after a crash gets
+    // that marker cleared first, since its upper directory is disposable.
+    let result = if c.spec.auto_remove {
+        let _ = std::fs::remove_dir_all(dir.join("work").join("incompat"));
+        match mount_with(&format!("{data},volatile")) {
+            Err(nix::errno::Errno::EINVAL) => mount_with(&data), // kernel before 5.10
+            other => other,
+        }
+    } else {
+        mount_with(&data)
+    };
+    result.map_err(|e| EngineError::Mount {
         path: rootfs.to_path_buf(),
         why: e.to_string(),
     })
