@@ -6,7 +6,8 @@
 //! does not answer is not asked again for a while, so a wedged or hostile one slows
 //! `ps` by at most `sdbus`'s timeout now and then.
 
-use crate::model::{BootState, Container};
+use crate::model::{BootState, Container, ProcessId};
+use crate::sdbus::Asking;
 use crate::Engine;
 use std::time::{Duration, SystemTime};
 
@@ -27,36 +28,61 @@ pub fn boot_state_of(system_state: &str) -> Option<BootState> {
 /// Asks `c`'s systemd for its state if its boot finished, and records (in the
 /// store and in `c`) a change between ready and degraded.
 pub fn refresh(engine: &Engine, c: &mut Container) {
+    refresh_all(engine, std::slice::from_mut(c));
+}
+
+/// [`refresh`] for many containers, their systemds asked side by side.
+pub fn refresh_all(engine: &Engine, list: &mut [Container]) {
+    let asked: Vec<(usize, ProcessId, Asking)> = list
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let init = askable(engine, c)?;
+            match Asking::start(init.pid) {
+                Ok(a) => Some((i, init, a)),
+                Err(_) => {
+                    quiet(engine, c);
+                    None
+                }
+            }
+        })
+        .collect();
+    let deadline = crate::sdbus::deadline();
+    for (i, init, asking) in asked {
+        let answer = asking.finish(deadline);
+        let c = &mut list[i];
+        // The answer is the container's only if its init is still the same process.
+        if !init.is_alive() {
+            continue;
+        }
+        match answer {
+            Ok(state) => record(engine, c, boot_state_of(&state)),
+            Err(_) => quiet(engine, c),
+        }
+    }
+}
+
+/// The init to ask through, for a running system container whose boot finished
+/// and whose systemd has not recently left us unanswered.
+fn askable(engine: &Engine, c: &Container) -> Option<ProcessId> {
     if !c.is_running()
         || !c.spec.systemd
         || !matches!(c.state.boot, Some(BootState::Ready | BootState::Degraded))
+        || recently_failed(&engine.paths.run_dir(&c.id).join(FAILED_STAMP))
     {
-        return;
+        return None;
     }
-    let Some(init) = c.state.init.filter(|p| p.is_alive()) else {
+    c.state.init.filter(|p| p.is_alive())
+}
+
+fn quiet(engine: &Engine, c: &Container) {
+    let _ = std::fs::write(engine.paths.run_dir(&c.id).join(FAILED_STAMP), b"");
+}
+
+fn record(engine: &Engine, c: &mut Container, now: Option<BootState>) {
+    let Some(now) = now.filter(|n| c.state.boot != Some(*n)) else {
         return;
     };
-    let stamp = engine.paths.run_dir(&c.id).join(FAILED_STAMP);
-    if recently_failed(&stamp) {
-        return;
-    }
-    let asked = crate::sdbus::system_state(init.pid);
-    // The answer is the container's only if its init is still the same process.
-    if !init.is_alive() {
-        return;
-    }
-    let Some(now) = (match asked {
-        Ok(state) => boot_state_of(&state),
-        Err(_) => {
-            let _ = std::fs::write(&stamp, b"");
-            None
-        }
-    }) else {
-        return;
-    };
-    if c.state.boot == Some(now) {
-        return;
-    }
     // Only a finished boot changes here: a stop or restart meanwhile has the last word.
     let recorded = engine.update_state(&c.id, |state| {
         if matches!(state.boot, Some(BootState::Ready | BootState::Degraded)) {

@@ -50,39 +50,61 @@ pub enum BusError {
 
 /// systemd's `SystemState` in the container whose init is `pid` (a host pid).
 pub fn system_state(pid: i32) -> Result<String, BusError> {
-    use nix::unistd::{fork, ForkResult};
-    let pidns = std::fs::File::open(format!("/proc/{pid}/ns/pid")).map_err(BusError::Io)?;
-    let root = PathBuf::from(format!("/proc/{pid}/root"));
-    // Opened here, following the magic link (pathrs's own open would not).
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(&root)
-        .map_err(|error| BusError::Socket {
-            root: root.clone(),
-            error,
-        })?;
-    let dir = pathrs::Root::from_fd(dir);
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(errno)?;
-    // SAFETY: the child only makes syscalls, writes to the pipe and _exits; it runs
-    // no destructor of ours (the CLI calling this is single-threaded).
-    match unsafe { fork() }.map_err(errno)? {
-        ForkResult::Child => {
-            drop(r);
-            let code = in_child(&dir, &root, &pidns, w);
-            // SAFETY: leave the forked child without unwinding the caller.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => {
-            drop(w);
-            let answer = read_answer(r);
-            if answer.is_err() {
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    Asking::start(pid)?.finish(deadline())
+}
+
+/// A question on its way: the forked asker and the pipe it answers on. Start
+/// several, then finish each: they wait on their systemds side by side, so `ps`
+/// over many system containers takes about as long as over one.
+pub struct Asking {
+    child: nix::unistd::Pid,
+    answer: std::os::fd::OwnedFd,
+}
+
+impl Asking {
+    pub fn start(pid: i32) -> Result<Asking, BusError> {
+        use nix::unistd::{fork, ForkResult};
+        let pidns = std::fs::File::open(format!("/proc/{pid}/ns/pid")).map_err(BusError::Io)?;
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        // Opened here, following the magic link (pathrs's own open would not).
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(&root)
+            .map_err(|error| BusError::Socket {
+                root: root.clone(),
+                error,
+            })?;
+        let dir = pathrs::Root::from_fd(dir);
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(errno)?;
+        // SAFETY: the child only makes syscalls, writes to the pipe and _exits; it
+        // runs no destructor of ours (the CLI calling this is single-threaded).
+        match unsafe { fork() }.map_err(errno)? {
+            ForkResult::Child => {
+                drop(r);
+                let code = in_child(&dir, &root, &pidns, w);
+                // SAFETY: leave the forked child without unwinding the caller.
+                unsafe { libc::_exit(code) }
             }
-            let _ = nix::sys::wait::waitpid(child, None);
-            answer
+            ForkResult::Parent { child } => Ok(Asking { child, answer: r }),
         }
     }
+
+    /// The answer, if it comes before `deadline`; the asker is reaped either way.
+    pub fn finish(self, deadline: std::time::Instant) -> Result<String, BusError> {
+        let answer = read_answer(self.answer, deadline);
+        if answer.is_err() {
+            let _ = nix::sys::signal::kill(self.child, nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = nix::sys::wait::waitpid(self.child, None);
+        answer
+    }
+}
+
+/// The deadline for answers to questions started now: three socket timeouts
+/// (connect, authentication, call).
+pub fn deadline() -> std::time::Instant {
+    std::time::Instant::now() + TIMEOUT * 3
 }
 
 fn errno(e: nix::errno::Errno) -> BusError {
@@ -126,12 +148,11 @@ fn in_child(
     }
 }
 
-/// What the asker wrote, within three times the socket timeout (connect, auth, call).
-fn read_answer(r: std::os::fd::OwnedFd) -> Result<String, BusError> {
+/// What the asker wrote, by `deadline`.
+fn read_answer(r: std::os::fd::OwnedFd, deadline: std::time::Instant) -> Result<String, BusError> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut f = std::fs::File::from(r);
     let mut text = Vec::new();
-    let deadline = std::time::Instant::now() + TIMEOUT * 3;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let ms = PollTimeout::from(left.as_millis().min(10_000) as u16);
