@@ -364,3 +364,39 @@ fn ps_follows_units_failing_and_reset_after_boot() {
     assert_eq!(b.ok(&["inspect", "-f", "{{.State.Boot}}", NAME]), "ready");
     b.ok(&["stop", NAME]);
 }
+
+/// Asking systemd over its bus is host-side code reaching into a container: a
+/// container that turns /run/systemd/private into a symlink to a host socket
+/// gets no connection to it (the path is resolved inside the container's root),
+/// and `ps` just keeps the recorded state.
+#[test]
+fn a_bus_socket_symlinked_out_never_reaches_the_host() {
+    let Some(b) = env(&[]) else { return };
+    let dir = berth_testkit::Scratch::new("field-bus");
+    let host_socket = dir.path().join("host.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&host_socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    b.ok(&["run", "-d", "--wait=ready", "--name", NAME, IMG]);
+    wait_ps_boot(&b, NAME, "ready");
+    let link = format!(
+        "rm -f /run/systemd/private && ln -s {} /run/systemd/private",
+        host_socket.display()
+    );
+    b.ok(&["exec", NAME, "sh", "-c", &link]);
+    for _ in 0..3 {
+        let status = b.ok(&[
+            "ps",
+            "-f",
+            &format!("name={NAME}"),
+            "--format",
+            "{{.Status}}",
+        ]);
+        assert!(status.ends_with("(ready)"), "{status}");
+        assert_eq!(b.ok(&["inspect", "-f", "{{.State.Boot}}", NAME]), "ready");
+    }
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("ps connected to the host's socket: {other:?}"),
+    }
+    b.ok(&["rm", "-f", NAME]);
+}
