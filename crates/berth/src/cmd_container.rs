@@ -264,6 +264,8 @@ pub fn cmd_ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
+    // Boot states can change after the boot (a unit failing later); ask systemd.
+    berth_engine::boot_refresh::refresh_all(engine, &mut list);
     let rows: Vec<_> = list.iter().map(|c| ps_row(c, a.no_trunc)).collect();
     let headers = [
         ("CONTAINER ID", "ID"),

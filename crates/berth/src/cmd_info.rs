@@ -22,7 +22,8 @@ pub fn cmd_inspect(engine: &Engine, a: &InspectArgs) -> Result<i32> {
         } else {
             None
         };
-        if let Some(c) = container {
+        if let Some(mut c) = container {
+            berth_engine::boot_refresh::refresh(engine, &mut c);
             out.push(container_json(engine, &c));
             continue;
         }

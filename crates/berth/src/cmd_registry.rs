@@ -131,8 +131,13 @@ pub fn ensure_image(engine: &Engine, image: &str, policy: PullPolicy) -> Result<
             familiar_input(image)
         ),
         _ => format!(
-            "Unable to find image '{}' locally, and pulling it failed",
-            familiar_input(image)
+            "Unable to find image '{}' locally, and pulling it failed{}",
+            familiar_input(image),
+            engine
+                .images
+                .suggest(image)
+                .map(|s| format!(" (did you mean {s}? a local image)"))
+                .unwrap_or_default()
         ),
     })?;
     eprintln!("Digest: {}", p.digest);

@@ -85,10 +85,12 @@ pub enum SystemdMode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
-    #[error(
-        "Unable to find image '{0}' locally: import it (berth import ROOTFS.tar {0}) or pull it"
-    )]
-    ImageNotFound(String),
+    /// With the local image the name most likely meant, if any.
+    #[error("{}", not_found_text(.image, .suggestion.as_deref()))]
+    ImageNotFound {
+        image: String,
+        suggestion: Option<String>,
+    },
     #[error(
         "no command specified: the image has no CMD or ENTRYPOINT; give one after the image name"
     )]
@@ -107,6 +109,25 @@ pub enum CreateError {
     /// `--add-host`, `--dns`, `--dns-search` or `--dns-option` refused.
     #[error(transparent)]
     Dns(#[from] berth_net::dns::DnsError),
+    /// The old docker guides' `-v /sys/fs/cgroup:/sys/fs/cgroup:ro` in systemd mode.
+    #[error(
+        "{0}: in systemd mode berth mounts the container's own cgroup tree at /sys/fs/cgroup \
+         (writable only inside the container's subtree), and a mount there would hide it: \
+         the host's tree would show the container every host cgroup, and read-only it keeps \
+         systemd from booting. Drop {0}: systemd mode needs no cgroup flags. \
+         To mount it anyway, run without systemd mode (--systemd=false)"
+    )]
+    CgroupMountInSystemdMode(String),
+}
+
+/// "Unable to find image …", with a guess at what was meant before the usual advice.
+fn not_found_text(image: &str, suggestion: Option<&str>) -> String {
+    let guess = suggestion
+        .map(|s| format!("; did you mean {s}? (a local image)"))
+        .unwrap_or_default();
+    format!(
+        "Unable to find image '{image}' locally{guess}: import it (berth import ROOTFS.tar {image}) or pull it"
+    )
 }
 
 /// Six hex pairs separated by colons.
@@ -120,9 +141,11 @@ fn valid_mac(mac: &str) -> bool {
 /// Creates the container row and directory; nothing runs yet.
 pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, EngineError> {
     let image_id = engine.images.resolve(&req.image).map_err(|e| match e {
-        berth_image::StoreError::NotFound(_) => {
-            CreateError::ImageNotFound(req.image.clone()).into()
+        berth_image::StoreError::NotFound(_) => CreateError::ImageNotFound {
+            image: req.image.clone(),
+            suggestion: engine.images.suggest(&req.image),
         }
+        .into(),
         other => EngineError::from(other),
     })?;
     let config = engine
@@ -213,6 +236,9 @@ fn spec_from_config(
         SystemdMode::Never => false,
     };
     let stop_signal = stop_signal_of(req, image, systemd)?;
+    if systemd {
+        refuse_cgroup_mounts(req)?;
+    }
     for path in image.volumes().clone().unwrap_or_default() {
         crate::oci::mounts::check_container_path(&path).map_err(|why| {
             EngineError::ImageVolume {
@@ -313,6 +339,37 @@ fn stop_signal_of(
     };
     berth_runtime::signal::parse_signal(&signal)?;
     Ok(signal)
+}
+
+/// In systemd mode berth mounts the container's own cgroup tree; a user mount at
+/// or under /sys/fs/cgroup would hide it. Honouring it would not help the user: the
+/// old guides added the host's tree for docker, whose containers had no cgroup tree
+/// of their own, and that exposes every host cgroup (docs/security.md) while a
+/// read-only one stops systemd at boot. Refused, naming the flag to drop.
+fn refuse_cgroup_mounts(req: &ContainerConfig) -> Result<(), CreateError> {
+    let at_cgroup = |d: &str| {
+        let d = d.trim_end_matches('/');
+        d == "/sys/fs/cgroup" || d.starts_with("/sys/fs/cgroup/")
+    };
+    if let Some(b) = req.binds.iter().find(|b| at_cgroup(&b.destination)) {
+        let flag = match (b.anonymous, b.read_only) {
+            (true, _) => format!("-v {}", b.destination),
+            (false, ro) => format!(
+                "-v {}:{}{}",
+                b.source,
+                b.destination,
+                if ro { ":ro" } else { "" }
+            ),
+        };
+        return Err(CreateError::CgroupMountInSystemdMode(flag));
+    }
+    if let Some(t) = req.tmpfs.iter().find(|t| at_cgroup(&t.destination)) {
+        return Err(CreateError::CgroupMountInSystemdMode(format!(
+            "--tmpfs {}",
+            t.destination
+        )));
+    }
+    Ok(())
 }
 
 /// Where systemd mode mounts a file system of its own (`oci/systemd.rs`: the
@@ -563,6 +620,57 @@ mod tests {
         let s = spec_from_config(&r, &img, ID).unwrap();
         assert_eq!(s.systemd_volumes, vec!["/sys/fs/cgroup", "/tmp/"]);
         assert!(provided_by_systemd("/sys/fs/cgroup/systemd") && !provided_by_systemd("/sys"));
+    }
+
+    #[test]
+    fn systemd_mode_refuses_mounts_over_its_cgroup_tree() {
+        let bind = |src: &str, dst: &str, ro: bool, anon: bool| BindMount {
+            source: src.into(),
+            destination: dst.into(),
+            read_only: ro,
+            volume: anon,
+            anonymous: anon,
+        };
+        let img = image(None, None);
+        let cases = [
+            (
+                bind("/sys/fs/cgroup", "/sys/fs/cgroup", true, false),
+                "-v /sys/fs/cgroup:/sys/fs/cgroup:ro",
+            ),
+            (
+                bind(
+                    "/sys/fs/cgroup/systemd",
+                    "/sys/fs/cgroup/systemd/",
+                    false,
+                    false,
+                ),
+                "-v /sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd/",
+            ),
+            (bind("", "/sys/fs/cgroup", false, true), "-v /sys/fs/cgroup"),
+        ];
+        for (b, flag) in cases {
+            let mut r = req(&["/sbin/init"]);
+            r.binds = vec![b];
+            let e = spec_from_config(&r, &img, ID).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{flag}: in systemd mode")), "{e}");
+            assert!(
+                e.contains(&format!("Drop {flag}")) && e.contains("--systemd=false"),
+                "{e}"
+            );
+            // Plain mode mounts what it is asked to.
+            r.systemd = SystemdMode::Never;
+            assert!(spec_from_config(&r, &img, ID).is_ok());
+        }
+        let mut r = req(&["/sbin/init"]);
+        r.tmpfs = vec![TmpfsMount {
+            destination: "/sys/fs/cgroup".into(),
+            options: vec![],
+        }];
+        let e = spec_from_config(&r, &img, ID).unwrap_err().to_string();
+        assert!(e.starts_with("--tmpfs /sys/fs/cgroup: "), "{e}");
+        // /sys/fs/cgroupfoo is not under it.
+        r.tmpfs[0].destination = "/sys/fs/cgroupfoo".into();
+        assert!(spec_from_config(&r, &img, ID).is_ok());
     }
 
     #[test]

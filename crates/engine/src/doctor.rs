@@ -21,7 +21,13 @@ struct Pattern {
 /// Known failures, most specific first.
 const PATTERNS: &[Pattern] = &[
     Pattern {
-        needles: &["Failed to mount tmpfs at /run", "Failed to mount tmpfs at /run/lock", "/run is not a mount point"],
+        // Newer systemd mounts /run/lock itself when it is not a mount point yet.
+        needles: &["Failed to mount tmpfs at /run/lock"],
+        cause: "/run/lock is not a mount point and systemd cannot mount a tmpfs there itself (it has no CAP_SYS_ADMIN in a container)",
+        fix: "run it in systemd mode, which mounts tmpfs on /run/lock even under a --tmpfs /run of yours: berth run --systemd=always … (or let --systemd=auto see /sbin/init as the command); a -v or --tmpfs of yours at /run/lock must be a mount that systemd can use",
+    },
+    Pattern {
+        needles: &["Failed to mount tmpfs at /run:", "/run is not a mount point"],
         cause: "/run is not a tmpfs and systemd cannot mount one itself (it has no CAP_SYS_ADMIN in a container)",
         fix: "run it in systemd mode, which mounts tmpfs on /run, /run/lock and /tmp: berth run --systemd=always … (or let --systemd=auto see /sbin/init as the command)",
     },
@@ -258,6 +264,7 @@ mod tests {
         let c = container(Status::Running, None, None);
         let cases = [
             ("Failed to mount tmpfs at /run: Operation not permitted\n[!!!!!!] Failed to mount API filesystems.", "/run is not a tmpfs"),
+            ("Failed to mount tmpfs at /run/lock: Operation not permitted\n[!!!!!!] Failed to mount API filesystems.", "/run/lock is not a mount point"),
             ("Failed to create /init.scope control group: Read-only file system", "read-only"),
             ("Cannot determine cgroup we are running in: No medium found\nFailed to allocate manager object: No medium found", "no usable cgroup"),
             ("Trying to run as user instance, but the system has not been booted with systemd.", "not PID 1"),

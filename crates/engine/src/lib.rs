@@ -3,6 +3,7 @@
 //! and attach live here, over the shared SQLite state store.
 
 pub mod attach;
+pub mod boot_refresh;
 pub mod bundle;
 pub mod cgroups;
 pub mod client;
@@ -23,6 +24,7 @@ pub mod notify;
 pub mod oci;
 pub mod paths;
 pub mod prune;
+pub mod sdbus;
 pub mod spawn;
 pub mod store;
 pub mod usecase;

@@ -19,6 +19,7 @@ pub mod layer_writer;
 pub mod layers;
 pub mod reference;
 pub mod store;
+pub mod suggest;
 pub mod unpack;
 pub mod users;
 

@@ -148,6 +148,18 @@ impl ImageStore {
         Err(StoreError::NotFound(input.into()))
     }
 
+    /// The stored tag `input` (which resolved to nothing) most likely meant, in
+    /// docker's short form, for a "did you mean …?".
+    pub fn suggest(&self, input: &str) -> Option<String> {
+        let mut stmt = self.conn.prepare("SELECT name FROM tags").ok()?;
+        let tags: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .ok()?
+            .collect::<Result<_, _>>()
+            .ok()?;
+        crate::suggest::closest_tag(input, &tags)
+    }
+
     pub fn tags_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn

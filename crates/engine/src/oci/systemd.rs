@@ -65,7 +65,8 @@ pub fn apply(config: &mut Value, id: &str, files: &SystemdFiles, user_mounts: &[
     let mut mounts: Vec<Value> = config["mounts"].as_array().cloned().unwrap_or_default();
     let user_has = |d: &str| user_mounts.iter().any(|m| m == d);
     // /sys/fs/cgroup: the namespaced cgroup filesystem, read-write within the subtree.
-    mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
+    // `create` refuses a user mount there; one kept by an older berth stays and wins.
+    mounts.retain(|m| m["destination"] != "/sys/fs/cgroup" || user_has("/sys/fs/cgroup"));
     let sys_pos = mounts
         .iter()
         .position(|m| m["destination"] == "/sys")
@@ -94,20 +95,7 @@ pub fn apply(config: &mut Value, id: &str, files: &SystemdFiles, user_mounts: &[
     early.push(bind_ro("/run/host/os-release", files.os_release));
     early.push(json!({"destination": NOTIFY_PATH, "type": "bind", "source": files.notify_socket, "options": ["rbind", "rprivate"]}));
     early.push(bind_ro(JOURNALD_DROPIN, files.journald_dropin));
-    // The generated mounts come before the user's binds; insert ours before the first
-    // user mount so a user bind under /run or /tmp is not covered by our tmpfs.
-    let first_user = mounts
-        .iter()
-        .position(|m| {
-            m["destination"]
-                .as_str()
-                .is_some_and(|d| user_mounts.iter().any(|u| u == d))
-        })
-        .unwrap_or(mounts.len());
-    for (i, m) in early.into_iter().enumerate() {
-        mounts.insert(first_user + i, m);
-    }
-    config["mounts"] = Value::Array(mounts);
+    config["mounts"] = Value::Array(place_among_user_mounts(mounts, early, user_mounts));
 
     let ns = config["linux"]["namespaces"].as_array_mut();
     if let Some(ns) = ns {
@@ -132,6 +120,54 @@ pub fn apply(config: &mut Value, id: &str, files: &SystemdFiles, user_mounts: &[
         env.push(json!(format!("NOTIFY_SOCKET={NOTIFY_PATH}")));
     }
     config["process"]["terminal"] = json!(true);
+}
+
+/// Puts systemd mode's own mounts among the generated and the user's ones. The
+/// generated mounts come first, the user's after them; each of ours goes before the
+/// user's mounts (so a user bind under /run or /tmp is not covered by our tmpfs),
+/// except under a user mount of a parent directory: a user tmpfs on /run must not
+/// hide /run/lock and /run/host, so those follow it.
+fn place_among_user_mounts(mounts: Vec<Value>, ours: Vec<Value>, user: &[String]) -> Vec<Value> {
+    let dest = |m: &Value| m["destination"].as_str().unwrap_or_default().to_string();
+    let is_user = |m: &Value| user.contains(&dest(m));
+    let first_user = mounts.iter().position(is_user).unwrap_or(mounts.len());
+    // Each of ours with the last user mount over a parent directory of it, if any.
+    let placed: Vec<(Option<usize>, Value)> = ours
+        .into_iter()
+        .map(|m| {
+            let d = dest(&m);
+            let parent = mounts
+                .iter()
+                .rposition(|u| is_user(u) && is_under(&d, &dest(u)));
+            (parent, m)
+        })
+        .collect();
+    let ours_at = |at: Option<usize>| {
+        placed
+            .iter()
+            .filter(move |(p, _)| *p == at)
+            .map(|(_, m)| m.clone())
+    };
+    let total = mounts.len();
+    let mut out = Vec::with_capacity(total + placed.len());
+    for (i, m) in mounts.into_iter().enumerate() {
+        if i == first_user {
+            out.extend(ours_at(None));
+        }
+        out.push(m);
+        out.extend(ours_at(Some(i)));
+    }
+    if first_user == total {
+        out.extend(ours_at(None));
+    }
+    out
+}
+
+/// Whether `path` lies strictly below the directory `dir`.
+fn is_under(path: &str, dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// cgroup v1: binds each controller hierarchy's `berth/<id>` read-only over the
@@ -315,6 +351,46 @@ mod tests {
             .find(|m| m["destination"] == "/tmp")
             .unwrap();
         assert_eq!(tmp["type"], "bind");
+    }
+
+    #[test]
+    fn a_user_tmpfs_on_run_still_gets_run_lock_and_run_host() {
+        // The field report: `--tmpfs /tmp --tmpfs /run` hid berth's /run/lock (and
+        // the notify socket), and systemd died with "Failed to mount tmpfs at /run/lock".
+        let run = json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs"});
+        let tmp = json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"});
+        let under = json!({"destination": "/run/lock/mine", "type": "bind", "source": "/h"});
+        let c = applied(&["/tmp", "/run", "/run/lock/mine"], &[tmp, run, under]);
+        let d = dests(&c);
+        let pos = |p: &str| d.iter().position(|x| x == p).unwrap();
+        assert_eq!(d.iter().filter(|x| *x == "/run").count(), 1, "{d:?}");
+        assert_eq!(c["mounts"][pos("/run")]["source"], "tmpfs");
+        for ours in [
+            "/run/lock",
+            "/run/host/container-manager",
+            "/run/host/os-release",
+            NOTIFY_PATH,
+            JOURNALD_DROPIN,
+        ] {
+            assert!(
+                pos("/run") < pos(ours),
+                "{ours} after the user's /run: {d:?}"
+            );
+        }
+        assert!(pos("/run/lock") < pos("/run/lock/mine"), "{d:?}");
+        assert!(pos("/tmp") < pos("/run"), "the user's order is kept: {d:?}");
+    }
+
+    #[test]
+    fn a_user_bind_under_run_follows_the_run_tmpfs() {
+        let under = json!({"destination": "/run/secrets/x", "type": "bind", "source": "/h"});
+        let c = applied(&["/run/secrets/x"], &[under]);
+        let d = dests(&c);
+        let pos = |p: &str| d.iter().position(|x| x == p).unwrap();
+        assert!(pos("/run") < pos("/run/secrets/x"), "{d:?}");
+        assert!(pos("/etc/hosts") < pos("/run"), "{d:?}");
+        assert!(is_under("/run/lock", "/run") && is_under("/run/lock", "/run/"));
+        assert!(!is_under("/run", "/run") && !is_under("/runner", "/run"));
     }
 
     #[test]
