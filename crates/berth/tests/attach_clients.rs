@@ -325,3 +325,43 @@ fn a_tty_that_never_reads_its_input_does_not_spin_the_monitor() {
     );
     feeder.join().unwrap();
 }
+
+/// The other side of the bargain: the client `run` started the container for is
+/// its stdout and loses nothing, however late it reads (`berth run IMG tar c |
+/// gzip`). Once with less output than the buffers in between hold (the container
+/// exits before anyone reads: the monitor delivers the rest after its cleanup),
+/// once with far more (the container waits on its writes meanwhile).
+#[test]
+fn the_foreground_client_gets_all_output_however_late_it_reads() {
+    let Some(b) = env() else { return };
+    for size in [400_000usize, 3_000_000] {
+        let script = format!("head -c {size} /dev/zero | tr '\\0' x; echo END");
+        let mut run = b
+            .command(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start berth run");
+        // Nobody reads for a while: every buffer between the container and us fills.
+        std::thread::sleep(Duration::from_secs(3));
+        let mut out = Vec::new();
+        run.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        assert!(
+            ends_within(&mut run, BOUND),
+            "berth run did not end after its output was read"
+        );
+        let status = run.wait().unwrap();
+        assert!(status.success(), "berth run failed: {status:?}");
+        assert_eq!(out.len(), size + 4, "berth run lost output");
+        assert!(out.ends_with(b"xEND\n"));
+    }
+}

@@ -196,9 +196,9 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     }
     // The attached CLI returns now, with ports and address already free; the veth
     // goes behind it, before the monitor drops itself from the state (`rm` and
-    // `start` wait for that).
-    // Viewers get what their sockets take now; only a foreground client is owed
-    // the rest (see `clients`), delivered once nothing else waits for the monitor.
+    // `start` wait for that). Viewers get what their sockets take now; only a
+    // foreground client is owed the rest (see `clients`), delivered at its pace
+    // once nothing waits for the monitor any more.
     for c in &mut clients {
         c.send_control(&Frame::Exit(code));
     }

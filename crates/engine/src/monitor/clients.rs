@@ -363,11 +363,12 @@ mod tests {
         // The pipe holds 64 KiB, the queue its bound: then the feeder must wait.
         assert!(fed >= 64 * 1024 + STDIN_BOUND);
         q.eof = true;
+        // The container reads: everything arrives, then the queue says "close".
         let mut r = std::fs::File::from(r);
-        let mut buf = vec![0u8; fed];
+        let mut buf = vec![0u8; 65536];
         let mut read = 0;
         let end = loop {
-            read += r.read(&mut buf[read..]).unwrap();
+            read += r.read(&mut buf).unwrap();
             match q.write_to(StdinTarget::Pipe(&w)) {
                 StdinWritten::Pending => continue,
                 other => break other,
@@ -375,9 +376,9 @@ mod tests {
         };
         assert_eq!(end, StdinWritten::Ended);
         drop(w);
-        r.read_to_end(&mut Vec::new()).unwrap();
-        drop(r);
-        let _ = read;
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert_eq!(read + rest.len(), fed);
     }
 
     #[test]
