@@ -380,21 +380,13 @@ impl Loop<'_> {
             fds.push(PollFd::new(n.socket.as_fd(), PollFlags::POLLIN));
             sources.push(Source::Notify);
         }
-        // A foreground client a full queue behind holds the container's output
-        // back (see `clients`); everything else goes on.
-        let hold_output = self.clients.iter().any(Client::holds_back_output);
-        for (n, (file, _)) in self.io.outputs.iter().enumerate() {
-            if let Some(f) = file.as_ref().filter(|_| !hold_output) {
-                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
-                sources.push(Source::Output(n));
-            }
-        }
         // Clients are not read while the container has a full queue of unread
         // input; a hang-up or an error is reported all the same.
         let read = match self.stdin.is_full() {
             true => PollFlags::empty(),
             false => PollFlags::POLLIN,
         };
+        let mut hold_output = false;
         for (n, c) in self.clients.iter().enumerate() {
             let write = match c.wants_write() {
                 true => PollFlags::POLLOUT,
@@ -402,6 +394,15 @@ impl Loop<'_> {
             };
             fds.push(PollFd::new(c.fd(), read | write));
             sources.push(Source::Client(n));
+            hold_output |= c.holds_back_output();
+        }
+        // A foreground client a full queue behind holds the container's output
+        // back (see `clients`); everything else goes on.
+        for (n, (file, _)) in self.io.outputs.iter().enumerate() {
+            if let (Some(f), false) = (file, hold_output) {
+                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+                sources.push(Source::Output(n));
+            }
         }
         if !self.stdin.is_empty() {
             if let Some(fd) = self.stdin_fd() {
