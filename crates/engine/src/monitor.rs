@@ -545,11 +545,9 @@ impl Loop<'_> {
 
     fn handle_frame(&mut self, frame: Frame) {
         match frame {
-            Frame::Stdin(data) => {
-                if stdin_target(&self.io).is_some() {
-                    self.stdin.push(&data);
-                    self.write_stdin();
-                }
+            Frame::Stdin(data) if stdin_target(&self.io).is_some() => {
+                self.stdin.push(&data);
+                self.write_stdin();
             }
             Frame::StdinEof => {
                 self.stdin.eof = true;
