@@ -190,8 +190,10 @@ fn relay(
             }
             frames.push(&buf[..n]);
             while let Some(frame) = frames.next_frame()? {
-                if let Some(code) = show(frame, stdout, stderr) {
-                    return Ok(Some(code));
+                match show(frame, stdout, stderr) {
+                    Shown::Written => {}
+                    Shown::Exit(code) => return Ok(Some(code)),
+                    Shown::ReaderGone => return Ok(Some(READER_GONE)),
                 }
             }
         }
@@ -225,24 +227,35 @@ fn forward_signals_to(sigfd: &SignalFd, stream: &mut UnixStream) {
     }
 }
 
-/// Writes output frames; returns the exit code on an exit frame.
-fn show(frame: Frame, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Option<i32> {
-    match frame {
-        Frame::Stdout(d) => {
-            let _ = stdout.write_all(&d);
-            let _ = stdout.flush();
-        }
-        Frame::Stderr(d) => {
-            let _ = stderr.write_all(&d);
-            let _ = stderr.flush();
-        }
+/// What the attached CLI returns when its own output's reader went away
+/// (`berth attach c | head -1`): it detaches, and says so as a shell reports a
+/// writer killed by SIGPIPE, which is how docker's CLI ends there. The container
+/// keeps running.
+pub const READER_GONE: i32 = 128 + libc::SIGPIPE;
+
+enum Shown {
+    Written,
+    Exit(i32),
+    /// Writing the container's output failed: nobody reads it any more.
+    ReaderGone,
+}
+
+/// Writes output frames; the exit code on an exit frame.
+fn show(frame: Frame, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Shown {
+    let written = match frame {
+        Frame::Stdout(d) => stdout.write_all(&d).and_then(|()| stdout.flush()),
+        Frame::Stderr(d) => stderr.write_all(&d).and_then(|()| stderr.flush()),
         Frame::Error(m) => {
             let _ = writeln!(stderr, "berth: {m}");
+            Ok(())
         }
-        Frame::Exit(code) => return Some(code),
-        _ => {}
+        Frame::Exit(code) => return Shown::Exit(code),
+        _ => Ok(()),
+    };
+    match written {
+        Ok(()) => Shown::Written,
+        Err(_) => Shown::ReaderGone,
     }
-    None
 }
 
 /// The monitor went away without an exit frame (killed): take what the store says.
@@ -306,6 +319,31 @@ mod tests {
         assert_eq!(code, Some(3));
         assert_eq!(out, b"hello world");
         assert_eq!(err, b"oopsberth: start failed\n");
+    }
+
+    #[test]
+    fn a_reader_that_went_away_ends_the_attachment() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (client, mut monitor) = UnixStream::pair().unwrap();
+        Frame::Stdout(b"x".to_vec()).write_to(&mut monitor).unwrap();
+        // The monitor stays connected: only the failed write can end the relay.
+        let (mut out, mut err) = (Closed, Vec::new());
+        let streams = AttachStreams {
+            stdin: None,
+            stdout: &mut out,
+            stderr: &mut err,
+            forward_signals: false,
+        };
+        assert_eq!(relay(client, false, streams).unwrap(), Some(READER_GONE));
+        drop(monitor);
     }
 
     #[test]

@@ -3,8 +3,14 @@
 //! bundle, creates and starts the container through the runtime, holds its stdio or
 //! pty master, writes the log, serves the attach socket, and on exit records the exit
 //! code, tears everything down and honours `--rm`.
+//!
+//! The monitor never blocks on anyone: clients and the container's input are
+//! written as they take it, with bounded queues (see [`clients`] for what a client
+//! that does not keep up loses), so `stop` and `rm -f` are always served.
 
-use crate::attach::{Frame, FrameBuffer};
+mod clients;
+
+use crate::attach::Frame;
 use crate::logs::LogWriter;
 use crate::model::BootState;
 use crate::model::{ProcessId, Status};
@@ -12,13 +18,14 @@ use crate::notify::NotifySocket;
 use crate::spawn::{create_container, Io};
 use crate::{bundle, lifecycle, now, Engine, EngineError};
 use berth_runtime::Runtime;
+use clients::{Client, Encoded, StdinQueue, StdinTarget, StdinWritten};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, RawFd};
+use std::os::unix::net::UnixListener;
 
 /// How the monitor reports back to the CLI that spawned it: lines on a pipe.
 pub struct SyncPipe(Option<std::fs::File>);
@@ -39,11 +46,6 @@ impl SyncPipe {
     fn close(&mut self) {
         self.0 = None;
     }
-}
-
-struct Client {
-    stream: UnixStream,
-    frames: FrameBuffer,
 }
 
 pub fn run(id: &str, wait_attach: bool) -> i32 {
@@ -123,17 +125,14 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         // it would miss the first output.
         listener.set_nonblocking(false).ok();
         if let Ok((stream, _)) = listener.accept() {
-            clients.push(Client {
-                stream,
-                frames: FrameBuffer::default(),
-            });
+            clients.push(Client::new(stream, true));
         }
         listener.set_nonblocking(true).ok();
     }
     if let Err(e) = runtime.start(id) {
         let e = EngineError::from(e);
         for c in &mut clients {
-            let _ = Frame::Error(e.to_string()).write_to(&mut c.stream);
+            c.send_control(&Frame::Error(e.to_string()));
         }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init_pid), Signal::SIGKILL);
         let _ = waitpid(nix::unistd::Pid::from_raw(init_pid), None);
@@ -161,6 +160,9 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     // reopened for the exit). The loop gives back startup memory once the container
     // has run for a while, not before: a short-lived one would only fault it back.
     drop(engine);
+    if let Some(stdin) = &io.stdin {
+        crate::spawn::set_nonblocking(stdin.as_raw_fd());
+    }
     let mut lp = Loop {
         id,
         systemd: container.spec.systemd,
@@ -168,6 +170,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         io,
         log: &mut log,
         clients,
+        stdin: StdinQueue::default(),
         exit: None,
         notify,
     };
@@ -193,11 +196,13 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     }
     // The attached CLI returns now, with ports and address already free; the veth
     // goes behind it, before the monitor drops itself from the state (`rm` and
-    // `start` wait for that).
+    // `start` wait for that). Viewers get what their sockets take now; only a
+    // foreground client is owed the rest (see `clients`), delivered at its pace
+    // once nothing waits for the monitor any more.
     for c in &mut clients {
-        let _ = Frame::Exit(code).write_to(&mut c.stream);
+        c.send_control(&Frame::Exit(code));
     }
-    drop(clients);
+    clients.retain(Client::owed);
     crate::networking::remove_veths(&engine, &container);
     let _ = engine.update_state(id, |st| {
         st.monitor = None;
@@ -205,6 +210,8 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         st.connected.clear();
     });
     crate::networking::remove_networks_when_idle(&engine, &networks);
+    drop(engine);
+    clients::deliver_rest(clients);
     Ok(())
 }
 
@@ -288,6 +295,7 @@ struct Loop<'a> {
     io: Io,
     log: &'a mut LogWriter,
     clients: Vec<Client>,
+    stdin: StdinQueue,
     exit: Option<i32>,
 }
 
@@ -298,6 +306,7 @@ enum Source {
     Listener,
     Output(usize),
     Client(usize),
+    Stdin,
 }
 
 impl Loop<'_> {
@@ -325,15 +334,13 @@ impl Loop<'_> {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => return self.exit.unwrap_or(255),
             }
-            let ready: Vec<usize> = fds
+            let ready: Vec<(usize, PollFlags)> = fds
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
-                .map(|(i, _)| i)
+                .filter_map(|(i, f)| f.revents().filter(|r| !r.is_empty()).map(|r| (i, r)))
                 .collect();
             drop(fds);
-            let mut dead_clients = Vec::new();
-            for i in ready {
+            for (i, revents) in ready {
                 match sources[i] {
                     Source::Signal => {
                         while sigfd.read_signal().ok().flatten().is_some() {}
@@ -342,10 +349,7 @@ impl Loop<'_> {
                     Source::Notify => self.record_notify(),
                     Source::Listener => {
                         while let Ok((stream, _)) = listener.accept() {
-                            self.clients.push(Client {
-                                stream,
-                                frames: FrameBuffer::default(),
-                            });
+                            self.clients.push(Client::new(stream, false));
                         }
                     }
                     Source::Output(n) => {
@@ -353,16 +357,12 @@ impl Loop<'_> {
                             self.io.outputs[n].0 = None;
                         }
                     }
-                    Source::Client(n) => {
-                        if !self.serve_client(n) {
-                            dead_clients.push(n);
-                        }
-                    }
+                    Source::Client(n) => self.serve_client(n, revents),
+                    Source::Stdin => self.write_stdin(),
                 }
             }
-            for n in dead_clients.into_iter().rev() {
-                self.clients.remove(n);
-            }
+            // Only now: indices in `sources` name the same clients all round long.
+            self.clients.retain(|c| !c.dead);
         }
     }
 
@@ -380,15 +380,35 @@ impl Loop<'_> {
             fds.push(PollFd::new(n.socket.as_fd(), PollFlags::POLLIN));
             sources.push(Source::Notify);
         }
+        // Clients are not read while the container has a full queue of unread
+        // input; a hang-up or an error is reported all the same.
+        let read = match self.stdin.is_full() {
+            true => PollFlags::empty(),
+            false => PollFlags::POLLIN,
+        };
+        let mut hold_output = false;
+        for (n, c) in self.clients.iter().enumerate() {
+            let write = match c.wants_write() {
+                true => PollFlags::POLLOUT,
+                false => PollFlags::empty(),
+            };
+            fds.push(PollFd::new(c.fd(), read | write));
+            sources.push(Source::Client(n));
+            hold_output |= c.holds_back_output();
+        }
+        // A foreground client a full queue behind holds the container's output
+        // back (see `clients`); everything else goes on.
         for (n, (file, _)) in self.io.outputs.iter().enumerate() {
-            if let Some(f) = file {
+            if let (Some(f), false) = (file, hold_output) {
                 fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
                 sources.push(Source::Output(n));
             }
         }
-        for (n, c) in self.clients.iter().enumerate() {
-            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
-            sources.push(Source::Client(n));
+        if !self.stdin.is_empty() {
+            if let Some(fd) = self.stdin_fd() {
+                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+                sources.push(Source::Stdin);
+            }
         }
         (fds, sources)
     }
@@ -418,9 +438,11 @@ impl Loop<'_> {
         } else {
             Frame::Stdout(data.to_vec())
         };
-        let bytes = frame.encode();
-        self.clients
-            .retain_mut(|c| c.stream.write_all(&bytes).is_ok());
+        let bytes: Encoded = frame.encode().into();
+        // A client that fails is only marked: the poll round's indices stay valid.
+        for c in &mut self.clients {
+            c.send_output(&bytes);
+        }
     }
 
     /// After the init exited: read what is left. Every process of the container died
@@ -471,37 +493,68 @@ impl Loop<'_> {
         }
     }
 
-    /// Handles frames from a client; false when it went away.
-    fn serve_client(&mut self, n: usize) -> bool {
-        let mut buf = [0u8; 16384];
-        let len = match self.clients[n].stream.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
-            Ok(len) => len,
+    /// Writes what a client's socket takes and handles the frames it sent. A
+    /// client that went away or sent garbage is marked dead.
+    fn serve_client(&mut self, n: usize, revents: PollFlags) {
+        let Some(c) = self.clients.get_mut(n).filter(|c| !c.dead) else {
+            return;
         };
-        self.clients[n].frames.push(&buf[..len]);
-        while let Ok(Some(frame)) = self.clients[n].frames.next_frame() {
-            self.handle_frame(frame);
+        if revents.contains(PollFlags::POLLOUT) {
+            c.flush();
         }
-        true
+        let readable = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+        if !revents.intersects(readable) {
+            return;
+        }
+        if !c.receive() {
+            c.dead = true;
+        }
+        loop {
+            match self.clients[n].frames.next_frame() {
+                Ok(Some(frame)) => self.handle_frame(frame),
+                Ok(None) => break,
+                Err(_) => {
+                    self.clients[n].dead = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn stdin_fd(&self) -> Option<BorrowedFd<'_>> {
+        match stdin_target(&self.io)? {
+            // SAFETY: the master stays open while outputs[0] holds it (checked above).
+            StdinTarget::Pty(m) => Some(unsafe { BorrowedFd::borrow_raw(m) }),
+            StdinTarget::Pipe(p) => Some(p.as_fd()),
+        }
+    }
+
+    /// Writes queued input as far as the container takes it.
+    fn write_stdin(&mut self) {
+        let Some(target) = stdin_target(&self.io) else {
+            self.stdin = StdinQueue::default();
+            return;
+        };
+        let pipe = matches!(target, StdinTarget::Pipe(_));
+        match self.stdin.write_to(target) {
+            StdinWritten::Pending => {}
+            StdinWritten::Ended | StdinWritten::Broken if pipe => self.io.stdin = None,
+            StdinWritten::Ended | StdinWritten::Broken => {}
+        }
     }
 
     fn handle_frame(&mut self, frame: Frame) {
         match frame {
-            Frame::Stdin(data) => match (
-                self.io
-                    .pty_master
-                    .filter(|_| self.io.outputs[0].0.is_some()),
-                self.io.stdin.as_mut(),
-            ) {
-                (Some(m), _) => {
-                    let _ = write_all_blocking(m, &data);
+            Frame::Stdin(data) if stdin_target(&self.io).is_some() => {
+                self.stdin.push(&data);
+                self.write_stdin();
+            }
+            Frame::StdinEof => {
+                self.stdin.eof = true;
+                if self.stdin.is_empty() && self.io.pty_master.is_none() {
+                    self.io.stdin = None;
                 }
-                (None, Some(w)) => {
-                    let _ = w.write_all(&data);
-                }
-                _ => {}
-            },
-            Frame::StdinEof => self.io.stdin = None,
+            }
             Frame::Resize { rows, cols } => {
                 if let Some(m) = self.io.pty_master {
                     let ws = libc::winsize {
@@ -520,6 +573,16 @@ impl Loop<'_> {
             }
             _ => {}
         }
+    }
+}
+
+/// Where client input goes: the terminal while its master is open, else the stdin
+/// pipe while the container keeps it.
+fn stdin_target(io: &Io) -> Option<StdinTarget<'_>> {
+    match (io.pty_master, &io.stdin) {
+        (Some(m), _) if io.outputs[0].0.is_some() => Some(StdinTarget::Pty(m)),
+        (None, Some(pipe)) => Some(StdinTarget::Pipe(pipe)),
+        _ => None,
     }
 }
 
@@ -564,20 +627,4 @@ fn exit_code_for_signal(systemd: bool, sig: Signal) -> i32 {
         (true, Signal::SIGINT) => 0,
         _ => 128 + sig as i32,
     }
-}
-
-fn write_all_blocking(fd: RawFd, mut data: &[u8]) -> nix::Result<()> {
-    // SAFETY: fd is the pty master owned by the monitor for its whole life.
-    let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
-    while !data.is_empty() {
-        match nix::unistd::write(bfd, data) {
-            Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EAGAIN) => {
-                std::thread::sleep(std::time::Duration::from_millis(2))
-            }
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
