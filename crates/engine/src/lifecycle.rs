@@ -1,6 +1,7 @@
 //! Starting (spawning the monitor), stopping, killing, removing, waiting, and
 //! reconciling a container whose monitor died.
 
+use crate::lock::ContainerLock;
 use crate::model::{Container, Status};
 use crate::{bundle, Engine, EngineError};
 use berth_runtime::signal::parse_signal;
@@ -11,12 +12,19 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Spawns `berth monitor <id>` in its own session. With `attach`, the monitor creates
-/// the container and waits for the attach client before starting it.
-pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineError> {
+/// the container and waits for the attach client before starting it. The caller
+/// holds the container's `lock`, which the monitor inherits until the container runs
+/// (see `lock`).
+pub fn start(
+    engine: &Engine,
+    c: &Container,
+    attach: bool,
+    lock: &ContainerLock,
+) -> Result<(), EngineError> {
     if c.is_running() {
         return Ok(());
     }
-    wait_monitor_gone(engine, c);
+    let c = &settled(engine, c.clone())?;
     let exe = std::env::current_exe().map_err(|source| EngineError::Io {
         path: "/proc/self/exe".into(),
         source,
@@ -35,12 +43,14 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
         cmd.arg("--attach");
     }
     let wfd = write_end.as_raw_fd();
+    let lock_fd = lock.raw_fd();
     // A clean environment: the monitor outlives this command and must not carry the
     // caller's variables (LISTEN_FDS would make the runtime pass descriptors into the
     // container; secrets in the caller's environment have no business there).
     cmd.env_clear()
         .envs(crate::inherit::monitor_env(std::env::vars_os()))
         .env("BERTH_SYNC_FD", wfd.to_string())
+        .env(crate::lock::LOCK_FD_ENV, lock_fd.to_string())
         .env("BERTH_ROOT", &engine.paths.root)
         .env("BERTH_RUNROOT", &engine.paths.runroot)
         .stdin(Stdio::null())
@@ -50,8 +60,10 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
-            let flags = libc::fcntl(wfd, libc::F_GETFD);
-            libc::fcntl(wfd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            for fd in [wfd, lock_fd] {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            }
             Ok(())
         });
     }
@@ -66,7 +78,12 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.try_wait();
+            let _ = child.wait();
+            // Killed or crashed half-way: clean up what it made while we still
+            // hold the lock.
+            if let Ok(now) = engine.container(&c.id) {
+                let _ = reconcile_locked(engine, now);
+            }
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             let last = log.lines().last().unwrap_or("no message").to_string();
             return Err(EngineError::MonitorLost {
@@ -105,6 +122,7 @@ pub fn kill(c: &Container, signal: &str) -> Result<(), EngineError> {
 }
 
 /// Stop: the stop signal, then SIGKILL after the timeout (docker's default 10 s).
+/// The caller holds the container's lock.
 pub fn stop(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), EngineError> {
     if !c.is_running() {
         return Ok(());
@@ -114,26 +132,38 @@ pub fn stop(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), 
         Ok(()) | Err(EngineError::NotRunning(_)) => {}
         Err(e) => return Err(e),
     }
-    if wait_stopped(engine, &c.id, Duration::from_secs(secs.into()))? {
+    if wait_exit(
+        engine,
+        &c.id,
+        Duration::from_secs(secs.into()),
+        reconcile_locked,
+    )? {
         return Ok(());
     }
     let _ = kill(c, "KILL");
-    wait_stopped(engine, &c.id, Duration::from_secs(30))?;
+    wait_exit(engine, &c.id, Duration::from_secs(30), reconcile_locked)?;
     Ok(())
 }
 
 /// Polls until the monitor has recorded the exit (or the container is gone).
-/// Returns false on timeout.
+/// Returns false on timeout. For a caller without the container's lock (`wait`).
 pub fn wait_stopped(engine: &Engine, id: &str, timeout: Duration) -> Result<bool, EngineError> {
+    wait_exit(engine, id, timeout, reconcile)
+}
+
+/// [`wait_stopped`], reconciling a container whose monitor died with `reconcile`
+/// (the locked variant when the caller holds the lock, else the trying one).
+fn wait_exit(
+    engine: &Engine,
+    id: &str,
+    timeout: Duration,
+    reconcile: fn(&Engine, Container) -> Result<Container, EngineError>,
+) -> Result<bool, EngineError> {
     let deadline = Instant::now() + timeout;
     loop {
-        match engine.container(id) {
-            Ok(c) => {
-                let c = reconcile(engine, c)?;
-                if !c.is_running() {
-                    return Ok(true);
-                }
-            }
+        match engine.container(id).and_then(|c| reconcile(engine, c)) {
+            Ok(c) if !c.is_running() => return Ok(true),
+            Ok(_) => {}
             Err(EngineError::Store(crate::store::StoreError::NotFound(_))) => return Ok(true),
             Err(e) => return Err(e),
         }
@@ -145,7 +175,7 @@ pub fn wait_stopped(engine: &Engine, id: &str, timeout: Duration) -> Result<bool
 }
 
 /// `rm`: refuses a running container unless forced; removes files, anonymous volumes
-/// when asked, and the row.
+/// when asked, and the row. The caller holds the container's lock.
 pub fn remove(
     engine: &Engine,
     c: &Container,
@@ -157,11 +187,27 @@ pub fn remove(
             return Err(EngineError::RemoveRunning(c.name.clone()));
         }
         let _ = kill(c, "KILL");
-        wait_stopped(engine, &c.id, Duration::from_secs(30))?;
+        wait_exit(engine, &c.id, Duration::from_secs(30), reconcile_locked)?;
     }
-    let c = engine.container(&c.id).unwrap_or_else(|_| c.clone());
-    wait_monitor_gone(engine, &c);
+    let c = match engine.container(&c.id) {
+        Ok(c) => settled(engine, c)?,
+        Err(EngineError::Store(crate::store::StoreError::NotFound(_))) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if c.is_running() {
+        // Killed, yet still running after 30 s: removing its files under it would
+        // leave its processes and cgroups behind.
+        return Err(EngineError::RemoveRunning(c.name));
+    }
     remove_files(engine, &c, volumes)
+}
+
+/// The container once its last monitor has finished (see [`wait_monitor_gone`])
+/// and whatever a dead one left is cleaned up. The caller holds its lock.
+pub fn settled(engine: &Engine, c: Container) -> Result<Container, EngineError> {
+    wait_monitor_gone(engine, &c);
+    let c = engine.container(&c.id)?;
+    reconcile_locked(engine, c)
 }
 
 /// An exited container's monitor may still be cleaning up (unmounting, freeing
@@ -201,18 +247,46 @@ pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(),
     Ok(())
 }
 
-/// A container whose monitor is gone (killed, crashed, machine rebooted) cannot be
-/// running: stop what is left of it, free its resources and record the exit.
-pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError> {
-    let orphaned = match (c.state.status, c.state.monitor) {
+/// Whether the container's monitor died and left it half-way: running, starting
+/// or cleaning up after its exit.
+fn orphaned(c: &Container) -> bool {
+    match (c.state.status, c.state.monitor) {
         (Status::Running, Some(m)) => !m.is_alive(),
         (Status::Running, None) => true,
         (Status::Created, Some(m)) => !m.is_alive(),
         // Died half-way through its cleanup.
         (Status::Exited, Some(m)) => !m.is_alive(),
         _ => false,
-    };
-    if !orphaned {
+    }
+}
+
+/// A container whose monitor is gone (killed, crashed, machine rebooted) cannot be
+/// running: stop what is left of it, free its resources and record the exit.
+///
+/// Only a holder of the container's lock does that ([`reconcile_locked`]); when
+/// another berth command holds it, that command is working on the container and
+/// settles it itself, so the row is returned as recorded.
+pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError> {
+    if !orphaned(&c) {
+        return Ok(c);
+    }
+    let dir = engine.paths.container_dir(&c.id);
+    match crate::lock::try_lock(&c.id, &dir) {
+        Ok(Some(_held)) => {
+            let now = engine.container(&c.id)?;
+            reconcile_locked(engine, now)
+        }
+        Ok(None) => Ok(c),
+        Err(crate::lock::LockError::Gone(_)) => {
+            Err(crate::store::StoreError::NotFound(c.id).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`reconcile`] for a caller that holds the container's lock.
+pub fn reconcile_locked(engine: &Engine, c: Container) -> Result<Container, EngineError> {
+    if !orphaned(&c) {
         return Ok(c);
     }
     if let Some(init) = c.state.init.filter(|i| i.is_alive()) {

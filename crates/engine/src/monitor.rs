@@ -63,6 +63,14 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let engine = Engine::open()?;
     let container = engine.container(id)?;
+    // The container's lock, handed on by `start`, held until the container runs or
+    // its failed start is cleaned up (see `lock`).
+    let handed_lock = crate::lock::inherited();
+    // Recorded before anything is made, so that whatever a monitor killed half-way
+    // through leaves is found and cleaned up (`lifecycle::reconcile`).
+    engine.update_state(id, |state| {
+        state.monitor = ProcessId::of(std::process::id() as i32);
+    })?;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     mask.thread_block()
@@ -151,6 +159,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     })?;
     sync.say(&format!("started {init_pid}"));
     sync.close();
+    drop(handed_lock);
 
     let log_path = engine.paths.log_file(id);
     let mut log = LogWriter::open(&log_path).map_err(|source| EngineError::Io {
@@ -185,6 +194,10 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         st.exit_code = Some(code);
         st.finished_at = Some(now());
         st.init = None;
+        // Its addresses are being freed now (released by container id, not from
+        // this state): `inspect` after `stop` shows none, as docker's does.
+        st.network = None;
+        st.connected.clear();
     });
     release_container(&engine, &*runtime, id);
     let networks = crate::networking::release(&engine, &container);
@@ -239,6 +252,11 @@ fn record_failure(engine: &Engine, id: &str, e: &EngineError) {
         };
         st.error = Some(e.to_string());
         st.exit_code = Some(if started { 128 } else { 0 });
+        // Everything is cleaned up already: nothing for `reconcile` to do.
+        st.monitor = None;
+        st.init = None;
+        st.network = None;
+        st.connected.clear();
     });
     if let (Ok(()), Ok(c)) = (recorded, engine.container(id)) {
         if c.spec.auto_remove {
