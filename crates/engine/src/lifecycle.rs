@@ -5,8 +5,9 @@ use crate::lock::ContainerLock;
 use crate::model::{Container, Status};
 use crate::{bundle, Engine, EngineError};
 use berth_runtime::signal::parse_signal;
-use std::io::{BufRead, BufReader};
-use std::os::fd::AsRawFd;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -73,11 +74,12 @@ pub fn start(
     })?;
     drop(write_end);
     let want = if attach { "created" } else { "started" };
-    let mut reader = BufReader::new(std::fs::File::from(read_end));
-    let mut line = String::new();
+    let mut reports = Reports {
+        file: std::fs::File::from(read_end),
+        buf: Vec::new(),
+    };
     loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        let Some(line) = reports.next(&mut child) else {
             let _ = child.wait();
             // Killed or crashed half-way: clean up what it made while we still
             // hold the lock.
@@ -90,8 +92,7 @@ pub fn start(
                 message: last,
                 log: log_path,
             });
-        }
-        let line = line.trim_end();
+        };
         if let Some(rest) = line.strip_prefix("error ") {
             let (code, message) = rest.split_once(' ').unwrap_or(("125", rest));
             return Err(EngineError::StartFailed {
@@ -103,6 +104,48 @@ pub fn start(
             // The monitor keeps running on its own; the zombie is reaped when we exit.
             std::mem::forget(child);
             return Ok(());
+        }
+    }
+}
+
+/// The lines a starting monitor reports on its sync pipe.
+struct Reports {
+    file: std::fs::File,
+    buf: Vec<u8>,
+}
+
+impl Reports {
+    /// The next line; `None` once the monitor is gone. Its exit is watched, not
+    /// only the pipe's end: a container it created before it died holds a copy of
+    /// the pipe's write end (forked, not exec'd yet) for as long as it waits to be
+    /// started, which is for ever.
+    fn next(&mut self, monitor: &mut std::process::Child) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return Some(String::from_utf8_lossy(&line).trim_end().to_string());
+            }
+            let exited = monitor.try_wait().ok().flatten().is_some();
+            if exited {
+                // What it wrote before exiting is still read.
+                crate::spawn::set_nonblocking(self.file.as_raw_fd());
+            }
+            let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+            let ready = match poll(&mut fds, PollTimeout::from(100u16)) {
+                Ok(n) => n > 0,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
+            };
+            if !ready && !exited {
+                continue;
+            }
+            let mut chunk = [0u8; 512];
+            match self.file.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None, // WouldBlock once it has exited: nothing more
+            }
         }
     }
 }
@@ -124,6 +167,12 @@ pub fn kill(c: &Container, signal: &str) -> Result<(), EngineError> {
 /// Stop: the stop signal, then SIGKILL after the timeout (docker's default 10 s).
 /// The caller holds the container's lock.
 pub fn stop(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), EngineError> {
+    // A start in progress (its own command killed) ends first.
+    let settled = settled(engine, c.clone())?;
+    let c = &Container {
+        spec: c.spec.clone(), // the caller's stop signal
+        ..settled
+    };
     if !c.is_running() {
         return Ok(());
     }
@@ -182,6 +231,7 @@ pub fn remove(
     force: bool,
     volumes: bool,
 ) -> Result<(), EngineError> {
+    let c = &settled(engine, c.clone())?;
     if c.is_running() {
         if !force {
             return Err(EngineError::RemoveRunning(c.name.clone()));
@@ -210,16 +260,23 @@ pub fn settled(engine: &Engine, c: Container) -> Result<Container, EngineError> 
     reconcile_locked(engine, c)
 }
 
-/// An exited container's monitor may still be cleaning up (unmounting, freeing
-/// cgroups and addresses); wait until it says it is done (it drops itself from the
-/// state; afterwards it may linger to remove an idle network) or dies.
+/// A container's monitor may still be starting it (recorded, not running yet: its
+/// own `start` may have been killed meanwhile) or cleaning up after its exit
+/// (unmounting, freeing cgroups and addresses). Waits until it is done: running,
+/// dropped from the state (afterwards it may linger to remove an idle network),
+/// or dead.
 pub fn wait_monitor_gone(engine: &Engine, c: &Container) {
-    let Some(m) = c.state.monitor.filter(|_| c.state.status == Status::Exited) else {
+    let Some(m) = c
+        .state
+        .monitor
+        .filter(|_| c.state.status != Status::Running)
+    else {
         return;
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Longer than a monitor waits for its attach client (monitor.rs).
+    let deadline = Instant::now() + Duration::from_secs(40);
     let done = || match engine.container(&c.id) {
-        Ok(now) => now.state.monitor != Some(m),
+        Ok(now) => now.state.monitor != Some(m) || now.is_running(),
         Err(_) => true,
     };
     while m.is_alive() && !done() && Instant::now() < deadline {
@@ -300,6 +357,7 @@ pub fn reconcile_locked(engine: &Engine, c: Container) -> Result<Container, Engi
     if let Ok(rt) = engine.runtime(&c.spec.runtime) {
         let _ = rt.delete(&c.id, true);
     }
+    kill_cgroup_members(&c.id);
     crate::cgroups::remove_container_cgroups(&c.id);
     crate::networking::disconnect(engine, &c);
     bundle::teardown(engine, &c.id);
@@ -323,6 +381,40 @@ pub fn reconcile_locked(engine: &Engine, c: Container) -> Result<Container, Engi
         return Err(crate::store::StoreError::NotFound(c.id).into());
     }
     Ok(Container { state, ..c })
+}
+
+/// SIGKILLs every process left in the container's cgroups: a monitor killed
+/// between creating the container and recording its init leaves one nobody knows
+/// the pid of (its cgroups could not be removed while it lives).
+fn kill_cgroup_members(id: &str) {
+    let mut dirs: Vec<std::path::PathBuf> = crate::cgroups::hierarchies()
+        .into_iter()
+        .map(|h| h.join(crate::cgroups::PARENT).join(id))
+        .collect();
+    let mut pids = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(e.path());
+            }
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    let ids: Vec<_> = pids
+        .iter()
+        .filter_map(|p| crate::model::ProcessId::of(*p))
+        .collect();
+    for p in &ids {
+        // SAFETY: kill(2) on a process in this container's own cgroup.
+        unsafe { libc::kill(p.pid, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ids.iter().any(|p| p.is_alive()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Waits until a systemd container reports READY=1. Fails, with the diagnosis,

@@ -9,10 +9,13 @@
 //!
 //! `start` hands the lock on to the monitor it spawns: the descriptor is inherited
 //! (same open file description, so the same lock), and the monitor closes it once
-//! the container runs or its start has failed and been cleaned up. A `start` killed
-//! while its monitor is still creating the container thus cannot let a second start
-//! in. For the same reason the lock is never released with `LOCK_UN`, only by
-//! closing the file: an explicit unlock by one holder would free it for both.
+//! it has recorded itself in the container's state. A `start` killed before that
+//! cannot let a second start in; after that, a start in progress shows in the
+//! state and the next holder waits for it (`lifecycle::settled`). The monitor
+//! closes it before it forks anything: a created container's init, waiting to be
+//! started, would keep the lock for as long as it waits. For the same reason the
+//! lock is never released with `LOCK_UN`, only by closing the file: an explicit
+//! unlock by one holder would free it for both.
 //!
 //! The monitor never takes the lock itself: it records the container's exit through
 //! the store's transactions, so a holder waiting for that exit (`stop`, `rm -f`)

@@ -41,6 +41,9 @@ impl SyncPipe {
     }
 }
 
+/// How long a monitor started for an attached run waits for its client.
+const ATTACH_WAIT_MS: u16 = 20_000;
+
 struct Client {
     stream: UnixStream,
     frames: FrameBuffer,
@@ -63,14 +66,17 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let engine = Engine::open()?;
     let container = engine.container(id)?;
-    // The container's lock, handed on by `start`, held until the container runs or
-    // its failed start is cleaned up (see `lock`).
+    // The container's lock, handed on by `start`, is held until this monitor is
+    // recorded: from then on a start in progress shows in the state (other
+    // commands wait for it, `lifecycle::settled`) and whatever a monitor killed
+    // half-way leaves is found and cleaned up (`lifecycle::reconcile`). Closed
+    // before anything is forked: a created container's init, waiting to be
+    // started, would hold it for as long as it waits (see `lock`).
     let handed_lock = crate::lock::inherited();
-    // Recorded before anything is made, so that whatever a monitor killed half-way
-    // through leaves is found and cleaned up (`lifecycle::reconcile`).
     engine.update_state(id, |state| {
         state.monitor = ProcessId::of(std::process::id() as i32);
     })?;
+    drop(handed_lock);
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     mask.thread_block()
@@ -129,14 +135,17 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         sync.say("created");
         // The attaching CLI connects right away; do not start before it is there, or
         // it would miss the first output.
-        listener.set_nonblocking(false).ok();
+        // Not for ever: a client killed before it connected would leave the
+        // container created, and its start in progress, for good. Without it the
+        // container runs detached.
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(ATTACH_WAIT_MS));
         if let Ok((stream, _)) = listener.accept() {
             clients.push(Client {
                 stream,
                 frames: FrameBuffer::default(),
             });
         }
-        listener.set_nonblocking(true).ok();
     }
     if let Err(e) = runtime.start(id) {
         let e = EngineError::from(e);
@@ -159,7 +168,6 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     })?;
     sync.say(&format!("started {init_pid}"));
     sync.close();
-    drop(handed_lock);
 
     let log_path = engine.paths.log_file(id);
     let mut log = LogWriter::open(&log_path).map_err(|source| EngineError::Io {
