@@ -358,3 +358,109 @@ fn network_connect_racing_stop_leaves_a_container_that_works() {
     b.ok(&["network", "rm", "side"]);
     b.assert_no_leftovers();
 }
+
+/// The container's init, as recorded (0 when none).
+fn init_pid(b: &Berth, name: &str) -> i32 {
+    b.ok(&["inspect", "-f", "{{.State.Pid}}", name])
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Found by the torture test: a start's monitor waits for its attach client
+/// (`run` and `start -a` connect right after it created the container). A client
+/// killed before it connected must not leave the container created, its start in
+/// progress, for good: the monitor runs it detached. (The monitor is started here
+/// as `start -a` starts it, and no client ever comes.)
+#[test]
+fn a_start_whose_attach_client_never_comes_runs_detached() {
+    let Some(b) = env() else { return };
+    let p = port(6);
+    let marker = format!("www-ac{}", std::process::id());
+    let publish = format!("{p}:80");
+    let id = b.ok(&[
+        "create",
+        "--name",
+        "r",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        &httpd(&marker),
+    ]);
+    let mut monitor = b
+        .command(&["monitor", &id, "--attach"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status(&b, "r") != "running" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let addr = format!("127.0.0.1:{p}");
+    let what = "without its attach client";
+    assert_running_whole(&b, "r", &marker, &addr, what);
+    b.ok(&["rm", "-f", "r"]);
+    let _ = monitor.wait();
+    b.assert_no_leftovers();
+}
+
+/// Found by the torture test: a monitor killed while its container, created,
+/// waits to be started. The container's init (forked by the monitor, not exec'd
+/// yet) must not keep the container locked: `rm -f` finishes and leaves nothing.
+///
+/// The monitor is spawned as `start` spawns it, with the container's lock handed
+/// on (berth-engine's `lock` module), and the `start` then killed: our copy of
+/// the lock is closed at once.
+#[test]
+fn a_monitor_killed_before_the_start_leaves_nothing_after_rm_f() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let Some(b) = env() else { return };
+    let id = b.ok(&["create", "--name", "r", "busybox", "sleep", "1000"]);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(b.root.join("containers").join(&id).join("lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let fd = lock.as_raw_fd();
+    let mut cmd = b.command(&["monitor", &id, "--attach"]);
+    cmd.env("BERTH_LOCK_FD", fd.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only fcntl(2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            Ok(())
+        });
+    }
+    let mut monitor = cmd.spawn().unwrap();
+    drop(lock);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while init_pid(&b, "r") <= 0 {
+        assert!(Instant::now() < deadline, "the container was never created");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let init = init_pid(&b, "r");
+    assert_eq!(status(&b, "r"), "created", "it waits for its attach client");
+    monitor.kill().unwrap();
+    monitor.wait().unwrap();
+    let rm = b.run_bounded(&["rm", "-f", "r"], b"", Duration::from_secs(60));
+    let rm = rm.expect("rm -f hung: the container stayed locked");
+    assert!(rm.status.success(), "rm -f: {}", describe(&rm));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{init}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z"),
+        "its init {init} is left: {stat}"
+    );
+    b.assert_no_leftovers();
+}
