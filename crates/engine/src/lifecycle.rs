@@ -286,6 +286,7 @@ pub fn wait_monitor_gone(engine: &Engine, c: &Container) {
 
 pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(), EngineError> {
     bundle::teardown(engine, &c.id);
+    remove_stray_cgroups(&c.id);
     let dir = engine.paths.container_dir(&c.id);
     if bundle::is_mountpoint(&engine.paths.rootfs(&c.id)) {
         return Err(EngineError::Invalid(format!(
@@ -381,6 +382,45 @@ pub fn reconcile_locked(engine: &Engine, c: Container) -> Result<Container, Engi
         return Err(crate::store::StoreError::NotFound(c.id).into());
     }
     Ok(Container { state, ..c })
+}
+
+/// The cgroups of a container that does not run, and whatever is in them: an
+/// `exec` racing the container's exit makes them again (the runtime creates the
+/// cgroup it joins) after its monitor removed them.
+fn remove_stray_cgroups(id: &str) {
+    kill_cgroup_members(id);
+    crate::cgroups::remove_container_cgroups(id);
+}
+
+/// After an `exec` failed: if the container has stopped (or is gone) meanwhile,
+/// the cgroups the exec may have made again are removed. Only under the
+/// container's lock (waited for a while: the `rm -f` or `stop` that made the exec
+/// fail usually holds it) and when no monitor is starting it.
+pub fn sweep_after_failed_exec(engine: &Engine, c: &Container) {
+    let dir = engine.paths.container_dir(&c.id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let held = loop {
+        match crate::lock::try_lock(&c.id, &dir) {
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other,
+        }
+    };
+    match held {
+        Ok(Some(_held)) => {
+            let Ok(now) = engine.container(&c.id) else {
+                return remove_stray_cgroups(&c.id);
+            };
+            let monitor = now.state.monitor.is_some_and(|m| m.is_alive());
+            if !now.is_running() && !monitor {
+                remove_stray_cgroups(&c.id);
+            }
+        }
+        // Removed: nothing will use its id again.
+        Err(crate::lock::LockError::Gone(_)) => remove_stray_cgroups(&c.id),
+        _ => {}
+    }
 }
 
 /// SIGKILLs every process left in the container's cgroups: a monitor killed
