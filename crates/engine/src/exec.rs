@@ -359,6 +359,20 @@ fn sub_cgroup_of(proc_cgroup: &str, root: &str) -> Option<String> {
     (!sub.is_empty()).then(|| sub.to_string())
 }
 
+/// Reaps our children (and, as a subreaper, their orphaned children) until none
+/// is left or `limit` has passed.
+fn reap_children(limit: std::time::Duration) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        match waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Ok(_) => {}
+            Err(_) => return, // ECHILD: none left
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,19 +399,5 @@ mod tests {
             None,
             "v1 lines are not unified"
         );
-    }
-}
-
-/// Reaps our children (and, as a subreaper, their orphaned children) until none
-/// is left or `limit` has passed.
-fn reap_children(limit: std::time::Duration) {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        match waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => std::thread::sleep(std::time::Duration::from_millis(5)),
-            Ok(_) => {}
-            Err(_) => return, // ECHILD: none left
-        }
     }
 }
