@@ -191,8 +191,8 @@ pub fn cmd_restart(engine: &Engine, a: &StopArgs) -> Result<i32> {
 
 pub fn cmd_kill(engine: &Engine, a: &KillArgs) -> Result<i32> {
     berth_runtime::signal::parse_signal(&a.signal)?;
-    for_each(engine, &a.containers, |_, c| {
-        Ok(usecase::kill(c, &a.signal)?)
+    for_each(engine, &a.containers, |engine, c| {
+        Ok(usecase::kill(engine, c, &a.signal)?)
     })
 }
 

@@ -91,11 +91,11 @@ pub fn cmd_network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
         NetworkCommand::Prune(a) => return crate::cmd_prune::cmd_network_prune(engine, a),
         NetworkCommand::Connect(a) => {
             let c = engine.find(&a.container)?;
-            berth_engine::networking::join(engine, &c, &a.network, a.ip)?;
+            berth_engine::usecase::connect_network(engine, &c, &a.network, a.ip)?;
         }
         NetworkCommand::Disconnect(a) => {
             let c = engine.find(&a.container)?;
-            berth_engine::networking::leave(engine, &c, &a.network)?;
+            berth_engine::usecase::disconnect_network(engine, &c, &a.network)?;
         }
     }
     Ok(0)

@@ -66,6 +66,12 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
         relay.run(pid)
     };
     let _ = std::fs::remove_file(&process_json);
+    if result.is_err() {
+        // The runtime's helper processes may still be on their way (and make the
+        // container's cgroup again when they join it): let them finish first.
+        reap_children(std::time::Duration::from_secs(5));
+        crate::lifecycle::sweep_after_failed_exec(engine, c);
+    }
     result
 }
 
@@ -351,6 +357,20 @@ fn sub_cgroup_of(proc_cgroup: &str, root: &str) -> Option<String> {
     let path = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
     let sub = path.strip_prefix(root)?.trim_start_matches('/');
     (!sub.is_empty()).then(|| sub.to_string())
+}
+
+/// Reaps our children (and, as a subreaper, their orphaned children) until none
+/// is left or `limit` has passed.
+fn reap_children(limit: std::time::Duration) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        match waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Ok(_) => {}
+            Err(_) => return, // ECHILD: none left
+        }
+    }
 }
 
 #[cfg(test)]

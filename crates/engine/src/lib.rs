@@ -14,6 +14,7 @@ mod exec_relay;
 pub mod freezer;
 pub mod inherit;
 pub mod lifecycle;
+pub mod lock;
 pub mod logs;
 pub mod memory;
 pub mod model;
@@ -92,6 +93,8 @@ pub enum EngineError {
     Create(#[from] create::CreateError),
     #[error(transparent)]
     UseCase(#[from] usecase::UseCaseError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
 }
 
 impl EngineError {

@@ -1,22 +1,31 @@
 //! Starting (spawning the monitor), stopping, killing, removing, waiting, and
 //! reconciling a container whose monitor died.
 
+use crate::lock::ContainerLock;
 use crate::model::{Container, Status};
 use crate::{bundle, Engine, EngineError};
 use berth_runtime::signal::parse_signal;
-use std::io::{BufRead, BufReader};
-use std::os::fd::AsRawFd;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Spawns `berth monitor <id>` in its own session. With `attach`, the monitor creates
-/// the container and waits for the attach client before starting it.
-pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineError> {
+/// the container and waits for the attach client before starting it. The caller
+/// holds the container's `lock`, which the monitor inherits until the container runs
+/// (see `lock`).
+pub fn start(
+    engine: &Engine,
+    c: &Container,
+    attach: bool,
+    lock: &ContainerLock,
+) -> Result<(), EngineError> {
     if c.is_running() {
         return Ok(());
     }
-    wait_monitor_gone(engine, c);
+    let c = &settled(engine, c.clone())?;
     let exe = std::env::current_exe().map_err(|source| EngineError::Io {
         path: "/proc/self/exe".into(),
         source,
@@ -35,12 +44,14 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
         cmd.arg("--attach");
     }
     let wfd = write_end.as_raw_fd();
+    let lock_fd = lock.raw_fd();
     // A clean environment: the monitor outlives this command and must not carry the
     // caller's variables (LISTEN_FDS would make the runtime pass descriptors into the
     // container; secrets in the caller's environment have no business there).
     cmd.env_clear()
         .envs(crate::inherit::monitor_env(std::env::vars_os()))
         .env("BERTH_SYNC_FD", wfd.to_string())
+        .env(crate::lock::LOCK_FD_ENV, lock_fd.to_string())
         .env("BERTH_ROOT", &engine.paths.root)
         .env("BERTH_RUNROOT", &engine.paths.runroot)
         .stdin(Stdio::null())
@@ -50,8 +61,10 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
-            let flags = libc::fcntl(wfd, libc::F_GETFD);
-            libc::fcntl(wfd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            for fd in [wfd, lock_fd] {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            }
             Ok(())
         });
     }
@@ -61,20 +74,25 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
     })?;
     drop(write_end);
     let want = if attach { "created" } else { "started" };
-    let mut reader = BufReader::new(std::fs::File::from(read_end));
-    let mut line = String::new();
+    let mut reports = Reports {
+        file: std::fs::File::from(read_end),
+        buf: Vec::new(),
+    };
     loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.try_wait();
+        let Some(line) = reports.next(&mut child) else {
+            let _ = child.wait();
+            // Killed or crashed half-way: clean up what it made while we still
+            // hold the lock.
+            if let Ok(now) = engine.container(&c.id) {
+                let _ = reconcile_locked(engine, now);
+            }
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             let last = log.lines().last().unwrap_or("no message").to_string();
             return Err(EngineError::MonitorLost {
                 message: last,
                 log: log_path,
             });
-        }
-        let line = line.trim_end();
+        };
         if let Some(rest) = line.strip_prefix("error ") {
             let (code, message) = rest.split_once(' ').unwrap_or(("125", rest));
             return Err(EngineError::StartFailed {
@@ -86,6 +104,48 @@ pub fn start(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineE
             // The monitor keeps running on its own; the zombie is reaped when we exit.
             std::mem::forget(child);
             return Ok(());
+        }
+    }
+}
+
+/// The lines a starting monitor reports on its sync pipe.
+struct Reports {
+    file: std::fs::File,
+    buf: Vec<u8>,
+}
+
+impl Reports {
+    /// The next line; `None` once the monitor is gone. Its exit is watched, not
+    /// only the pipe's end: a container it created before it died holds a copy of
+    /// the pipe's write end (forked, not exec'd yet) for as long as it waits to be
+    /// started, which is for ever.
+    fn next(&mut self, monitor: &mut std::process::Child) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return Some(String::from_utf8_lossy(&line).trim_end().to_string());
+            }
+            let exited = monitor.try_wait().ok().flatten().is_some();
+            if exited {
+                // What it wrote before exiting is still read.
+                crate::spawn::set_nonblocking(self.file.as_raw_fd());
+            }
+            let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+            let ready = match poll(&mut fds, PollTimeout::from(100u16)) {
+                Ok(n) => n > 0,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
+            };
+            if !ready && !exited {
+                continue;
+            }
+            let mut chunk = [0u8; 512];
+            match self.file.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None, // WouldBlock once it has exited: nothing more
+            }
         }
     }
 }
@@ -105,7 +165,14 @@ pub fn kill(c: &Container, signal: &str) -> Result<(), EngineError> {
 }
 
 /// Stop: the stop signal, then SIGKILL after the timeout (docker's default 10 s).
+/// The caller holds the container's lock.
 pub fn stop(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), EngineError> {
+    // A start in progress (its own command killed) ends first.
+    let settled = settled(engine, c.clone())?;
+    let c = &Container {
+        spec: c.spec.clone(), // the caller's stop signal
+        ..settled
+    };
     if !c.is_running() {
         return Ok(());
     }
@@ -114,26 +181,38 @@ pub fn stop(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), 
         Ok(()) | Err(EngineError::NotRunning(_)) => {}
         Err(e) => return Err(e),
     }
-    if wait_stopped(engine, &c.id, Duration::from_secs(secs.into()))? {
+    if wait_exit(
+        engine,
+        &c.id,
+        Duration::from_secs(secs.into()),
+        reconcile_locked,
+    )? {
         return Ok(());
     }
     let _ = kill(c, "KILL");
-    wait_stopped(engine, &c.id, Duration::from_secs(30))?;
+    wait_exit(engine, &c.id, Duration::from_secs(30), reconcile_locked)?;
     Ok(())
 }
 
 /// Polls until the monitor has recorded the exit (or the container is gone).
-/// Returns false on timeout.
+/// Returns false on timeout. For a caller without the container's lock (`wait`).
 pub fn wait_stopped(engine: &Engine, id: &str, timeout: Duration) -> Result<bool, EngineError> {
+    wait_exit(engine, id, timeout, reconcile)
+}
+
+/// [`wait_stopped`], reconciling a container whose monitor died with `reconcile`
+/// (the locked variant when the caller holds the lock, else the trying one).
+fn wait_exit(
+    engine: &Engine,
+    id: &str,
+    timeout: Duration,
+    reconcile: fn(&Engine, Container) -> Result<Container, EngineError>,
+) -> Result<bool, EngineError> {
     let deadline = Instant::now() + timeout;
     loop {
-        match engine.container(id) {
-            Ok(c) => {
-                let c = reconcile(engine, c)?;
-                if !c.is_running() {
-                    return Ok(true);
-                }
-            }
+        match engine.container(id).and_then(|c| reconcile(engine, c)) {
+            Ok(c) if !c.is_running() => return Ok(true),
+            Ok(_) => {}
             Err(EngineError::Store(crate::store::StoreError::NotFound(_))) => return Ok(true),
             Err(e) => return Err(e),
         }
@@ -145,35 +224,59 @@ pub fn wait_stopped(engine: &Engine, id: &str, timeout: Duration) -> Result<bool
 }
 
 /// `rm`: refuses a running container unless forced; removes files, anonymous volumes
-/// when asked, and the row.
+/// when asked, and the row. The caller holds the container's lock.
 pub fn remove(
     engine: &Engine,
     c: &Container,
     force: bool,
     volumes: bool,
 ) -> Result<(), EngineError> {
+    let c = &settled(engine, c.clone())?;
     if c.is_running() {
         if !force {
             return Err(EngineError::RemoveRunning(c.name.clone()));
         }
         let _ = kill(c, "KILL");
-        wait_stopped(engine, &c.id, Duration::from_secs(30))?;
+        wait_exit(engine, &c.id, Duration::from_secs(30), reconcile_locked)?;
     }
-    let c = engine.container(&c.id).unwrap_or_else(|_| c.clone());
-    wait_monitor_gone(engine, &c);
+    let c = match engine.container(&c.id) {
+        Ok(c) => settled(engine, c)?,
+        Err(EngineError::Store(crate::store::StoreError::NotFound(_))) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if c.is_running() {
+        // Killed, yet still running after 30 s: removing its files under it would
+        // leave its processes and cgroups behind.
+        return Err(EngineError::RemoveRunning(c.name));
+    }
     remove_files(engine, &c, volumes)
 }
 
-/// An exited container's monitor may still be cleaning up (unmounting, freeing
-/// cgroups and addresses); wait until it says it is done (it drops itself from the
-/// state; afterwards it may linger to remove an idle network) or dies.
+/// The container once its last monitor has finished (see [`wait_monitor_gone`])
+/// and whatever a dead one left is cleaned up. The caller holds its lock.
+pub fn settled(engine: &Engine, c: Container) -> Result<Container, EngineError> {
+    wait_monitor_gone(engine, &c);
+    let c = engine.container(&c.id)?;
+    reconcile_locked(engine, c)
+}
+
+/// A container's monitor may still be starting it (recorded, not running yet: its
+/// own `start` may have been killed meanwhile) or cleaning up after its exit
+/// (unmounting, freeing cgroups and addresses). Waits until it is done: running,
+/// dropped from the state (afterwards it may linger to remove an idle network),
+/// or dead.
 pub fn wait_monitor_gone(engine: &Engine, c: &Container) {
-    let Some(m) = c.state.monitor.filter(|_| c.state.status == Status::Exited) else {
+    let Some(m) = c
+        .state
+        .monitor
+        .filter(|_| c.state.status != Status::Running)
+    else {
         return;
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Longer than a monitor waits for its attach client (monitor.rs).
+    let deadline = Instant::now() + Duration::from_secs(40);
     let done = || match engine.container(&c.id) {
-        Ok(now) => now.state.monitor != Some(m),
+        Ok(now) => now.state.monitor != Some(m) || now.is_running(),
         Err(_) => true,
     };
     while m.is_alive() && !done() && Instant::now() < deadline {
@@ -183,6 +286,7 @@ pub fn wait_monitor_gone(engine: &Engine, c: &Container) {
 
 pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(), EngineError> {
     bundle::teardown(engine, &c.id);
+    remove_stray_cgroups(&c.id);
     let dir = engine.paths.container_dir(&c.id);
     if bundle::is_mountpoint(&engine.paths.rootfs(&c.id)) {
         return Err(EngineError::Invalid(format!(
@@ -201,18 +305,46 @@ pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(),
     Ok(())
 }
 
-/// A container whose monitor is gone (killed, crashed, machine rebooted) cannot be
-/// running: stop what is left of it, free its resources and record the exit.
-pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError> {
-    let orphaned = match (c.state.status, c.state.monitor) {
+/// Whether the container's monitor died and left it half-way: running, starting
+/// or cleaning up after its exit.
+fn orphaned(c: &Container) -> bool {
+    match (c.state.status, c.state.monitor) {
         (Status::Running, Some(m)) => !m.is_alive(),
         (Status::Running, None) => true,
         (Status::Created, Some(m)) => !m.is_alive(),
         // Died half-way through its cleanup.
         (Status::Exited, Some(m)) => !m.is_alive(),
         _ => false,
-    };
-    if !orphaned {
+    }
+}
+
+/// A container whose monitor is gone (killed, crashed, machine rebooted) cannot be
+/// running: stop what is left of it, free its resources and record the exit.
+///
+/// Only a holder of the container's lock does that ([`reconcile_locked`]); when
+/// another berth command holds it, that command is working on the container and
+/// settles it itself, so the row is returned as recorded.
+pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError> {
+    if !orphaned(&c) {
+        return Ok(c);
+    }
+    let dir = engine.paths.container_dir(&c.id);
+    match crate::lock::try_lock(&c.id, &dir) {
+        Ok(Some(_held)) => {
+            let now = engine.container(&c.id)?;
+            reconcile_locked(engine, now)
+        }
+        Ok(None) => Ok(c),
+        Err(crate::lock::LockError::Gone(_)) => {
+            Err(crate::store::StoreError::NotFound(c.id).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`reconcile`] for a caller that holds the container's lock.
+pub fn reconcile_locked(engine: &Engine, c: Container) -> Result<Container, EngineError> {
+    if !orphaned(&c) {
         return Ok(c);
     }
     if let Some(init) = c.state.init.filter(|i| i.is_alive()) {
@@ -226,6 +358,7 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
     if let Ok(rt) = engine.runtime(&c.spec.runtime) {
         let _ = rt.delete(&c.id, true);
     }
+    kill_cgroup_members(&c.id);
     crate::cgroups::remove_container_cgroups(&c.id);
     crate::networking::disconnect(engine, &c);
     bundle::teardown(engine, &c.id);
@@ -249,6 +382,79 @@ pub fn reconcile(engine: &Engine, c: Container) -> Result<Container, EngineError
         return Err(crate::store::StoreError::NotFound(c.id).into());
     }
     Ok(Container { state, ..c })
+}
+
+/// The cgroups of a container that does not run, and whatever is in them: an
+/// `exec` racing the container's exit makes them again (the runtime creates the
+/// cgroup it joins) after its monitor removed them.
+fn remove_stray_cgroups(id: &str) {
+    kill_cgroup_members(id);
+    crate::cgroups::remove_container_cgroups(id);
+}
+
+/// After an `exec` failed: if the container has stopped (or is gone) meanwhile,
+/// the cgroups the exec may have made again are removed. Only under the
+/// container's lock (waited for a while: the `rm -f` or `stop` that made the exec
+/// fail usually holds it) and when no monitor is starting it.
+pub fn sweep_after_failed_exec(engine: &Engine, c: &Container) {
+    let dir = engine.paths.container_dir(&c.id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let held = loop {
+        match crate::lock::try_lock(&c.id, &dir) {
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other,
+        }
+    };
+    match held {
+        Ok(Some(_held)) => {
+            let Ok(now) = engine.container(&c.id) else {
+                return remove_stray_cgroups(&c.id);
+            };
+            let monitor = now.state.monitor.is_some_and(|m| m.is_alive());
+            if !now.is_running() && !monitor {
+                remove_stray_cgroups(&c.id);
+            }
+        }
+        // Removed: nothing will use its id again.
+        Err(crate::lock::LockError::Gone(_)) => remove_stray_cgroups(&c.id),
+        _ => {}
+    }
+}
+
+/// SIGKILLs every process left in the container's cgroups: a monitor killed
+/// between creating the container and recording its init leaves one nobody knows
+/// the pid of (its cgroups could not be removed while it lives).
+fn kill_cgroup_members(id: &str) {
+    let mut dirs: Vec<std::path::PathBuf> = crate::cgroups::hierarchies()
+        .into_iter()
+        .map(|h| h.join(crate::cgroups::PARENT).join(id))
+        .collect();
+    let mut pids = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(e.path());
+            }
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    let ids: Vec<_> = pids
+        .iter()
+        .filter_map(|p| crate::model::ProcessId::of(*p))
+        .collect();
+    for p in &ids {
+        // SAFETY: kill(2) on a process in this container's own cgroup.
+        unsafe { libc::kill(p.pid, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ids.iter().any(|p| p.is_alive()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Waits until a systemd container reports READY=1. Fails, with the diagnosis,

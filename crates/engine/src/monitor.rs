@@ -48,6 +48,9 @@ impl SyncPipe {
     }
 }
 
+/// How long a monitor started for an attached run waits for its client.
+const ATTACH_WAIT_MS: u16 = 20_000;
+
 pub fn run(id: &str, wait_attach: bool) -> i32 {
     let mut sync = SyncPipe::from_env();
     match run_inner(id, wait_attach, &mut sync) {
@@ -65,6 +68,17 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let engine = Engine::open()?;
     let container = engine.container(id)?;
+    // The container's lock, handed on by `start`, is held until this monitor is
+    // recorded: from then on a start in progress shows in the state (other
+    // commands wait for it, `lifecycle::settled`) and whatever a monitor killed
+    // half-way leaves is found and cleaned up (`lifecycle::reconcile`). Closed
+    // before anything is forked: a created container's init, waiting to be
+    // started, would hold it for as long as it waits (see `lock`).
+    let handed_lock = crate::lock::inherited();
+    engine.update_state(id, |state| {
+        state.monitor = ProcessId::of(std::process::id() as i32);
+    })?;
+    drop(handed_lock);
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     mask.thread_block()
@@ -123,11 +137,14 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         sync.say("created");
         // The attaching CLI connects right away; do not start before it is there, or
         // it would miss the first output.
-        listener.set_nonblocking(false).ok();
+        // Not for ever: a client killed before it connected would leave the
+        // container created, and its start in progress, for good. Without it the
+        // container runs detached.
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(ATTACH_WAIT_MS));
         if let Ok((stream, _)) = listener.accept() {
             clients.push(Client::new(stream, true));
         }
-        listener.set_nonblocking(true).ok();
     }
     if let Err(e) = runtime.start(id) {
         let e = EngineError::from(e);
@@ -188,6 +205,10 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         st.exit_code = Some(code);
         st.finished_at = Some(now());
         st.init = None;
+        // Its addresses are being freed now (released by container id, not from
+        // this state): `inspect` after `stop` shows none, as docker's does.
+        st.network = None;
+        st.connected.clear();
     });
     release_container(&engine, &*runtime, id);
     let networks = crate::networking::release(&engine, &container);
@@ -246,6 +267,11 @@ fn record_failure(engine: &Engine, id: &str, e: &EngineError) {
         };
         st.error = Some(e.to_string());
         st.exit_code = Some(if started { 128 } else { 0 });
+        // Everything is cleaned up already: nothing for `reconcile` to do.
+        st.monitor = None;
+        st.init = None;
+        st.network = None;
+        st.connected.clear();
     });
     if let (Ok(()), Ok(c)) = (recorded, engine.container(id)) {
         if c.spec.auto_remove {

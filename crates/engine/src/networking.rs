@@ -203,7 +203,7 @@ pub fn join(
     let Some(init) = c.state.init.filter(|_| c.is_running()) else {
         return Ok(());
     };
-    let plugged = plug_running(engine, c, &net, ip, init.pid);
+    let plugged = plug_running(engine, c, &net, ip, init);
     if plugged.is_err() {
         crate::store::update_spec(engine.conn(), &c.id, |spec| {
             spec.connected.retain(|j| j.name != net.name)
@@ -217,8 +217,9 @@ fn plug_running(
     c: &Container,
     net: &Network,
     ip: Option<Ipv4Addr>,
-    pid: i32,
+    init: crate::model::ProcessId,
 ) -> Result<(), EngineError> {
+    let pid = init.pid;
     let conn = engine.conn();
     let mut att = network::allocate(conn, net, &c.id, ip, &[])?;
     let state = engine.container(&c.id)?.state;
@@ -239,7 +240,21 @@ fn plug_running(
         network::leave(conn, &cfg, &c.id, &att);
         return Err(e.into());
     }
-    engine.update_state(&c.id, |state| state.connected.push(att))?;
+    // Recorded only while the container still runs: a container that exited
+    // meanwhile has had its addresses freed by its monitor, which read the state
+    // before this one; the new one is freed here instead of leaking. (It stays in
+    // the spec: the next start joins it.)
+    let recorded = engine.update_state(&c.id, |state| {
+        let running = state.status == crate::model::Status::Running && state.init == Some(init);
+        if running {
+            state.connected.push(att.clone());
+        }
+        running
+    })?;
+    if !recorded {
+        network::leave(conn, &cfg, &c.id, &att);
+        return Ok(());
+    }
     refresh_peer_hosts(engine, &net.name);
     Ok(())
 }

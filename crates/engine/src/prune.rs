@@ -2,7 +2,7 @@
 //! what nothing uses, and reclaiming what a crash left on the host.
 
 use crate::model::NetworkMode;
-use crate::{lifecycle, store, Engine, EngineError};
+use crate::{store, Engine, EngineError};
 use berth_net::network;
 
 /// What one prune removed: lines to print, and the bytes it gave back.
@@ -24,7 +24,11 @@ pub fn containers(engine: &Engine) -> Result<Pruned, EngineError> {
             continue;
         }
         let bytes = berth_image::disk_usage(&engine.paths.container_dir(&c.id));
-        match lifecycle::remove(engine, &c, false, true) {
+        let opts = crate::usecase::RemoveOptions {
+            force: false,
+            volumes: true,
+        };
+        match crate::usecase::remove(engine, &c, opts) {
             Ok(()) => {
                 out.removed.push(c.id);
                 out.bytes += bytes;

@@ -1,8 +1,9 @@
 //! Stopping, restarting, signalling, removing and waiting for a container.
 
-use crate::lifecycle;
+use super::exclusive;
 use crate::model::Container;
-use crate::{Engine, EngineError};
+use crate::{lifecycle, networking, Engine, EngineError};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default)]
@@ -15,24 +16,30 @@ pub struct StopOptions {
 
 /// The stop signal, then SIGKILL after the timeout.
 pub fn stop(engine: &Engine, c: &Container, opts: &StopOptions) -> Result<(), EngineError> {
-    let mut c = c.clone();
     if let Some(s) = &opts.signal {
         berth_runtime::signal::parse_signal(s)?;
-        c.spec.stop_signal = s.clone();
     }
-    lifecycle::stop(engine, &c, opts.timeout)
+    exclusive(engine, c, |c, _| {
+        let mut c = c.clone();
+        if let Some(s) = &opts.signal {
+            c.spec.stop_signal = s.clone();
+        }
+        lifecycle::stop(engine, &c, opts.timeout)
+    })
 }
 
 /// Stops (with the container's own stop signal) and starts in the background.
 pub fn restart(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), EngineError> {
-    lifecycle::stop(engine, c, timeout)?;
-    let c = engine.find(&c.id)?;
-    lifecycle::start(engine, &c, false)
+    exclusive(engine, c, |c, held| {
+        lifecycle::stop(engine, c, timeout)?;
+        let c = engine.container(&c.id)?;
+        lifecycle::start(engine, &c, false, held)
+    })
 }
 
 /// Sends a signal (a name such as `TERM`, `SIGRTMIN+3`, or a number) to its init.
-pub fn kill(c: &Container, signal: &str) -> Result<(), EngineError> {
-    lifecycle::kill(c, signal)
+pub fn kill(engine: &Engine, c: &Container, signal: &str) -> Result<(), EngineError> {
+    exclusive(engine, c, |c, _| lifecycle::kill(c, signal))
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,7 +51,28 @@ pub struct RemoveOptions {
 }
 
 pub fn remove(engine: &Engine, c: &Container, opts: RemoveOptions) -> Result<(), EngineError> {
-    lifecycle::remove(engine, c, opts.force, opts.volumes)
+    exclusive(engine, c, |c, _| {
+        lifecycle::remove(engine, c, opts.force, opts.volumes)
+    })
+}
+
+/// `network connect NET CTR [--ip]` (see `networking::join`).
+pub fn connect_network(
+    engine: &Engine,
+    c: &Container,
+    network: &str,
+    ip: Option<Ipv4Addr>,
+) -> Result<(), EngineError> {
+    exclusive(engine, c, |c, _| networking::join(engine, c, network, ip))
+}
+
+/// `network disconnect NET CTR` (see `networking::leave`).
+pub fn disconnect_network(
+    engine: &Engine,
+    c: &Container,
+    network: &str,
+) -> Result<(), EngineError> {
+    exclusive(engine, c, |c, _| networking::leave(engine, c, network))
 }
 
 /// Blocks until the container stops; returns its exit code, or `None` when it was

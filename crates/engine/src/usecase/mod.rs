@@ -16,15 +16,27 @@
 //!
 //! Starting runs `berth monitor` (the current executable, re-executed): the caller is
 //! the `berth` binary.
+//!
+//! Every use case that changes a running container (start, stop, restart, kill,
+//! remove, network connect/disconnect) runs in [`exclusive`]: one at a time per
+//! container, on its row as it is once the lock is held (see `crate::lock`).
 
 mod control;
 mod run;
 mod snapshot;
 
+use crate::lock::{ContainerLock, LockError};
+use crate::model::Container;
+use crate::store::StoreError;
+use crate::{lifecycle, Engine, EngineError};
+
 pub use crate::client::{attach, AttachStreams};
 pub use crate::create::{create, ContainerConfig, SystemdMode};
 pub use crate::exec::{exec, ExecOptions};
-pub use control::{kill, remove, restart, stop, wait, RemoveOptions, StopOptions};
+pub use control::{
+    connect_network, disconnect_network, kill, remove, restart, stop, wait, RemoveOptions,
+    StopOptions,
+};
 pub use run::{run, start, start_attached, RunMode, RunOptions, RunOutcome};
 pub use snapshot::{
     commit, commit_as, committed_config, diff, export, mount_destinations, CommitOptions, NewImage,
@@ -45,4 +57,25 @@ pub enum UseCaseError {
     Diff(#[from] berth_image::diff::DiffError),
     #[error("exporting the container: {0}")]
     Export(#[from] berth_image::layer_writer::LayerWriteError),
+}
+
+/// Runs `op` holding `c`'s lock, on the container as it is now: read again once the
+/// lock is held (the caller's copy may be stale by then) and reconciled if its
+/// monitor died. A container removed meanwhile is not found.
+pub(crate) fn exclusive<R>(
+    engine: &Engine,
+    c: &Container,
+    op: impl FnOnce(&Container, &ContainerLock) -> Result<R, EngineError>,
+) -> Result<R, EngineError> {
+    let gone = || EngineError::from(StoreError::NotFound(c.name.clone()));
+    let held = match crate::lock::lock(&c.id, &engine.paths.container_dir(&c.id)) {
+        Err(LockError::Gone(_)) => return Err(gone()),
+        other => other?,
+    };
+    let now = match engine.container(&c.id) {
+        Err(EngineError::Store(StoreError::NotFound(_))) => return Err(gone()),
+        other => other?,
+    };
+    let now = lifecycle::reconcile_locked(engine, now)?;
+    op(&now, &held)
 }

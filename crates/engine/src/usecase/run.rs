@@ -1,7 +1,7 @@
 //! `run`: create → start → attach (or detach, optionally until ready) → diagnose a
 //! system container that died. `start` and `start_attached` for existing containers.
 
-use super::UseCaseError;
+use super::{exclusive, UseCaseError};
 use crate::client::{attach, AttachStreams};
 use crate::create::{create, ContainerConfig};
 use crate::lifecycle;
@@ -83,11 +83,12 @@ fn diagnosis_after(engine: &Engine, c: &Container, code: i32) -> Option<String> 
 
 /// Starts; a container that could not start is removed again if it was `--rm`.
 fn start_or_clean(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineError> {
-    if let Err(e) = lifecycle::start(engine, c, attach) {
+    let started = exclusive(engine, c, |c, held| {
+        lifecycle::start(engine, c, attach, held)
+    });
+    if let Err(e) = started {
         if c.spec.auto_remove {
-            if let Ok(c) = engine.find(&c.id) {
-                let _ = lifecycle::remove_files(engine, &c, true);
-            }
+            let _ = exclusive(engine, c, |c, _| lifecycle::remove_files(engine, c, true));
         }
         return Err(e);
     }
@@ -96,7 +97,9 @@ fn start_or_clean(engine: &Engine, c: &Container, attach: bool) -> Result<(), En
 
 /// Starts a container in the background (nothing happens if it runs already).
 pub fn start(engine: &Engine, c: &Container) -> Result<(), EngineError> {
-    lifecycle::start(engine, c, false)
+    exclusive(engine, c, |c, held| {
+        lifecycle::start(engine, c, false, held)
+    })
 }
 
 /// Attaches to a container, starting it first unless it runs; returns its exit code.
@@ -106,9 +109,10 @@ pub fn start_attached(
     c: &Container,
     mut streams: AttachStreams,
 ) -> Result<i32, EngineError> {
-    if !c.is_running() {
-        lifecycle::start(engine, c, true)?;
-    }
+    exclusive(engine, c, |c, held| match c.is_running() {
+        true => Ok(()),
+        false => lifecycle::start(engine, c, true, held),
+    })?;
     if !c.spec.open_stdin {
         streams.stdin = None;
     }
