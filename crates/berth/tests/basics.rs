@@ -196,3 +196,37 @@ fn privileged_forms_give_identical_configs() {
     assert_eq!(off, default);
     assert!(off.2, "default has a seccomp filter");
 }
+
+/// docker's restart lifts AutoRemove for the stop it makes: a `--rm` container
+/// comes back (its volatile overlay mounted again), and goes when it ends.
+#[test]
+fn restart_keeps_a_rm_container_until_it_ends() {
+    let Some(b) = env() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "rr",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    b.ok(&["exec", "rr", "touch", "/kept"]);
+    b.ok(&["restart", "-t", "1", "rr"]);
+    assert_eq!(b.ok(&["inspect", "-f", "{{.State.Running}}", "rr"]), "true");
+    b.ok(&["exec", "rr", "ls", "/kept"]);
+    b.ok(&["restart", "-t", "1", "rr"]);
+    b.ok(&["stop", "-t", "1", "rr"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !b.all_ids().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a stopped --rm container stayed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    b.assert_no_leftovers();
+}

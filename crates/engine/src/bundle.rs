@@ -67,11 +67,11 @@ fn mount_overlay(
     // it needs to reach the disk: overlayfs's `volatile` (Linux 5.10) skips the
     // sync of the upper filesystem at unmount, which otherwise waits for the disk
     // on every `run --rm` (podman does the same for `--rm`). A volatile mount
-    // leaves `work/incompat/volatile` behind, which makes overlayfs refuse a later
-    // mount of the same directories; a container restarted after a crash gets
-    // that marker cleared first, since its upper directory is disposable.
+    // leaves `$workdir/work/incompat/volatile` behind, which makes overlayfs
+    // refuse a later mount of the same directories; a restarted `--rm` container
+    // gets that marker cleared first, since its upper directory is disposable.
     let result = if c.spec.auto_remove {
-        let _ = std::fs::remove_dir_all(dir.join("work").join("incompat"));
+        let _ = std::fs::remove_dir_all(dir.join("work/work/incompat"));
         match mount_with(&format!("{data},volatile")) {
             Err(nix::errno::Errno::EINVAL) => mount_with(&data), // kernel before 5.10
             other => other,

@@ -250,6 +250,11 @@ pub struct ContainerState {
     /// Addresses on the networks of `spec.connected`, while running.
     #[serde(default)]
     pub connected: Vec<berth_net::Attachment>,
+    /// Set by `restart` before it stops a `--rm` container: the exit it causes is
+    /// not the end of the container, so its monitor keeps it (docker's restart
+    /// lifts AutoRemove the same way). The monitor that sees the exit clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
 }
 
 impl ContainerState {

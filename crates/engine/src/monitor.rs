@@ -200,7 +200,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     // The exit is recorded first, so `stop` and `wait` return as soon as the container
     // is gone; the monitor stays recorded until cleanup is done, and `rm`/`start`
     // wait for it (see lifecycle::wait_monitor_gone).
-    let _ = engine.update_state(id, |st| {
+    let restarting = engine.update_state(id, |st| {
         st.status = Status::Exited;
         st.exit_code = Some(code);
         st.finished_at = Some(now());
@@ -209,10 +209,11 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         // this state): `inspect` after `stop` shows none, as docker's does.
         st.network = None;
         st.connected.clear();
+        std::mem::take(&mut st.restarting)
     });
     release_container(&engine, &*runtime, id);
     let networks = crate::networking::release(&engine, &container);
-    if container.spec.auto_remove {
+    if container.spec.auto_remove && !restarting.unwrap_or(false) {
         let _ = lifecycle::remove_files(&engine, &container, true);
     }
     // The attached CLI returns now, with ports and address already free; the veth

@@ -31,6 +31,9 @@ pub fn stop(engine: &Engine, c: &Container, opts: &StopOptions) -> Result<(), En
 /// Stops (with the container's own stop signal) and starts in the background.
 pub fn restart(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), EngineError> {
     exclusive(engine, c, |c, held| {
+        if c.spec.auto_remove && c.is_running() {
+            engine.update_state(&c.id, |st| st.restarting = true)?;
+        }
         lifecycle::stop(engine, c, timeout)?;
         let c = engine.container(&c.id)?;
         lifecycle::start(engine, &c, false, held)
