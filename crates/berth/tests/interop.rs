@@ -1,6 +1,7 @@
 //! berth beside podman and docker: what berth pushes podman pulls and runs, what
 //! berth saves podman and docker load and run, and what they save berth loads and
-//! runs, in every archive format each of them writes or reads. Both peers run with
+//! runs, in every archive format each of them writes or reads, and images go
+//! through a registry between berth and each of them. Both peers run with
 //! state of their own (testkit `peers`), dockerd as a private daemon stopped by PID.
 
 use berth_testkit::peers::{Dockerd, Podman};
@@ -10,7 +11,7 @@ use berth_testkit::{busybox_tar, require_root_and, Berth};
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 #[test]
-fn podman_pulls_and_runs_what_berth_pushed() {
+fn podman_and_berth_pull_and_run_what_the_other_pushed() {
     if !require_root_and(&["tar", "docker-registry", "podman", "runc"]) {
         return;
     }
@@ -27,7 +28,24 @@ fn podman_pulls_and_runs_what_berth_pushed() {
     let berth_id = b.ok(&["image", "inspect", "-f", "{{.Id}}", "pushed:1"]);
     let podman_id = p.ok(&["image", "inspect", "-f", "{{.Id}}", &dest]);
     assert_eq!(berth_id.trim_start_matches("sha256:"), podman_id);
+
+    // podman's own push (it compresses the layer itself) → berth.
+    let tar = busybox_tar();
+    p.ok(&[
+        "import",
+        "-q",
+        "--change",
+        "CMD echo pushed-by-podman",
+        tar.to_str().unwrap(),
+        "by-podman:1",
+    ]);
+    let theirs = format!("{}/interop/by-podman:1", reg.host);
+    p.ok(&["push", "-q", "--tls-verify=false", "by-podman:1", &theirs]);
+    let fresh = Berth::new(BIN);
+    fresh.ok(&["pull", "-q", &theirs]);
+    assert_eq!(fresh.ok(&["run", "--rm", &theirs]), "pushed-by-podman");
     b.assert_no_leftovers();
+    fresh.assert_no_leftovers();
 }
 
 #[test]
@@ -95,8 +113,8 @@ fn podman_archives_load_into_berth_and_run() {
 }
 
 #[test]
-fn docker_and_berth_load_each_others_archives() {
-    if !require_root_and(&["tar", "dockerd", "docker", "runc"]) {
+fn docker_and_berth_load_each_others_archives_and_pulls() {
+    if !require_root_and(&["tar", "dockerd", "docker", "runc", "docker-registry"]) {
         return;
     }
     let d = Dockerd::start();
@@ -127,6 +145,20 @@ fn docker_and_berth_load_each_others_archives() {
         fresh.ok(&["run", "--rm", "saved/by-docker:1"]),
         "saved-by-docker"
     );
+
+    // Through a registry, both ways (docker takes a loopback registry as insecure).
+    let reg = Registry::start();
+    let from_berth = format!("{}/interop/from-berth:1", reg.host);
+    b.ok(&["push", "-q", "saved/by-berth:1", &from_berth]);
+    d.ok(&["pull", "-q", &from_berth]);
+    assert_eq!(d.run_rm(&[&from_berth]), "saved-by-berth");
+    let from_docker = format!("{}/interop/from-docker:1", reg.host);
+    d.ok(&["tag", "saved/by-docker:1", &from_docker]);
+    d.ok(&["push", "-q", &from_docker]);
+    let pulled = Berth::new(BIN);
+    pulled.ok(&["pull", "-q", &from_docker]);
+    assert_eq!(pulled.ok(&["run", "--rm", &from_docker]), "saved-by-docker");
     b.assert_no_leftovers();
     fresh.assert_no_leftovers();
+    pulled.assert_no_leftovers();
 }
