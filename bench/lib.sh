@@ -12,6 +12,12 @@ berth=$PWD/target/x86_64-unknown-linux-gnu/release/berth
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 dockerd_pid=""
 nft list tables > "$work/tables.before" 2>/dev/null || true
+# Paths dockerd and podman make whatever their flags (dockerd's trust key and plugin
+# directory, containerd's shim sockets, netavark's and runc's run directories):
+# removed by bench_cleanup when they were not there before and are empty.
+host_paths=(/etc/docker/key.json /run/docker/plugins /run/docker /run/containerd/s /run/containerd
+            /run/containers/networks /run/containers /run/runc)
+new_host_paths=(); for p in "${host_paths[@]}"; do [ -e "$p" ] || new_host_paths+=("$p"); done
 
 bench_cleanup() {
   set +e
@@ -34,6 +40,9 @@ bench_cleanup() {
   done
   umount -R "$work"/podman/overlay 2>/dev/null
   rm -rf "$work"
+  for p in "${new_host_paths[@]}"; do
+    if [ -d "$p" ]; then rmdir "$p" 2>/dev/null; else rm -f "$p"; fi
+  done
 }
 
 bench_rootfs() {

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(runc busybox-static tar bsdutils libseccomp-dev pkg-config python3 debootstrap iproute2 nftables util-linux openssh-client gcc libc6-dev docker-registry skopeo apache2-utils curl podman)
+packages=(runc busybox-static tar bsdutils libseccomp-dev pkg-config python3 debootstrap iproute2 nftables util-linux openssh-client gcc libc6-dev docker-registry skopeo apache2-utils curl podman docker.io)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -776,3 +776,35 @@ fn build_pulls_its_base_image() {
     );
     b.ok(&["build", "-q", "-t", "fromreg", ctx_path]);
 }
+
+/// The Debian systemd image goes through a registry and boots on the other side:
+/// pushed from one store, pulled into an empty one (same image id), run as a
+/// system container that reaches `running` and halts cleanly.
+#[test]
+fn systemd_image_pushed_and_pulled_into_an_empty_store_boots() {
+    if !require_root_and(&["tar", "docker-registry", "debootstrap"]) {
+        return;
+    }
+    let reg = Registry::start();
+    let src = Berth::new(BIN);
+    let id = src.import_systemd("debian-systemd");
+    let dest = format!("{}/system/debian:bookworm", reg.host);
+    src.ok(&["push", "-q", "debian-systemd", &dest]);
+    drop(src);
+
+    let dst = Berth::new(BIN);
+    assert!(!dst.root.join("blobs").exists(), "the store starts empty");
+    assert_eq!(dst.ok(&["pull", "-q", &dest]), dest);
+    assert_eq!(dst.ok(&["image", "inspect", "-f", "{{.Id}}", &dest]), id);
+    dst.ok(&["run", "-d", "--wait=ready", "--name", "s", &dest]);
+    let state = dst.run(&["exec", "s", "systemctl", "is-system-running", "--wait"]);
+    assert_eq!(stdout(&state).trim(), "running", "{}", stderr(&state));
+    dst.ok(&["stop", "s"]);
+    assert_eq!(
+        dst.ok(&["inspect", "-f", "{{.State.ExitCode}}", "s"]),
+        "0",
+        "a clean halt"
+    );
+    dst.ok(&["rm", "s"]);
+    dst.assert_no_leftovers();
+}

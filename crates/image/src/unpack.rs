@@ -82,6 +82,7 @@ pub fn unpack_layer(tar_stream: impl Read, dest: &Path) -> Result<(), UnpackErro
     })?;
     let mut archive = tar::Archive::new(tar_stream);
     let mut dir_times = Vec::new();
+    let mut last_parent: Option<(PathBuf, OwnedFd)> = None;
     for entry in archive.entries().map_err(UnpackError::Read)? {
         let mut entry = entry.map_err(UnpackError::Read)?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -96,16 +97,27 @@ pub fn unpack_layer(tar_stream: impl Read, dest: &Path) -> Result<(), UnpackErro
             entry: name.clone(),
             error,
         };
-        let parent = parent_dir(&root, rel.parent().unwrap_or(Path::new(""))).map_err(entry_err)?;
+        // Entries come grouped by directory: the parent of the previous entry is
+        // kept open and reused for the next one with the same parent path, which
+        // saves a resolution inside the root (dozens of syscalls) per file. Safe:
+        // the previous entry was `P/name`, which lies below `P`, so writing it
+        // cannot change what the path `P` resolves to; any other parent path is
+        // resolved afresh.
+        let parent_rel = rel.parent().unwrap_or(Path::new(""));
+        if last_parent.as_ref().map(|(p, _)| p.as_path()) != Some(parent_rel) {
+            let fd = parent_dir(&root, parent_rel).map_err(entry_err)?;
+            last_parent = Some((parent_rel.to_path_buf(), fd));
+        }
+        let parent = &last_parent.as_ref().expect("set just above").1;
         let bytes = file_name.as_bytes();
         if bytes == OPAQUE_MARKER {
-            write::set_opaque(&parent).map_err(entry_err)?;
+            write::set_opaque(parent).map_err(entry_err)?;
         } else if bytes.starts_with(WHITEOUT_META_PREFIX) {
             // Other `.wh..wh.` names are aufs bookkeeping; docker skips them too.
         } else if let Some(hidden) = bytes.strip_prefix(WHITEOUT_PREFIX) {
             check_whiteout_name(hidden, &name)?;
-            write::whiteout(&parent, OsStr::from_bytes(hidden)).map_err(entry_err)?;
-        } else if let Some(mtime) = write::entry(&root, &parent, &file_name, &mut entry, &name)? {
+            write::whiteout(parent, OsStr::from_bytes(hidden)).map_err(entry_err)?;
+        } else if let Some(mtime) = write::entry(&root, parent, &file_name, &mut entry, &name)? {
             dir_times.push((rel, mtime));
         }
     }

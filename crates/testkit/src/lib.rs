@@ -5,6 +5,7 @@
 
 pub mod fixtures;
 pub mod host;
+pub mod peers;
 pub mod registry;
 pub mod wait;
 

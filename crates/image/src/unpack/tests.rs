@@ -156,6 +156,34 @@ fn a_directory_replaced_by_a_symlink_mid_archive_is_not_followed_out() {
 }
 
 #[test]
+fn a_symlink_among_files_of_one_directory_is_not_followed_out() {
+    // The open parent is reused across d/a, d/x and d/x/f's siblings; d/x/f
+    // itself has another parent and resolves inside the layer.
+    let s = setup();
+    let outside = s.outside.to_str().unwrap();
+    let t = tar_with(&[
+        ("d", T::Directory, ""),
+        ("d/a", T::Regular, "a"),
+        ("d/x", T::Symlink, "/"),
+        ("d/x/f", T::Regular, "f"),
+        ("d/b", T::Regular, "b"),
+        ("d/y", T::Symlink, outside),
+        ("d/c", T::Regular, "c"),
+    ]);
+    unpack_layer(&t[..], &s.root).unwrap();
+    assert_eq!(fs::read(s.root.join("f")).unwrap(), b"f");
+    for (n, v) in [("a", "a"), ("b", "b"), ("c", "c")] {
+        assert_eq!(fs::read(s.root.join("d").join(n)).unwrap(), v.as_bytes());
+    }
+    assert!(s.root.join("d/y").is_symlink());
+    assert_eq!(
+        fs::read_dir(&s.outside).unwrap().count(),
+        1,
+        "only the secret"
+    );
+}
+
+#[test]
 fn a_file_over_a_symlink_replaces_the_link_not_its_target() {
     let s = setup();
     let secret = s.outside.join("secret");
