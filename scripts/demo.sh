@@ -6,14 +6,19 @@
 # its base debian:bookworm is made with debootstrap and imported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "$0: run this as root (it installs packages and starts containers): sudo bash $0" >&2
+  exit 1
+fi
 
-packages=(runc tar libseccomp-dev pkg-config debootstrap openssh-client iproute2 nftables util-linux)
+packages=(runc tar libseccomp-dev pkg-config debootstrap openssh-client iproute2 nftables util-linux curl ca-certificates gcc)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+source scripts/toolchain.sh
 echo "== building berth"
 cargo build --release -q
 berth=$PWD/target/x86_64-unknown-linux-gnu/release/berth
