@@ -16,7 +16,9 @@
 //!   must not lose a byte. When its queue is full the monitor stops reading the
 //!   container's output until it catches up, so the container waits on its writes
 //!   as it would writing into any pipe. Signals, `stop`, `rm -f` and other clients
-//!   are still served meanwhile.
+//!   are still served meanwhile. Once the container is gone the rest is delivered
+//!   at the client's pace, but a client that takes nothing for a minute loses it
+//!   ([`deliver_rest`]), so no monitor outlives its container for long.
 //!
 //! Input from clients goes through [`StdinQueue`], bounded too: while it is full
 //! the monitor stops reading clients (they wait on their writes), so a container
@@ -161,9 +163,14 @@ impl Client {
     }
 }
 
+/// How long a foreground client may take nothing once its container is gone.
+const STALLED_AFTER_MS: u16 = 60_000;
+
 /// The container's exit is recorded and only a foreground client is still owed
 /// its last output: deliver it at that client's pace, until it is all written or
-/// the client goes away. Nothing else depends on the monitor any more.
+/// the client goes away. Nothing else depends on the monitor any more. A client
+/// that takes nothing for `STALLED_AFTER_MS` loses the rest: the monitor does not
+/// outlive its container (after `rm -f`, say) for a reader that never reads.
 pub fn deliver_rest(mut clients: Vec<Client>) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
@@ -175,7 +182,8 @@ pub fn deliver_rest(mut clients: Vec<Client>) {
             .iter()
             .map(|c| PollFd::new(c.fd(), PollFlags::POLLOUT))
             .collect();
-        match poll(&mut fds, PollTimeout::NONE) {
+        match poll(&mut fds, PollTimeout::from(STALLED_AFTER_MS)) {
+            Ok(0) => return,
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return,
         }
