@@ -464,3 +464,44 @@ fn a_monitor_killed_before_the_start_leaves_nothing_after_rm_f() {
     );
     b.assert_no_leftovers();
 }
+
+/// Found by the torture test: `exec` racing `rm -f`. The runtime makes the
+/// cgroup an exec joins again when the container's monitor has just removed it;
+/// nothing of the container may be left once both are done.
+#[test]
+fn execs_racing_rm_f_leave_no_cgroups() {
+    let Some(b) = env() else { return };
+    for i in 0..rounds() * 3 {
+        let id = b.ok(&["run", "-d", "--name", "r", "busybox", "sleep", "1000"]);
+        let barrier = std::sync::Barrier::new(5);
+        let (b, barrier) = (&b, &barrier);
+        let outputs: Vec<Output> = std::thread::scope(|s| {
+            let mut all: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(move || {
+                        barrier.wait();
+                        b.run(&["exec", "r", "true"])
+                    })
+                })
+                .collect();
+            all.push(s.spawn(move || {
+                barrier.wait();
+                std::thread::sleep(Duration::from_millis(10 * i as u64 % 50));
+                b.run(&["rm", "-f", "r"])
+            }));
+            all.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let rm = outputs.last().unwrap();
+        assert!(rm.status.success(), "round {i}: rm -f: {}", describe(rm));
+        let left: Vec<_> = berth_testkit::container_cgroups()
+            .into_iter()
+            .filter(|c| c.file_name().is_some_and(|n| *n == *id))
+            .collect();
+        let execs: Vec<String> = outputs.iter().map(describe).collect();
+        assert!(
+            left.is_empty(),
+            "round {i}: cgroups left: {left:?}\n{execs:#?}"
+        );
+    }
+    b.assert_no_leftovers();
+}

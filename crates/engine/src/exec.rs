@@ -51,19 +51,26 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
             eprintln!("berth: warning: {} has not finished booting after {timeout}s; running the command anyway", c.name);
         }
     }
+    // Until the runtime has the new process in the container (see
+    // `lock::lock_shared`); the container may have stopped while we waited.
+    let entering = crate::lock::lock_shared(&c.id, &engine.paths.container_dir(&c.id))?;
+    if !engine.container(&c.id)?.is_running() {
+        return Err(EngineError::NotRunning(c.name.clone()));
+    }
     let process_json = write_process(engine, c, opts)?;
     let runtime = engine.runtime(&c.spec.runtime)?;
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let result = if opts.detach {
-        exec_detached(&*runtime, c, &process_json)
+        exec_detached(&*runtime, c, &process_json, entering)
     } else if opts.tty {
-        exec_tty(&*runtime, c, &process_json, opts.interactive)
+        exec_tty(&*runtime, c, &process_json, opts.interactive, entering)
     } else {
         // Pipes, never our own descriptors: see exec_relay.
         let (stdio, relay) = exec_relay::pipes(opts.interactive)?;
-        let pid = runtime.exec(request(c, &process_json, None, stdio))?;
-        relay.run(pid)
+        let pid = runtime.exec(request(c, &process_json, None, stdio));
+        drop(entering);
+        relay.run(pid?)
     };
     let _ = std::fs::remove_file(&process_json);
     if result.is_err() {
@@ -131,6 +138,7 @@ fn exec_detached(
     runtime: &dyn berth_runtime::Runtime,
     c: &Container,
     process_json: &std::path::Path,
+    entering: crate::lock::ContainerLock,
 ) -> Result<i32, EngineError> {
     // The helper owns a copy of the process file; ours is removed by the caller.
     let copy = process_json.with_extension("detached.json");
@@ -168,7 +176,11 @@ fn exec_detached(
                 stdout: dev_null().ok(),
                 stderr: dev_null().ok(),
             };
-            let code = match runtime.exec(request(c, &copy, None, stdio)) {
+            let started = runtime.exec(request(c, &copy, None, stdio));
+            // The helper's copy of the lock (the same open file as the caller's,
+            // which the caller closes as it returns): released once it is in.
+            drop(entering);
+            let code = match started {
                 Ok(pid) => {
                     let _ = std::fs::remove_file(&copy);
                     wait_exit(pid)
@@ -186,6 +198,7 @@ fn exec_tty(
     c: &Container,
     process_json: &std::path::Path,
     interactive: bool,
+    entering: crate::lock::ContainerLock,
 ) -> Result<i32, EngineError> {
     let sock_path = process_json.with_extension("sock");
     let sock = ConsoleSocket::bind(&sock_path)?;
@@ -194,7 +207,9 @@ fn exec_tty(
         process_json,
         Some(sock.path()),
         Stdio::default(),
-    ))?;
+    ));
+    drop(entering);
+    let pid = pid?;
     let master = sock.receive_master()?;
     drop(sock);
     proxy_pty(&master, pid, interactive)

@@ -94,6 +94,21 @@ pub fn lock(id: &str, container_dir: &Path) -> Result<ContainerLock, LockError> 
     Ok(ContainerLock { file })
 }
 
+/// Waits for and takes the container's lock shared: `exec` holds it while the
+/// runtime puts a new process into the container, so that `rm -f` (exclusive)
+/// waits for that and then removes the process with the rest, instead of the
+/// runtime's helper making the removed container's cgroups again behind it.
+/// Several execs hold it at once.
+pub fn lock_shared(id: &str, container_dir: &Path) -> Result<ContainerLock, LockError> {
+    let file = open(id, container_dir)?;
+    file.lock_shared().map_err(|source| LockError::Io {
+        id: id.to_string(),
+        path: lock_path(container_dir),
+        source,
+    })?;
+    Ok(ContainerLock { file })
+}
+
 /// Takes the lock if nobody holds it (another process, or another open of it in
 /// this one); `None` when it is held.
 pub fn try_lock(id: &str, container_dir: &Path) -> Result<Option<ContainerLock>, LockError> {
@@ -130,6 +145,18 @@ pub fn inherited() -> Option<ContainerLock> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_holders_keep_the_exclusive_one_out_but_not_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = lock_shared("c1", dir.path()).unwrap();
+        let two = lock_shared("c1", dir.path()).unwrap();
+        assert!(try_lock("c1", dir.path()).unwrap().is_none(), "held shared");
+        drop(one);
+        assert!(try_lock("c1", dir.path()).unwrap().is_none(), "still held");
+        drop(two);
+        assert!(try_lock("c1", dir.path()).unwrap().is_some());
+    }
 
     #[test]
     fn a_second_holder_waits_and_a_closed_lock_is_free() {
