@@ -44,6 +44,7 @@ ONBUILD RUN echo onbuild-ran > /srv/app/onbuild
 "#;
 
 const RUN_DIR: &str = "/run/containers";
+const RUNC_DIR: &str = "/run/runc";
 
 /// A private podman: its own storage, run root, containers.conf (runc: crun
 /// refuses this host's cgroup v1 hybrid layout; cgroupfs: no systemd here;
@@ -54,6 +55,9 @@ struct Podman {
     /// Whether podman's network run directory was there before (it makes
     /// `/run/containers/networks` even with `--network none`).
     had_run_dir: bool,
+    /// Whether runc's default state root was there before (podman gives rootful
+    /// runc no `--root`, so runc makes `/run/runc`).
+    had_runc_dir: bool,
 }
 
 impl Podman {
@@ -76,6 +80,7 @@ impl Podman {
         Podman {
             dir,
             had_run_dir: Path::new(RUN_DIR).exists(),
+            had_runc_dir: Path::new(RUNC_DIR).exists(),
         }
     }
 
@@ -144,6 +149,9 @@ impl Drop for Podman {
             // Only while empty: another podman on the machine may use it.
             let _ = std::fs::remove_dir(format!("{RUN_DIR}/networks"));
             let _ = std::fs::remove_dir(RUN_DIR);
+        }
+        if !self.had_runc_dir {
+            let _ = std::fs::remove_dir(RUNC_DIR); // only while empty, as above
         }
     }
 }
