@@ -258,30 +258,44 @@ struct StaticRegistry {
 }
 
 impl StaticRegistry {
+    /// Serves `dir` on a free loopback port; a server that lost its port to
+    /// another test meanwhile (it exits) is started again on another one.
     fn start(dir: PathBuf) -> Self {
-        let port = berth_testkit::registry::free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start python3 -m http.server");
-        let host = format!("127.0.0.1:{port}");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(&host).is_ok() {
-                break;
+        std::fs::create_dir_all(&dir).unwrap();
+        // Answered by this server, not by another test's that took the port.
+        let token = format!("{}-{:?}", std::process::id(), std::time::Instant::now());
+        std::fs::write(dir.join("server-token"), &token).unwrap();
+        for _ in 0..3 {
+            let port = berth_testkit::registry::free_port();
+            let mut child = Command::new("python3")
+                .args([
+                    "-m",
+                    "http.server",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                ])
+                .arg("--directory")
+                .arg(&dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start python3 -m http.server");
+            let host = format!("127.0.0.1:{port}");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                if serves_token(&host, &token) {
+                    return StaticRegistry { host, dir, child };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        StaticRegistry { host, dir, child }
+        panic!("python3 -m http.server never answered on loopback");
     }
 
     fn serve(&self, url_path: &str, data: &[u8]) {
@@ -289,6 +303,20 @@ impl StaticRegistry {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, data).unwrap();
     }
+}
+
+/// Whether `host` answers GET /server-token with `token`.
+fn serves_token(host: &str, token: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(host) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let mut answer = String::new();
+    conn.write_all(b"GET /server-token HTTP/1.0\r\n\r\n")
+        .is_ok()
+        && conn.read_to_string(&mut answer).is_ok()
+        && answer.ends_with(token)
 }
 
 impl Drop for StaticRegistry {
