@@ -97,7 +97,7 @@ pub fn sweep_if_a_writer_died(root: &Path, sweep: impl FnOnce()) {
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            pid.is_some_and(crate::layers::owner_is_gone)
         })
         .map(|e| e.path())
         .collect();

@@ -167,6 +167,12 @@ pub fn sweep_dead_temps(dir: &Path, prefix: &str) {
     });
 }
 
+/// Whether the process that named a temporary after itself has ended (a reused
+/// pid reads as alive: its temporary waits for a later sweep).
+pub fn owner_is_gone(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Removes the entries of `dir` whose owner (the pid `owner` reads from the
 /// name; `None`: not a temporary) is gone. Directories are removed only once no
 /// mount is left below them.
@@ -176,7 +182,7 @@ pub fn sweep_dead_owned(dir: &Path, owner: impl Fn(&str) -> Option<u32>) {
         let Some(pid) = owner(&name) else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if owner_is_gone(pid) {
             let path = e.path();
             let _ = match std::fs::symlink_metadata(&path) {
                 // Never remove through a mount a killed builder left (its
