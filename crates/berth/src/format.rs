@@ -1,54 +1,15 @@
-//! Output helpers: Go-template-like `--format` rendering, aligned tables, and docker's
-//! human durations and sizes.
+//! Output helpers: docker's `--format` (Go templates, through `berth-template`),
+//! aligned tables, and docker's human durations and sizes.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::Value;
 
-/// Renders a docker-style template over a JSON object: `{{.Field}}`,
-/// `{{.A.B}}`, `{{json .}}`, `{{json .Field}}`, `{{upper .X}}`/`{{lower .X}}`.
-/// `\t` and `\n` in the template are expanded as docker does.
+/// Renders a docker `--format` template over a JSON object: Go's `text/template`
+/// with docker's functions (`berth-template`). `\t` and `\n` in the text are
+/// expanded as docker does.
 pub fn render(template: &str, data: &Value) -> Result<String> {
-    let template = template.replace("\\t", "\t").replace("\\n", "\n");
-    let mut out = String::new();
-    let mut rest = template.as_str();
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("}}")
-            .map(|e| start + e)
-            .ok_or_else(|| anyhow::anyhow!("template {template:?}: unclosed '{{{{'"))?;
-        out.push_str(&action(rest[start + 2..end].trim(), data)?);
-        rest = &rest[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn action(expr: &str, data: &Value) -> Result<String> {
-    let words: Vec<&str> = expr.split_whitespace().collect();
-    match words.as_slice() {
-        [path] => Ok(plain(lookup(data, path)?)),
-        ["json", path] => Ok(serde_json::to_string(lookup(data, path)?)?),
-        ["upper", path] => Ok(plain(lookup(data, path)?).to_uppercase()),
-        ["lower", path] => Ok(plain(lookup(data, path)?).to_lowercase()),
-        _ => bail!("template: unsupported expression {{{{{expr}}}}}; use {{{{.Field}}}} or {{{{json .Field}}}}"),
-    }
-}
-
-fn lookup<'a>(data: &'a Value, path: &str) -> Result<&'a Value> {
-    if path == "." {
-        return Ok(data);
-    }
-    let Some(fields) = path.strip_prefix('.') else {
-        bail!("template: {path:?} must start with '.'")
-    };
-    let mut cur = data;
-    for f in fields.split('.') {
-        cur = cur
-            .get(f)
-            .ok_or_else(|| anyhow::anyhow!("template: can't evaluate field {f}"))?;
-    }
-    Ok(cur)
+    let src = berth_template::expand_docker_escapes(template);
+    Ok(berth_template::render(&src, data)?)
 }
 
 fn plain(v: &Value) -> String {
