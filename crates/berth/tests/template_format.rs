@@ -98,6 +98,10 @@ fn inspect_join_and_index() {
         b.ok(&["inspect", "-f", "{{index .Config.Labels \"k\"}}", "c1"]),
         "v"
     );
+    // A label the container lacks is "" as in docker, so `[ -n "$(…)" ]` works.
+    let missing = b.run(&["inspect", "-f", "{{index .Config.Labels \"nope\"}}", "c1"]);
+    assert!(missing.status.success(), "{}", stderr(&missing));
+    assert_eq!(String::from_utf8_lossy(&missing.stdout), "\n");
     assert_eq!(
         b.ok(&[
             "inspect",

@@ -1,7 +1,8 @@
 //! The functions docker's CLI adds to Go's builtins (`json`, `split`, `join`,
 //! `title`, `lower`, `upper`, `pad`, `truncate`), with the argument types docker's
 //! Go signatures demand: a non-string where docker takes a `string` is an error
-//! naming the function, as Go's `wrong type for value` is.
+//! naming the function, as Go's `wrong type for value` is. And `index` as it
+//! behaves on docker's typed maps.
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub fn docker_funcs() -> FuncMap {
     });
     add(&mut m, "pad", pad);
     add(&mut m, "truncate", truncate);
+    add(&mut m, "index", index);
     m
 }
 
@@ -154,6 +156,35 @@ fn truncate(args: &[Value]) -> FuncResult {
     let s = string_arg("truncate", &args[0])?;
     let n = usize::try_from(int_arg("truncate", &args[1])?).unwrap_or(0);
     Ok(Value::from(s.chars().take(n).collect::<String>()))
+}
+
+/// Go's `index`, as it behaves on docker's typed data: a key missing from a
+/// `map[string]string` (labels, options: in JSON a map whose values are all
+/// strings, or `null` for a nil one) gives the zero value `""`, which scripts
+/// test for, where an untyped JSON map would give `<no value>` or, for `null`,
+/// an error. Anything else is the engine's `index`.
+fn index(args: &[Value]) -> FuncResult {
+    let Some((first, keys)) = args.split_first() else {
+        return Err(TemplateError::ArgCount {
+            name: "index".into(),
+            expected: 1,
+            got: 0,
+        });
+    };
+    let mut val = first.clone();
+    for key in keys {
+        val = match (&val, key) {
+            (Value::Nil, Value::String(_)) => Value::from(""),
+            (Value::Map(m), Value::String(k))
+                if !m.contains_key(k.as_ref())
+                    && m.values().all(|v| matches!(v, Value::String(_))) =>
+            {
+                Value::from("")
+            }
+            _ => val.index(key)?,
+        };
+    }
+    Ok(val)
 }
 
 #[cfg(test)]

@@ -18,11 +18,16 @@
 //! `structure` refuses as Go does; and its execution errors carry no position,
 //! which `locate` recovers when the failing name occurs once in the source.
 //!
-//! What differs from docker, each because berth's data is JSON, not Go structs:
-//! a `null` prints `<no value>` where docker's nil pointer prints `<nil>`, a field
-//! of a `null` prints `<no value>` where Go fails with `nil pointer evaluating`,
-//! and a function or variable that does not exist fails when the template runs,
-//! not when it is parsed.
+//! docker runs `inspect` templates over its Go structs and, when a field is not
+//! there, over the raw JSON with `missingkey=error`; berth has only the JSON, so a
+//! missing key is an error as docker's second try makes it. `index` on a map of
+//! strings (docker's `map[string]string`: labels) gives `""` for a missing key,
+//! as docker's typed maps do. What still differs, each because the data is JSON,
+//! not Go structs: `{{.Config.Labels.nope}}` is an error where docker prints
+//! `<no value>` (use `index`), a `null` prints `<no value>` where docker's nil
+//! pointer prints `<nil>`, a field of a `null` prints `<no value>` where Go fails
+//! with `nil pointer evaluating`, and a function or variable that does not exist
+//! fails when the template runs, not when it is parsed.
 
 mod convert;
 mod funcs;

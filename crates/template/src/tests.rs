@@ -79,7 +79,10 @@ const CASES: &[(&str, &str)] = &[
     ("{{len .Config.Cmd}} {{len .Config.Labels}} {{len .Names}}", "3 2 3"),
     ("{{index .Config.Labels \"a.b\"}}", "dotted"),
     ("{{index .Config.Cmd 0}}", "sh"),
-    ("{{index .Config.Labels \"missing\"}}", "<no value>"),
+    // docker's typed map[string]string gives "" for a missing key, nil or not.
+    ("{{index .Config.Labels \"missing\"}}|{{index .Nil \"k\"}}", "|"),
+    ("{{index .NetworkSettings.Networks \"none\"}}", "<no value>"),
+    ("{{index . \"Config\" \"Cmd\" 1}}|{{index .Names}}", "-c|web"),
     ("{{slice .ID 1 3}} {{slice .Config.Cmd 1}}", "bc [-c echo hi]"),
     ("{{print \"a\" 1 2 \"b\"}}", "a1 2b"),
     ("{{println \"a\" 1}}", "a 1\n"),
