@@ -5,10 +5,12 @@
 //! `call`).
 //!
 //! The language itself (lexer, parser, executor, `printf`'s verbs) comes from the
-//! `gotmpl` crate, a port of Go's `text/template` with a Go cross-check suite,
-//! kept up (six releases in its first year) and free of `unsafe`. The older
-//! `gtmpl` crate was the alternative: its last release is from 2021 and its
-//! `printf` is incomplete. This crate keeps only what is docker's: the JSON
+//! `gotmpl` crate, a port of Go's `text/template` whose tests can check its output
+//! against Go's, free of `unsafe` and of panics, and in active development (0.2
+//! to 0.6.1, edition 2024). It is young and has one maintainer, hence the pin to
+//! 0.6 and the unit tests here, which pin what berth relies on. The older `gtmpl`
+//! crate was the alternative: its last release (0.7.1) is from 2021 and its
+//! `printf` is incomplete. Hand-writing the language was not worth it. This crate keeps only what is docker's: the JSON
 //! bridge, docker's functions, docker's `missingkey=error` for `inspect`-style
 //! lookups, the `\t`/`\n` escapes of docker's format strings, and errors that
 //! say where the template went wrong.
@@ -37,7 +39,8 @@ mod structure;
 use serde_json::Value as Json;
 
 pub use convert::{to_json, to_value};
-use locate::{locate, Location, Needle};
+pub use locate::Location;
+use locate::{locate, Needle};
 
 /// Why a template could not be parsed or executed. Both print as Go does:
 /// `template: :LINE:COL: …`, the column counted from 0.
