@@ -141,3 +141,39 @@ fn bad_templates_say_what_and_where() {
     );
     b.ok(&["rm", "c2"]);
 }
+
+#[test]
+fn every_listing_takes_the_language() {
+    let Some(b) = env() else { return };
+    // network ls: if/else over each row.
+    let nets = b.ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}}:{{if eq .Driver \"bridge\" \"null\"}}{{lower .Scope}}{{else}}{{upper .Driver}}{{end}}",
+    ]);
+    let lines: Vec<&str> = nets.lines().collect();
+    assert!(lines.contains(&"host:HOST"), "{nets}");
+    assert!(lines.contains(&"none:local"), "{nets}");
+    // history: pipes into printf.
+    let history = b.ok(&[
+        "history",
+        "--format",
+        "{{.ID | printf \"%.7s\"}}|{{len .CreatedBy}}",
+        "busybox",
+    ]);
+    assert!(
+        history.lines().all(|l| l
+            .split_once('|')
+            .is_some_and(|(id, n)| id.chars().count() <= 7 && n.parse::<usize>().is_ok())),
+        "{history}"
+    );
+    // system df: range-free rows, but variables and comparisons.
+    let df = b.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{$t := .Type}}{{if ge (len $t) 1}}{{$t}}{{end}}",
+    ]);
+    assert!(df.lines().any(|l| l == "Images"), "{df}");
+}
