@@ -55,8 +55,19 @@ pub fn check(src: &str) -> Result<(), StructureError> {
                         top.keyword
                     ));
                 }
-                // `{{else if …}}` and `{{else with …}}` chain; a bare `{{else}}` is last.
-                top.plain_else = !matches!(words.next(), Some("if" | "with"));
+                // `{{else if …}}` chains an `if`, `{{else with …}}` a `with`; a bare
+                // `{{else}}` is last. Go reads `{{else if}}` in a `with` (or `range`)
+                // as an `if` needing its own `{{end}}`, gotmpl as a chain: refused,
+                // since the two would run different templates.
+                match (top.keyword, words.next()) {
+                    ("if", Some("if")) | ("with", Some("with")) => {}
+                    (kw, Some(next @ ("if" | "with"))) => {
+                        return fail(format!(
+                            "{{{{else {next}}}}} in {{{{{kw}}}}}: write {{{{else}}}}{{{{{next} …}}}}…{{{{end}}}}"
+                        ));
+                    }
+                    _ => top.plain_else = true,
+                }
             }
             "break" | "continue" if !stack.iter().any(|f| f.keyword == "range") => {
                 return fail(format!("{{{{{first}}}}} outside {{{{range}}}}"));
@@ -153,6 +164,7 @@ mod tests {
             "plain",
             "{{if .A}}{{range .B}}{{break}}{{end}}{{else if .C}}{{else}}{{end}}",
             "{{with .A}}{{else with .B}}{{end}}",
+            "{{with .A}}{{else}}{{if .B}}{{end}}{{end}}",
             "{{range .L}}{{if .}}{{continue}}{{end}}{{end}}",
             "{{\"}}end{{\"}}{{/* {{end}} */}}{{`{{end}}`}}",
             "{{- if .A -}} x {{- end -}}",
@@ -176,6 +188,18 @@ mod tests {
                 "{{break}} outside {{range}}",
             ),
             ("{{- continue -}}", 1, 0, "{{continue}} outside {{range}}"),
+            (
+                "{{with .A}}{{else if .B}}{{end}}",
+                1,
+                10,
+                "{{else if}} in {{with}}",
+            ),
+            (
+                "{{range .A}}{{else with .B}}{{end}}",
+                1,
+                11,
+                "{{else with}} in {{range}}",
+            ),
         ] {
             let e = check(bad).unwrap_err();
             assert_eq!((e.line, e.col), (line, col), "{bad}: {e}");
