@@ -191,13 +191,13 @@ mod tests {
             (
                 "{{with .A}}{{else if .B}}{{end}}",
                 1,
-                10,
+                11,
                 "{{else if}} in {{with}}",
             ),
             (
                 "{{range .A}}{{else with .B}}{{end}}",
                 1,
-                11,
+                12,
                 "{{else with}} in {{range}}",
             ),
         ] {
