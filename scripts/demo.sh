@@ -21,7 +21,7 @@ fi
 source scripts/toolchain.sh
 echo "== building berth"
 cargo build --release -q
-berth=$PWD/target/x86_64-unknown-linux-gnu/release/berth
+berth=${CARGO_TARGET_DIR:-$PWD/target}/$(rustc -vV | sed -n 's/^host: //p')/release/berth
 
 # The same Debian systemd rootfs the tests use, made once and cached.
 rootfs_tar=/var/cache/berth-testkit/debian-systemd.tar
