@@ -68,7 +68,7 @@ impl Command {
                 C::Wait(a) => Command::Wait(a),
                 other => Command::Container(other),
             },
-            Command::Image(I::Build(a)) => Command::Build(a),
+            Command::Image(I::Build(a)) => Command::Build(*a),
             Command::System(SystemCommand::Info(a)) => Command::Info(a),
             other => other,
         }

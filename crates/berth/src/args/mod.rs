@@ -139,7 +139,7 @@ pub enum ImageCommand {
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
     /// Download an image from a registry
