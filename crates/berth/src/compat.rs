@@ -111,11 +111,16 @@ pub fn unknown_docker_flag(e: &clap::Error, args: &[String]) -> Option<String> {
         .find(|r| r.names.contains(&flag))
         .filter(|_| is_run);
     Some(match row {
-        Some(r) => format!(
-            "berth: unknown flag: {flag}\n{flag} is a docker flag that berth does not have ({}: {}).\n\
-             docs/compat.md lists docker's flags and what berth does with each. {help}",
-            r.status, r.note
-        ),
+        Some(r) => {
+            let why = match r.note {
+                "" => r.status.to_string(),
+                note => format!("{}: {note}", r.status),
+            };
+            format!(
+                "berth: unknown flag: {flag}\n{flag} is a docker flag that berth does not have ({why}).\n\
+                 docs/compat.md lists docker's flags and what berth does with each. {help}"
+            )
+        }
         None => format!(
             "berth: unknown flag: {flag}\n{help} docs/compat.md lists docker's commands and flags and what berth does with each."
         ),
@@ -250,6 +255,19 @@ mod tests {
             message.contains("See 'berth container run --help'."),
             "{message}"
         );
+        // A planned flag, by its first spelling (a short one where docker has it).
+        if let Some(planned) = flag_rows().find(|r| r.status == "planned" && r.note.is_empty()) {
+            let flag = planned.names[0];
+            let args: Vec<String> = ["run", flag, "x", "img"].map(String::from).into();
+            let e = Cli::try_parse_from(["berth", "run", flag, "x", "img"]).unwrap_err();
+            let message = unknown_docker_flag(&e, &args).unwrap();
+            assert!(
+                message.contains(&format!(
+                    "{flag} is a docker flag that berth does not have (planned)."
+                )),
+                "{message}"
+            );
+        }
         // Not a docker run flag: clap's words, with the pointer.
         let args: Vec<String> = ["ps", "--bogus"].map(String::from).into();
         let e = Cli::try_parse_from(["berth", "ps", "--bogus"]).unwrap_err();
