@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(runc tar libseccomp-dev pkg-config debootstrap openssh-client iproute2 nftables util-linux curl ca-certificates gcc)
+packages=(runc tar make libseccomp-dev pkg-config debootstrap openssh-client iproute2 nftables util-linux curl ca-certificates gcc)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
