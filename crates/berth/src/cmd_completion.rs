@@ -8,9 +8,25 @@ use clap::CommandFactory;
 use std::path::Path;
 
 pub fn cmd_completion(a: &CompletionArgs) -> Result<i32> {
-    let mut cmd = Cli::command();
+    let mut cmd = visible_tree();
     clap_complete::generate(a.shell, &mut cmd, "berth", &mut std::io::stdout());
     Ok(0)
+}
+
+/// clap_complete offers hidden subcommands too (`monitor`, `__man`), which no user
+/// types: completions are made from a copy of the tree without them.
+fn visible_tree() -> clap::Command {
+    let full = Cli::command();
+    let visible: Vec<clap::Command> = full
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect();
+    clap::Command::new("berth")
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_help_subcommand(true)
+        .args(full.get_arguments().cloned())
+        .subcommands(visible)
 }
 
 /// `berth __man DIR`: one page per command (`berth.1`, `berth-run.1`,
@@ -43,6 +59,23 @@ fn write_pages(cmd: &clap::Command, dir: &Path) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn completions_leave_out_hidden_commands() {
+        let mut out = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut visible_tree(),
+            "berth",
+            &mut out,
+        );
+        let bash = String::from_utf8(out).unwrap();
+        assert!(bash.contains("container") && bash.contains("--publish"));
+        assert!(
+            !bash.contains("monitor") && !bash.contains("__man"),
+            "{bash}"
+        );
+    }
 
     #[test]
     fn man_pages_cover_management_forms() {

@@ -170,6 +170,10 @@ fn bash_completion_is_valid_bash_and_knows_the_commands() {
     for word in ["run", "container", "--publish", "--volume"] {
         assert!(bash.contains(word), "bash completion lacks {word}");
     }
+    assert!(
+        !bash.contains("__man") && !bash.contains("monitor"),
+        "hidden commands are not offered"
+    );
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &bash).unwrap();
     let check = std::process::Command::new("bash")
