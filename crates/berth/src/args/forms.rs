@@ -39,10 +39,12 @@ pub struct ManArgs {
 impl Command {
     /// The short command a management form stands for, so that `main` dispatches
     /// each command once: `container ls` is `ps`, `image rm` is `rmi`, `system info`
-    /// is `info`. A new sibling is one variant in `ContainerCommand` (or
-    /// `ImageCommand`) and one line here. Forms whose own arm in `main` matches both
-    /// shapes (`Command::Commit(a) | Command::Container(ContainerCommand::Commit(a))`)
-    /// pass through unchanged.
+    /// is `info`. A new sibling of a short command is one variant in
+    /// `ContainerCommand` (or `ImageCommand`), one line here, and its name in the
+    /// arm of `main::dispatch` that marks rewritten forms unreachable (the compiler
+    /// asks for it). Forms whose own arm in `main` matches both shapes
+    /// (`Command::Commit(a) | Command::Container(ContainerCommand::Commit(a))`) pass
+    /// through unchanged.
     pub fn into_short(self) -> Command {
         use ContainerCommand as C;
         use ImageCommand as I;
