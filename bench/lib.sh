@@ -8,7 +8,7 @@ need=(hyperfine podman docker.io runc busybox-static iptables)
 missing=(); for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] || { apt-get update -qq; apt-get install -y -qq "${missing[@]}" >/dev/null; }
 cargo build --release -q
-berth=$PWD/target/x86_64-unknown-linux-gnu/release/berth
+berth=${CARGO_TARGET_DIR:-$PWD/target}/$(rustc -vV | sed -n 's/^host: //p')/release/berth
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 dockerd_pid=""
 nft list tables > "$work/tables.before" 2>/dev/null || true

@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(runc tar libseccomp-dev pkg-config debootstrap openssh-client iproute2 nftables util-linux curl ca-certificates gcc)
+packages=(runc tar make libseccomp-dev pkg-config debootstrap openssh-client iproute2 nftables util-linux curl ca-certificates gcc)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -21,7 +21,7 @@ fi
 source scripts/toolchain.sh
 echo "== building berth"
 cargo build --release -q
-berth=$PWD/target/x86_64-unknown-linux-gnu/release/berth
+berth=${CARGO_TARGET_DIR:-$PWD/target}/$(rustc -vV | sed -n 's/^host: //p')/release/berth
 
 # The same Debian systemd rootfs the tests use, made once and cached.
 rootfs_tar=/var/cache/berth-testkit/debian-systemd.tar

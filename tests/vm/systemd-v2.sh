@@ -18,7 +18,7 @@ if [ "${1:-}" != "--in-vm" ] && [ ! -d /mnt/share ]; then
   vm=$(cd ../shared/vm 2>/dev/null && pwd || echo /work/shared/vm)
   [ -f "${BERTH_VM_DIR:-/var/tmp/berth-vm}/rootfs.img" ] || bash "$vm/build-image.sh"
   VM_MEM=${VM_MEM:-2048} VM_TIMEOUT=${VM_TIMEOUT:-900} exec bash "$vm/run-in-vm.sh" "$0" \
-    target/x86_64-unknown-linux-gnu/release/berth "$tar"
+    "${CARGO_TARGET_DIR:-target}/$(rustc -vV | sed -n 's/^host: //p')/release/berth" "$tar"
 fi
 
 # --- inside the VM ---

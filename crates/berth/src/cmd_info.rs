@@ -176,22 +176,3 @@ pub fn cmd_doctor(engine: &Engine, a: &DoctorArgs) -> Result<i32> {
     }
     Ok(1)
 }
-
-/// `berth info`: where state lives and the registry settings in force.
-pub fn cmd_info(engine: &Engine) -> Result<i32> {
-    let paths = &engine.paths;
-    println!("Server Version: {}", env!("CARGO_PKG_VERSION"));
-    println!("Root Dir: {}", paths.root.display());
-    println!("Run Dir: {}", paths.runroot.display());
-    println!("Images: {}", engine.images.list()?.len());
-    println!("Containers: {}", engine.list()?.len());
-    let settings = berth_registry::Settings::from_env()?;
-    for line in settings.describe() {
-        println!("{line}");
-    }
-    println!(
-        "Credentials: {}",
-        settings.docker_config_dir.join("config.json").display()
-    );
-    Ok(0)
-}

@@ -92,27 +92,37 @@ fn header_for(tpl: &str, headers: &[(&str, &str)]) -> Vec<String> {
 }
 
 fn print_aligned(lines: &[Vec<String>]) {
+    print!("{}", aligned(lines));
+}
+
+/// Cells padded as docker's tabwriter pads them (`tabwriter.NewWriter(out, 10, 1, 3,
+/// ' ', 0)`): a column is as wide as its widest cell plus 3 spaces, and at least 10;
+/// the last cell of a line is not a column and is not padded.
+fn aligned(lines: &[Vec<String>]) -> String {
+    const MIN_WIDTH: usize = 10;
+    const PADDING: usize = 3;
     let cols = lines.iter().map(|l| l.len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
             lines
                 .iter()
-                .map(|l| l.get(c).map(|s| s.chars().count()).unwrap_or(0))
-                .max()
-                .unwrap_or(0)
+                .filter(|l| c + 1 < l.len())
+                .map(|l| l[c].chars().count() + PADDING)
+                .fold(MIN_WIDTH, usize::max)
         })
         .collect();
+    let mut out = String::new();
     for l in lines {
-        let mut out = String::new();
         for (c, cell) in l.iter().enumerate() {
             if c + 1 == l.len() {
                 out.push_str(cell);
             } else {
-                out.push_str(&format!("{cell:<w$}   ", w = widths[c]));
+                out.push_str(&format!("{cell:<w$}", w = widths[c]));
             }
         }
-        println!("{}", out.trim_end());
+        out.push('\n');
     }
+    out
 }
 
 /// Docker's `units.HumanDuration`.
@@ -183,6 +193,31 @@ mod tests {
         );
         assert!(render("{{.Nope}}", &v).is_err());
         assert!(render("{{.ID", &v).is_err());
+    }
+
+    #[test]
+    fn tables_are_padded_as_docker_pads_them() {
+        let lines: Vec<Vec<String>> = [
+            vec!["REPOSITORY", "TAG", "IMAGE ID", "SIZE"],
+            vec!["busybox", "latest", "0123456789ab", "4.26MB"],
+            vec!["a-much-longer-name/x", "1", "ba9876543210", "1B"],
+        ]
+        .iter()
+        .map(|l| l.iter().map(|s| s.to_string()).collect())
+        .collect();
+        // TAG's widest cell is 6 wide: 9 with padding, so the minimum of 10 wins.
+        assert_eq!(
+            aligned(&lines),
+            "REPOSITORY             TAG       IMAGE ID       SIZE\n\
+             busybox                latest    0123456789ab   4.26MB\n\
+             a-much-longer-name/x   1         ba9876543210   1B\n"
+        );
+        // An empty last cell leaves the padding before it, as docker's output does.
+        let ports = vec![
+            vec!["NAMES".to_string(), "PORTS".to_string()],
+            vec!["web".to_string(), String::new()],
+        ];
+        assert_eq!(aligned(&ports), "NAMES     PORTS\nweb       \n");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod archive_out;
 mod args;
 mod build;
+mod cmd_completion;
 mod cmd_container;
 mod cmd_df;
 mod cmd_history;
@@ -14,6 +15,8 @@ mod cmd_network;
 mod cmd_prune;
 mod cmd_registry;
 mod cmd_snapshot;
+mod cmd_version;
+mod compat;
 mod format;
 mod inspect;
 mod progress;
@@ -37,14 +40,20 @@ fn main() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => 125,
             };
-            let _ = e.print();
+            match compat::unknown_docker_flag(&e, &std::env::args().skip(1).collect::<Vec<_>>()) {
+                Some(message) => eprintln!("{message}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             std::process::exit(code);
         }
     };
-    if let Command::Monitor(m) = &cli.command {
+    let command = cli.command.into_short();
+    if let Command::Monitor(m) = &command {
         std::process::exit(berth_engine::monitor::run(&m.id, m.attach));
     }
-    let code = match dispatch(cli.command) {
+    let code = match dispatch(command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e:#}");
@@ -74,6 +83,13 @@ fn monitor_argv(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<(S
 }
 
 fn dispatch(command: Command) -> Result<i32> {
+    // What describes berth itself needs no engine (and no root).
+    match &command {
+        Command::Version(a) => return cmd_version::cmd_version(a),
+        Command::Completion(a) => return cmd_completion::cmd_completion(a),
+        Command::Man(a) => return cmd_completion::cmd_man(a),
+        _ => {}
+    }
     berth_net::network::linger_from_env()?;
     let mut engine = Engine::open()?;
     let root = engine.paths.root.clone();
@@ -124,14 +140,36 @@ fn dispatch(command: Command) -> Result<i32> {
             cmd_history::cmd_history(e, &a)
         }
         Command::System(SystemCommand::Df(a)) => cmd_df::cmd_system_df(e, &a),
-        Command::Info => cmd_info::cmd_info(e),
+        Command::Info(a) => cmd_version::cmd_info(e, &a),
         Command::Doctor(a) => cmd_info::cmd_doctor(e, &a),
         Command::Container(ContainerCommand::Prune(a)) => cmd_prune::cmd_container_prune(e, &a),
         Command::Image(ImageCommand::Prune(a)) => cmd_prune::cmd_image_prune(e, &a),
         Command::System(SystemCommand::Prune(a)) => cmd_prune::cmd_system_prune(e, &a),
         Command::Network(c) => cmd_network::cmd_network(e, &c),
         Command::Port(a) => cmd_network::cmd_port(e, &a),
-        Command::Monitor(_) => unreachable!("handled before the engine is opened"),
+        Command::Monitor(_) | Command::Version(_) | Command::Completion(_) | Command::Man(_) => {
+            unreachable!("handled before the engine is opened")
+        }
+        Command::Container(
+            ContainerCommand::Attach(_)
+            | ContainerCommand::Create(_)
+            | ContainerCommand::Exec(_)
+            | ContainerCommand::Inspect(_)
+            | ContainerCommand::Kill(_)
+            | ContainerCommand::Logs(_)
+            | ContainerCommand::Ls(_)
+            | ContainerCommand::Port(_)
+            | ContainerCommand::Restart(_)
+            | ContainerCommand::Rm(_)
+            | ContainerCommand::Run(_)
+            | ContainerCommand::Start(_)
+            | ContainerCommand::Stop(_)
+            | ContainerCommand::Wait(_),
+        )
+        | Command::Image(ImageCommand::Build(_))
+        | Command::System(SystemCommand::Info(_)) => {
+            unreachable!("Command::into_short made this the short command")
+        }
     }
 }
 

@@ -4,8 +4,10 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
+mod forms;
 mod usage;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
+pub use forms::{CompletionArgs, ContainerInspectArgs, FormatArgs, ManArgs};
 pub use usage::{DfArgs, HistoryArgs};
 
 /// `run`/`create --pull`: when to ask the registry for the image.
@@ -103,7 +105,14 @@ pub enum Command {
     /// List port mappings of a container
     Port(PortArgs),
     /// Display system-wide information: storage, registry settings
-    Info,
+    Info(FormatArgs),
+    /// Show the berth version information
+    Version(FormatArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion(CompletionArgs),
+    /// Write man pages for every command into a directory (install step)
+    #[command(name = "__man", hide = true)]
+    Man(ManArgs),
     /// Explain why a container's init (systemd) failed or is degraded, and how to fix it
     Doctor(DoctorArgs),
     /// Manage containers
@@ -125,9 +134,12 @@ pub enum ImageCommand {
     /// Display detailed information on one or more images
     Inspect(ImageInspectArgs),
     /// Remove one or more images
+    #[command(alias = "remove")]
     Rm(RmiArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
     /// Download an image from a registry
@@ -154,6 +166,38 @@ pub enum ContainerCommand {
     Diff(ContainerArg),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Attach to a running container's input and output
+    Attach(AttachArgs),
+    /// Create a container without starting it
+    #[command(disable_help_flag = true)]
+    Create(CreateArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Display detailed information on one or more containers
+    Inspect(ContainerInspectArgs),
+    /// Send a signal to one or more running containers
+    Kill(KillArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// List containers
+    #[command(alias = "list", alias = "ps")]
+    Ls(PsArgs),
+    /// List port mappings of a container
+    Port(PortArgs),
+    /// Stop and start one or more containers
+    Restart(StopArgs),
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Create a container and start it
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Block until containers stop, then print their exit codes
+    Wait(NamesArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,6 +207,8 @@ pub enum SystemCommand {
     Prune(ImagePruneArgs),
     /// Show disk usage: images, containers, volumes, build cache
     Df(DfArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
 }
 
 #[derive(Args, Debug)]
