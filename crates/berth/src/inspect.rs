@@ -16,21 +16,25 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
         .iter()
         .map(|b| {
             let source = if b.volume {
-                engine
-                    .paths
-                    .volume_dir(&b.source)
-                    .join("_data")
+                berth_engine::volumes::get(&engine.paths, &b.source)
+                    .map(|v| v.mountpoint(&engine.paths))
+                    .unwrap_or_else(|_| engine.paths.volume_dir(&b.source).join("_data"))
                     .display()
                     .to_string()
             } else {
                 b.source.clone()
             };
-            json!({
+            let mut m = json!({
                 "Type": if b.volume { "volume" } else { "bind" },
-                "Name": if b.volume { Value::from(b.source.clone()) } else { Value::Null },
                 "Source": source, "Destination": b.destination,
                 "Mode": if b.read_only { "ro" } else { "" }, "RW": !b.read_only,
-            })
+                "Propagation": if b.volume { "" } else { b.propagation.as_deref().unwrap_or("rprivate") },
+            });
+            if b.volume {
+                m["Name"] = json!(b.source);
+                m["Driver"] = json!("local");
+            }
+            m
         })
         .collect();
     // An image VOLUME that systemd mode covers with its own file system shows

@@ -14,6 +14,7 @@ mod cmd_network;
 mod cmd_prune;
 mod cmd_registry;
 mod cmd_snapshot;
+mod cmd_volume;
 mod format;
 mod inspect;
 mod progress;
@@ -131,6 +132,7 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::System(SystemCommand::Prune(a)) => cmd_prune::cmd_system_prune(e, &a),
         Command::Network(c) => cmd_network::cmd_network(e, &c),
         Command::Port(a) => cmd_network::cmd_port(e, &a),
+        Command::Volume(c) => cmd_volume::cmd_volume(e, &c),
         Command::Monitor(_) => unreachable!("handled before the engine is opened"),
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct BindMount {
     /// Host path, or volume name when `volume` is set.
     pub source: String,
@@ -13,6 +13,12 @@ pub struct BindMount {
     pub volume: bool,
     /// Anonymous volumes are removed by `rm -v`.
     pub anonymous: bool,
+    /// `--mount bind-propagation=` (rprivate when absent).
+    #[serde(default)]
+    pub propagation: Option<String>,
+    /// `--mount volume-nocopy`: no copy-up of the image's files into a new volume.
+    #[serde(default)]
+    pub no_copy: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -5,8 +5,10 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
 mod usage;
+mod volume;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
 pub use usage::{DfArgs, HistoryArgs};
+pub use volume::*;
 
 /// `run`/`create --pull`: when to ask the registry for the image.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +102,9 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// List port mappings of a container
     Port(PortArgs),
     /// Display system-wide information: storage, registry settings
@@ -223,6 +228,8 @@ pub struct CreateArgs {
     /// Mount a tmpfs directory (PATH[:OPTIONS])
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    #[command(flatten)]
+    pub mounts: MountFlags,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
     pub read_only: bool,

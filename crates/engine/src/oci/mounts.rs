@@ -38,11 +38,12 @@ pub fn etc_mounts(container_dir: &Path) -> Vec<Value> {
 
 pub fn bind_mount(b: &BindMount, host_path: &Path) -> Value {
     let mode = if b.read_only { "ro" } else { "rw" };
+    let propagation = b.propagation.as_deref().unwrap_or("rprivate");
     json!({
         "destination": b.destination,
         "type": "bind",
         "source": host_path,
-        "options": ["rbind", "rprivate", mode],
+        "options": ["rbind", propagation, mode],
     })
 }
 
@@ -119,6 +120,7 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
         read_only,
         volume,
         anonymous: source.is_empty(),
+        ..Default::default()
     })
 }
 

@@ -1,0 +1,171 @@
+//! docker's copy-up: a volume that is still empty when a container mounts it is
+//! first filled with what the container's image has at the mount path, owners,
+//! modes and times kept.
+//!
+//! The path is resolved inside the container's root (`openat2` `RESOLVE_IN_ROOT`
+//! via `pathrs`), so an image whose `/data` is a symlink to `/etc` copies its own
+//! `/etc`, never the host's. Below it the walk goes by descriptor and follows no
+//! link: a directory is opened `O_NOFOLLOW` relative to its parent's descriptor and
+//! symlinks are copied as symlinks. Hand-written rather than a copy crate's (fs_extra,
+//! walkdir) because those walk by path name from the host's `/`. Devices and sockets
+//! are left out (a device node of the image has no business in a host directory);
+//! hard links become separate files.
+
+use super::VolumeError;
+use pathrs::flags::OpenFlags;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps};
+use rustix::fs::{Gid, Uid};
+use std::ffi::CStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+/// The deepest tree copied; deeper is an error, not a stack overflow.
+const MAX_DEPTH: usize = 128;
+
+/// Fills `data` (a volume's `_data`) from `path` inside `rootfs` when `data` is empty
+/// and the image has a directory there. Returns whether it copied.
+pub fn copy_up(rootfs: &Path, path: &str, data: &Path, name: &str) -> Result<bool, VolumeError> {
+    let fail = |why: String| VolumeError::CopyUp {
+        name: name.to_string(),
+        path: path.to_string(),
+        why,
+    };
+    let dst = rustix::fs::open(
+        data,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail(format!("{}: {e}", data.display())))?;
+    if rustix::fs::Dir::read_from(&dst)
+        .map_err(|e| fail(e.to_string()))?
+        .flatten()
+        .any(|e| ![c".", c".."].contains(&e.file_name()))
+    {
+        return Ok(false);
+    }
+    let root = pathrs::Root::open(rootfs).map_err(|e| fail(e.to_string()))?;
+    let handle = match root.resolve(path) {
+        Ok(h) => h,
+        Err(_) => return Ok(false), // nothing there: nothing to copy
+    };
+    let st = rustix::fs::fstat(&handle).map_err(|e| fail(e.to_string()))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return Ok(false); // docker copies directories only
+    }
+    let src: OwnedFd = handle
+        .reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY)
+        .map_err(|e| fail(e.to_string()))?
+        .into();
+    copy_dir(src.as_fd(), dst.as_fd(), 0).map_err(|e| fail(e.to_string()))?;
+    set_owner_mode(dst.as_fd(), &st).map_err(|e| fail(e.to_string()))?;
+    Ok(true)
+}
+
+fn copy_dir(src: BorrowedFd, dst: BorrowedFd, depth: usize) -> std::io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(std::io::Error::other(format!(
+            "the tree is more than {MAX_DEPTH} directories deep"
+        )));
+    }
+    for entry in rustix::fs::Dir::read_from(src)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let st = rustix::fs::statat(src, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        match copy_entry(src, dst, name, &st, depth) {
+            // Another container filled the volume at the same moment: keep its copy.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            other => other?,
+        }
+        if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+            rustix::fs::utimensat(dst, name, &times(&st), AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_entry(
+    src: BorrowedFd,
+    dst: BorrowedFd,
+    name: &CStr,
+    st: &Stat,
+    depth: usize,
+) -> std::io::Result<()> {
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => {
+            rustix::fs::mkdirat(dst, name, Mode::from_raw_mode(0o700))?;
+            let s = rustix::fs::openat(src, name, dir_flags, Mode::empty())?;
+            let d = rustix::fs::openat(dst, name, dir_flags, Mode::empty())?;
+            copy_dir(s.as_fd(), d.as_fd(), depth + 1)?;
+            set_owner_mode(d.as_fd(), st)?;
+        }
+        FileType::RegularFile => {
+            let s = rustix::fs::openat(
+                src,
+                name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let d = rustix::fs::openat(
+                dst,
+                name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )?;
+            let (mut s, mut d) = (std::fs::File::from(s), std::fs::File::from(d));
+            std::io::copy(&mut s, &mut d)?;
+            set_owner_mode(d.as_fd(), st)?;
+        }
+        FileType::Symlink => {
+            let target = rustix::fs::readlinkat(src, name, Vec::new())?;
+            rustix::fs::symlinkat(target.as_c_str(), dst, name)?;
+            rustix::fs::chownat(dst, name, uid(st), gid(st), AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+        FileType::Fifo => {
+            rustix::fs::mknodat(dst, name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)?;
+            rustix::fs::chownat(dst, name, uid(st), gid(st), AtFlags::SYMLINK_NOFOLLOW)?;
+            let f = rustix::fs::openat(
+                dst,
+                name,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            // fchmod does not work on O_PATH; the /proc path of the handle does.
+            let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f));
+            rustix::fs::chmod(proc.as_str(), Mode::from_raw_mode(st.st_mode & 0o7777))?;
+        }
+        _ => {} // devices and sockets: see the module's docs
+    }
+    Ok(())
+}
+
+/// Owner first: chown clears the set-id bits that the mode then puts back.
+fn set_owner_mode(fd: BorrowedFd, st: &Stat) -> std::io::Result<()> {
+    rustix::fs::fchown(fd, uid(st), gid(st))?;
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(st.st_mode & 0o7777))?;
+    Ok(())
+}
+
+fn uid(st: &Stat) -> Option<Uid> {
+    Some(Uid::from_raw(st.st_uid))
+}
+
+fn gid(st: &Stat) -> Option<Gid> {
+    Some(Gid::from_raw(st.st_gid))
+}
+
+fn times(st: &Stat) -> Timestamps {
+    Timestamps {
+        last_access: Timespec {
+            tv_sec: st.st_atime as _,
+            tv_nsec: st.st_atime_nsec as _,
+        },
+        last_modification: Timespec {
+            tv_sec: st.st_mtime as _,
+            tv_nsec: st.st_mtime_nsec as _,
+        },
+    }
+}
