@@ -18,9 +18,12 @@ type VolumeFlags = (
 );
 
 /// `--mount` and `--volumes-from`, added to the `-v` binds and `--tmpfs` mounts;
-/// two mounts at one path are refused, as docker refuses them.
+/// two mounts at one path are refused, as docker refuses them. The built-in runtime
+/// (libcontainer 0.7) binds with `open_tree` and never applies a propagation type,
+/// so a shared or slave bind is refused there rather than silently made private.
 fn mount_flags(
     m: &crate::args::MountFlags,
+    builtin_runtime: bool,
     binds: &mut Vec<BindMount>,
     tmpfs: &mut Vec<TmpfsMount>,
 ) -> Result<VolumeFlags> {
@@ -29,6 +32,10 @@ fn mount_flags(
     for arg in &m.mount {
         match parse_mount(arg).map_err(anyhow::Error::msg)? {
             MountFlag::Bind(b) => {
+                let propagation = b.propagation.as_deref().unwrap_or("rprivate");
+                if builtin_runtime && !["private", "rprivate"].contains(&propagation) {
+                    bail!("invalid --mount {arg:?}: bind-propagation={propagation} needs an OCI runtime binary (--runtime runc): berth's built-in runtime makes every bind private");
+                }
                 if !std::path::Path::new(&b.source).exists() {
                     bail!("invalid --mount {arg:?}: bind source path {} does not exist on the host; create it first", b.source);
                 }
@@ -84,7 +91,8 @@ pub fn container_config(
         .iter()
         .map(|t| mounts::parse_tmpfs(t).map_err(anyhow::Error::msg))
         .collect::<Result<_>>()?;
-    let (volumes_from, volume_requests) = mount_flags(&a.mounts, &mut binds, &mut tmpfs)?;
+    let (volumes_from, volume_requests) =
+        mount_flags(&a.mounts, a.runtime.is_none(), &mut binds, &mut tmpfs)?;
     let config = ContainerConfig {
         image: image.to_string(),
         name: a.name.clone(),

@@ -366,3 +366,49 @@ fn local_driver_bind_device_and_refused_types() {
     assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
     b.assert_no_leftovers();
 }
+
+#[test]
+fn bind_propagation_is_applied_or_refused() {
+    let Some(b) = env() else { return };
+    let host = Scratch::new("vol-prop");
+    let shared = format!(
+        "type=bind,src={},dst=/h,bind-propagation=rshared",
+        host.0.display()
+    );
+    let out = b.sh_output(&["--mount", &shared], "true");
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("--runtime runc"), "{}", stderr(&out));
+    let private = format!(
+        "type=bind,src={},dst=/h,bind-propagation=rprivate",
+        host.0.display()
+    );
+    let seen = b.sh(&["--mount", &private], "grep ' /h ' /proc/self/mountinfo");
+    assert!(!seen.contains("shared:"), "{seen}");
+    if berth_testkit::require("runc", berth_testkit::have_tool("runc")) {
+        let seen = b.sh(
+            &["--runtime", "runc", "--mount", &shared],
+            "grep ' /h ' /proc/self/mountinfo",
+        );
+        assert!(seen.contains("shared:"), "{seen}");
+    }
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn an_image_volume_is_filled_from_the_image_and_goes_with_rm_v() {
+    let Some(b) = env() else { return };
+    b.import_busybox("withvol", &["VOLUME /etc", r#"CMD ["/bin/sh"]"#]);
+    // Without copy-up the empty volume would hide the image's /etc.
+    assert!(b
+        .ok(&["run", "--name", "v", "withvol", "cat", "/etc/passwd"])
+        .contains("root:"));
+    assert_eq!(
+        b.ok(&["volume", "ls", "-q", "-f", "dangling=false"])
+            .lines()
+            .count(),
+        1
+    );
+    b.ok(&["rm", "-v", "v"]);
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
+    b.assert_no_leftovers();
+}
