@@ -32,10 +32,6 @@ fn mount_flags(
     for arg in &m.mount {
         match parse_mount(arg).map_err(anyhow::Error::msg)? {
             MountFlag::Bind(b) => {
-                let propagation = b.propagation.as_deref().unwrap_or("rprivate");
-                if builtin_runtime && !["private", "rprivate"].contains(&propagation) {
-                    bail!("invalid --mount {arg:?}: bind-propagation={propagation} needs an OCI runtime binary (--runtime runc): berth's built-in runtime makes every bind private");
-                }
                 if !std::path::Path::new(&b.source).exists() {
                     bail!("invalid --mount {arg:?}: bind source path {} does not exist on the host; create it first", b.source);
                 }
@@ -48,6 +44,15 @@ fn mount_flags(
                 binds.push(b);
             }
             MountFlag::Tmpfs(t) => tmpfs.push(t),
+        }
+    }
+    if builtin_runtime {
+        if let Some(p) = binds
+            .iter()
+            .filter_map(|b| b.propagation.as_deref())
+            .find(|p| !["private", "rprivate"].contains(p))
+        {
+            bail!("bind propagation {p} needs an OCI runtime binary (--runtime runc): berth's built-in runtime makes every bind private");
         }
     }
     let mut seen = std::collections::HashSet::new();

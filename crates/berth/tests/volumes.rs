@@ -390,7 +390,15 @@ fn bind_propagation_is_applied_or_refused() {
             "grep ' /h ' /proc/self/mountinfo",
         );
         assert!(seen.contains("shared:"), "{seen}");
+        let v = format!("{}:/h:rshared", host.0.display());
+        let seen = b.sh(
+            &["--runtime", "runc", "-v", &v],
+            "grep ' /h ' /proc/self/mountinfo",
+        );
+        assert!(seen.contains("shared:"), "-v …:rshared: {seen}");
     }
+    let v = format!("{}:/h:rshared", host.0.display());
+    assert_eq!(b.sh_output(&["-v", &v], "true").status.code(), Some(125));
     b.assert_no_leftovers();
 }
 

@@ -101,16 +101,25 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
         _ => return Err(bad("expected SOURCE:DEST[:ro|rw]")),
     };
     check_container_path(dest).map_err(|why| bad(&why))?;
-    let mut read_only = false;
+    let volume = !source.starts_with('/');
+    let (mut read_only, mut no_copy, mut propagation) = (false, false, None);
     for m in mode.split(',').filter(|m| !m.is_empty()) {
         match m {
             "ro" => read_only = true,
             "rw" => read_only = false,
             "z" | "Z" => {}
-            other => return Err(bad(&format!("unknown mode {other:?} (use ro or rw)"))),
+            "nocopy" if volume => no_copy = true,
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" if !volume => {
+                propagation = Some(m.to_string())
+            }
+            other => {
+                return Err(bad(&format!(
+                    "unknown mode {other:?} (use ro or rw; nocopy for a volume; \
+                     [r]private, [r]shared or [r]slave for a host path)"
+                )))
+            }
         }
     }
-    let volume = !source.starts_with('/');
     if volume && !source.is_empty() {
         check_volume_name(source).map_err(|why| bad(&why))?;
     }
@@ -120,7 +129,8 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
         read_only,
         volume,
         anonymous: source.is_empty(),
-        ..Default::default()
+        propagation,
+        no_copy,
     })
 }
 
@@ -188,6 +198,11 @@ mod tests {
             assert!(parse_volume(bad).is_err(), "{bad}");
         }
         assert!(parse_volume("a.b-c_1:/c/d/").is_ok());
+        assert!(parse_volume("data:/c:nocopy,ro").unwrap().no_copy);
+        let b = parse_volume("/h:/c:rslave").unwrap();
+        assert_eq!(b.propagation.as_deref(), Some("rslave"));
+        assert!(parse_volume("/h:/c:nocopy").is_err());
+        assert!(parse_volume("data:/c:rshared").is_err());
     }
 
     #[test]
