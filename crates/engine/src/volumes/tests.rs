@@ -171,3 +171,35 @@ fn copy_up_stays_inside_the_image_root() {
     assert!(!copy_up(&rootfs, "/app", &data2, "v").unwrap());
     assert!(!copy_up(&rootfs, "/missing", &data, "v").unwrap());
 }
+
+#[test]
+fn copy_up_keeps_hard_links_and_extended_attributes() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let rootfs = t.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("app/a")).unwrap();
+    std::fs::create_dir_all(rootfs.join("app/b")).unwrap();
+    std::fs::write(rootfs.join("app/a/one"), "same").unwrap();
+    std::fs::hard_link(rootfs.join("app/a/one"), rootfs.join("app/b/two")).unwrap();
+    let xattr = rustix::fs::setxattr(
+        rootfs.join("app/a/one").as_path(),
+        "user.berth",
+        b"kept",
+        rustix::fs::XattrFlags::empty(),
+    );
+    let data = t.path().join("_data");
+    std::fs::create_dir(&data).unwrap();
+    assert!(copy_up(&rootfs, "/app", &data, "v").unwrap());
+    let (one, two) = (
+        std::fs::metadata(data.join("a/one")).unwrap(),
+        std::fs::metadata(data.join("b/two")).unwrap(),
+    );
+    assert_eq!(one.ino(), two.ino(), "the hard link became two files");
+    assert_eq!(one.nlink(), 2);
+    if xattr.is_ok() {
+        let mut buf = [0u8; 16];
+        let n =
+            rustix::fs::getxattr(data.join("a/one").as_path(), "user.berth", &mut buf[..]).unwrap();
+        assert_eq!(&buf[..n], b"kept");
+    }
+}
