@@ -230,3 +230,52 @@ fn prune(engine: &Engine, a: &VolumePruneArgs) -> Result<i32> {
     );
     Ok(if p.failed.is_empty() { 0 } else { 1 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vol(name: &str, labels: &[(&str, &str)]) -> Volume {
+        Volume {
+            name: name.into(),
+            driver: "local".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            options: BTreeMap::new(),
+            created_at: String::new(),
+        }
+    }
+
+    fn filters(items: &[&str]) -> Result<Filters> {
+        let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+        Filters::parse(&items, &["dangling", "name", "label", "driver"])
+    }
+
+    #[test]
+    fn filters_as_docker() {
+        let db = vol("db-data", &[("tier", "db")]);
+        let web = vol("web", &[("tier", "web"), ("x", "")]);
+        let f = filters(&["label=tier=db"]).unwrap();
+        assert!(f.matches(&db, false) && !f.matches(&web, false));
+        let f = filters(&["label=x"]).unwrap();
+        assert!(!f.matches(&db, false) && f.matches(&web, false));
+        let f = filters(&["label!=tier=db"]).unwrap();
+        assert!(!f.matches(&db, false) && f.matches(&web, false));
+        // Values of one key are ORed, keys ANDed.
+        let f = filters(&["name=db", "name=we", "dangling=true"]).unwrap();
+        assert!(f.matches(&db, false) && f.matches(&web, false));
+        assert!(!f.matches(&web, true));
+        let f = filters(&["driver=local", "dangling=false"]).unwrap();
+        assert!(f.matches(&db, true) && !f.matches(&db, false));
+        for bad in ["colour=red", "dangling=maybe", "name!=x", "nothing"] {
+            assert!(filters(&[bad]).is_err(), "{bad}");
+        }
+        let items = vec!["name=x".to_string()];
+        assert!(
+            Filters::parse(&items, &["label"]).is_err(),
+            "prune takes labels only"
+        );
+    }
+}
