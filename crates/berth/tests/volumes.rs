@@ -336,6 +336,25 @@ fn local_driver_bind_device_and_refused_types() {
         host.0.join("on-host").exists(),
         "removing the volume kept the host dir"
     );
+    let gone = host.0.join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let device = format!("device={}", gone.display());
+    b.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &device,
+        "later",
+    ]);
+    std::fs::remove_dir(&gone).unwrap();
+    let out = b.sh_output(&["-v", "later:/h"], "true");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("which is gone"), "{}", stderr(&out));
+    b.ok(&["volume", "rm", "later"]);
 
     for (opts, says) in [
         (

@@ -184,3 +184,32 @@ fn a_volume_in_use_is_not_removed() {
     assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
     b.assert_no_leftovers();
 }
+
+#[test]
+fn volume_rm_racing_a_new_container_never_leaves_it_without_its_volume() {
+    let Some(b) = env() else { return };
+    for round in 0..10 {
+        let vol = format!("contested{round}");
+        b.ok(&["volume", "create", &vol]);
+        let name = format!("c{round}");
+        let spec = format!("{vol}:/d");
+        let create = b
+            .command(&["create", "--name", &name, "-v", &spec, "busybox", "true"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rm = b.run(&["volume", "rm", &vol]);
+        assert!(create.wait_with_output().unwrap().status.success());
+        // Either the rm came first (and the container made the volume again) or it
+        // was refused because the container held it: the volume exists either way.
+        let listed = b.ok(&["volume", "ls", "-q"]);
+        assert!(
+            listed.lines().any(|l| l == vol),
+            "round {round}: rm said {:?}, ls: {listed}",
+            rm.status
+        );
+        b.ok(&["rm", "-v", &name]);
+        b.ok(&["volume", "rm", &vol]);
+    }
+    b.assert_no_leftovers();
+}

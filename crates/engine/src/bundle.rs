@@ -235,6 +235,13 @@ fn bind_sources(
                     false,
                 )?;
                 let data = vol.mountpoint(&engine.paths);
+                if !vol.owns_data() && !data.is_dir() {
+                    return Err(volumes::VolumeError::DeviceGone {
+                        name: vol.name,
+                        device: data,
+                    }
+                    .into());
+                }
                 if vol.owns_data() && !b.no_copy {
                     std::fs::create_dir_all(&data).map_err(io_at(&data))?;
                     volumes::copy_up(rootfs, &b.destination, &data, &vol.name)?;

@@ -61,6 +61,8 @@ pub enum VolumeError {
         path: PathBuf,
         why: String,
     },
+    #[error("volume {name} binds the host directory {device}, which is gone; create it again or remove the volume (berth volume rm {name})")]
+    DeviceGone { name: String, device: PathBuf },
     #[error("copying the image's {path} into volume {name}: {why}")]
     CopyUp {
         name: String,
