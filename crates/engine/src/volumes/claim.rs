@@ -4,7 +4,7 @@
 //! labels them), under the shared volumes lock that the caller holds until the
 //! container's row is stored.
 
-use super::{VolumeError, VolumeRequest, VolumesLock, ANONYMOUS_LABEL};
+use super::{VolumeRequest, VolumesLock, ANONYMOUS_LABEL};
 use crate::model::{BindMount, ContainerSpec};
 use crate::{Engine, EngineError};
 
@@ -89,7 +89,7 @@ pub fn claim(
     if !spec.binds.iter().any(|b| b.volume) {
         return Ok(claim);
     }
-    claim._lock = Some(super::lock_shared(&engine.paths).map_err(to_engine)?);
+    claim._lock = Some(super::lock_shared(&engine.paths)?);
     for b in spec.binds.iter().filter(|b| b.volume) {
         let mut req = requests
             .iter()
@@ -105,15 +105,11 @@ pub fn claim(
             Ok(_) => {}
             Err(e) => {
                 claim.abandon(engine);
-                return Err(to_engine(e));
+                return Err(e.into());
             }
         }
     }
     Ok(claim)
-}
-
-pub fn to_engine(e: VolumeError) -> EngineError {
-    EngineError::Volume(e)
 }
 
 #[cfg(test)]
