@@ -2,6 +2,9 @@
 //! `volumes/NAME/` under the state root holding `_data/` (what containers see) and
 //! `volume.json` (driver, options, labels, creation time): the directory is the one
 //! source of truth, so a volume made by an older berth (a bare `_data`) still lists.
+//! Not a SQLite row, unlike networks: the directory has to exist anyway, and a row
+//! beside it would be a second truth that a crash between the two could split; a
+//! rename gives "made once, whole" for free.
 //!
 //! A volume appears whole or not at all: it is assembled in a `.new-*` directory and
 //! renamed into place with `RENAME_NOREPLACE`, so two containers racing to create the
