@@ -439,3 +439,17 @@ fn an_image_volume_is_filled_from_the_image_and_goes_with_rm_v() {
     assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
     b.assert_no_leftovers();
 }
+
+#[test]
+fn system_prune_takes_anonymous_volumes_only_with_volumes() {
+    let Some(b) = env() else { return };
+    b.ok(&["volume", "create", "named"]);
+    let id = b.ok(&["create", "-v", "/anon", "busybox", "true"]);
+    b.ok(&["rm", &id]);
+    b.ok(&["system", "prune", "-f"]);
+    assert_eq!(b.ok(&["volume", "ls", "-q"]).lines().count(), 2);
+    let out = b.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Volumes:"), "{out}");
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "named");
+    b.assert_no_leftovers();
+}

@@ -165,7 +165,7 @@ pub enum ContainerCommand {
 pub enum SystemCommand {
     /// Remove stopped containers, unused networks and dangling images, and reclaim
     /// what a crashed monitor left on the host
-    Prune(ImagePruneArgs),
+    Prune(SystemPruneArgs),
     /// Show disk usage: images, containers, volumes, build cache
     Df(DfArgs),
 }

@@ -80,6 +80,16 @@ pub struct VolumePruneArgs {
     pub force: bool,
 }
 
+/// `system prune`: image prune's flags, and `--volumes`.
+#[derive(Args, Debug)]
+pub struct SystemPruneArgs {
+    #[command(flatten)]
+    pub prune: super::ImagePruneArgs,
+    /// Prune anonymous volumes too
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub volumes: bool,
+}
+
 /// `run`/`create` volume flags besides `-v` (flattened into `CreateArgs`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct MountFlags {
