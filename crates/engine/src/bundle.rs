@@ -223,6 +223,11 @@ fn bind_sources(
     rootfs: &Path,
 ) -> Result<Vec<PathBuf>, EngineError> {
     use crate::volumes;
+    // Shared, like create's: a prune's sweep of half-made volumes waits for us.
+    let _volumes = match c.spec.binds.iter().any(|b| b.volume) {
+        true => Some(volumes::lock_shared(&engine.paths)?),
+        false => None,
+    };
     c.spec
         .binds
         .iter()
