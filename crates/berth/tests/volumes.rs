@@ -185,6 +185,34 @@ fn volumes_from_sees_the_other_containers_volumes() {
     let borrower = b.ok(&["create", "--volumes-from", "holder", "busybox", "true"]);
     b.ok(&["rm", "-v", &borrower]);
     assert_eq!(b.ok(&["volume", "ls", "-q"]).lines().count(), 2);
+    // inspect: -v in Binds, --mount in Mounts, --volumes-from as given.
+    let id = b.ok(&[
+        "create",
+        "--volumes-from",
+        "holder:ro",
+        "-v",
+        "other:/o",
+        "--mount",
+        "type=volume,src=mm,dst=/m,volume-nocopy",
+        "busybox",
+        "true",
+    ]);
+    let c: Value = serde_json::from_str(&b.ok(&["inspect", &id])).unwrap();
+    let hc = &c[0]["HostConfig"];
+    assert_eq!(hc["VolumesFrom"], serde_json::json!(["holder:ro"]), "{hc}");
+    assert_eq!(hc["Binds"], serde_json::json!(["other:/o"]), "{hc}");
+    assert_eq!(hc["Mounts"][0]["Target"], "/m", "{hc}");
+    assert_eq!(hc["Mounts"][0]["VolumeOptions"]["NoCopy"], true, "{hc}");
+    let ro = c[0]["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == "/s")
+        .unwrap()
+        .clone();
+    assert_eq!(ro["RW"], false, "{ro}");
+    b.ok(&["rm", "-v", &id]);
+    b.ok(&["volume", "rm", "other", "mm"]);
     let out = b.run(&["create", "--volumes-from", "nosuch", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
     b.ok(&["rm", "-v", "holder"]);

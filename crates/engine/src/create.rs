@@ -311,6 +311,7 @@ fn spec_from_config(
         systemd,
         net,
         connected: vec![],
+        volumes_from: vec![],
     })
 }
 

@@ -19,6 +19,20 @@ pub struct BindMount {
     /// `--mount volume-nocopy`: no copy-up of the image's files into a new volume.
     #[serde(default)]
     pub no_copy: bool,
+    /// The flag it came from, for `inspect`'s HostConfig (Binds, Mounts, VolumesFrom).
+    #[serde(default)]
+    pub origin: MountOrigin,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum MountOrigin {
+    /// `-v`, or an image VOLUME (anonymous).
+    #[default]
+    Volume,
+    /// `--mount`.
+    Mount,
+    /// Copied from another container by `--volumes-from`.
+    VolumesFrom,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -139,6 +153,9 @@ pub struct ContainerSpec {
     /// at every start.
     #[serde(default)]
     pub connected: Vec<ConnectedNetwork>,
+    /// `--volumes-from` as given (`CONTAINER[:ro|rw]`), for `inspect`.
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
 }
 
 /// A network joined with `network connect`.

@@ -83,6 +83,7 @@ pub fn parse_mount(arg: &str) -> Result<MountFlag, String> {
         volume,
         propagation: f.propagation.clone(),
         no_copy: f.no_copy,
+        origin: crate::model::MountOrigin::Mount,
     };
     match kind.as_str() {
         "bind" => {

@@ -131,6 +131,7 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
         anonymous: source.is_empty(),
         propagation,
         no_copy,
+        ..Default::default()
     })
 }
 

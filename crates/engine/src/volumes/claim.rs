@@ -5,7 +5,7 @@
 //! container's row is stored.
 
 use super::{VolumeRequest, VolumesLock, ANONYMOUS_LABEL};
-use crate::model::{BindMount, ContainerSpec};
+use crate::model::{BindMount, ContainerSpec, MountOrigin};
 use crate::{Engine, EngineError};
 
 /// `--volumes-from CONTAINER[:ro|:rw]`.
@@ -78,9 +78,16 @@ pub fn claim(
                 read_only: f.read_only.unwrap_or(b.read_only),
                 // The volume is the other container's: `rm -v` of this one keeps it.
                 anonymous: false,
+                origin: MountOrigin::VolumesFrom,
                 ..b.clone()
             });
         }
+        let mode = match f.read_only {
+            Some(true) => ":ro",
+            Some(false) => ":rw",
+            None => "",
+        };
+        spec.volumes_from.push(format!("{}{mode}", f.container));
     }
     let mut claim = Claim {
         _lock: None,
