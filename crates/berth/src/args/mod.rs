@@ -222,7 +222,7 @@ pub struct CreateArgs {
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// Bind mount a volume (SRC:DST[:ro|rw])
+    /// Bind mount a volume (NAME:DST or /HOST/DIR:DST, then :ro, :rw, :nocopy or a propagation; DST alone: an anonymous volume)
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
     /// Mount a tmpfs directory (PATH[:OPTIONS])

@@ -21,7 +21,7 @@ pub enum VolumeCommand {
 #[derive(Args, Debug)]
 pub struct VolumeCreateArgs {
     /// Specify volume name
-    #[arg(long = "name")]
+    #[arg(long = "name", value_name = "NAME")]
     pub name_flag: Option<String>,
     /// Specify volume driver name (local)
     #[arg(short = 'd', long = "driver", default_value = "local")]
