@@ -69,10 +69,10 @@ fn usage(engine: &Engine) -> Result<Usage> {
         });
     }
     let mut volumes: BTreeMap<String, (usize, u64)> = BTreeMap::new();
-    let vol_root = engine.paths.root.join("volumes");
-    for e in std::fs::read_dir(&vol_root).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        volumes.insert(name, (0, berth_image::disk_usage(&e.path())));
+    // The volume store's list: not its lock file or half-made volumes.
+    for v in berth_engine::volumes::list(&engine.paths)? {
+        let bytes = berth_image::disk_usage(&engine.paths.volume_dir(&v.name));
+        volumes.insert(v.name, (0, bytes));
     }
     for c in &containers {
         for b in c.spec.binds.iter().filter(|b| b.volume) {

@@ -1,6 +1,6 @@
 //! container/network/image/system prune: docker's prompts and output.
 
-use crate::args::{ImagePruneArgs, PruneArgs};
+use crate::args::{ImagePruneArgs, PruneArgs, SystemPruneArgs};
 use crate::format::human_size_precision;
 use anyhow::Result;
 use berth_engine::prune::{self, Pruned};
@@ -80,9 +80,11 @@ pub fn cmd_image_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> {
     Ok(exit_code(failed))
 }
 
-pub fn cmd_system_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> {
+pub fn cmd_system_prune(engine: &mut Engine, sa: &SystemPruneArgs) -> Result<i32> {
+    let a = &sa.prune;
     let warning = format!(
-        "This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {}\n  - unused build cache\n",
+        "This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{}  - {}\n  - unused build cache\n",
+        if sa.volumes { "  - all anonymous volumes not used by at least one container\n" } else { "" },
         image_warning(a.all)
     );
     if !confirmed(&warning, a.force) {
@@ -97,17 +99,22 @@ pub fn cmd_system_prune(engine: &mut Engine, a: &ImagePruneArgs) -> Result<i32> 
     let reaped = crate::build::reap_dead_builds(engine);
     let containers = prune::containers(engine)?;
     let networks = prune::networks(engine)?;
+    let volumes = match sa.volumes {
+        true => berth_engine::volumes::prune(engine, false, |_| true)?,
+        false => Pruned::default(),
+    };
     let mut images = prune::images(engine, a.all)?;
     let mut cache = crate::build::prune(engine, &cache_options)?;
     cache.failed.extend(reaped.failed);
     collect_into(engine, &mut images)?;
     let mut failed = print_section("Deleted Containers", &containers);
     failed |= print_section("Deleted Networks", &networks);
+    failed |= print_section("Deleted Volumes", &volumes);
     failed |= print_section("Deleted Images", &images);
     failed |= crate::build::print_pruned(&cache);
     println!(
         "Total reclaimed space: {}",
-        reclaimed(containers.bytes + images.bytes + cache.bytes)
+        reclaimed(containers.bytes + volumes.bytes + images.bytes + cache.bytes)
     );
     Ok(exit_code(failed))
 }

@@ -1,11 +1,39 @@
 //! Docker-shaped JSON for containers and images (`inspect`, `ps --format`).
 
 use crate::format::{human_duration, seconds_since};
-use berth_engine::model::{Container, NetworkMode, Status};
+use berth_engine::model::{Container, ContainerSpec, MountOrigin, NetworkMode, Status};
 use berth_engine::Engine;
 use berth_image::reference::familiar;
 use berth_image::ImageRecord;
 use serde_json::{json, Value};
+
+/// `HostConfig.Mounts`: what `--mount` asked for, in the API's shape (a tmpfs from
+/// `--mount` shows under `HostConfig.Tmpfs` with the `--tmpfs` ones).
+fn host_config_mounts(s: &ContainerSpec) -> Value {
+    let mounts: Vec<Value> = s
+        .binds
+        .iter()
+        .filter(|b| b.origin == MountOrigin::Mount)
+        .map(|b| {
+            let mut m = json!({
+                "Type": if b.volume { "volume" } else { "bind" },
+                "Source": b.source, "Target": b.destination, "ReadOnly": b.read_only,
+            });
+            if let Some(p) = &b.propagation {
+                m["BindOptions"] = json!({"Propagation": p});
+            }
+            if b.no_copy {
+                m["VolumeOptions"] = json!({"NoCopy": true});
+            }
+            m
+        })
+        .collect();
+    if mounts.is_empty() {
+        Value::Null
+    } else {
+        json!(mounts)
+    }
+}
 
 pub fn container_json(engine: &Engine, c: &Container) -> Value {
     let s = &c.spec;
@@ -16,21 +44,25 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
         .iter()
         .map(|b| {
             let source = if b.volume {
-                engine
-                    .paths
-                    .volume_dir(&b.source)
-                    .join("_data")
+                berth_engine::volumes::get(&engine.paths, &b.source)
+                    .map(|v| v.mountpoint(&engine.paths))
+                    .unwrap_or_else(|_| engine.paths.volume_dir(&b.source).join("_data"))
                     .display()
                     .to_string()
             } else {
                 b.source.clone()
             };
-            json!({
+            let mut m = json!({
                 "Type": if b.volume { "volume" } else { "bind" },
-                "Name": if b.volume { Value::from(b.source.clone()) } else { Value::Null },
                 "Source": source, "Destination": b.destination,
                 "Mode": if b.read_only { "ro" } else { "" }, "RW": !b.read_only,
-            })
+                "Propagation": if b.volume { "" } else { b.propagation.as_deref().unwrap_or("rprivate") },
+            });
+            if b.volume {
+                m["Name"] = json!(b.source);
+                m["Driver"] = json!("local");
+            }
+            m
         })
         .collect();
     // An image VOLUME that systemd mode covers with its own file system shows
@@ -81,7 +113,9 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": {
-            "Binds": s.binds.iter().filter(|b| !b.anonymous).map(|b| format!("{}:{}{}", b.source, b.destination, if b.read_only { ":ro" } else { "" })).collect::<Vec<_>>(),
+            "Binds": s.binds.iter().filter(|b| !b.anonymous && b.origin == MountOrigin::Volume).map(|b| format!("{}:{}{}", b.source, b.destination, if b.read_only { ":ro" } else { "" })).collect::<Vec<_>>(),
+            "Mounts": host_config_mounts(s),
+            "VolumesFrom": if s.volumes_from.is_empty() { Value::Null } else { json!(s.volumes_from) },
             "NetworkMode": s.network.name(),
             "AutoRemove": s.auto_remove,
             "Privileged": s.privileged,

@@ -16,6 +16,7 @@ mod cmd_prune;
 mod cmd_registry;
 mod cmd_snapshot;
 mod cmd_version;
+mod cmd_volume;
 mod compat;
 mod format;
 mod inspect;
@@ -147,6 +148,7 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::System(SystemCommand::Prune(a)) => cmd_prune::cmd_system_prune(e, &a),
         Command::Network(c) => cmd_network::cmd_network(e, &c),
         Command::Port(a) => cmd_network::cmd_port(e, &a),
+        Command::Volume(c) => cmd_volume::cmd_volume(e, &c),
         Command::Monitor(_) | Command::Version(_) | Command::Completion(_) | Command::Man(_) => {
             unreachable!("handled before the engine is opened")
         }

@@ -8,8 +8,70 @@
 use crate::args::CreateArgs;
 use anyhow::{bail, Context, Result};
 use berth_engine::create::{ContainerConfig, CreateError, SystemdMode};
-use berth_engine::model::{NetworkMode, Resources, Ulimit};
+use berth_engine::model::{BindMount, NetworkMode, Resources, TmpfsMount, Ulimit};
 use berth_engine::oci::{self, mounts};
+
+/// What `--volumes-from` and `--mount type=volume` add to a config.
+type VolumeFlags = (
+    Vec<berth_engine::volumes::VolumesFrom>,
+    Vec<(String, berth_engine::volumes::VolumeRequest)>,
+);
+
+/// `--mount` and `--volumes-from`, added to the `-v` binds and `--tmpfs` mounts;
+/// two mounts at one path are refused, as docker refuses them. The built-in runtime
+/// (libcontainer 0.7) binds with `open_tree` and never applies a propagation type,
+/// so a shared or slave bind is refused there rather than silently made private.
+fn mount_flags(
+    m: &crate::args::MountFlags,
+    builtin_runtime: bool,
+    binds: &mut Vec<BindMount>,
+    tmpfs: &mut Vec<TmpfsMount>,
+) -> Result<VolumeFlags> {
+    use berth_engine::oci::mount_flag::{parse_mount, MountFlag};
+    let mut requests = Vec::new();
+    for arg in &m.mount {
+        match parse_mount(arg).map_err(anyhow::Error::msg)? {
+            MountFlag::Bind(b) => {
+                if !std::path::Path::new(&b.source).exists() {
+                    bail!("invalid --mount {arg:?}: bind source path {} does not exist on the host; create it first", b.source);
+                }
+                binds.push(b);
+            }
+            MountFlag::Volume(b, req) => {
+                if !b.anonymous && req != Default::default() {
+                    requests.push((b.source.clone(), req));
+                }
+                binds.push(b);
+            }
+            MountFlag::Tmpfs(t) => tmpfs.push(t),
+        }
+    }
+    if builtin_runtime {
+        if let Some(p) = binds
+            .iter()
+            .filter_map(|b| b.propagation.as_deref())
+            .find(|p| !["private", "rprivate"].contains(p))
+        {
+            bail!("bind propagation {p} needs an OCI runtime binary (--runtime runc): berth's built-in runtime makes every bind private");
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let dests = binds
+        .iter()
+        .map(|b| &b.destination)
+        .chain(tmpfs.iter().map(|t| &t.destination));
+    for d in dests {
+        if !seen.insert(d.trim_end_matches('/')) {
+            bail!("duplicate mount point: {d} is mounted twice (-v, --mount, --tmpfs); keep one");
+        }
+    }
+    let from = m
+        .volumes_from
+        .iter()
+        .map(|v| v.parse().map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
+    Ok((from, requests))
+}
 
 /// The typed config for `create`/`run`; `image`/`command` split off by the caller.
 pub fn container_config(
@@ -24,16 +86,18 @@ pub fn container_config(
     if let Some(s) = &a.stop_signal {
         berth_runtime::signal::parse_signal(s)?;
     }
-    let binds = a
+    let mut binds = a
         .volume
         .iter()
         .map(|v| mounts::parse_volume(v).map_err(anyhow::Error::msg))
         .collect::<Result<_>>()?;
-    let tmpfs = a
+    let mut tmpfs = a
         .tmpfs
         .iter()
         .map(|t| mounts::parse_tmpfs(t).map_err(anyhow::Error::msg))
         .collect::<Result<_>>()?;
+    let (volumes_from, volume_requests) =
+        mount_flags(&a.mounts, a.runtime.is_none(), &mut binds, &mut tmpfs)?;
     let config = ContainerConfig {
         image: image.to_string(),
         name: a.name.clone(),
@@ -72,6 +136,8 @@ pub fn container_config(
         labels: a.label.iter().map(|l| label(l)).collect::<Result<_>>()?,
         runtime: a.runtime.clone(),
         systemd: systemd.unwrap_or_default(),
+        volumes_from,
+        volume_requests,
         ..network
     };
     // Refused now, before an image is pulled for a container that cannot be made.

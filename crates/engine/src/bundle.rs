@@ -94,7 +94,7 @@ fn write_bundle(
     let att = networking::reserve(engine, c)?;
     write_etc_files(engine, c, dir, &att)?;
     let netns = networking::shared_netns(engine, c)?;
-    let bind_sources = bind_sources(engine, c)?;
+    let bind_sources = bind_sources(engine, c, rootfs)?;
     let user = resolve_user(rootfs, &c.spec.user)?;
     ensure_workdir(rootfs, &c.spec.workdir, &user)?;
     let host = HostFacts::from_host(c.spec.privileged);
@@ -213,17 +213,44 @@ fn write_etc_files(
     write("resolv.conf", networking::resolv_text(c))
 }
 
-/// Host paths for the binds: volumes get a directory under the volume root, host
-/// paths must exist (docker creates them; we refuse, so a typo does not silently
-/// create an empty directory on the host).
-fn bind_sources(engine: &Engine, c: &Container) -> Result<Vec<PathBuf>, EngineError> {
+/// Host paths for the binds: a volume's mount point (made if a container created
+/// before volumes had metadata lost it), filled from the image while it is empty
+/// (docker's copy-up); host paths must exist (docker creates them; we refuse, so a
+/// typo does not silently create an empty directory on the host).
+fn bind_sources(
+    engine: &Engine,
+    c: &Container,
+    rootfs: &Path,
+) -> Result<Vec<PathBuf>, EngineError> {
+    use crate::volumes;
+    // Shared, like create's: a prune's sweep of half-made volumes waits for us.
+    let _volumes = match c.spec.binds.iter().any(|b| b.volume) {
+        true => Some(volumes::lock_shared(&engine.paths)?),
+        false => None,
+    };
     c.spec
         .binds
         .iter()
         .map(|b| {
             if b.volume {
-                let data = engine.paths.volume_dir(&b.source).join("_data");
-                std::fs::create_dir_all(&data).map_err(io_at(&data))?;
+                let (vol, _) = volumes::create(
+                    &engine.paths,
+                    &b.source,
+                    &volumes::VolumeRequest::default(),
+                    false,
+                )?;
+                let data = vol.mountpoint(&engine.paths);
+                if !vol.owns_data() && !data.is_dir() {
+                    return Err(volumes::VolumeError::DeviceGone {
+                        name: vol.name,
+                        device: data,
+                    }
+                    .into());
+                }
+                if vol.owns_data() && !b.no_copy {
+                    std::fs::create_dir_all(&data).map_err(io_at(&data))?;
+                    volumes::copy_up(rootfs, &b.destination, &data, &vol.name)?;
+                }
                 Ok(data)
             } else {
                 let p = PathBuf::from(&b.source);

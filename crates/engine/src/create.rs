@@ -71,6 +71,11 @@ pub struct ContainerConfig {
     /// `berth_net::dns` when the spec is built, not before: whether host-gateway has a
     /// meaning depends on the network mode, which is only settled then.
     pub add_hosts: Vec<String>,
+    /// `--volumes-from`: the mounts of other containers.
+    pub volumes_from: Vec<crate::volumes::VolumesFrom>,
+    /// Options and labels for named volumes this container makes on first use
+    /// (`--mount type=volume,volume-opt=…,volume-label=…`).
+    pub volume_requests: Vec<(String, crate::volumes::VolumeRequest)>,
 }
 
 /// When a container runs systemd the way it expects (`--systemd`).
@@ -172,7 +177,7 @@ pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, Engin
         Some(n) => validate_name(n)?,
         None => names::random_name(&random_bytes()),
     };
-    let container = Container {
+    let mut container = Container {
         id: id.clone(),
         name,
         image_id,
@@ -180,7 +185,17 @@ pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, Engin
         spec,
         state: ContainerState::default(),
     };
-    store::insert(engine.conn(), &container)?;
+    let volumes = crate::volumes::claim(
+        engine,
+        &mut container.spec,
+        &req.volumes_from,
+        &req.volume_requests,
+    )?;
+    if let Err(e) = store::insert(engine.conn(), &container) {
+        volumes.abandon(engine);
+        return Err(e.into());
+    }
+    drop(volumes);
     let dir = engine.paths.container_dir(&id);
     if let Err(source) = std::fs::create_dir_all(&dir) {
         let _ = store::delete(engine.conn(), &id);
@@ -296,6 +311,7 @@ fn spec_from_config(
         systemd,
         net,
         connected: vec![],
+        volumes_from: vec![],
     })
 }
 
@@ -416,6 +432,7 @@ fn binds_with_image_volumes(
                 read_only: false,
                 volume: true,
                 anonymous: true,
+                ..Default::default()
             });
         }
     }
@@ -584,6 +601,7 @@ mod tests {
             read_only: true,
             volume: false,
             anonymous: false,
+            ..Default::default()
         }];
         let s = spec_from_config(&r, &img, ID).unwrap();
         assert_eq!(s.binds.len(), 2);
@@ -616,6 +634,7 @@ mod tests {
             read_only: false,
             volume: false,
             anonymous: false,
+            ..Default::default()
         }];
         let s = spec_from_config(&r, &img, ID).unwrap();
         assert_eq!(s.systemd_volumes, vec!["/sys/fs/cgroup", "/tmp/"]);
@@ -630,6 +649,7 @@ mod tests {
             read_only: ro,
             volume: anon,
             anonymous: anon,
+            ..Default::default()
         };
         let img = image(None, None);
         let cases = [

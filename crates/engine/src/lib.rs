@@ -29,6 +29,7 @@ pub mod sdbus;
 pub mod spawn;
 pub mod store;
 pub mod usecase;
+pub mod volumes;
 /// Moved to the image crate, which the builder shares.
 pub use berth_image::users;
 
@@ -95,6 +96,8 @@ pub enum EngineError {
     UseCase(#[from] usecase::UseCaseError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Volume(#[from] volumes::VolumeError),
 }
 
 impl EngineError {

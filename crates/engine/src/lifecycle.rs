@@ -298,9 +298,7 @@ pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(),
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(&c.id));
     if volumes {
-        for b in c.spec.binds.iter().filter(|b| b.anonymous) {
-            let _ = std::fs::remove_dir_all(engine.paths.volume_dir(&b.source));
-        }
+        crate::volumes::remove_anonymous(engine, c);
     }
     Ok(())
 }

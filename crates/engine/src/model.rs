@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct BindMount {
     /// Host path, or volume name when `volume` is set.
     pub source: String,
@@ -13,6 +13,26 @@ pub struct BindMount {
     pub volume: bool,
     /// Anonymous volumes are removed by `rm -v`.
     pub anonymous: bool,
+    /// `--mount bind-propagation=` (rprivate when absent).
+    #[serde(default)]
+    pub propagation: Option<String>,
+    /// `--mount volume-nocopy`: no copy-up of the image's files into a new volume.
+    #[serde(default)]
+    pub no_copy: bool,
+    /// The flag it came from, for `inspect`'s HostConfig (Binds, Mounts, VolumesFrom).
+    #[serde(default)]
+    pub origin: MountOrigin,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum MountOrigin {
+    /// `-v`, or an image VOLUME (anonymous).
+    #[default]
+    Volume,
+    /// `--mount`.
+    Mount,
+    /// Copied from another container by `--volumes-from`.
+    VolumesFrom,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -133,6 +153,9 @@ pub struct ContainerSpec {
     /// at every start.
     #[serde(default)]
     pub connected: Vec<ConnectedNetwork>,
+    /// `--volumes-from` as given (`CONTAINER[:ro|rw]`), for `inspect`.
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
 }
 
 /// A network joined with `network connect`.

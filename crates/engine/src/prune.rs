@@ -15,7 +15,8 @@ pub struct Pruned {
 }
 
 /// Removes every container that is not running (created or exited), with its
-/// anonymous volumes: berth has no `volume prune` that would reclaim them later.
+/// anonymous volumes (docker leaves those to `volume prune`; berth took them before
+/// it had one, and still does).
 /// Containers whose monitor died are reconciled (and so stopped) first.
 pub fn containers(engine: &Engine) -> Result<Pruned, EngineError> {
     let mut out = Pruned::default();

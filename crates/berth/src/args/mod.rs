@@ -6,9 +6,11 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 mod build;
 mod forms;
 mod usage;
+mod volume;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
 pub use forms::{CompletionArgs, ContainerInspectArgs, FormatArgs, ManArgs};
 pub use usage::{DfArgs, HistoryArgs};
+pub use volume::*;
 
 /// `run`/`create --pull`: when to ask the registry for the image.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +104,9 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// List port mappings of a container
     Port(PortArgs),
     /// Display system-wide information: storage, registry settings
@@ -204,7 +209,7 @@ pub enum ContainerCommand {
 pub enum SystemCommand {
     /// Remove stopped containers, unused networks and dangling images, and reclaim
     /// what a crashed monitor left on the host
-    Prune(ImagePruneArgs),
+    Prune(SystemPruneArgs),
     /// Show disk usage: images, containers, volumes, build cache
     Df(DfArgs),
     /// Display system-wide information
@@ -263,12 +268,14 @@ pub struct CreateArgs {
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// Bind mount a volume (SRC:DST[:ro|rw])
+    /// Bind mount a volume (NAME:DST or /HOST/DIR:DST, then :ro, :rw, :nocopy or a propagation; DST alone: an anonymous volume)
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
     /// Mount a tmpfs directory (PATH[:OPTIONS])
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    #[command(flatten)]
+    pub mounts: MountFlags,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
     pub read_only: bool,

@@ -104,6 +104,7 @@ fn container_config(image: &str, spec: &RunSpec) -> ContainerConfig {
                 read_only: *read_only,
                 volume: false,
                 anonymous: false,
+                ..Default::default()
             }),
             RunMount::Tmpfs { target, size } => tmpfs.push(TmpfsMount {
                 destination: target.clone(),

@@ -1,6 +1,7 @@
 //! User intent (`ContainerSpec`) → OCI runtime config.json. Pure functions over the
 //! spec plus a few host facts, so the whole mapping is unit-tested without root.
 
+pub mod mount_flag;
 pub mod mounts;
 pub mod seccomp;
 pub mod security;

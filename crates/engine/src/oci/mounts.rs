@@ -38,11 +38,12 @@ pub fn etc_mounts(container_dir: &Path) -> Vec<Value> {
 
 pub fn bind_mount(b: &BindMount, host_path: &Path) -> Value {
     let mode = if b.read_only { "ro" } else { "rw" };
+    let propagation = b.propagation.as_deref().unwrap_or("rprivate");
     json!({
         "destination": b.destination,
         "type": "bind",
         "source": host_path,
-        "options": ["rbind", "rprivate", mode],
+        "options": ["rbind", propagation, mode],
     })
 }
 
@@ -100,16 +101,25 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
         _ => return Err(bad("expected SOURCE:DEST[:ro|rw]")),
     };
     check_container_path(dest).map_err(|why| bad(&why))?;
-    let mut read_only = false;
+    let volume = !source.starts_with('/');
+    let (mut read_only, mut no_copy, mut propagation) = (false, false, None);
     for m in mode.split(',').filter(|m| !m.is_empty()) {
         match m {
             "ro" => read_only = true,
             "rw" => read_only = false,
             "z" | "Z" => {}
-            other => return Err(bad(&format!("unknown mode {other:?} (use ro or rw)"))),
+            "nocopy" if volume => no_copy = true,
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" if !volume => {
+                propagation = Some(m.to_string())
+            }
+            other => {
+                return Err(bad(&format!(
+                    "unknown mode {other:?} (use ro or rw; nocopy for a volume; \
+                     [r]private, [r]shared or [r]slave for a host path)"
+                )))
+            }
         }
     }
-    let volume = !source.starts_with('/');
     if volume && !source.is_empty() {
         check_volume_name(source).map_err(|why| bad(&why))?;
     }
@@ -119,6 +129,9 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
         read_only,
         volume,
         anonymous: source.is_empty(),
+        propagation,
+        no_copy,
+        ..Default::default()
     })
 }
 
@@ -186,6 +199,11 @@ mod tests {
             assert!(parse_volume(bad).is_err(), "{bad}");
         }
         assert!(parse_volume("a.b-c_1:/c/d/").is_ok());
+        assert!(parse_volume("data:/c:nocopy,ro").unwrap().no_copy);
+        let b = parse_volume("/h:/c:rslave").unwrap();
+        assert_eq!(b.propagation.as_deref(), Some("rslave"));
+        assert!(parse_volume("/h:/c:nocopy").is_err());
+        assert!(parse_volume("data:/c:rshared").is_err());
     }
 
     #[test]

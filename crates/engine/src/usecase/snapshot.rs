@@ -212,6 +212,7 @@ mod tests {
                     read_only: false,
                     volume: true,
                     anonymous: true,
+                    ..Default::default()
                 },
                 BindMount {
                     source: "/host".into(),
@@ -219,6 +220,7 @@ mod tests {
                     read_only: false,
                     volume: false,
                     anonymous: false,
+                    ..Default::default()
                 },
             ],
             labels: [("k".to_string(), "v".to_string())].into(),
