@@ -7,9 +7,11 @@ mod args;
 mod build;
 mod cmd_container;
 mod cmd_df;
+mod cmd_events;
 mod cmd_history;
 mod cmd_image;
 mod cmd_info;
+mod cmd_lifecycle;
 mod cmd_network;
 mod cmd_prune;
 mod cmd_registry;
@@ -131,6 +133,21 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::System(SystemCommand::Prune(a)) => cmd_prune::cmd_system_prune(e, &a),
         Command::Network(c) => cmd_network::cmd_network(e, &c),
         Command::Port(a) => cmd_network::cmd_port(e, &a),
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            cmd_lifecycle::cmd_pause(e, &a)
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            cmd_lifecycle::cmd_unpause(e, &a)
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            cmd_lifecycle::cmd_rename(e, &a)
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            cmd_lifecycle::cmd_update(e, &a)
+        }
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            cmd_events::cmd_events(e, &a)
+        }
         Command::Monitor(_) => unreachable!("handled before the engine is opened"),
     }
 }

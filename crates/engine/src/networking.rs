@@ -368,7 +368,7 @@ pub fn resolv_text(c: &Container) -> String {
 
 /// Rewrites the /etc/hosts of every running container on `network`, so peers
 /// find each other by name.
-fn refresh_peer_hosts(engine: &Engine, network_name: &str) {
+pub(crate) fn refresh_peer_hosts(engine: &Engine, network_name: &str) {
     let Ok(members) = network::members(engine.conn(), network_name) else {
         return;
     };
@@ -379,7 +379,7 @@ fn refresh_peer_hosts(engine: &Engine, network_name: &str) {
 
 /// Rewrites one container's /etc/hosts in place (the file is bind-mounted, so
 /// the inode must stay).
-fn refresh_hosts(engine: &Engine, id: &str) {
+pub(crate) fn refresh_hosts(engine: &Engine, id: &str) {
     let Ok(c) = engine.container(id) else { return };
     let attachments: Vec<Attachment> = c.state.attachments().cloned().collect();
     let text = hosts_text(engine, &c, &attachments);

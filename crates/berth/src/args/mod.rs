@@ -4,8 +4,10 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
+mod lifecycle;
 mod usage;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
+pub use lifecycle::{EventsArgs, PauseArgs, RenameArgs, UpdateArgs};
 pub use usage::{DfArgs, HistoryArgs};
 
 /// `run`/`create --pull`: when to ask the registry for the image.
@@ -112,6 +114,16 @@ pub enum Command {
     /// Manage berth as a whole
     #[command(subcommand)]
     System(SystemCommand),
+    /// Pause all processes within one or more containers
+    Pause(PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(PauseArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Update the resource limits of one or more containers
+    Update(UpdateArgs),
+    /// Get real-time events from berth's journal of its own state changes
+    Events(EventsArgs),
     /// Per-container monitor (internal)
     #[command(hide = true)]
     Monitor(MonitorArgs),
@@ -154,6 +166,14 @@ pub enum ContainerCommand {
     Diff(ContainerArg),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Pause all processes within one or more containers
+    Pause(PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(PauseArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Update the resource limits of one or more containers
+    Update(UpdateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,6 +183,8 @@ pub enum SystemCommand {
     Prune(ImagePruneArgs),
     /// Show disk usage: images, containers, volumes, build cache
     Df(DfArgs),
+    /// Get real-time events from berth's journal of its own state changes
+    Events(EventsArgs),
 }
 
 #[derive(Args, Debug)]

@@ -24,7 +24,12 @@ pub fn stop(engine: &Engine, c: &Container, opts: &StopOptions) -> Result<(), En
         if let Some(s) = &opts.signal {
             c.spec.stop_signal = s.clone();
         }
-        lifecycle::stop(engine, &c, opts.timeout)
+        let running = c.is_running();
+        lifecycle::stop(engine, &c, opts.timeout)?;
+        if running {
+            crate::events::container(&engine.paths.root, &c, "stop", &[]);
+        }
+        Ok(())
     })
 }
 
@@ -42,7 +47,11 @@ pub fn restart(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(
 
 /// Sends a signal (a name such as `TERM`, `SIGRTMIN+3`, or a number) to its init.
 pub fn kill(engine: &Engine, c: &Container, signal: &str) -> Result<(), EngineError> {
-    exclusive(engine, c, |c, _| lifecycle::kill(c, signal))
+    exclusive(engine, c, |c, _| {
+        lifecycle::kill(c, signal)?;
+        crate::events::killed(&engine.paths.root, c, signal);
+        Ok(())
+    })
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,7 +75,11 @@ pub fn connect_network(
     network: &str,
     ip: Option<Ipv4Addr>,
 ) -> Result<(), EngineError> {
-    exclusive(engine, c, |c, _| networking::join(engine, c, network, ip))
+    exclusive(engine, c, |c, _| {
+        networking::join(engine, c, network, ip)?;
+        crate::events::network(engine, network, "connect", &c.id);
+        Ok(())
+    })
 }
 
 /// `network disconnect NET CTR` (see `networking::leave`).
@@ -75,7 +88,11 @@ pub fn disconnect_network(
     c: &Container,
     network: &str,
 ) -> Result<(), EngineError> {
-    exclusive(engine, c, |c, _| networking::leave(engine, c, network))
+    exclusive(engine, c, |c, _| {
+        networking::leave(engine, c, network)?;
+        crate::events::network(engine, network, "disconnect", &c.id);
+        Ok(())
+    })
 }
 
 /// Blocks until the container stops; returns its exit code, or `None` when it was
