@@ -97,7 +97,7 @@ pub enum CreateError {
     NoCommand,
     #[error("-p/-P, --ip and --mac-address need a bridge network, not --network {0}")]
     NeedsBridge(String),
-    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, two characters at least")]
+    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName(String),
     /// A port the image exposes that cannot be published (`-P`).
     #[error(transparent)]
@@ -192,9 +192,7 @@ pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, Engin
 
 pub(crate) fn validate_name(n: &str) -> Result<String, CreateError> {
     let n = n.strip_prefix('/').unwrap_or(n);
-    // docker's ^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$: two characters at least.
-    let ok = n.len() >= 2
-        && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+    let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !ok {
@@ -745,7 +743,6 @@ mod tests {
         assert_eq!(validate_name("/web-1").unwrap(), "web-1");
         assert!(validate_name("-x").is_err());
         assert!(validate_name("a b").is_err());
-        assert!(validate_name("a").is_err(), "docker wants two characters");
     }
 
     #[test]
