@@ -94,6 +94,7 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "Memory": s.resources.memory.unwrap_or(0),
             "NanoCpus": s.resources.nano_cpus.unwrap_or(0),
             "PidsLimit": s.resources.pids_limit,
+            "MemorySwap": s.resources.memory_swap.unwrap_or(0), "MemoryReservation": s.resources.memory_reservation.unwrap_or(0), "CpuShares": s.resources.cpu_shares.unwrap_or(0), "CpusetCpus": s.resources.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": s.resources.cpuset_mems.clone().unwrap_or_default(), "BlkioWeight": s.resources.blkio_weight.unwrap_or(0),
             "Runtime": if s.runtime.is_empty() { "libcontainer" } else { s.runtime.as_str() },
         },
         "Mounts": mounts,
