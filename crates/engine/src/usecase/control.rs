@@ -48,9 +48,11 @@ pub fn restart(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(
 /// Sends a signal (a name such as `TERM`, `SIGRTMIN+3`, or a number) to its init.
 pub fn kill(engine: &Engine, c: &Container, signal: &str) -> Result<(), EngineError> {
     exclusive(engine, c, |c, _| {
-        lifecycle::kill(c, signal)?;
-        crate::events::killed(&engine.paths.root, c, signal);
-        Ok(())
+        // Recorded before the signal, so it comes before the `die` it may cause.
+        if c.is_running() && berth_runtime::signal::parse_signal(signal).is_ok() {
+            crate::events::killed(&engine.paths.root, c, signal);
+        }
+        lifecycle::kill(c, signal)
     })
 }
 
