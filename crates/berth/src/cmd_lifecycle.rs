@@ -37,7 +37,7 @@ pub fn cmd_update(engine: &Engine, a: &UpdateArgs) -> Result<i32> {
 /// docker's strings as numbers, checked before any container is touched.
 fn resource_update(a: &UpdateArgs) -> Result<ResourceUpdate> {
     let cpus = |s: &str| match s.trim().parse::<f64>() {
-        Ok(v) if v == 0.0 => Ok(0),
+        Ok(0.0) => Ok(0),
         _ => parse_cpus(s),
     };
     let swap = |s: &str| match s.trim() {

@@ -41,7 +41,9 @@ pub fn restart(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(
         }
         lifecycle::stop(engine, c, timeout)?;
         let c = engine.container(&c.id)?;
-        lifecycle::start(engine, &c, false, held)
+        lifecycle::start(engine, &c, false, held)?;
+        crate::events::container(&engine.paths.root, &c, "restart", &[]);
+        Ok(())
     })
 }
 
