@@ -195,3 +195,21 @@ fn a_paused_container_whose_monitor_died_is_still_cleaned_up() {
         .is_ok_and(|s| !s.rsplit(')').next().unwrap().trim_start().starts_with('Z'));
     assert!(!alive, "the container's process must be gone");
 }
+
+/// `commit` pauses the container while it archives it (`--pause`, the default)
+/// and thaws it after: a container the user paused stays paused.
+#[test]
+fn commit_leaves_a_users_pause_in_place() {
+    let Some(b) = busybox_berth(BIN, &[]) else {
+        return;
+    };
+    b.ok(&["run", "-d", "--name", "cp", "busybox", "sleep", "1000"]);
+    b.ok(&["pause", "cp"]);
+    b.ok(&["commit", "cp", "snap:paused"]);
+    assert_eq!(b.ok(&["inspect", "-f", "{{.State.Paused}}", "cp"]), "true");
+    let (file, frozen) = freezer(&id(&b, "cp"));
+    assert_eq!(std::fs::read_to_string(file).unwrap().trim(), frozen);
+    b.ok(&["unpause", "cp"]);
+    b.ok(&["commit", "cp", "snap:running"]);
+    assert_eq!(b.ok(&["inspect", "-f", "{{.State.Paused}}", "cp"]), "false");
+}
