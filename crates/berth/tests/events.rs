@@ -205,3 +205,81 @@ fn events_follow_live_changes() {
     follower.wait().unwrap();
     assert_eq!(got, want);
 }
+
+/// A container on a user network: `connect` when it starts, `disconnect` after
+/// it dies, as docker's network events; `network connect` of a running one too.
+#[test]
+fn network_events_follow_attachments() {
+    let Some(b) = busybox_berth(BIN, &["ip", "nft"]) else {
+        return;
+    };
+    b.ok(&["network", "create", "evnet"]);
+    b.ok(&["network", "create", "evnet2"]);
+    let t0 = stamp();
+    let run = b.run(&[
+        "run",
+        "--name",
+        "netc",
+        "--network",
+        "evnet",
+        "busybox",
+        "true",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    b.ok(&["run", "-d", "--name", "late", "busybox", "sleep", "1000"]);
+    b.ok(&["network", "connect", "evnet2", "late"]);
+    b.ok(&["network", "disconnect", "evnet2", "late"]);
+    let t1 = stamp();
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "netc"]);
+    let late = b.ok(&["inspect", "-f", "{{.Id}}", "late"]);
+    let net = events(
+        &b,
+        &[
+            "--since",
+            &t0,
+            "--until",
+            &t1,
+            "-f",
+            "type=network",
+            "-f",
+            "network=evnet",
+        ],
+    );
+    assert_eq!(actions(&net), ["connect", "disconnect"]);
+    assert_eq!(net[0]["Actor"]["Attributes"]["container"], id.as_str());
+    assert_eq!(net[0]["Actor"]["Attributes"]["name"], "evnet");
+    let explicit = events(
+        &b,
+        &["--since", &t0, "--until", &t1, "-f", "network=evnet2"],
+    );
+    assert_eq!(actions(&explicit), ["connect", "disconnect"]);
+    assert_eq!(
+        explicit[0]["Actor"]["Attributes"]["container"],
+        late.as_str()
+    );
+    // Network events name the container by id, as docker's do.
+    let mixed = events(
+        &b,
+        &[
+            "--since",
+            &t0,
+            "--until",
+            &t1,
+            "-f",
+            &format!("container={id}"),
+        ],
+    );
+    let order = actions(&mixed);
+    let pos = |a: &str| {
+        order
+            .iter()
+            .position(|x| x == a)
+            .unwrap_or_else(|| panic!("{a} in {order:?}"))
+    };
+    assert!(
+        pos("start") > pos("connect") && pos("disconnect") > pos("die"),
+        "{order:?}"
+    );
+    b.ok(&["rm", "-f", "netc", "late"]);
+    b.ok(&["network", "rm", "evnet", "evnet2"]);
+}

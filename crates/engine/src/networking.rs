@@ -104,6 +104,7 @@ pub fn connect(
             let cfg = engine.net_config();
             for (net, att) in plugging.nets.iter().zip(attachments) {
                 network::connect(&cfg, net, att, &c.id, pid)?;
+                crate::events::network(engine, &net.name, "connect", &c.id);
             }
             if let Some(primary) = attachments.first() {
                 let nets: Vec<&Network> = plugging.nets.iter().collect();
@@ -132,6 +133,9 @@ pub fn release(engine: &Engine, c: &Container) -> Vec<String> {
         return vec![];
     };
     let networks = network::release(engine.conn(), &engine.net_config(), &c.id);
+    networks
+        .iter()
+        .for_each(|n| crate::events::network(engine, n, "disconnect", &c.id));
     for name in networks.iter().filter(|n| *n != DEFAULT_NETWORK) {
         refresh_peer_hosts(engine, name);
     }
