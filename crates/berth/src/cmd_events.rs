@@ -16,6 +16,19 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_millis(100);
 
 pub fn cmd_events(engine: &Engine, a: &EventsArgs) -> Result<i32> {
+    match stream(engine, a) {
+        // `berth events | head -3`: the reader is gone, which ends the command.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(0)
+        }
+        other => other.map(|()| 0),
+    }
+}
+
+fn stream(engine: &Engine, a: &EventsArgs) -> Result<()> {
     let now = now_nanos();
     let since = a.since.as_deref().map(|s| parse_time(s, now)).transpose()?;
     let until = a.until.as_deref().map(|s| parse_time(s, now)).transpose()?;
@@ -45,7 +58,7 @@ pub fn cmd_events(engine: &Engine, a: &EventsArgs) -> Result<i32> {
             for e in follower.poll() {
                 print(&e)?;
             }
-            return Ok(0);
+            return Ok(());
         }
         std::thread::sleep(POLL);
         for e in follower.poll() {
