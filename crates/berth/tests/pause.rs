@@ -93,6 +93,12 @@ fn a_paused_container_is_frozen_in_the_kernel_and_shown_paused() {
         "exec into a paused container"
     );
     assert!(stderr(&exec).contains("is paused"), "{}", stderr(&exec));
+    let start = b.run(&["start", "p"]);
+    assert!(
+        stderr(&start).contains("cannot start a paused container"),
+        "{}",
+        stderr(&start)
+    );
     let again = b.run(&["pause", "p"]);
     assert!(
         !again.status.success() && stderr(&again).contains("already paused"),

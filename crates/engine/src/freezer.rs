@@ -28,6 +28,8 @@ pub enum FreezeError {
     NotPaused(String),
     #[error("container {0} is paused: unpause it first (berth unpause {0})")]
     Paused(String),
+    #[error("cannot start a paused container, try unpause instead (berth unpause {0})")]
+    StartPaused(String),
 }
 
 /// So the use cases can `?` a freezer failure.

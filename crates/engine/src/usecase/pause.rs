@@ -45,6 +45,15 @@ pub fn status_name(c: &Container) -> &'static str {
     }
 }
 
+/// `start` of a paused container is refused as docker refuses it (it runs
+/// already; starting would silently leave it frozen).
+pub fn refuse_start_if_paused(c: &Container) -> Result<(), EngineError> {
+    match c.is_running() && freezer::is_paused(&c.id) {
+        true => Err(FreezeError::StartPaused(c.name.clone()).into()),
+        false => Ok(()),
+    }
+}
+
 /// Refuses `exec` into a paused container, as docker does (the process would
 /// start frozen and hang the caller).
 pub fn refuse_if_paused(c: &Container) -> Result<(), EngineError> {
