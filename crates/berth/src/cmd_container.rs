@@ -151,7 +151,7 @@ pub fn cmd_start(engine: &Engine, a: &StartArgs) -> Result<i32> {
 
 /// Runs `f` on every named container, printing each name on success like docker and
 /// each failure on stderr; exit 1 if any failed.
-fn for_each(
+pub(crate) fn for_each(
     engine: &Engine,
     names: &[String],
     f: impl Fn(&Engine, &Container) -> Result<()>,
@@ -218,7 +218,7 @@ fn matches_filter(c: &Container, engine: &Engine, filter: &str) -> Result<bool> 
             if !known.contains(&value) {
                 bail!("invalid filter 'status={value}': use one of {}", known.join(", "));
             }
-            c.state.status.as_str() == value
+            usecase::status_name(c) == value
         }
         "ancestor" => match engine.images.resolve(value) {
             Ok(id) => c.image_id == id,

@@ -127,6 +127,7 @@ pub fn cmd_tag(engine: &Engine, a: &TagArgs) -> Result<i32> {
         );
     }
     engine.images.tag(&target, &id)?;
+    berth_engine::events::image(&engine.paths.root, "tag", &id, &target.to_string());
     Ok(0)
 }
 
@@ -158,6 +159,7 @@ fn remove_image(engine: &mut Engine, name: &str, force: bool) -> Result<Vec<Stri
     if let Some(r) = &by_tag {
         if rec.tags.len() > 1 {
             engine.images.untag(r)?;
+            berth_engine::events::image(&engine.paths.root, "untag", &id, &r.to_string());
             return Ok(vec![format!("Untagged: {}", familiar(&r.to_string()))]);
         }
     } else if rec.tags.len() > 1 && !force {
@@ -173,6 +175,7 @@ fn remove_image(engine: &mut Engine, name: &str, force: bool) -> Result<Vec<Stri
         lines.push(format!("Untagged: {}", familiar(t)));
     }
     engine.images.remove(&id)?;
+    berth_engine::events::image(&engine.paths.root, "delete", &id, name);
     lines.push(format!("Deleted: {id}"));
     // docker lists the layers the removal freed (their chain ids).
     let freed = collect_garbage(engine)?;

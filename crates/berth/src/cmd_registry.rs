@@ -73,6 +73,12 @@ fn pull_one(
         opts,
         progress::for_stdout(quiet, "Downloading"),
     )?;
+    berth_engine::events::image(
+        &engine.paths.root,
+        "pull",
+        &p.image_id,
+        &p.reference.to_string(),
+    );
     if quiet {
         println!("{}", p.reference);
     } else {

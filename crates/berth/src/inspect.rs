@@ -91,9 +91,10 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
         "Path": s.args.first().cloned().unwrap_or_default(),
         "Args": s.args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": st.status.as_str(),
+            "Status": berth_engine::usecase::status_name(c),
             "Running": st.status == Status::Running,
-            "Paused": false, "Restarting": false, "OOMKilled": false,
+            "Paused": berth_engine::usecase::status_name(c) == "paused",
+            "Restarting": false, "OOMKilled": false,
             "Dead": false,
             "Pid": st.init.map(|p| p.pid).unwrap_or(0),
             "ExitCode": st.exit_code.unwrap_or(0),
@@ -127,6 +128,7 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "Memory": s.resources.memory.unwrap_or(0),
             "NanoCpus": s.resources.nano_cpus.unwrap_or(0),
             "PidsLimit": s.resources.pids_limit,
+            "MemorySwap": s.resources.memory_swap.unwrap_or(0), "MemoryReservation": s.resources.memory_reservation.unwrap_or(0), "CpuShares": s.resources.cpu_shares.unwrap_or(0), "CpusetCpus": s.resources.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": s.resources.cpuset_mems.clone().unwrap_or_default(), "BlkioWeight": s.resources.blkio_weight.unwrap_or(0),
             "Runtime": if s.runtime.is_empty() { "libcontainer" } else { s.runtime.as_str() },
         },
         "Mounts": mounts,
@@ -215,6 +217,11 @@ pub fn status_text(c: &Container) -> String {
         Status::Running => {
             let since = c.state.started_at.as_deref().unwrap_or("");
             let up = format!("Up {}", human_duration(seconds_since(since)));
+            let up = if berth_engine::usecase::status_name(c) == "paused" {
+                format!("{up} (Paused)")
+            } else {
+                up
+            };
             match c.state.boot {
                 Some(b) => format!("{up} ({})", b.as_str()),
                 None => up,
@@ -249,7 +256,7 @@ pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
         "CreatedAt": c.created,
         "RunningFor": format!("{} ago", human_duration(seconds_since(&c.created))),
         "Status": status_text(c),
-        "State": c.state.status.as_str(),
+        "State": berth_engine::usecase::status_name(c),
         "Ports": c.state.network.as_ref().map(|n| n.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
         "Names": c.name,
         "Labels": labels.join(","),

@@ -8,9 +8,11 @@ mod build;
 mod cmd_completion;
 mod cmd_container;
 mod cmd_df;
+mod cmd_events;
 mod cmd_history;
 mod cmd_image;
 mod cmd_info;
+mod cmd_lifecycle;
 mod cmd_network;
 mod cmd_prune;
 mod cmd_registry;
@@ -171,6 +173,21 @@ fn dispatch(command: Command) -> Result<i32> {
         | Command::Image(ImageCommand::Build(_))
         | Command::System(SystemCommand::Info(_)) => {
             unreachable!("Command::into_short made this the short command")
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            cmd_lifecycle::cmd_pause(e, &a)
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            cmd_lifecycle::cmd_unpause(e, &a)
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            cmd_lifecycle::cmd_rename(e, &a)
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            cmd_lifecycle::cmd_update(e, &a)
+        }
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            cmd_events::cmd_events(e, &a)
         }
     }
 }

@@ -132,6 +132,7 @@ pub fn container_config(
             memory: a.memory.as_deref().map(parse_memory).transpose()?,
             nano_cpus: a.cpus.as_deref().map(parse_cpus).transpose()?,
             pids_limit: a.pids_limit.filter(|p| *p > 0),
+            ..Default::default()
         },
         labels: a.label.iter().map(|l| label(l)).collect::<Result<_>>()?,
         runtime: a.runtime.clone(),

@@ -73,6 +73,7 @@ pub fn refresh_all(engine: &Engine, list: &mut [Container]) {
 fn askable(engine: &Engine, c: &Container) -> Option<ProcessId> {
     if !c.is_running()
         || !c.spec.systemd
+        || crate::freezer::is_paused(&c.id) // a frozen systemd cannot answer
         || !matches!(c.state.boot, Some(BootState::Ready | BootState::Degraded))
         || stamped_within(
             &engine.paths.run_dir(&c.id).join(FAILED_STAMP),

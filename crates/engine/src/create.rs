@@ -201,10 +201,11 @@ pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, Engin
         let _ = store::delete(engine.conn(), &id);
         return Err(EngineError::Io { path: dir, source });
     }
+    crate::events::container(&engine.paths.root, &container, "create", &[]);
     Ok(container)
 }
 
-fn validate_name(n: &str) -> Result<String, CreateError> {
+pub(crate) fn validate_name(n: &str) -> Result<String, CreateError> {
     let n = n.strip_prefix('/').unwrap_or(n);
     let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && n.chars()

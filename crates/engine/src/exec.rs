@@ -36,6 +36,7 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
     if opts.args.is_empty() {
         return Err(EngineError::Invalid("exec needs a command to run".into()));
     }
+    crate::usecase::refuse_if_paused(c)?;
     // Racing a booting systemd gives "Failed to connect to bus"; wait for it instead.
     if c.spec.systemd && c.state.boot == Some(crate::model::BootState::Starting) {
         let timeout = std::env::var("BERTH_EXEC_READY_TIMEOUT")
@@ -58,6 +59,12 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
         return Err(EngineError::NotRunning(c.name.clone()));
     }
     let process_json = write_process(engine, c, opts)?;
+    crate::events::container(
+        &engine.paths.root,
+        c,
+        &format!("exec_start: {}", opts.args.join(" ")),
+        &[],
+    );
     let runtime = engine.runtime(&c.spec.runtime)?;
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };

@@ -13,7 +13,7 @@ const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FreezeError {
-    #[error("cannot pause container {0}: this host has no cgroup freezer for it; commit with --pause=false (its files may change while they are archived)")]
+    #[error("cannot pause container {0}: this host has no cgroup freezer for it (neither cgroup v1's freezer controller nor cgroup v2's cgroup.freeze); commit can go on with --pause=false (its files may change while they are archived)")]
     NoFreezer(String),
     #[error("pausing the container through {path}: {source}")]
     Io {
@@ -22,6 +22,21 @@ pub enum FreezeError {
     },
     #[error("the container's processes did not freeze within {0:?}; it was thawed again. Retry, or commit with --pause=false")]
     Timeout(Duration),
+    #[error("container {0} is already paused")]
+    AlreadyPaused(String),
+    #[error("container {0} is not paused; nothing to unpause")]
+    NotPaused(String),
+    #[error("container {0} is paused: unpause it first (berth unpause {0})")]
+    Paused(String),
+    #[error("cannot start a paused container, try unpause instead (berth unpause {0})")]
+    StartPaused(String),
+}
+
+/// So the use cases can `?` a freezer failure.
+impl From<FreezeError> for crate::EngineError {
+    fn from(e: FreezeError) -> Self {
+        crate::usecase::UseCaseError::Pause(e).into()
+    }
 }
 
 /// The freezer files of one cgroup.
@@ -33,12 +48,22 @@ pub enum Freezer {
     V2 { freeze: PathBuf, events: PathBuf },
 }
 
-/// Frozen until dropped.
-pub struct Frozen(Freezer);
+/// Frozen until dropped. Holds nothing when the container was paused already
+/// (by `berth pause`): that pause outlives this guard.
+pub struct Frozen(Option<Freezer>);
 
 impl Drop for Frozen {
     fn drop(&mut self) {
-        let _ = self.0.set(false);
+        if let Some(f) = &self.0 {
+            let _ = f.set(false);
+        }
+    }
+}
+
+impl Frozen {
+    /// Leaves the container frozen (`berth pause`).
+    pub fn keep(mut self) {
+        self.0 = None;
     }
 }
 
@@ -69,15 +94,32 @@ impl Freezer {
     /// Freezes, and waits until every process is frozen.
     pub fn freeze(self) -> Result<Frozen, FreezeError> {
         self.set(true)?;
-        let frozen = Frozen(self);
+        let frozen = Frozen(Some(self));
         let deadline = Instant::now() + FREEZE_TIMEOUT;
-        while !frozen.0.is_frozen()? {
+        while !frozen.0.as_ref().expect("set above").is_frozen()? {
             if Instant::now() >= deadline {
                 return Err(FreezeError::Timeout(FREEZE_TIMEOUT)); // the drop thaws
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         Ok(frozen)
+    }
+
+    /// Whether a freeze was asked for (frozen, or freezing still): what `pause`
+    /// set and `unpause` clears.
+    pub fn is_set(&self) -> bool {
+        match self {
+            Freezer::V1 { state } => std::fs::read_to_string(state)
+                .is_ok_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING")),
+            Freezer::V2 { freeze, .. } => {
+                std::fs::read_to_string(freeze).is_ok_and(|s| s.trim() == "1")
+            }
+        }
+    }
+
+    /// Thaws.
+    pub fn thaw(&self) -> Result<(), FreezeError> {
+        self.set(false)
     }
 
     fn set(&self, frozen: bool) -> Result<(), FreezeError> {
@@ -109,12 +151,35 @@ impl Freezer {
     }
 }
 
-/// Pauses the container `id` until the returned guard drops.
-pub fn pause(id: &str) -> Result<Frozen, FreezeError> {
+/// The freezer of container `id` on this host.
+pub fn of(id: &str) -> Option<Freezer> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     Freezer::locate(&mountinfo, Path::new("/sys/fs/cgroup"), id)
-        .ok_or_else(|| FreezeError::NoFreezer(id.to_string()))?
-        .freeze()
+}
+
+/// Pauses the container `id` until the returned guard drops; a container the
+/// user paused stays paused after.
+pub fn pause(id: &str) -> Result<Frozen, FreezeError> {
+    let f = of(id).ok_or_else(|| FreezeError::NoFreezer(id.to_string()))?;
+    if f.is_set() {
+        return Ok(Frozen(None));
+    }
+    f.freeze()
+}
+
+/// Whether container `id` is paused: asked of the kernel, never stored, so it
+/// cannot disagree with what the container's processes do.
+pub fn is_paused(id: &str) -> bool {
+    of(id).is_some_and(|f| f.is_set())
+}
+
+/// Thaws container `id` if it is frozen. A signal sent to a paused container
+/// waits in the frozen processes; docker resumes the container after sending it,
+/// and so does berth (`kill`, `stop`, `rm -f`).
+pub fn thaw_if_paused(id: &str) {
+    if let Some(f) = of(id).filter(|f| f.is_set()) {
+        let _ = f.thaw();
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +240,23 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&state).unwrap(), "FROZEN");
         drop(frozen);
         assert_eq!(std::fs::read_to_string(&state).unwrap(), "THAWED");
+    }
+
+    #[test]
+    fn a_paused_container_stays_paused_after_a_commit_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("freezer.state");
+        std::fs::write(&state, "FROZEN").unwrap();
+        let f = Freezer::V1 {
+            state: state.clone(),
+        };
+        assert!(f.is_set());
+        drop(Frozen(None));
+        assert_eq!(std::fs::read_to_string(&state).unwrap(), "FROZEN");
+        f.thaw().unwrap();
+        assert!(!f.is_set());
+        f.clone().freeze().unwrap().keep();
+        assert_eq!(std::fs::read_to_string(&state).unwrap(), "FROZEN", "kept");
     }
 
     #[test]

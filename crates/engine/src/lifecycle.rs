@@ -161,6 +161,7 @@ pub fn kill(c: &Container, signal: &str) -> Result<(), EngineError> {
     if unsafe { libc::kill(init.pid, sig) } != 0 {
         return Err(EngineError::Sys("kill", nix::errno::Errno::last()));
     }
+    crate::freezer::thaw_if_paused(&c.id);
     Ok(())
 }
 
@@ -295,6 +296,7 @@ pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(),
         )));
     }
     crate::store::delete(engine.conn(), &c.id)?;
+    crate::events::container(&engine.paths.root, c, "destroy", &[]);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(&c.id));
     if volumes {
@@ -345,6 +347,7 @@ pub fn reconcile_locked(engine: &Engine, c: Container) -> Result<Container, Engi
     if !orphaned(&c) {
         return Ok(c);
     }
+    crate::freezer::thaw_if_paused(&c.id);
     if let Some(init) = c.state.init.filter(|i| i.is_alive()) {
         // SAFETY: kill(2) on a pid whose identity we just checked.
         unsafe { libc::kill(init.pid, libc::SIGKILL) };

@@ -53,6 +53,20 @@ pub struct Resources {
     pub memory: Option<i64>,
     pub nano_cpus: Option<i64>,
     pub pids_limit: Option<i64>,
+    /// Memory plus swap, docker's `--memory-swap` (-1: unlimited swap).
+    #[serde(default)]
+    pub memory_swap: Option<i64>,
+    /// Soft limit (`--memory-reservation`).
+    #[serde(default)]
+    pub memory_reservation: Option<i64>,
+    #[serde(default)]
+    pub cpu_shares: Option<u64>,
+    #[serde(default)]
+    pub cpuset_cpus: Option<String>,
+    #[serde(default)]
+    pub cpuset_mems: Option<String>,
+    #[serde(default)]
+    pub blkio_weight: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]

@@ -165,6 +165,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         state.finished_at = None;
         state.exit_code = None;
     })?;
+    crate::events::container_id(&engine, id, "start", &[]);
     sync.say(&format!("started {init_pid}"));
     sync.close();
 
@@ -211,6 +212,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         st.connected.clear();
         std::mem::take(&mut st.restarting)
     });
+    crate::events::container_id(&engine, id, "die", &[("exitCode", &code.to_string())]);
     release_container(&engine, &*runtime, id);
     let networks = crate::networking::release(&engine, &container);
     if container.spec.auto_remove && !restarting.unwrap_or(false) {

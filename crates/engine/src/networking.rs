@@ -104,6 +104,7 @@ pub fn connect(
             let cfg = engine.net_config();
             for (net, att) in plugging.nets.iter().zip(attachments) {
                 network::connect(&cfg, net, att, &c.id, pid)?;
+                crate::events::network(engine, &net.name, "connect", &c.id);
             }
             if let Some(primary) = attachments.first() {
                 let nets: Vec<&Network> = plugging.nets.iter().collect();
@@ -132,6 +133,9 @@ pub fn release(engine: &Engine, c: &Container) -> Vec<String> {
         return vec![];
     };
     let networks = network::release(engine.conn(), &engine.net_config(), &c.id);
+    networks
+        .iter()
+        .for_each(|n| crate::events::network(engine, n, "disconnect", &c.id));
     for name in networks.iter().filter(|n| *n != DEFAULT_NETWORK) {
         refresh_peer_hosts(engine, name);
     }
@@ -368,7 +372,7 @@ pub fn resolv_text(c: &Container) -> String {
 
 /// Rewrites the /etc/hosts of every running container on `network`, so peers
 /// find each other by name.
-fn refresh_peer_hosts(engine: &Engine, network_name: &str) {
+pub(crate) fn refresh_peer_hosts(engine: &Engine, network_name: &str) {
     let Ok(members) = network::members(engine.conn(), network_name) else {
         return;
     };
@@ -379,7 +383,7 @@ fn refresh_peer_hosts(engine: &Engine, network_name: &str) {
 
 /// Rewrites one container's /etc/hosts in place (the file is bind-mounted, so
 /// the inode must stay).
-fn refresh_hosts(engine: &Engine, id: &str) {
+pub(crate) fn refresh_hosts(engine: &Engine, id: &str) {
     let Ok(c) = engine.container(id) else { return };
     let attachments: Vec<Attachment> = c.state.attachments().cloned().collect();
     let text = hosts_text(engine, &c, &attachments);

@@ -192,6 +192,24 @@ pub fn image_in_use(conn: &Connection, image_id: &str) -> Result<Vec<String>, St
     Ok(ids)
 }
 
+/// Gives container `id` the name `name`; the name column's unique constraint
+/// makes the second of two renames to one name fail, whatever their timing.
+pub fn rename(conn: &Connection, id: &str, name: &str) -> Result<(), StoreError> {
+    let r = conn.execute(
+        "UPDATE containers SET name = ?2 WHERE id = ?1",
+        params![id, name],
+    );
+    match r {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(StoreError::NameInUse(name.into()))
+        }
+        Ok(0) => Err(StoreError::NotFound(id.into())),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,12 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
 mod forms;
+mod lifecycle;
 mod usage;
 mod volume;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
 pub use forms::{CompletionArgs, ContainerInspectArgs, FormatArgs, ManArgs};
+pub use lifecycle::{EventsArgs, PauseArgs, RenameArgs, UpdateArgs};
 pub use usage::{DfArgs, HistoryArgs};
 pub use volume::*;
 
@@ -126,6 +128,16 @@ pub enum Command {
     /// Manage berth as a whole
     #[command(subcommand)]
     System(SystemCommand),
+    /// Pause all processes within one or more containers
+    Pause(PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(PauseArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Update the resource limits of one or more containers
+    Update(UpdateArgs),
+    /// Get real-time events from berth's journal of its own state changes
+    Events(EventsArgs),
     /// Per-container monitor (internal)
     #[command(hide = true)]
     Monitor(MonitorArgs),
@@ -203,6 +215,14 @@ pub enum ContainerCommand {
     Stop(StopArgs),
     /// Block until containers stop, then print their exit codes
     Wait(NamesArgs),
+    /// Pause all processes within one or more containers
+    Pause(PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(PauseArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Update the resource limits of one or more containers
+    Update(UpdateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -214,6 +234,8 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Display system-wide information
     Info(FormatArgs),
+    /// Get real-time events from berth's journal of its own state changes
+    Events(EventsArgs),
 }
 
 #[derive(Args, Debug)]

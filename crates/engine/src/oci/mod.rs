@@ -157,7 +157,37 @@ pub fn cgroup_limits(spec: &ContainerSpec) -> Value {
     if let Some(p) = spec.resources.pids_limit {
         r["pids"] = json!({ "limit": p });
     }
+    more_limits(&spec.resources, &mut r);
     r
+}
+
+/// The limits `update` (and the run flags of the same names) add; a container
+/// restarted after `update` gets them again from here.
+fn more_limits(res: &crate::model::Resources, r: &mut Value) {
+    let mut set = |group: &str, key: &str, v: Value| {
+        if !r[group].is_object() {
+            r[group] = json!({});
+        }
+        r[group][key] = v;
+    };
+    if let Some(s) = res.memory_swap {
+        set("memory", "swap", json!(s));
+    }
+    if let Some(m) = res.memory_reservation {
+        set("memory", "reservation", json!(m));
+    }
+    if let Some(s) = res.cpu_shares {
+        set("cpu", "shares", json!(s));
+    }
+    if let Some(c) = &res.cpuset_cpus {
+        set("cpu", "cpus", json!(c));
+    }
+    if let Some(m) = &res.cpuset_mems {
+        set("cpu", "mems", json!(m));
+    }
+    if let Some(w) = res.blkio_weight {
+        set("blockIO", "weight", json!(w));
+    }
 }
 
 fn namespaces(spec: &ContainerSpec, netns: Option<&Path>) -> Vec<Value> {
@@ -507,10 +537,16 @@ mod tests {
             memory: Some(1 << 28),
             nano_cpus: Some(1_500_000_000),
             pids_limit: Some(50),
+            cpuset_cpus: Some("0".into()),
+            memory_swap: Some(1 << 29),
+            ..Default::default()
         };
         spec.network = NetworkMode::Host;
         let c = config_for(&spec).unwrap();
         assert_eq!(c["linux"]["resources"]["cpu"]["quota"], 150000);
+        assert_eq!(c["linux"]["resources"]["cpu"]["cpus"], "0");
+        assert_eq!(c["linux"]["resources"]["memory"]["swap"], 1 << 29);
+        assert_eq!(c["linux"]["resources"]["memory"]["limit"], 1 << 28);
         assert_eq!(c["linux"]["resources"]["pids"]["limit"], 50);
         assert!(!c["linux"]["namespaces"].to_string().contains("network"));
     }

@@ -24,7 +24,12 @@ pub fn stop(engine: &Engine, c: &Container, opts: &StopOptions) -> Result<(), En
         if let Some(s) = &opts.signal {
             c.spec.stop_signal = s.clone();
         }
-        lifecycle::stop(engine, &c, opts.timeout)
+        let running = c.is_running();
+        lifecycle::stop(engine, &c, opts.timeout)?;
+        if running {
+            crate::events::container(&engine.paths.root, &c, "stop", &[]);
+        }
+        Ok(())
     })
 }
 
@@ -36,13 +41,21 @@ pub fn restart(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(
         }
         lifecycle::stop(engine, c, timeout)?;
         let c = engine.container(&c.id)?;
-        lifecycle::start(engine, &c, false, held)
+        lifecycle::start(engine, &c, false, held)?;
+        crate::events::container(&engine.paths.root, &c, "restart", &[]);
+        Ok(())
     })
 }
 
 /// Sends a signal (a name such as `TERM`, `SIGRTMIN+3`, or a number) to its init.
 pub fn kill(engine: &Engine, c: &Container, signal: &str) -> Result<(), EngineError> {
-    exclusive(engine, c, |c, _| lifecycle::kill(c, signal))
+    exclusive(engine, c, |c, _| {
+        // Recorded before the signal, so it comes before the `die` it may cause.
+        if c.is_running() && berth_runtime::signal::parse_signal(signal).is_ok() {
+            crate::events::killed(&engine.paths.root, c, signal);
+        }
+        lifecycle::kill(c, signal)
+    })
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,7 +79,11 @@ pub fn connect_network(
     network: &str,
     ip: Option<Ipv4Addr>,
 ) -> Result<(), EngineError> {
-    exclusive(engine, c, |c, _| networking::join(engine, c, network, ip))
+    exclusive(engine, c, |c, _| {
+        networking::join(engine, c, network, ip)?;
+        crate::events::network(engine, network, "connect", &c.id);
+        Ok(())
+    })
 }
 
 /// `network disconnect NET CTR` (see `networking::leave`).
@@ -75,7 +92,11 @@ pub fn disconnect_network(
     c: &Container,
     network: &str,
 ) -> Result<(), EngineError> {
-    exclusive(engine, c, |c, _| networking::leave(engine, c, network))
+    exclusive(engine, c, |c, _| {
+        networking::leave(engine, c, network)?;
+        crate::events::network(engine, network, "disconnect", &c.id);
+        Ok(())
+    })
 }
 
 /// Blocks until the container stops; returns its exit code, or `None` when it was

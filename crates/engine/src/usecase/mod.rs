@@ -22,8 +22,11 @@
 //! container, on its row as it is once the lock is held (see `crate::lock`).
 
 mod control;
+mod pause;
+mod rename;
 mod run;
 mod snapshot;
+mod update;
 
 use crate::lock::{ContainerLock, LockError};
 use crate::model::Container;
@@ -33,14 +36,18 @@ use crate::{lifecycle, Engine, EngineError};
 pub use crate::client::{attach, AttachStreams};
 pub use crate::create::{create, ContainerConfig, SystemdMode};
 pub use crate::exec::{exec, ExecOptions};
+pub use crate::limits::ResourceUpdate;
 pub use control::{
     connect_network, disconnect_network, kill, remove, restart, stop, wait, RemoveOptions,
     StopOptions,
 };
+pub use pause::{pause, refuse_if_paused, status_name, unpause};
+pub use rename::{rename, RenameError};
 pub use run::{run, start, start_attached, RunMode, RunOptions, RunOutcome};
 pub use snapshot::{
     commit, commit_as, committed_config, diff, export, mount_destinations, CommitOptions, NewImage,
 };
+pub use update::{update, UpdateError};
 
 /// Refusals of the use cases themselves (the operations they call have their own).
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +64,10 @@ pub enum UseCaseError {
     Diff(#[from] berth_image::diff::DiffError),
     #[error("exporting the container: {0}")]
     Export(#[from] berth_image::layer_writer::LayerWriteError),
+    #[error(transparent)]
+    Rename(#[from] RenameError),
+    #[error(transparent)]
+    Update(#[from] UpdateError),
 }
 
 /// Runs `op` holding `c`'s lock, on the container as it is now: read again once the

@@ -98,6 +98,7 @@ fn start_or_clean(engine: &Engine, c: &Container, attach: bool) -> Result<(), En
 /// Starts a container in the background (nothing happens if it runs already).
 pub fn start(engine: &Engine, c: &Container) -> Result<(), EngineError> {
     exclusive(engine, c, |c, held| {
+        super::pause::refuse_start_if_paused(c)?;
         lifecycle::start(engine, c, false, held)
     })
 }

@@ -1,0 +1,109 @@
+//! `pause`, `unpause`, `rename`, `update`: flags become typed requests here; the
+//! engine's use cases do the work.
+
+use crate::args::{PauseArgs, RenameArgs, UpdateArgs};
+use crate::cmd_container::for_each;
+use crate::specgen::{parse_cpus, parse_memory};
+use anyhow::Result;
+use berth_engine::usecase::{self, ResourceUpdate};
+use berth_engine::Engine;
+
+pub fn cmd_pause(engine: &Engine, a: &PauseArgs) -> Result<i32> {
+    for_each(engine, &a.containers, |engine, c| {
+        Ok(usecase::pause(engine, c)?)
+    })
+}
+
+pub fn cmd_unpause(engine: &Engine, a: &PauseArgs) -> Result<i32> {
+    for_each(engine, &a.containers, |engine, c| {
+        Ok(usecase::unpause(engine, c)?)
+    })
+}
+
+/// docker prints nothing on success.
+pub fn cmd_rename(engine: &Engine, a: &RenameArgs) -> Result<i32> {
+    let c = engine.find(&a.container)?;
+    usecase::rename(engine, &c, &a.new_name)?;
+    Ok(0)
+}
+
+pub fn cmd_update(engine: &Engine, a: &UpdateArgs) -> Result<i32> {
+    let u = resource_update(a)?;
+    for_each(engine, &a.containers, |engine, c| {
+        Ok(usecase::update(engine, c, &u)?)
+    })
+}
+
+/// docker's strings as numbers, checked before any container is touched.
+fn resource_update(a: &UpdateArgs) -> Result<ResourceUpdate> {
+    let cpus = |s: &str| match s.trim().parse::<f64>() {
+        Ok(0.0) => Ok(0),
+        _ => parse_cpus(s),
+    };
+    let swap = |s: &str| match s.trim() {
+        "-1" => Ok(-1),
+        _ => parse_memory(s),
+    };
+    Ok(ResourceUpdate {
+        memory: a.memory.as_deref().map(parse_memory).transpose()?,
+        memory_swap: a.memory_swap.as_deref().map(swap).transpose()?,
+        memory_reservation: a
+            .memory_reservation
+            .as_deref()
+            .map(parse_memory)
+            .transpose()?,
+        nano_cpus: a.cpus.as_deref().map(cpus).transpose()?,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        cpuset_mems: a.cpuset_mems.clone(),
+        pids_limit: a.pids_limit,
+        blkio_weight: a.blkio_weight.filter(|w| *w != 0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(argv: &[&str]) -> Result<super::ResourceUpdate, String> {
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        match cli.command {
+            Command::Update(a) => super::resource_update(&a).map_err(|e| e.to_string()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_become_numbers() {
+        let u = parse(&[
+            "berth",
+            "update",
+            "-m",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "-1",
+            "--cpuset-cpus",
+            "0",
+            "c1",
+        ])
+        .unwrap();
+        assert_eq!(u.memory, Some(64 << 20));
+        assert_eq!(u.memory_swap, Some(-1));
+        assert_eq!(u.nano_cpus, Some(500_000_000));
+        assert_eq!(u.pids_limit, Some(-1));
+        assert_eq!(u.cpuset_cpus.as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn restart_policy_is_not_accepted_here() {
+        let e = parse(&["berth", "update", "--restart", "always", "c1"]).unwrap_err();
+        assert!(e.contains("--restart"), "{e}");
+        let e = parse(&["berth", "update", "--memory", "1k", "c1"]).unwrap_err();
+        assert!(e.contains("too small"), "{e}");
+    }
+}
