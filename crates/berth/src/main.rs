@@ -6,6 +6,7 @@ mod archive_out;
 mod args;
 mod build;
 mod cmd_container;
+mod cmd_cp;
 mod cmd_df;
 mod cmd_history;
 mod cmd_image;
@@ -14,6 +15,7 @@ mod cmd_network;
 mod cmd_prune;
 mod cmd_registry;
 mod cmd_snapshot;
+mod cmd_stats;
 mod format;
 mod inspect;
 mod progress;
@@ -105,6 +107,11 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
             cmd_snapshot::cmd_export(e, &a)
         }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cmd_cp::cmd_cp(e, &a),
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            cmd_stats::cmd_stats(e, &a)
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => cmd_stats::cmd_top(e, &a),
         Command::Build(a) => build::cmd_build(e, &a),
         Command::Builder(BuilderCommand::Prune(a)) => build::cmd_builder_prune(e, &a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {

@@ -7,6 +7,7 @@ pub mod boot_refresh;
 pub mod bundle;
 pub mod cgroups;
 pub mod client;
+pub mod copy;
 pub mod create;
 pub mod doctor;
 pub mod exec;
@@ -27,6 +28,7 @@ pub mod paths;
 pub mod prune;
 pub mod sdbus;
 pub mod spawn;
+pub mod stats;
 pub mod store;
 pub mod usecase;
 /// Moved to the image crate, which the builder shares.
@@ -95,6 +97,8 @@ pub enum EngineError {
     UseCase(#[from] usecase::UseCaseError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Copy(#[from] copy::CopyError),
 }
 
 impl EngineError {

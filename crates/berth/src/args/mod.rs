@@ -4,8 +4,10 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
+mod files;
 mod usage;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
+pub use files::{CpArgs, StatsArgs, TopArgs};
 pub use usage::{DfArgs, HistoryArgs};
 
 /// `run`/`create --pull`: when to ask the registry for the image.
@@ -67,6 +69,12 @@ pub enum Command {
     Diff(ContainerArg),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
     /// Manage the build cache
@@ -154,6 +162,12 @@ pub enum ContainerCommand {
     Diff(ContainerArg),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
 }
 
 #[derive(Subcommand, Debug)]

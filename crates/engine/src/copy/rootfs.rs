@@ -1,0 +1,93 @@
+//! The container's root directory as a `pathrs` root, for the length of a copy.
+
+use super::CopyError;
+use crate::lock::{self, ContainerLock, LockError};
+use crate::model::Container;
+use crate::store::StoreError;
+use crate::{bundle, lifecycle, Engine, EngineError};
+use nix::mount::MsFlags;
+use pathrs::Root;
+use rustix::fs::{Mode, OFlags, CWD};
+
+pub(super) struct ContainerFs {
+    pub root: Root,
+    /// "container NAME", for messages.
+    pub place: String,
+    /// Held while a stopped container's overlay is mounted for the copy.
+    _lock: Option<ContainerLock>,
+}
+
+/// Opens `c`'s root: a running container's through its init's `/proc/PID/root`,
+/// a stopped one's overlay mounted in a private mount namespace.
+pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, EngineError> {
+    let dir = engine.paths.container_dir(&c.id);
+    let gone = || EngineError::from(StoreError::NotFound(c.name.clone()));
+    let held = match lock::lock(&c.id, &dir) {
+        Err(LockError::Gone(_)) => return Err(gone()),
+        other => other?,
+    };
+    let now = match engine.container(&c.id) {
+        Err(EngineError::Store(StoreError::NotFound(_))) => return Err(gone()),
+        other => lifecycle::reconcile_locked(engine, other?)?,
+    };
+    let place = format!("container {}", now.name);
+    if now.is_running() {
+        if let Some(root) = running_root(&now) {
+            // The handle keeps the container's mounts reachable; a stop or rm
+            // meanwhile need not wait for the copy.
+            return Ok(ContainerFs {
+                root,
+                place,
+                _lock: None,
+            });
+        }
+    }
+    private_mounts()?;
+    let rootfs = engine.paths.rootfs(&now.id);
+    for sub in ["upper", "work", "rootfs"] {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p).map_err(|source| EngineError::Io { path: p, source })?;
+    }
+    bundle::mount_overlay(engine, &now, &dir, &rootfs)?;
+    let root = Root::open(&rootfs).map_err(|e| EngineError::Io {
+        path: rootfs.clone(),
+        source: super::io_error(e),
+    })?;
+    Ok(ContainerFs {
+        root,
+        place,
+        _lock: Some(held),
+    })
+}
+
+/// The root of the container's init, if it is still the process the state names
+/// (checked after the open: a pid reused meanwhile is refused). The magic link
+/// is followed on purpose (`Root::open` would refuse it as a symlink): it leads
+/// to the container's root in the container's mount namespace.
+fn running_root(c: &Container) -> Option<Root> {
+    let init = c.state.init?;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(
+        CWD,
+        format!("/proc/{}/root", init.pid),
+        flags,
+        Mode::empty(),
+    );
+    let root = Root::from_fd(fd.ok()?);
+    init.is_alive().then_some(root)
+}
+
+/// Moves this process into a mount namespace of its own whose mounts never
+/// propagate back: the stopped container's overlay, mounted there, is seen by
+/// nobody else and goes when the process exits, whatever way it exits.
+fn private_mounts() -> Result<(), CopyError> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(CopyError::Namespace)?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .map_err(CopyError::Namespace)
+}
