@@ -23,6 +23,8 @@ mod archive;
 mod extract;
 mod plan;
 mod rootfs;
+#[cfg(test)]
+mod tests;
 
 use crate::model::Container;
 use crate::{Engine, EngineError};
@@ -227,13 +229,18 @@ fn host_state(path: &Path) -> DestState {
     }
 }
 
+/// The host directory `dir` as the root of an extraction. The user's own path is
+/// followed as given, a last symlink included (`Root::open` would refuse one).
 fn host_dir(dir: &str, dest: &str) -> Result<Root, CopyError> {
-    Root::open(dir).map_err(|e| match io_error(e) {
-        e if e.kind() == std::io::ErrorKind::NotFound => CopyError::DestinationDirMissing {
+    use rustix::fs::{Mode, OFlags, CWD};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    match rustix::fs::openat(CWD, dir, flags, Mode::empty()) {
+        Ok(fd) => Ok(Root::from_fd(fd)),
+        Err(rustix::io::Errno::NOENT) => Err(CopyError::DestinationDirMissing {
             dest: dest.to_string(),
-        },
-        e => io_at(dir, HOST, e),
-    })
+        }),
+        Err(e) => Err(io_at(dir, HOST, e.into())),
+    }
 }
 
 /// What `path` (followed inside the root) is.
