@@ -238,6 +238,39 @@ fn a_stopped_container_shows_its_image_and_its_own_changes() {
 }
 
 #[test]
+fn a_read_only_container_stays_read_only() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("f");
+    std::fs::write(&f, "x").unwrap();
+    let f = f.to_str().unwrap();
+    b.ok(&[
+        "run",
+        "-d",
+        "--read-only",
+        "--name",
+        "box",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let out = b.run(&["cp", f, "box:/etc/"]);
+    assert!(!out.status.success(), "wrote into a running read-only root");
+    assert!(stderr(&out).contains("Read-only"), "{}", stderr(&out));
+    b.ok(&["stop", "-t", "0", "box"]);
+    let out = b.run(&["cp", f, "box:/etc/"]);
+    assert!(
+        stderr(&out).contains("read-only root filesystem"),
+        "{}",
+        stderr(&out)
+    );
+    b.ok(&["cp", "box:/etc/passwd", t.path().to_str().unwrap()]);
+    b.ok(&["rm", "-f", "box"]);
+}
+
+#[test]
 fn bad_arguments_say_what_to_do() {
     let Some(b) = busybox_berth(BIN, &[]) else {
         return;

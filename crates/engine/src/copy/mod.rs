@@ -64,6 +64,8 @@ pub enum CopyError {
     ArchiveNeedsDirectory { path: String, place: String },
     #[error("a private mount namespace for the stopped container's files: {0} (berth must be single-threaded and root here)")]
     Namespace(nix::errno::Errno),
+    #[error("container {name} has a read-only root filesystem (--read-only); copy into it while it runs, to a volume or tmpfs mount")]
+    ReadOnlyRootfs { name: String },
     #[error("the copy's archive writer panicked")]
     Writer,
 }
@@ -142,6 +144,13 @@ pub fn copy_to(
     opts: CopyOptions,
 ) -> Result<u64, EngineError> {
     let fs = rootfs::open(engine, c)?;
+    // A running one's read-only root refuses writes by itself (EROFS).
+    if fs.stopped && c.spec.read_only {
+        return Err(CopyError::ReadOnlyRootfs {
+            name: c.name.clone(),
+        }
+        .into());
+    }
     let dest = in_container(dest);
     let x = ExtractOptions {
         owner: (!opts.archive).then_some((0, 0)),
@@ -200,9 +209,15 @@ fn piped(
         let producer = s.spawn(move || archive::write(source, name, writer));
         let extracted = extract::extract(dest, reader, opts, place);
         let produced = producer.join().map_err(|_| CopyError::Writer)?;
-        // The writer's own failure explains a broken stream better.
-        let n = produced?;
-        extracted.map(|()| n)
+        // Whichever side failed first tells why: a destination that refused a
+        // write (the writer then only saw a broken pipe), else the source (the
+        // extractor then only saw a cut stream).
+        match (produced, extracted) {
+            (_, Err(e)) if !matches!(e, CopyError::Stream(_)) => Err(e),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(n), Ok(())) => Ok(n),
+        }
     })
 }
 

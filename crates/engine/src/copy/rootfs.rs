@@ -13,6 +13,9 @@ pub(super) struct ContainerFs {
     pub root: Root,
     /// "container NAME", for messages.
     pub place: String,
+    /// A stopped container's root: its overlay, mounted here writable whatever
+    /// the container's `--read-only` says.
+    pub stopped: bool,
     /// Held while a stopped container's overlay is mounted for the copy.
     _lock: Option<ContainerLock>,
 }
@@ -38,6 +41,7 @@ pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, Engine
             return Ok(ContainerFs {
                 root,
                 place,
+                stopped: false,
                 _lock: None,
             });
         }
@@ -56,6 +60,7 @@ pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, Engine
     Ok(ContainerFs {
         root,
         place,
+        stopped: true,
         _lock: Some(held),
     })
 }
