@@ -238,6 +238,65 @@ fn a_stopped_container_shows_its_image_and_its_own_changes() {
 }
 
 #[test]
+fn a_stopped_containers_volumes_and_binds_take_the_copy() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let bound = t.path().join("bound");
+    let ro = t.path().join("ro");
+    std::fs::create_dir(&bound).unwrap();
+    std::fs::create_dir(&ro).unwrap();
+    let f = t.path().join("f");
+    std::fs::write(&f, "in the volume\n").unwrap();
+    let f = f.to_str().unwrap();
+    let (bv, rv) = (
+        format!("{}:/bound", bound.display()),
+        format!("{}:/ro:ro", ro.display()),
+    );
+    b.ok(&[
+        "run",
+        "--name",
+        "box",
+        "-v",
+        "vol:/data",
+        "-v",
+        &bv,
+        "-v",
+        &rv,
+        "busybox",
+        "true",
+    ]);
+    b.ok(&["cp", f, "box:/data/"]);
+    b.ok(&["cp", f, "box:/bound/"]);
+    let out = b.run(&["cp", f, "box:/ro/"]);
+    assert!(!out.status.success(), "wrote through a read-only bind");
+    assert!(!ro.join("f").exists());
+    assert_eq!(
+        std::fs::read_to_string(bound.join("f")).unwrap(),
+        "in the volume\n"
+    );
+    let seen = b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "vol:/data",
+        "busybox",
+        "cat",
+        "/data/f",
+    ]);
+    assert_eq!(seen, "in the volume");
+    // And out of the volume again, from the stopped container.
+    b.ok(&["cp", "box:/data/f", t.path().join("back").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("back")).unwrap(),
+        "in the volume\n"
+    );
+    b.ok(&["rm", "-f", "-v", "box"]);
+    let _ = b.run(&["volume", "rm", "vol"]);
+}
+
+#[test]
 fn a_read_only_container_stays_read_only() {
     let Some(b) = busybox_berth(BIN, &["tar"]) else {
         return;

@@ -12,9 +12,8 @@
 //! * a stopped container's overlay, mounted for the copy in a private mount
 //!   namespace of the calling process (so reads see the image's layers without
 //!   what the container deleted, and writes are copied up into its upper
-//!   directory), under the container's lock so that no start mounts it meanwhile.
-//!   Its volumes are not mounted there: a copy into a stopped container's volume
-//!   path lands in its own files (docker mounts the volume for the copy).
+//!   directory), with its volumes and bind mounts on it as docker mounts them for
+//!   a copy, under the container's lock so that no start mounts it meanwhile.
 //!
 //! Host paths are the user's and are followed as given, but an archive coming
 //! out of a container is extracted with the destination directory as its root.

@@ -8,6 +8,7 @@ use crate::{bundle, lifecycle, Engine, EngineError};
 use nix::mount::MsFlags;
 use pathrs::Root;
 use rustix::fs::{Mode, OFlags, CWD};
+use std::os::fd::{AsFd, AsRawFd};
 
 pub(super) struct ContainerFs {
     pub root: Root,
@@ -57,12 +58,66 @@ pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, Engine
         path: rootfs.clone(),
         source: super::io_error(e),
     })?;
+    mount_binds(engine, &now, &root)?;
     Ok(ContainerFs {
         root,
         place,
         stopped: true,
         _lock: Some(held),
     })
+}
+
+/// A stopped container's volumes and bind mounts, at their places in its root (as
+/// docker mounts them for a copy), in this process's private namespace. Each
+/// destination is resolved inside the root and mounted on through its handle's
+/// magic link, so a container's symlink there cannot move a mount onto the host's
+/// tree. A destination the container never got (it never started) is skipped.
+fn mount_binds(engine: &Engine, c: &Container, root: &Root) -> Result<(), EngineError> {
+    for b in &c.spec.binds {
+        let source = match b.volume {
+            true => engine.paths.volume_dir(&b.source).join("_data"),
+            false => std::path::PathBuf::from(&b.source),
+        };
+        let Ok(target) = root.resolve(&b.destination) else {
+            continue;
+        };
+        let target = format!("/proc/self/fd/{}", target.as_fd().as_raw_fd());
+        let mount_err = |e: nix::errno::Errno| EngineError::Mount {
+            path: b.destination.clone().into(),
+            why: format!("binding {} for the copy: {e}", source.display()),
+        };
+        let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+        nix::mount::mount(
+            Some(&source),
+            target.as_str(),
+            None::<&str>,
+            bind,
+            None::<&str>,
+        )
+        .map_err(mount_err)?;
+        if b.read_only {
+            // The old handle holds the directory under the new mount; the remount
+            // needs the mount's own root, found by resolving the path again.
+            let on_top = root
+                .resolve(&b.destination)
+                .map_err(|e| mount_err(nix::errno::Errno::from_raw(errno_of(e))))?;
+            let target = format!("/proc/self/fd/{}", on_top.as_fd().as_raw_fd());
+            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+            nix::mount::mount(
+                None::<&str>,
+                target.as_str(),
+                None::<&str>,
+                ro,
+                None::<&str>,
+            )
+            .map_err(mount_err)?;
+        }
+    }
+    Ok(())
+}
+
+fn errno_of(e: pathrs::error::Error) -> i32 {
+    super::io_error(e).raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// The root of the container's init, if it is still the process the state names
