@@ -56,6 +56,18 @@ pub fn extract(
     Ok(())
 }
 
+/// What an entry says of its inode beside its kind.
+struct Meta {
+    mode: u32,
+    owner: (u32, u32),
+    mtime: u64,
+}
+
+/// Until the entry's own mode is set, nobody else may use what is being made.
+fn private() -> std::fs::Permissions {
+    std::fs::Permissions::from_mode(0o700)
+}
+
 struct Extractor<'a> {
     dest: &'a Root,
     opts: ExtractOptions,
@@ -78,33 +90,31 @@ impl Extractor<'_> {
         entry: &mut tar::Entry<R>,
     ) -> Result<Option<u64>, CopyError> {
         let h = entry.header();
-        let kind = h.entry_type();
-        let mode = h.mode().map_err(CopyError::Stream)? & 0o7777;
-        let owner = match self.opts.owner {
-            Some(o) => o,
-            None => (
-                h.uid().map_err(CopyError::Stream)? as u32,
-                h.gid().map_err(CopyError::Stream)? as u32,
-            ),
+        let meta = Meta {
+            mode: h.mode().map_err(CopyError::Stream)? & 0o7777,
+            owner: match self.opts.owner {
+                Some(o) => o,
+                None => (
+                    h.uid().map_err(CopyError::Stream)? as u32,
+                    h.gid().map_err(CopyError::Stream)? as u32,
+                ),
+            },
+            mtime: h.mtime().unwrap_or(0),
         };
-        let mtime = h.mtime().unwrap_or(0);
         let (parent, _) = split_last(name);
         let perm = std::fs::Permissions::from_mode(0o755);
         self.dest
             .mkdir_all(&parent, &perm)
             .map_err(|e| self.io(&parent, io_error(e)))?;
         let existing = self.existing(name)?;
-        if kind == tar::EntryType::Directory {
+        if h.entry_type() == tar::EntryType::Directory {
             if existing != Some(FileType::Directory) {
                 self.remove(name, existing)?;
-                self.create(
-                    name,
-                    &InodeType::Directory(std::fs::Permissions::from_mode(0o700)),
-                )?;
+                self.create(name, &InodeType::Directory(private()))?;
             }
             let h = self.handle(name)?;
-            self.set_meta(name, &h, owner, mode)?;
-            return Ok(Some(mtime));
+            self.set_meta(name, &h, meta.owner, meta.mode)?;
+            return Ok(Some(meta.mtime));
         }
         if existing == Some(FileType::Directory) {
             return Err(CopyError::OverwriteDirectory {
@@ -113,59 +123,75 @@ impl Extractor<'_> {
             });
         }
         self.remove(name, existing)?;
+        self.non_directory(name, entry, &meta)?;
+        Ok(None)
+    }
+
+    /// Makes a file, link, FIFO or device where nothing is now.
+    fn non_directory<R: Read>(
+        &self,
+        name: &str,
+        entry: &mut tar::Entry<R>,
+        meta: &Meta,
+    ) -> Result<(), CopyError> {
+        let kind = entry.header().entry_type();
         match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let flags = OpenFlags::O_WRONLY | OpenFlags::O_EXCL | OpenFlags::O_NOFOLLOW;
-                let mut file = self
-                    .dest
-                    .create_file(name, flags, &std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| self.io(name, io_error(e)))?;
-                std::io::copy(entry, &mut file).map_err(CopyError::Stream)?;
-                let uid = Some(Uid::from_raw(owner.0));
-                rustix::fs::fchown(&file, uid, Some(Gid::from_raw(owner.1)))
-                    .and_then(|()| rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)))
-                    .and_then(|()| rustix::fs::futimens(&file, &times(mtime)))
-                    .map_err(|e| self.io(name, e.into()))?;
-            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => self.file(name, entry, meta),
             tar::EntryType::Symlink => {
                 let target = link_name(entry)?;
                 self.create(name, &InodeType::Symlink(target.into()))?;
                 let h = self.handle(name)?;
                 let flags = AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW;
-                rustix::fs::chownat(&h, "", uid(owner), gid(owner), flags)
-                    .map_err(|e| self.io(name, e.into()))?;
+                rustix::fs::chownat(&h, "", uid(meta.owner), gid(meta.owner), flags)
+                    .map_err(|e| self.io(name, e.into()))
             }
             tar::EntryType::Link => {
                 // Relative to the destination, like every other name in the archive.
                 let target = clean_entry(&link_name(entry)?)?;
-                self.create(name, &InodeType::Hardlink(target.into()))?;
+                self.create(name, &InodeType::Hardlink(target.into()))
             }
             tar::EntryType::Fifo => {
-                self.create(
-                    name,
-                    &InodeType::Fifo(std::fs::Permissions::from_mode(0o600)),
-                )?;
+                self.create(name, &InodeType::Fifo(private()))?;
                 let h = self.handle(name)?;
-                self.set_meta(name, &h, owner, mode)?;
-                set_times(&h, mtime).map_err(|e| self.io(name, e))?;
+                self.set_meta(name, &h, meta.owner, meta.mode)?;
+                set_times(&h, meta.mtime).map_err(|e| self.io(name, e))
             }
             tar::EntryType::Char | tar::EntryType::Block if self.opts.devices => {
+                let h = entry.header();
                 let dev = rustix::fs::makedev(
                     h.device_major().ok().flatten().unwrap_or(0),
                     h.device_minor().ok().flatten().unwrap_or(0),
                 );
-                let perm = std::fs::Permissions::from_mode(0o600);
                 let node = match kind {
-                    tar::EntryType::Char => InodeType::CharacterDevice(perm, dev),
-                    _ => InodeType::BlockDevice(perm, dev),
+                    tar::EntryType::Char => InodeType::CharacterDevice(private(), dev),
+                    _ => InodeType::BlockDevice(private(), dev),
                 };
                 self.create(name, &node)?;
                 let h = self.handle(name)?;
-                self.set_meta(name, &h, owner, mode)?;
+                self.set_meta(name, &h, meta.owner, meta.mode)
             }
-            _ => {} // devices onto the host, sockets, unknown kinds: skipped
+            _ => Ok(()), // devices onto the host, sockets, unknown kinds: skipped
         }
-        Ok(None)
+    }
+
+    /// A regular file, made with `O_EXCL | O_NOFOLLOW`: the descriptor written to
+    /// is the file just made, whatever is swapped in around it.
+    fn file<R: Read>(
+        &self,
+        name: &str,
+        entry: &mut tar::Entry<R>,
+        meta: &Meta,
+    ) -> Result<(), CopyError> {
+        let flags = OpenFlags::O_WRONLY | OpenFlags::O_EXCL | OpenFlags::O_NOFOLLOW;
+        let mut file = self
+            .dest
+            .create_file(name, flags, &private())
+            .map_err(|e| self.io(name, io_error(e)))?;
+        std::io::copy(entry, &mut file).map_err(CopyError::Stream)?;
+        rustix::fs::fchown(&file, uid(meta.owner), gid(meta.owner))
+            .and_then(|()| rustix::fs::fchmod(&file, Mode::from_raw_mode(meta.mode)))
+            .and_then(|()| rustix::fs::futimens(&file, &times(meta.mtime)))
+            .map_err(|e| self.io(name, e.into()))
     }
 
     /// What is at `name` now (not following a symlink there).

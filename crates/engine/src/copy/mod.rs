@@ -69,7 +69,12 @@ pub enum CopyError {
     Writer,
 }
 
-/// `cp -a` and `cp -L`.
+/// `cp -a` and `cp -L`. `-a` does what docker's reference says (the copy keeps
+/// the source's owners; without it the copy belongs to the container's root, or
+/// to the user running berth on the host). docker's daemon is known to differ
+/// from its own reference here (docker/cli#6870: it keeps the archive's owners
+/// without `-a`, and gives the copy to the container's user with it); berth
+/// follows the documented behaviour, which the issue asks for.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CopyOptions {
     /// Keep the source's owners (otherwise the copy belongs to the container's
