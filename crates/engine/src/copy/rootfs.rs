@@ -17,8 +17,22 @@ pub(super) struct ContainerFs {
     /// A stopped container's root: its overlay, mounted here writable whatever
     /// the container's `--read-only` says.
     pub stopped: bool,
-    /// Held while a stopped container's overlay is mounted for the copy.
+    /// A stopped container's overlay mount point, unmounted when the copy ends.
+    mounted: Option<std::path::PathBuf>,
+    /// Held while a stopped container's overlay is mounted for the copy; dropped
+    /// after the mount is gone (fields drop in order), so that a start waiting
+    /// for it never mounts the same upper directory while this copy's mount lives.
     _lock: Option<ContainerLock>,
+}
+
+impl Drop for ContainerFs {
+    fn drop(&mut self) {
+        if let Some(at) = &self.mounted {
+            // Detached now; the overlay itself goes when `root` closes, before
+            // the lock does.
+            let _ = nix::mount::umount2(at, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
 }
 
 /// Opens `c`'s root: a running container's through its init's `/proc/PID/root`,
@@ -43,6 +57,7 @@ pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, Engine
                 root,
                 place,
                 stopped: false,
+                mounted: None,
                 _lock: None,
             });
         }
@@ -63,6 +78,7 @@ pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, Engine
         root,
         place,
         stopped: true,
+        mounted: Some(rootfs),
         _lock: Some(held),
     })
 }
