@@ -7,6 +7,7 @@ mod args;
 mod build;
 mod cmd_completion;
 mod cmd_container;
+mod cmd_cp;
 mod cmd_df;
 mod cmd_events;
 mod cmd_history;
@@ -20,6 +21,7 @@ mod cmd_snapshot;
 mod cmd_version;
 mod cmd_volume;
 mod compat;
+mod cmd_stats;
 mod format;
 mod inspect;
 mod progress;
@@ -124,6 +126,11 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
             cmd_snapshot::cmd_export(e, &a)
         }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cmd_cp::cmd_cp(e, &a),
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            cmd_stats::cmd_stats(e, &a)
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => cmd_stats::cmd_top(e, &a),
         Command::Build(a) => build::cmd_build(e, &a),
         Command::Builder(BuilderCommand::Prune(a)) => build::cmd_builder_prune(e, &a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {

@@ -37,7 +37,7 @@ pub fn prepare(engine: &Engine, c: &Container) -> Result<Vec<Attachment>, Engine
     result
 }
 
-fn mount_overlay(
+pub(crate) fn mount_overlay(
     engine: &Engine,
     c: &Container,
     dir: &Path,

@@ -7,6 +7,7 @@ pub mod boot_refresh;
 pub mod bundle;
 pub mod cgroups;
 pub mod client;
+pub mod copy;
 pub mod create;
 pub mod doctor;
 pub mod events;
@@ -29,6 +30,7 @@ pub mod paths;
 pub mod prune;
 pub mod sdbus;
 pub mod spawn;
+pub mod stats;
 pub mod store;
 pub mod usecase;
 pub mod volumes;
@@ -100,6 +102,7 @@ pub enum EngineError {
     Lock(#[from] lock::LockError),
     #[error(transparent)]
     Volume(#[from] volumes::VolumeError),
+    Copy(#[from] copy::CopyError),
 }
 
 impl EngineError {

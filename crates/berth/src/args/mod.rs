@@ -6,11 +6,13 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 mod build;
 mod forms;
 mod lifecycle;
+mod files;
 mod usage;
 mod volume;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
 pub use forms::{CompletionArgs, ContainerInspectArgs, FormatArgs, ManArgs};
 pub use lifecycle::{EventsArgs, PauseArgs, RenameArgs, UpdateArgs};
+pub use files::{CpArgs, StatsArgs, TopArgs};
 pub use usage::{DfArgs, HistoryArgs};
 pub use volume::*;
 
@@ -73,6 +75,12 @@ pub enum Command {
     Diff(ContainerArg),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
     /// Manage the build cache
@@ -223,6 +231,12 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Update the resource limits of one or more containers
     Update(UpdateArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
 }
 
 #[derive(Subcommand, Debug)]
