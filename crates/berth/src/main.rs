@@ -13,10 +13,12 @@ mod cmd_info;
 mod cmd_network;
 mod cmd_prune;
 mod cmd_registry;
+mod cmd_runflags;
 mod cmd_snapshot;
 mod format;
 mod inspect;
 mod progress;
+mod runflags;
 mod security_opt;
 mod specgen;
 

@@ -133,6 +133,9 @@ pub struct ContainerSpec {
     /// at every start.
     #[serde(default)]
     pub connected: Vec<ConnectedNetwork>,
+    /// `--device`, `--sysctl`, `--pid`, `--log-opt`, … (docker's HostConfig extras).
+    #[serde(default)]
+    pub host_config: crate::oci::hostconfig::HostConfig,
 }
 
 /// A network joined with `network connect`.

@@ -4,8 +4,10 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
+mod runflags;
 mod usage;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
+pub use runflags::{RunFlags, RunSessionFlags};
 pub use usage::{DfArgs, HistoryArgs};
 
 /// `run`/`create --pull`: when to ask the registry for the image.
@@ -295,6 +297,8 @@ pub struct CreateArgs {
     /// When to pull the image before creating it
     #[arg(long, value_enum, value_name = "missing|always|never", default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
+    #[command(flatten)]
+    pub runflags: RunFlags,
     /// The image, then the command and its arguments
     #[arg(
         required = true,
@@ -315,6 +319,8 @@ pub struct RunArgs {
     /// Seconds --wait=ready waits before giving up
     #[arg(long = "wait-timeout", default_value = "120")]
     pub wait_timeout: u64,
+    #[command(flatten)]
+    pub session: RunSessionFlags,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -406,6 +412,9 @@ pub struct LogsArgs {
     /// Show logs before a timestamp (RFC 3339 or Unix) or relative (e.g. 42m)
     #[arg(long)]
     pub until: Option<String>,
+    /// Show extra details provided to logs (--log-opt labels=, env=)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub details: bool,
     pub container: String,
 }
 

@@ -37,7 +37,7 @@ pub use control::{
     connect_network, disconnect_network, kill, remove, restart, stop, wait, RemoveOptions,
     StopOptions,
 };
-pub use run::{run, start, start_attached, RunMode, RunOptions, RunOutcome};
+pub use run::{run, start, start_attached, OnCreated, RunMode, RunOptions, RunOutcome};
 pub use snapshot::{
     commit, commit_as, committed_config, diff, export, mount_destinations, CommitOptions, NewImage,
 };
