@@ -40,21 +40,67 @@ pub fn resolve(engine: &Engine, c: &Container, rootfs: &Path) -> Result<Resolved
             *slot = Some(namespace_of(engine, id, what).map_err(|e| oci(e.into()))?);
         }
     }
-    let extra_gids = hc
-        .group_add
-        .iter()
-        .map(|g| Ok(crate::users::resolve_user(rootfs, &format!("0:{g}"))?.gid))
-        .collect::<Result<_, EngineError>>()?;
-    if let Some(w) = hc.blkio_weight {
-        if !host_weighs_block_io() {
-            return Err(oci(HostConfigError::NoBlkioWeight(w)));
-        }
-    }
+    let extra_gids = extra_gids(rootfs, hc)?;
     Ok(Resolved {
         devices,
         joins,
         extra_gids,
     })
+}
+
+/// What the kernel here can honour, checked at create: a block I/O weight, and an
+/// OOM score adjustment below berth's own (which needs CAP_SYS_RESOURCE).
+pub fn check_host(hc: &HostConfig) -> Result<(), EngineError> {
+    let refuse = |e| Err(EngineError::Oci(OciError::HostConfig(e)));
+    if let Some(w) = hc.blkio_weight {
+        if !host_weighs_block_io() {
+            return refuse(HostConfigError::NoBlkioWeight(w));
+        }
+    }
+    if let Some(adj) = hc.oom_score_adj {
+        let own: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if adj < own && !has_sys_resource() {
+            return refuse(HostConfigError::OomScoreBelowOwn { adj, own });
+        }
+    }
+    Ok(())
+}
+
+/// Whether this process holds CAP_SYS_RESOURCE (bit 24 of CapEff).
+fn has_sys_resource() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 24) != 0)
+}
+
+/// `--group-add` as gids, names looked up in the image's /etc/group (as `-u`'s
+/// group is: `0:NAME` resolves just the group).
+fn extra_gids(rootfs: &Path, hc: &HostConfig) -> Result<Vec<u32>, EngineError> {
+    hc.group_add
+        .iter()
+        .map(|g| Ok(crate::users::resolve_user(rootfs, &format!("0:{g}"))?.gid))
+        .collect()
+}
+
+/// Adds the `--group-add` groups to a process's user (`exec`, as docker's exec
+/// gets them too).
+pub fn add_groups(
+    rootfs: &Path,
+    hc: &HostConfig,
+    user: &mut crate::users::ResolvedUser,
+) -> Result<(), EngineError> {
+    for g in extra_gids(rootfs, hc)? {
+        if !user.additional_gids.contains(&g) {
+            user.additional_gids.push(g);
+        }
+    }
+    Ok(())
 }
 
 /// /proc/PID/ns/<kind> of a running container's init.

@@ -265,9 +265,10 @@ fn read_entries(r: &mut impl Read, out: &mut Vec<LogLine>) -> io::Result<u64> {
     }
 }
 
-/// Reads a log across its rotations and follows it (`logs -f`): the current file is
-/// held open, so when the writer rotates it the rest of it is still read before the
-/// new file is.
+/// Reads a log across its rotations and follows it (`logs -f`). The file being read
+/// is held open: when the writer rotates it, the rest of it is still read through
+/// the handle, then the next newer file, found by identity among the rotated ones
+/// (so several rotations between two polls lose nothing that is still kept).
 pub struct LogReader {
     path: PathBuf,
     file: Option<File>,
@@ -277,28 +278,22 @@ pub struct LogReader {
 impl LogReader {
     /// Every entry so far, rotated files first, and a reader at their end.
     pub fn open(path: &Path) -> io::Result<(Vec<LogLine>, LogReader)> {
-        let mut lines = Vec::new();
         let mut reader = LogReader {
             path: path.to_path_buf(),
             file: None,
             pos: 0,
         };
-        // Opened before the rotated files are read: if the writer rotates meanwhile,
-        // this handle still reaches what the rotated files did not hold yet.
-        reader.file = open_existing(path)?;
-        for p in rotated_files(path) {
-            if let Some(mut f) = open_existing(&p)? {
-                if reader.file.as_ref().is_some_and(|cur| same_file(cur, &f)) {
-                    continue; // rotated after we opened it: read through the handle
-                }
-                read_entries(&mut f, &mut lines)?;
-            }
+        let mut files = log_files(path)?;
+        reader.file = files.pop();
+        let mut lines = Vec::new();
+        for mut f in files {
+            read_entries(&mut f, &mut lines)?;
         }
         lines.extend(reader.poll()?);
         Ok((lines, reader))
     }
 
-    /// The entries written since the last call, across a rotation.
+    /// The entries written since the last call, across rotations.
     pub fn poll(&mut self) -> io::Result<Vec<LogLine>> {
         let mut lines = Vec::new();
         loop {
@@ -311,18 +306,32 @@ impl LogReader {
             };
             f.seek(io::SeekFrom::Start(self.pos))?;
             self.pos += read_entries(f, &mut lines)?;
-            // Still the current file: done until more is written.
-            match open_existing(&self.path)? {
-                Some(cur) if same_file(&cur, f) => return Ok(lines),
-                None => return Ok(lines),
-                Some(_) => {
-                    // Rotated: the old handle was read to its end above (the writer
-                    // writes whole lines and moved on), go on with the new file.
-                    self.file = None;
-                }
+            let files = log_files(&self.path)?;
+            let at = files.iter().position(|o| same_file(o, f));
+            if at.is_some_and(|i| i + 1 == files.len()) || files.is_empty() {
+                return Ok(lines); // still the current file: wait for more
+            }
+            // Rotated (the writer writes whole entries, so the handle was read to
+            // its true end above): go on with the next newer file, or with the
+            // oldest kept one if ours was already dropped.
+            let next = at.map_or(0, |i| i + 1);
+            self.file = files.into_iter().nth(next);
+            self.pos = 0;
+        }
+    }
+}
+
+/// The log's files that exist now, oldest first, each once.
+fn log_files(path: &Path) -> io::Result<Vec<File>> {
+    let mut out: Vec<File> = Vec::new();
+    for p in rotated_files(path).into_iter().chain([path.to_path_buf()]) {
+        if let Some(f) = open_existing(&p)? {
+            if !out.iter().any(|o| same_file(o, &f)) {
+                out.push(f);
             }
         }
     }
+    Ok(out)
 }
 
 fn open_existing(path: &Path) -> io::Result<Option<File>> {

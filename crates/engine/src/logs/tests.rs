@@ -60,6 +60,20 @@ fn rotation_keeps_max_file_files_and_reads_in_order() {
 }
 
 #[test]
+fn one_chunk_of_many_lines_is_rotated_between_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("container.log");
+    let mut w = LogWriter::open_with(&p, &small(3), BTreeMap::new()).unwrap();
+    let chunk: String = (0..100).map(|i| format!("line {i:03}\n")).collect();
+    w.write("stdout", chunk.as_bytes()).unwrap();
+    for f in [p.clone(), rotated(&p, 1), rotated(&p, 2)] {
+        assert!(std::fs::metadata(&f).unwrap().len() <= 1024, "{f:?}");
+    }
+    let (all, _) = LogReader::open(&p).unwrap();
+    assert_eq!(all.last().unwrap().log, "line 099\n");
+}
+
+#[test]
 fn one_file_starts_over() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("container.log");
@@ -120,4 +134,23 @@ fn attrs_name_labels_and_env() {
         ]
         .into()
     );
+}
+
+#[test]
+fn follower_catches_up_over_several_rotations_between_polls() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("container.log");
+    let mut w = LogWriter::open_with(&p, &small(5), BTreeMap::new()).unwrap();
+    let (_, mut reader) = LogReader::open(&p).unwrap();
+    let mut seen = Vec::new();
+    for i in 0..200 {
+        w.write("stdout", format!("line {i:03}\n").as_bytes())
+            .unwrap();
+        if i % 30 == 29 {
+            seen.extend(reader.poll().unwrap().into_iter().map(|l| l.log));
+        }
+    }
+    seen.extend(reader.poll().unwrap().into_iter().map(|l| l.log));
+    let every: Vec<String> = (0..200).map(|i| format!("line {i:03}\n")).collect();
+    assert_eq!(seen, every);
 }

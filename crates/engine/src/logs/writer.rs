@@ -85,7 +85,7 @@ impl LogWriter {
             Sink::Journal(j) => j.send(stream, &text),
             Sink::File(f) => {
                 let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-                let mut out = String::new();
+                let mut entries = Vec::new();
                 for piece in text.split_inclusive('\n') {
                     let line = LogLine {
                         log: piece.to_string(),
@@ -93,25 +93,36 @@ impl LogWriter {
                         time: time.clone(),
                         attrs: self.attrs.clone(),
                     };
-                    out.push_str(&serde_json::to_string(&line).map_err(io::Error::other)?);
-                    out.push('\n');
+                    let mut entry = serde_json::to_string(&line).map_err(io::Error::other)?;
+                    entry.push('\n');
+                    entries.push(entry);
                 }
-                f.write(out.as_bytes())
+                f.write(&entries)
             }
         }
     }
 }
 
 impl FileSink {
-    /// Appends whole entries, rotating first when they would take the file past
-    /// max-size (a file never ends in the middle of an entry, so a reader that
-    /// finished the old file has read all of it).
-    fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        if let Some(max) = self.max_size {
-            if self.size > 0 && self.size + data.len() as u64 > max {
+    /// Appends whole entries, rotating between two entries when the next would take
+    /// the file past max-size (a file never ends in the middle of an entry, so a
+    /// reader that finished the old file has read all of it). One chunk of output
+    /// holds many lines: they are written in as few writes as the rotations allow.
+    fn write(&mut self, entries: &[String]) -> io::Result<()> {
+        let mut batch = String::new();
+        for e in entries {
+            let after = self.size + (batch.len() + e.len()) as u64;
+            if self.max_size.is_some_and(|max| after > max) && self.size + batch.len() as u64 > 0 {
+                self.append(batch.as_bytes())?;
+                batch.clear();
                 self.rotate()?;
             }
+            batch.push_str(e);
         }
+        self.append(batch.as_bytes())
+    }
+
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
         self.file.write_all(data)?;
         self.size += data.len() as u64;
         Ok(())
