@@ -5,7 +5,7 @@
 
 use berth_testkit::{stderr, Berth};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ fn log_path(b: &Berth, name: &str) -> PathBuf {
     PathBuf::from(b.ok(&["inspect", "-f", "{{.LogPath}}", name]))
 }
 
-fn rotated(path: &PathBuf, n: u32) -> PathBuf {
+fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(format!("{}.{n}", path.display()))
 }
 
