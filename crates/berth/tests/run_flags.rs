@@ -394,3 +394,196 @@ fn platform_other_than_the_hosts_is_refused() {
     };
     assert_eq!(b.sh(&["--platform", host], "echo ok"), "ok");
 }
+
+#[test]
+fn network_alias_resolves_on_the_user_network() {
+    let Some(b) = env() else { return };
+    let net = format!("rfnet{}", std::process::id());
+    b.ok(&["network", "create", &net]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        &net,
+        "--network-alias",
+        "database",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ip = b.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"]);
+    let hosts = b.ok(&["exec", "app", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{ip}\tdb database")), "{hosts}");
+    let ping = b.ok(&[
+        "exec",
+        "app",
+        "sh",
+        "-c",
+        "ping -c 1 -W 2 database | head -1",
+    ]);
+    assert!(
+        ping.contains(&format!("({ip})")),
+        "the alias names db's address: {ping}"
+    );
+    let own = b.ok(&["exec", "db", "grep", "database", "/etc/hosts"]);
+    assert!(own.starts_with(&ip), "{own}");
+    let aliases = b.ok(&[
+        "inspect",
+        "-f",
+        &format!("{{{{json .NetworkSettings.Networks.{net}.Aliases}}}}"),
+        "db",
+    ]);
+    assert_eq!(aliases, r#"["database"]"#);
+    for c in ["db", "app"] {
+        b.ok(&["rm", "-f", c]);
+    }
+    b.ok(&["network", "rm", &net]);
+}
+
+#[test]
+fn shared_and_host_namespaces() {
+    let Some(b) = env() else { return };
+    b.ok(&["run", "-d", "--name", "ipcowner", "busybox", "sleep", "300"]);
+    let owner_ipc = b.ok(&["exec", "ipcowner", "readlink", "/proc/self/ns/ipc"]);
+    let joined = b.sh(
+        &["--ipc", "container:ipcowner"],
+        "readlink /proc/self/ns/ipc",
+    );
+    assert_eq!(joined, owner_ipc);
+    assert_ne!(b.sh(&[], "readlink /proc/self/ns/ipc"), owner_ipc);
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(b.sh(&["--uts", "host"], "hostname"), host_name.trim());
+    let host_uts = std::fs::read_link("/proc/self/ns/uts").unwrap();
+    assert_eq!(
+        b.sh(&["--uts", "host"], "readlink /proc/self/ns/uts"),
+        host_uts.to_string_lossy()
+    );
+    // A private cgroup namespace shows the container's cgroup as its root.
+    let own = b.sh(
+        &["--cgroupns", "private"],
+        "grep -c ':/$' /proc/self/cgroup; wc -l < /proc/self/cgroup",
+    );
+    let counts: Vec<&str> = own.lines().collect();
+    assert_eq!(counts[0], counts[1], "every hierarchy at its root: {own}");
+}
+
+#[test]
+fn memory_swap_reaches_the_cgroup_and_oom_kill_disable_says_where_it_works() {
+    let Some(b) = env() else { return };
+    let memsw = Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+    if !memsw.exists() {
+        return; // cgroup v2 or no swap accounting: the limit has no file to show
+    }
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sw",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "sw"]);
+    let dir = Path::new("/sys/fs/cgroup/memory/berth").join(&id);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read("memory.memsw.limit_in_bytes").trim(), "134217728");
+    // libcontainer never writes memory.oom_control: refused rather than ignored.
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-m",
+        "64m",
+        "--oom-kill-disable",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("--runtime runc"), "{}", stderr(&out));
+    if berth_testkit::require_root_and(&["runc"]) {
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "nokill",
+            "--runtime",
+            "runc",
+            "-m",
+            "64m",
+            "--oom-kill-disable",
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+        let id = b.ok(&["inspect", "-f", "{{.Id}}", "nokill"]);
+        let control = Path::new("/sys/fs/cgroup/memory/berth")
+            .join(&id)
+            .join("memory.oom_control");
+        let control = std::fs::read_to_string(control).unwrap();
+        assert!(control.contains("oom_kill_disable 1"), "{control}");
+    }
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--memory-swap",
+        "32m",
+        "-m",
+        "64m",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("is below --memory"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn without_sig_proxy_a_signal_stops_the_client_not_the_container() {
+    let Some(b) = env() else { return };
+    let mut client = b
+        .command(&[
+            "run",
+            "--name",
+            "np",
+            "--sig-proxy=false",
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while b.run(&["inspect", "-f", "{{.State.Running}}", "np"]).stdout != b"true\n" {
+        assert!(std::time::Instant::now() < deadline, "np never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on the berth client this test started and has not reaped.
+    unsafe { libc::kill(client.id() as i32, libc::SIGTERM) };
+    let status = client.wait().unwrap();
+    assert!(!status.success());
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Running}}", "np"]),
+        "true",
+        "not proxied"
+    );
+}

@@ -160,7 +160,7 @@ pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, Engin
     let mut spec = spec_from_config(req, &config, &id)?;
     spec.image_id = image_id.clone();
     crate::hostresolve::name_to_ids(engine, &mut spec.host_config)?;
-    crate::hostresolve::check_host(&spec.host_config)?;
+    crate::hostresolve::check_host(&spec)?;
     match &spec.network {
         NetworkMode::Container(other) => {
             let target = engine.find(other)?;

@@ -48,10 +48,26 @@ pub fn resolve(engine: &Engine, c: &Container, rootfs: &Path) -> Result<Resolved
     })
 }
 
-/// What the kernel here can honour, checked at create: a block I/O weight, and an
-/// OOM score adjustment below berth's own (which needs CAP_SYS_RESOURCE).
-pub fn check_host(hc: &HostConfig) -> Result<(), EngineError> {
+/// What the kernel and runtime here can honour, checked at create: a block I/O
+/// weight, an OOM score adjustment below berth's own (which needs
+/// CAP_SYS_RESOURCE), and disabling the OOM killer (cgroup v1 only, and
+/// libcontainer 0.7 never writes it: it hard-codes `disable_oom_killer: false`).
+pub fn check_host(spec: &crate::model::ContainerSpec) -> Result<(), EngineError> {
+    let hc = &spec.host_config;
     let refuse = |e| Err(EngineError::Oci(OciError::HostConfig(e)));
+    if hc.oom_kill_disable {
+        let v1 = Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists();
+        if !v1 {
+            return refuse(HostConfigError::OomKillDisable(
+                "cgroup v2 has no switch to turn the OOM killer off",
+            ));
+        }
+        if spec.runtime.is_empty() {
+            return refuse(HostConfigError::OomKillDisable(
+                "berth's built-in runtime (libcontainer) does not apply it; run with --runtime runc",
+            ));
+        }
+    }
     if let Some(w) = hc.blkio_weight {
         if !host_weighs_block_io() {
             return refuse(HostConfigError::NoBlkioWeight(w));
@@ -101,6 +117,17 @@ pub fn add_groups(
         }
     }
     Ok(())
+}
+
+/// A peer's names in /etc/hosts on `network`: its name, and its `--network-alias`
+/// names on the network they were given for (its primary one), as docker scopes
+/// them. berth has no DNS server: peers find each other through /etc/hosts.
+pub fn names_on(peer: &Container, network: &str) -> String {
+    let mut names = vec![peer.name.clone()];
+    if peer.spec.network.name() == network {
+        names.extend(peer.spec.host_config.network_aliases.iter().cloned());
+    }
+    names.join(" ")
 }
 
 /// /proc/PID/ns/<kind> of a running container's init.

@@ -29,6 +29,8 @@ pub enum HostConfigError {
     ReservationAboveLimit { reservation: i64, memory: i64 },
     #[error("--blkio-weight {0}: this host's kernel has no block I/O weight (no blkio.weight or blkio.bfq.weight, io.weight or io.bfq.weight in the container's cgroup); drop the flag")]
     NoBlkioWeight(u16),
+    #[error("--oom-kill-disable: {0}")]
+    OomKillDisable(&'static str),
     #[error("--oom-score-adj {adj}: lowering it below berth's own ({own}) needs CAP_SYS_RESOURCE, which berth does not have on this host; give {own} or more")]
     OomScoreBelowOwn { adj: i32, own: i32 },
 }
