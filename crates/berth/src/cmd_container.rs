@@ -335,9 +335,19 @@ pub fn cmd_attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
             a.container
         );
     }
+    let keys = a
+        .detach_keys
+        .as_deref()
+        .map(berth_engine::detachkeys::parse)
+        .transpose()?;
     Ok(with_own_streams(
         !a.no_stdin && c.spec.open_stdin,
-        |streams| usecase::attach(engine, &c.id, c.spec.tty, streams),
+        |mut streams| {
+            if keys.is_some() {
+                streams.detach_keys = keys;
+            }
+            usecase::attach(engine, &c.id, c.spec.tty, streams)
+        },
     )?)
 }
 

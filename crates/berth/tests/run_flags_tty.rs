@@ -113,3 +113,19 @@ fn bad_detach_keys_are_refused() {
     assert_eq!(out.status.code(), Some(125));
     assert!(berth_testkit::stderr(&out).contains("ctrl-<value>"));
 }
+
+#[test]
+fn attach_detaches_with_its_keys_and_the_container_runs_on() {
+    let Some(b) = env() else { return };
+    b.ok(&["run", "-dit", "--name", "a", "busybox", "sh"]);
+    let (code, out) = in_pty(
+        &b,
+        "attach --detach-keys ctrl-a,d a",
+        "a",
+        b"echo att-$((3*3))\n\x01d",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(running(&b, "a"), "true");
+    wait_for_log(&b, "a", "att-9");
+    b.ok(&["rm", "-f", "a"]);
+}

@@ -52,7 +52,7 @@ impl LogWriter {
                 attrs,
             }),
             LogDriver::Journald => Ok(LogWriter {
-                sink: Sink::Journal(Journal::connect(c, &attrs)?),
+                sink: Sink::Journal(Journal::connect(Path::new(JOURNAL_SOCKET), c, &attrs)?),
                 attrs,
             }),
         }
@@ -149,9 +149,13 @@ impl FileSink {
 }
 
 impl Journal {
-    fn connect(c: &Container, attrs: &BTreeMap<String, String>) -> io::Result<Journal> {
+    fn connect(
+        socket_path: &Path,
+        c: &Container,
+        attrs: &BTreeMap<String, String>,
+    ) -> io::Result<Journal> {
         let socket = UnixDatagram::unbound()?;
-        socket.connect(JOURNAL_SOCKET)?;
+        socket.connect(socket_path)?;
         let mut fields = Vec::new();
         let short = &c.id[..12.min(c.id.len())];
         for (k, v) in [
@@ -217,6 +221,39 @@ fn journal_name(k: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn journal_entries_carry_the_container_and_its_attrs() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("socket");
+        let journal = UnixDatagram::bind(&path).unwrap();
+        let c = Container {
+            id: "0123456789abcdef".into(),
+            name: "web".into(),
+            image_id: String::new(),
+            created: String::new(),
+            spec: Default::default(),
+            state: Default::default(),
+        };
+        let attrs: BTreeMap<String, String> = [("tier".to_string(), "a".to_string())].into();
+        let j = Journal::connect(&path, &c, &attrs).unwrap();
+        j.send("stderr", "oops\nsecond\n").unwrap();
+        let mut buf = [0u8; 4096];
+        let n = journal.recv(&mut buf).unwrap();
+        let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+        for field in [
+            "CONTAINER_ID=0123456789ab\n",
+            "CONTAINER_ID_FULL=0123456789abcdef\n",
+            "CONTAINER_NAME=web\n",
+            "TIER=a\n",
+            "PRIORITY=3\n",
+            "MESSAGE=oops\n",
+        ] {
+            assert!(first.contains(field), "{field:?} in {first:?}");
+        }
+        let n = journal.recv(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).contains("MESSAGE=second\n"));
+    }
 
     #[test]
     fn journal_fields_use_the_native_format() {
