@@ -55,7 +55,15 @@ pub fn parse(spec: &str) -> Result<(String, String), SysctlError> {
         .split_once('=')
         .ok_or_else(|| SysctlError::Syntax(spec.into()))?;
     let key = k.trim().replace('/', ".");
-    if key.is_empty() || key.split('.').any(str::is_empty) {
+    // The runtime writes /proc/sys/<key with dots as slashes>: a component that is
+    // empty (`..` after the slashes became dots) or holds anything but a plain name
+    // could lead elsewhere in /proc/sys.
+    let plain = |c: &str| {
+        !c.is_empty()
+            && c.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+    };
+    if !key.split('.').all(plain) {
         return Err(SysctlError::Syntax(spec.into()));
     }
     owner(&key).ok_or_else(|| SysctlError::NotNamespaced(key.clone()))?;
@@ -119,6 +127,15 @@ mod tests {
         }
         assert!(matches!(parse("net.ipv4"), Err(SysctlError::Syntax(_))));
         assert!(matches!(parse("net..x=1"), Err(SysctlError::Syntax(_))));
+        // A key that climbs out of net/ in /proc/sys.
+        assert!(matches!(
+            parse("net.ipv4/../../kernel/modprobe=/tmp/x"),
+            Err(SysctlError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse("net.ipv4.ip forward=1"),
+            Err(SysctlError::Syntax(_))
+        ));
     }
 
     #[test]
