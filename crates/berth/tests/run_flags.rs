@@ -108,6 +108,10 @@ fn sysctls_that_would_change_the_host_are_refused() {
             "not a namespaced kernel parameter",
         ),
         (
+            vec!["--sysctl", "net.ipv4/../../kernel/core_pattern=|/tmp/pwn"],
+            "invalid --sysctl",
+        ),
+        (
             vec!["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"],
             "shares the network namespace (--network host)",
         ),
