@@ -354,6 +354,14 @@ fn attach_stdout_only_drops_stderr() {
     let out = b.run(&["run", "-d", "-a", "stdout", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("-a and -d"));
+    // -a stdin: the container's stdin is open and fed, as with -i.
+    let out = berth_testkit::output_with_input(
+        b.command(&[
+            "run", "--rm", "-a", "stdin", "-a", "stdout", "busybox", "tr", "a-z", "A-Z",
+        ]),
+        "piped\n",
+    );
+    assert_eq!(stdout(&out), "PIPED\n", "{}", stderr(&out));
 }
 
 #[test]
