@@ -476,6 +476,18 @@ fn shared_and_host_namespaces() {
     );
     assert_eq!(joined, owner_ipc);
     assert_ne!(b.sh(&[], "readlink /proc/self/ns/ipc"), owner_ipc);
+    // --ipc host comes with the host's /dev/shm, as docker's does.
+    let note = format!("/dev/shm/berth-runflags-{}", std::process::id());
+    std::fs::write(&note, "from-host").unwrap();
+    let seen = b.sh_output(&["--ipc", "host"], &format!("cat {note}"));
+    let private = b.sh_output(&[], &format!("cat {note}"));
+    std::fs::remove_file(&note).unwrap();
+    assert_eq!(stdout(&seen), "from-host", "{}", stderr(&seen));
+    assert_ne!(
+        private.status.code(),
+        Some(0),
+        "a private /dev/shm is the container's own"
+    );
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(b.sh(&["--uts", "host"], "hostname"), host_name.trim());
     let host_uts = std::fs::read_link("/proc/self/ns/uts").unwrap();

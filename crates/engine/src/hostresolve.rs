@@ -41,10 +41,16 @@ pub fn resolve(engine: &Engine, c: &Container, rootfs: &Path) -> Result<Resolved
         }
     }
     let extra_gids = extra_gids(rootfs, hc)?;
+    // `--ipc host` shares the host's /dev/shm too, as docker does. With
+    // `container:X` only the IPC namespace is shared (SysV IPC, POSIX message
+    // queues): X's /dev/shm is a mount inside X's mount namespace, which cannot be
+    // bound from here (docker keeps it on the host to share it).
+    let shm_source = (hc.ipc == NamespaceMode::Host).then(|| PathBuf::from("/dev/shm"));
     Ok(Resolved {
         devices,
         joins,
         extra_gids,
+        shm_source,
     })
 }
 

@@ -144,6 +144,8 @@ pub struct Resolved {
     pub joins: Joins,
     /// `--group-add` as gids.
     pub extra_gids: Vec<u32>,
+    /// `--ipc host`: the host's /dev/shm, shared with its IPC namespace.
+    pub shm_source: Option<std::path::PathBuf>,
 }
 
 /// Writes the settings into an OCI config built for the rest of the spec.
@@ -188,7 +190,9 @@ pub fn apply(config: &mut Value, hc: &HostConfig, resolved: &Resolved) {
             }
         }
     }
-    if let Some(size) = hc.shm_size {
+    if let Some(source) = &resolved.shm_source {
+        share_shm(config, source);
+    } else if let Some(size) = hc.shm_size {
         set_shm_size(config, size);
     }
     if hc.uts == NamespaceMode::Host {
@@ -203,6 +207,17 @@ pub fn apply(config: &mut Value, hc: &HostConfig, resolved: &Resolved) {
     }
     if !hc.annotations.is_empty() {
         config["annotations"] = json!(hc.annotations);
+    }
+}
+
+/// The host's IPC namespace comes with its POSIX shared memory, as docker does:
+/// /dev/shm becomes a bind of the host's.
+fn share_shm(config: &mut Value, source: &std::path::Path) {
+    let Some(mounts) = config["mounts"].as_array_mut() else {
+        return;
+    };
+    for m in mounts.iter_mut().filter(|m| m["destination"] == "/dev/shm") {
+        *m = json!({"destination": "/dev/shm", "type": "bind", "source": source, "options": ["rbind", "rprivate", "nosuid", "nodev", "noexec"]});
     }
 }
 
@@ -275,6 +290,24 @@ mod tests {
         assert_eq!(c["process"]["oomScoreAdj"], 500);
         assert_eq!(c["process"]["user"]["additionalGids"], json!([10, 27]));
         assert_eq!(c["linux"]["resources"]["devices"][1]["major"], 10);
+    }
+
+    #[test]
+    fn host_ipc_binds_the_hosts_shm() {
+        let mut c = base();
+        let hc = HostConfig {
+            ipc: NamespaceMode::Host,
+            shm_size: Some(1 << 20),
+            ..Default::default()
+        };
+        let resolved = Resolved {
+            shm_source: Some("/dev/shm".into()),
+            ..Default::default()
+        };
+        apply(&mut c, &hc, &resolved);
+        assert_eq!(c["mounts"][0]["type"], "bind");
+        assert_eq!(c["mounts"][0]["source"], "/dev/shm");
+        assert!(!c["linux"]["namespaces"].to_string().contains("ipc"));
     }
 
     #[test]
