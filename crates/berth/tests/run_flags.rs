@@ -611,3 +611,21 @@ fn without_sig_proxy_a_signal_stops_the_client_not_the_container() {
         "not proxied"
     );
 }
+
+#[test]
+fn systemd_mode_keeps_its_own_pid_and_cgroup_namespaces() {
+    let Some(b) = env() else { return };
+    for flags in [["--pid", "host"], ["--cgroupns", "host"]] {
+        let mut args = vec!["create", "--systemd", "always"];
+        args.extend(flags);
+        args.extend(["busybox", "sh"]);
+        let out = b.run(&args);
+        assert_eq!(out.status.code(), Some(125), "{flags:?}");
+        assert!(
+            stderr(&out).contains("cannot be used in systemd mode"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(b.all_ids().is_empty());
+}
