@@ -68,6 +68,7 @@ fn with_own_streams<T>(stdin: bool, f: impl FnOnce(AttachStreams) -> T) -> T {
         stdout: &mut out,
         stderr: &mut err,
         forward_signals: true,
+        detach_keys: berth_engine::detachkeys::parse(berth_engine::detachkeys::DEFAULT).ok(),
     })
 }
 
@@ -80,7 +81,12 @@ fn pulled_config(engine: &Engine, a: &CreateArgs) -> Result<ContainerConfig> {
 }
 
 pub fn cmd_create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
-    let c = usecase::create(engine, &pulled_config(engine, a)?)?;
+    let config = pulled_config(engine, a)?;
+    let cid = crate::cmd_runflags::cidfile(a.runflags.cidfile.as_deref())?;
+    let c = usecase::create(engine, &config)?;
+    if let Some(cid) = cid {
+        cid.write(&c.id)?;
+    }
     println!("{}", c.id);
     Ok(0)
 }
@@ -94,22 +100,29 @@ pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         }
         Some(other) => bail!("--wait={other:?} is not supported: use --wait=ready"),
     };
-    let config = pulled_config(engine, &a.create)?;
+    let detach_keys = crate::cmd_runflags::check(a)?;
+    let mut config = pulled_config(engine, &a.create)?;
+    config.open_stdin |= crate::cmd_runflags::wants_stdin(a);
+    let on_created = crate::cmd_runflags::on_created(crate::cmd_runflags::cidfile(
+        a.create.runflags.cidfile.as_deref(),
+    )?);
     let outcome = if a.detach {
         usecase::run(
             engine,
             RunOptions {
                 config,
                 mode: RunMode::Detach { wait_ready },
+                on_created,
             },
         )?
     } else {
-        with_own_streams(a.create.interactive, |streams| {
+        crate::cmd_runflags::with_session_streams(a, detach_keys, |streams| {
             usecase::run(
                 engine,
                 RunOptions {
                     config,
                     mode: RunMode::Attach(streams),
+                    on_created,
                 },
             )
         })?
@@ -322,9 +335,19 @@ pub fn cmd_attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
             a.container
         );
     }
+    let keys = a
+        .detach_keys
+        .as_deref()
+        .map(berth_engine::detachkeys::parse)
+        .transpose()?;
     Ok(with_own_streams(
         !a.no_stdin && c.spec.open_stdin,
-        |streams| usecase::attach(engine, &c.id, c.spec.tty, streams),
+        |mut streams| {
+            if keys.is_some() {
+                streams.detach_keys = keys;
+            }
+            usecase::attach(engine, &c.id, c.spec.tty, streams)
+        },
     )?)
 }
 

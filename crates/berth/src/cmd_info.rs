@@ -4,7 +4,7 @@ use crate::args::*;
 use crate::cmd_image::print_inspect;
 use crate::inspect::{container_json, image_json};
 use anyhow::{bail, Result};
-use berth_engine::logs::{read_from, LogLine};
+use berth_engine::logs::{LogLine, LogReader};
 use berth_engine::Engine;
 use chrono::{DateTime, Utc};
 use std::io::Write;
@@ -93,30 +93,31 @@ pub fn cmd_logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
                 .map_err(|_| anyhow::anyhow!("invalid --tail {n:?}: give a number or \"all\""))?,
         ),
     };
-    let (mut lines, mut offset) = read_from(&path, 0)?;
+    crate::runflags::logs::readable(&c)?;
+    let print = |lines: &[LogLine]| print_lines(lines, a.timestamps, a.details);
+    // Across the rotated files, oldest first; the reader follows rotations.
+    let (mut lines, mut reader) = LogReader::open(&path)?;
     lines.retain(|l| in_window(l, since, until));
     if let Some(n) = tail {
         let skip = lines.len().saturating_sub(n);
         lines.drain(..skip);
     }
-    print_lines(&lines, a.timestamps);
+    print(&lines);
     if !a.follow {
         return Ok(0);
     }
     loop {
         let running = engine.find(&c.id).map(|c| c.is_running()).unwrap_or(false);
-        let (more, next) = read_from(&path, offset)?;
-        offset = next;
-        let more: Vec<_> = more
+        let more: Vec<_> = reader
+            .poll()?
             .into_iter()
             .filter(|l| in_window(l, since, until))
             .collect();
-        print_lines(&more, a.timestamps);
+        print(&more);
         if !running && more.is_empty() {
             // One more read after seeing it stopped: the monitor may have written the
             // last lines just before recording the exit.
-            let (last, _) = read_from(&path, offset)?;
-            print_lines(&last, a.timestamps);
+            print(&reader.poll()?);
             return Ok(0);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -130,14 +131,14 @@ fn in_window(l: &LogLine, since: Option<DateTime<Utc>>, until: Option<DateTime<U
     since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u)
 }
 
-fn print_lines(lines: &[LogLine], timestamps: bool) {
+fn print_lines(lines: &[LogLine], timestamps: bool, details: bool) {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     for l in lines {
-        let text = if timestamps {
-            format!("{} {}", l.time, l.log)
-        } else {
-            l.log.clone()
+        let text = match (timestamps, details) {
+            (false, false) => l.log.clone(),
+            (true, false) => format!("{} {}", l.time, l.log),
+            (_, true) => crate::runflags::logs::with_details(l, timestamps),
         };
         let _ = if l.stream == "stderr" {
             err.write_all(text.as_bytes())

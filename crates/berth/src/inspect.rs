@@ -85,7 +85,7 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
         .iter()
         .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
         .collect();
-    json!({
+    let mut v = json!({
         "Id": c.id,
         "Created": c.created,
         "Path": s.args.first().cloned().unwrap_or_default(),
@@ -150,7 +150,9 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "StopTimeout": s.stop_timeout,
             "Systemd": s.systemd,
         },
-    })
+    });
+    crate::runflags::inspect::extend(&mut v, s);
+    v
 }
 
 /// `HostConfig.SecurityOpt` as docker shows it: a custom seccomp profile by its

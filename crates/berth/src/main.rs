@@ -17,14 +17,16 @@ mod cmd_lifecycle;
 mod cmd_network;
 mod cmd_prune;
 mod cmd_registry;
+mod cmd_runflags;
 mod cmd_snapshot;
+mod cmd_stats;
 mod cmd_version;
 mod cmd_volume;
 mod compat;
-mod cmd_stats;
 mod format;
 mod inspect;
 mod progress;
+mod runflags;
 mod security_opt;
 mod specgen;
 

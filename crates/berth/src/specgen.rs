@@ -128,19 +128,24 @@ pub fn container_config(
             .iter()
             .map(|u| parse_ulimit(u))
             .collect::<Result<_>>()?,
-        resources: Resources {
-            memory: a.memory.as_deref().map(parse_memory).transpose()?,
-            nano_cpus: a.cpus.as_deref().map(parse_cpus).transpose()?,
-            pids_limit: a.pids_limit.filter(|p| *p > 0),
-            ..Default::default()
-        },
-        labels: a.label.iter().map(|l| label(l)).collect::<Result<_>>()?,
+        resources: crate::runflags::resources(
+            &a.runflags,
+            Resources {
+                memory: a.memory.as_deref().map(parse_memory).transpose()?,
+                nano_cpus: a.cpus.as_deref().map(parse_cpus).transpose()?,
+                pids_limit: a.pids_limit.filter(|p| *p > 0),
+                ..Default::default()
+            },
+        )?,
+        labels: labels(a)?,
         runtime: a.runtime.clone(),
         systemd: systemd.unwrap_or_default(),
         volumes_from,
         volume_requests,
+        host_config: crate::runflags::host_config(&a.runflags)?,
         ..network
     };
+    check_aliases(&config)?;
     // Refused now, before an image is pulled for a container that cannot be made.
     berth_engine::create::check_network_values(&config)?;
     Ok(config)
@@ -241,6 +246,28 @@ pub fn systemd_mode(s: &str) -> Result<SystemdMode> {
         "false" => SystemdMode::Never,
         other => bail!("invalid --systemd {other:?}: use auto, always or false"),
     })
+}
+
+/// `--label-file` entries, then `-l` ones (which win).
+fn labels(a: &CreateArgs) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for f in &a.runflags.label_file {
+        out.extend(crate::runflags::label_file(f)?);
+    }
+    for l in &a.label {
+        out.push(label(l)?);
+    }
+    Ok(out)
+}
+
+/// `--network-alias` names the container on a user network, as docker's does.
+fn check_aliases(c: &ContainerConfig) -> Result<()> {
+    let user_network =
+        matches!(&c.network, Some(NetworkMode::Network(n)) if n != berth_net::DEFAULT_NETWORK);
+    if !c.host_config.network_aliases.is_empty() && !user_network {
+        bail!("--network-alias is supported only on user networks (berth network create NAME, then --network NAME), not on --network {}", c.network.as_ref().map(|n| n.name()).unwrap_or_else(|| "bridge".into()));
+    }
+    Ok(())
 }
 
 /// `-l KEY=VALUE` (`KEY` alone is an empty value).

@@ -98,6 +98,7 @@ fn write_bundle(
     let user = resolve_user(rootfs, &c.spec.user)?;
     ensure_workdir(rootfs, &c.spec.workdir, &user)?;
     let host = HostFacts::from_host(c.spec.privileged);
+    let resolved = crate::hostresolve::resolve(engine, c, rootfs)?;
     let notify = notify_socket_path(engine, &c.id);
     let (manager, os_release, journald) = (
         dir.join("container-manager"),
@@ -122,6 +123,7 @@ fn write_bundle(
         host: &host,
         systemd,
         netns: netns.as_deref(),
+        resolved: &resolved,
     })?;
     // It holds the container's environment (-e values): root's alone. Compact, as
     // docker and podman write it: with docker's seccomp profile a pretty one is

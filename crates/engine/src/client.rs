@@ -104,6 +104,9 @@ pub struct AttachStreams<'a> {
     /// forwarded to the container and window size changes resize its terminal.
     /// Blocks those signals for the calling thread while attached.
     pub forward_signals: bool,
+    /// With a terminal: the key sequence that detaches (`--detach-keys`), leaving
+    /// the container running.
+    pub detach_keys: Option<Vec<u8>>,
 }
 
 /// Attaches to a running container's monitor; returns the container's exit code.
@@ -137,7 +140,11 @@ fn relay(
         stdout,
         stderr,
         forward_signals,
+        detach_keys,
     } = streams;
+    let mut detach = detach_keys
+        .filter(|k| tty && !k.is_empty() && stdin.is_some())
+        .map(crate::detachkeys::DetachFilter::new);
     let sigfd = match forward_signals {
         true => Some(proxied_signals(tty).map_err(std::io::Error::other)?),
         false => None,
@@ -176,7 +183,18 @@ fn relay(
                 stdin = None;
                 Frame::StdinEof
             } else {
-                Frame::Stdin(buf[..n].to_vec())
+                use crate::detachkeys::Filtered;
+                match detach.as_mut().map(|d| d.feed(&buf[..n])) {
+                    None => Frame::Stdin(buf[..n].to_vec()),
+                    Some(Filtered::Forward(data)) => Frame::Stdin(data),
+                    Some(Filtered::Detach(before)) => {
+                        let _ = Frame::Stdin(before).write_to(&mut stream);
+                        // Hanging up without StdinEof leaves the container and its
+                        // terminal as they are (docker prints the same notice).
+                        let _ = writeln!(stderr, "\r\nread escape sequence\r");
+                        return Ok(Some(0));
+                    }
+                }
             };
             let _ = frame.write_to(&mut stream);
         }
@@ -298,6 +316,7 @@ mod tests {
                 stdout: &mut out,
                 stderr: &mut err,
                 forward_signals: false,
+                detach_keys: None,
             },
         )
         .unwrap();
@@ -341,6 +360,7 @@ mod tests {
             stdout: &mut out,
             stderr: &mut err,
             forward_signals: false,
+            detach_keys: None,
         };
         assert_eq!(relay(client, false, streams).unwrap(), Some(READER_GONE));
         drop(monitor);

@@ -76,6 +76,8 @@ pub struct ContainerConfig {
     /// Options and labels for named volumes this container makes on first use
     /// (`--mount type=volume,volume-opt=…,volume-label=…`).
     pub volume_requests: Vec<(String, crate::volumes::VolumeRequest)>,
+    /// `--device`, `--sysctl`, `--pid`, `--log-opt`, … (docker's HostConfig extras).
+    pub host_config: oci::hostconfig::HostConfig,
 }
 
 /// When a container runs systemd the way it expects (`--systemd`).
@@ -162,6 +164,8 @@ pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, Engin
     let id = random_id();
     let mut spec = spec_from_config(req, &config, &id)?;
     spec.image_id = image_id.clone();
+    crate::hostresolve::name_to_ids(engine, &mut spec.host_config)?;
+    crate::hostresolve::check_host(&spec)?;
     match &spec.network {
         NetworkMode::Container(other) => {
             let target = engine.find(other)?;
@@ -252,6 +256,9 @@ fn spec_from_config(
         SystemdMode::Never => false,
     };
     let stop_signal = stop_signal_of(req, image, systemd)?;
+    req.host_config
+        .check(systemd, &network, &req.resources)
+        .map_err(oci::OciError::from)?;
     if systemd {
         refuse_cgroup_mounts(req)?;
     }
@@ -276,7 +283,7 @@ fn spec_from_config(
         image: req.image.clone(),
         image_id: String::new(),
         hostname,
-        domainname: String::new(),
+        domainname: req.host_config.domainname.clone().unwrap_or_default(),
         args,
         entrypoint,
         cmd,
@@ -313,6 +320,7 @@ fn spec_from_config(
         net,
         connected: vec![],
         volumes_from: vec![],
+        host_config: req.host_config.clone(),
     })
 }
 
@@ -449,7 +457,11 @@ fn network_options(
 ) -> Result<NetworkOptions, CreateError> {
     let mut publish = req.publish.clone();
     if req.publish_all {
-        for exposed in image.exposed_ports().clone().unwrap_or_default() {
+        let exposed_ports = image.exposed_ports().clone().unwrap_or_default();
+        for exposed in exposed_ports
+            .into_iter()
+            .chain(req.host_config.expose.clone())
+        {
             let (port, proto) = exposed.split_once('/').unwrap_or((&exposed, "tcp"));
             if proto != "sctp" && !publish.iter().any(|p| p.container_port.to_string() == port) {
                 publish.extend(berth_net::parse_publish(&format!("{port}/{proto}"))?);

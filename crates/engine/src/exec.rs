@@ -95,7 +95,8 @@ fn write_process(
     opts: &ExecOptions,
 ) -> Result<std::path::PathBuf, EngineError> {
     let rootfs = engine.paths.rootfs(&c.id);
-    let user = resolve_user(&rootfs, opts.user.as_deref().unwrap_or(&c.spec.user))?;
+    let mut user = resolve_user(&rootfs, opts.user.as_deref().unwrap_or(&c.spec.user))?;
+    crate::hostresolve::add_groups(&rootfs, &c.spec.host_config, &mut user)?;
     let mut env = oci::container_env(&c.spec, &user);
     oci::override_env(&mut env, &opts.env);
     if c.spec.systemd {

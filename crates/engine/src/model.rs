@@ -170,6 +170,9 @@ pub struct ContainerSpec {
     /// `--volumes-from` as given (`CONTAINER[:ro|rw]`), for `inspect`.
     #[serde(default)]
     pub volumes_from: Vec<String>,
+    /// `--device`, `--sysctl`, `--pid`, `--log-opt`, … (docker's HostConfig extras).
+    #[serde(default)]
+    pub host_config: crate::oci::hostconfig::HostConfig,
 }
 
 /// A network joined with `network connect`.

@@ -170,10 +170,11 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     sync.close();
 
     let log_path = engine.paths.log_file(id);
-    let mut log = LogWriter::open(&log_path).map_err(|source| EngineError::Io {
-        path: log_path.clone(),
-        source,
-    })?;
+    let mut log =
+        LogWriter::for_container(&log_path, &container).map_err(|source| EngineError::Io {
+            path: log_path.clone(),
+            source,
+        })?;
     // Until the container exits the monitor only relays: close the database (it is
     // reopened for the exit). The loop gives back startup memory once the container
     // has run for a while, not before: a short-lived one would only fault it back.

@@ -320,14 +320,23 @@ pub fn shared_netns(engine: &Engine, c: &Container) -> Result<Option<PathBuf>, E
 /// /etc/hosts for a container: its own address and names, peers on its user
 /// networks, and `--add-host` entries. `attachments` puts its primary first.
 pub fn hosts_text(engine: &Engine, c: &Container, attachments: &[Attachment]) -> String {
-    let names = vec![c.spec.hostname.clone(), c.name.clone()];
+    let mut names = vec![c.spec.hostname.clone(), c.name.clone()];
+    names.extend(c.spec.host_config.network_aliases.iter().cloned());
     let own = attachments.first().map(|a| (a.ip, names.as_slice()));
     let peers: Vec<(Ipv4Addr, String)> = attachments
         .iter()
         .filter(|a| a.network != DEFAULT_NETWORK)
-        .flat_map(|a| network::members(engine.conn(), &a.network).unwrap_or_default())
-        .filter(|(id, _)| *id != c.id)
-        .filter_map(|(id, ip)| engine.container(&id).ok().map(|p| (ip, p.name)))
+        .flat_map(|a| {
+            let members = network::members(engine.conn(), &a.network).unwrap_or_default();
+            members
+                .into_iter()
+                .map(|(id, ip)| (a.network.as_str(), id, ip))
+        })
+        .filter(|(_, id, _)| *id != c.id)
+        .filter_map(|(net, id, ip)| {
+            let p = engine.container(&id).ok()?;
+            Some((ip, crate::hostresolve::names_on(&p, net)))
+        })
         .collect();
     let extra = extra_hosts(&c.spec.net.add_hosts, attachments.first());
     match (&c.spec.network, own) {

@@ -4,15 +4,17 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
+mod files;
 mod forms;
 mod lifecycle;
-mod files;
+mod runflags;
 mod usage;
 mod volume;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
+pub use files::{CpArgs, StatsArgs, TopArgs};
 pub use forms::{CompletionArgs, ContainerInspectArgs, FormatArgs, ManArgs};
 pub use lifecycle::{EventsArgs, PauseArgs, RenameArgs, UpdateArgs};
-pub use files::{CpArgs, StatsArgs, TopArgs};
+pub use runflags::{RunFlags, RunSessionFlags};
 pub use usage::{DfArgs, HistoryArgs};
 pub use volume::*;
 
@@ -384,6 +386,8 @@ pub struct CreateArgs {
     /// When to pull the image before creating it
     #[arg(long, value_enum, value_name = "missing|always|never", default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
+    #[command(flatten)]
+    pub runflags: RunFlags,
     /// The image, then the command and its arguments
     #[arg(
         required = true,
@@ -404,6 +408,8 @@ pub struct RunArgs {
     /// Seconds --wait=ready waits before giving up
     #[arg(long = "wait-timeout", default_value = "120")]
     pub wait_timeout: u64,
+    #[command(flatten)]
+    pub session: RunSessionFlags,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -495,6 +501,9 @@ pub struct LogsArgs {
     /// Show logs before a timestamp (RFC 3339 or Unix) or relative (e.g. 42m)
     #[arg(long)]
     pub until: Option<String>,
+    /// Show extra details provided to logs (--log-opt labels=, env=)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub details: bool,
     pub container: String,
 }
 
@@ -561,6 +570,9 @@ pub struct AttachArgs {
     /// Do not attach STDIN
     #[arg(long = "no-stdin", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
     pub no_stdin: bool,
+    /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     pub container: String,
 }
 

@@ -65,6 +65,7 @@ fn run_attached(
         stdout: &mut out,
         stderr: &mut err,
         forward_signals: false,
+        detach_keys: None,
     };
     let exit_code = usecase::start_attached(engine, c, streams)?;
     if exit_code != 0 {

@@ -1,10 +1,14 @@
 //! User intent (`ContainerSpec`) → OCI runtime config.json. Pure functions over the
 //! spec plus a few host facts, so the whole mapping is unit-tested without root.
 
+pub mod devices;
+pub mod hostconfig;
 pub mod mount_flag;
 pub mod mounts;
+pub mod namespaces;
 pub mod seccomp;
 pub mod security;
+pub mod sysctls;
 pub mod systemd;
 
 use crate::model::{ContainerSpec, NetworkMode, Ulimit};
@@ -27,6 +31,8 @@ pub enum OciError {
     },
     #[error("--ulimit {0}: unknown limit; use one of core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack")]
     UnknownUlimit(String),
+    #[error(transparent)]
+    HostConfig(#[from] hostconfig::HostConfigError),
     #[error("generated OCI config is invalid: {0}")]
     Invalid(String),
 }
@@ -55,6 +61,8 @@ pub struct BundleInputs<'a> {
     pub systemd: Option<systemd::SystemdFiles<'a>>,
     /// `--network container:…`: the network namespace to join.
     pub netns: Option<&'a Path>,
+    /// Devices, namespaces to join and extra groups, resolved on the host.
+    pub resolved: &'a hostconfig::Resolved,
 }
 
 const RLIMITS: [(&str, u32); 15] = [
@@ -158,6 +166,7 @@ pub fn cgroup_limits(spec: &ContainerSpec) -> Value {
         r["pids"] = json!({ "limit": p });
     }
     more_limits(&spec.resources, &mut r);
+    spec.host_config.add_limits(&mut r);
     r
 }
 
@@ -340,6 +349,7 @@ pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
         systemd::apply(&mut config, inputs.id, files, &user_mounts);
         systemd::hold_v1_controllers(&mut config, inputs.id, &inputs.host.cgroups);
     }
+    hostconfig::apply(&mut config, &spec.host_config, inputs.resolved);
     // Whatever we write must parse as a spec. Deserialised from a borrow: cloning
     // the config (hundreds of syscall names with docker's profile) cost as much again.
     <oci_spec::runtime::Spec as serde::Deserialize>::deserialize(&config)
@@ -413,6 +423,7 @@ mod tests {
             bind_sources: &[],
             systemd: None,
             netns: None,
+            resolved: &Default::default(),
             host: &host,
         })
     }

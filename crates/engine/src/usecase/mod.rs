@@ -43,7 +43,7 @@ pub use control::{
 };
 pub use pause::{pause, refuse_if_paused, status_name, unpause};
 pub use rename::{rename, RenameError};
-pub use run::{run, start, start_attached, RunMode, RunOptions, RunOutcome};
+pub use run::{run, start, start_attached, OnCreated, RunMode, RunOptions, RunOutcome};
 pub use snapshot::{
     commit, commit_as, committed_config, diff, export, mount_destinations, CommitOptions, NewImage,
 };

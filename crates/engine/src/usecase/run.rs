@@ -12,7 +12,13 @@ use std::time::Duration;
 pub struct RunOptions<'a> {
     pub config: ContainerConfig,
     pub mode: RunMode<'a>,
+    /// Called with the new container's id before it starts (`--cidfile`); an error
+    /// removes the container again.
+    pub on_created: Option<OnCreated<'a>>,
 }
+
+/// See [`RunOptions::on_created`].
+pub type OnCreated<'a> = Box<dyn FnOnce(&str) -> Result<(), EngineError> + 'a>;
 
 /// What `run` does once the container is created.
 pub enum RunMode<'a> {
@@ -46,6 +52,12 @@ pub fn run(engine: &Engine, opts: RunOptions) -> Result<RunOutcome, EngineError>
         }
     );
     let c = create(engine, &opts.config)?;
+    if let Some(created) = opts.on_created {
+        if let Err(e) = created(&c.id) {
+            let _ = lifecycle::remove_files(engine, &c, true);
+            return Err(e);
+        }
+    }
     if wants_ready && !c.spec.systemd {
         let _ = lifecycle::remove_files(engine, &c, true);
         return Err(UseCaseError::WaitReadyNeedsSystemd.into());
