@@ -364,11 +364,12 @@ mod tests {
             "-it",
             "--net",
             "--systemd=false",
+            "-c",
             "-p",
         ] {
             assert!(is_run_flag(yes), "{yes}");
         }
-        for no in ["hello", "--bogus", "-x", "-", "--", "-c"] {
+        for no in ["hello", "--bogus", "-x", "-", "--", "-z"] {
             assert!(!is_run_flag(no), "{no}");
         }
     }

@@ -68,10 +68,7 @@ pub enum EngineError {
         error: berth_image::inroot::InRootError,
     },
     #[error("the image's VOLUME {path:?} is refused: {why}; rebuild the image with an absolute, plain path")]
-    ImageVolume {
-        path: String,
-        why: String,
-    },
+    ImageVolume { path: String, why: String },
     #[error(transparent)]
     Paths(#[from] paths::PathsError),
     #[error(transparent)]
@@ -82,10 +79,7 @@ pub enum EngineError {
         source: std::io::Error,
     },
     #[error("mounting the container filesystem at {path}: {why}")]
-    Mount {
-        path: PathBuf,
-        why: String,
-    },
+    Mount { path: PathBuf, why: String },
     #[error("{0}: {1}")]
     Sys(&'static str, nix::errno::Errno),
     #[error("{0}")]
@@ -95,22 +89,13 @@ pub enum EngineError {
     #[error("you cannot remove a running container {0}: stop it first (berth stop {0}) or force removal (berth rm -f {0})")]
     RemoveRunning(String),
     #[error("the container's monitor exited before reporting: {message} (its log: {log})")]
-    MonitorLost {
-        message: String,
-        log: PathBuf,
-    },
+    MonitorLost { message: String, log: PathBuf },
     #[error("{message}")]
-    StartFailed {
-        code: i32,
-        message: String,
-    },
+    StartFailed { code: i32, message: String },
     #[error(transparent)]
     Net(#[from] berth_net::NetError),
     #[error("{why}\n{diagnosis}")]
-    NotReady {
-        why: String,
-        diagnosis: String,
-    },
+    NotReady { why: String, diagnosis: String },
     #[error(transparent)]
     Create(#[from] create::CreateError),
     #[error(transparent)]

@@ -52,7 +52,7 @@ pub struct RunFlags {
     #[arg(long = "memory-reservation")]
     pub memory_reservation: Option<String>,
     /// CPU shares (relative weight)
-    #[arg(long = "cpu-shares")]
+    #[arg(short = 'c', long = "cpu-shares")]
     pub cpu_shares: Option<u64>,
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus")]
