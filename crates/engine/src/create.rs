@@ -71,6 +71,13 @@ pub struct ContainerConfig {
     /// `berth_net::dns` when the spec is built, not before: whether host-gateway has a
     /// meaning depends on the network mode, which is only settled then.
     pub add_hosts: Vec<String>,
+    /// `--restart`; refused with `auto_remove` unless `no`.
+    pub restart: crate::restart::RestartPolicy,
+    /// `--init`, with the host init to use (resolved at create), if given.
+    pub init: bool,
+    pub init_path: Option<String>,
+    /// `--health-*` (`["NONE"]` for `--no-healthcheck`), merged over the image's.
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 /// When a container runs systemd the way it expects (`--systemd`).
@@ -157,6 +164,24 @@ pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, Engin
     let id = random_id();
     let mut spec = spec_from_config(req, &config, &id)?;
     spec.image_id = image_id.clone();
+    let image_health = engine
+        .images
+        .blobs
+        .read(&image_id)
+        .ok()
+        .and_then(|b| crate::health::HealthConfig::from_image_config(&b));
+    spec.healthcheck =
+        crate::health::HealthConfig::merged(req.healthcheck.as_ref(), image_health.as_ref());
+    if req.restart.name != crate::restart::PolicyName::No && req.auto_remove {
+        return Err(crate::restart::RestartError::WithAutoRemove.into());
+    }
+    spec.restart = req.restart;
+    if req.init {
+        if spec.systemd {
+            return Err(crate::init::InitError::WithSystemd.into());
+        }
+        spec.init = Some(crate::init::resolve(req.init_path.as_deref())?);
+    }
     match &spec.network {
         NetworkMode::Container(other) => {
             let target = engine.find(other)?;
@@ -296,6 +321,9 @@ fn spec_from_config(
         systemd,
         net,
         connected: vec![],
+        restart: Default::default(),
+        init: None,
+        healthcheck: None,
     })
 }
 

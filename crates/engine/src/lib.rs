@@ -3,6 +3,7 @@
 //! and attach live here, over the shared SQLite state store.
 
 pub mod attach;
+pub mod boot;
 pub mod boot_refresh;
 pub mod bundle;
 pub mod cgroups;
@@ -12,7 +13,9 @@ pub mod doctor;
 pub mod exec;
 mod exec_relay;
 pub mod freezer;
+pub mod health;
 pub mod inherit;
+pub mod init;
 pub mod lifecycle;
 pub mod lock;
 pub mod logs;
@@ -25,6 +28,7 @@ pub mod notify;
 pub mod oci;
 pub mod paths;
 pub mod prune;
+pub mod restart;
 pub mod sdbus;
 pub mod spawn;
 pub mod store;
@@ -95,6 +99,12 @@ pub enum EngineError {
     UseCase(#[from] usecase::UseCaseError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Restart(#[from] restart::RestartError),
+    #[error(transparent)]
+    Init(#[from] init::InitError),
+    #[error(transparent)]
+    Health(#[from] health::HealthError),
 }
 
 impl EngineError {

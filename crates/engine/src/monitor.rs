@@ -157,7 +157,10 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         record_failure(&engine, id, &e);
         return Err(e);
     }
+    let started = std::time::Instant::now();
     engine.update_state(id, |state| {
+        crate::health::reset(state, container.spec.healthcheck.as_ref());
+        state.restart_pending = false;
         state.status = Status::Running;
         state.boot = container.spec.systemd.then_some(BootState::Starting);
         state.boot_status = None;
@@ -190,6 +193,11 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         stdin: StdinQueue::default(),
         exit: None,
         notify,
+        health: container
+            .spec
+            .healthcheck
+            .clone()
+            .map(|h| crate::health::Probe::new(id, h)),
     };
     let code = lp.run(&listener, &sigfd);
     let mut clients = std::mem::take(&mut lp.clients);
@@ -211,6 +219,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         st.connected.clear();
         std::mem::take(&mut st.restarting)
     });
+    let restart_command = matches!(restarting, Ok(true));
     release_container(&engine, &*runtime, id);
     let networks = crate::networking::release(&engine, &container);
     if container.spec.auto_remove && !restarting.unwrap_or(false) {
@@ -226,14 +235,19 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     }
     clients.retain(Client::owed);
     crate::networking::remove_veths(&engine, &container);
-    let _ = engine.update_state(id, |st| {
-        st.monitor = None;
+    let ran_for = started.elapsed();
+    let again = engine.update_state(id, |st| {
         st.network = None;
         st.connected.clear();
+        // Ends the monitor's record unless the policy restarts the container.
+        crate::restart::plan(&container.spec.restart, st, code, ran_for, restart_command)
     });
     crate::networking::remove_networks_when_idle(&engine, &networks);
     drop(engine);
     clients::deliver_rest(clients);
+    if let Ok(Some(delay)) = again {
+        crate::restart::wait_and_restart(id, delay);
+    }
     Ok(())
 }
 
@@ -324,6 +338,7 @@ struct Loop<'a> {
     clients: Vec<Client>,
     stdin: StdinQueue,
     exit: Option<i32>,
+    health: Option<crate::health::Probe>,
 }
 
 #[derive(Clone, Copy)]
@@ -352,10 +367,17 @@ impl Loop<'_> {
                 crate::memory::release_startup_memory();
                 released = std::time::Instant::now();
             }
+            if let Some(h) = &mut self.health {
+                h.tick();
+            }
             let (mut fds, sources) = self.poll_set(listener, sigfd);
             // Wake at least every few seconds so the release above also happens
-            // after a burst of output.
-            match poll(&mut fds, PollTimeout::from(5000u16)) {
+            // after a burst of output; and when a healthcheck is due.
+            let wake = self
+                .health
+                .as_ref()
+                .map_or(5000, |h| (h.wait().as_millis() as u64 + 1).min(5000) as u16);
+            match poll(&mut fds, PollTimeout::from(wake)) {
                 Ok(0) => continue,
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -515,7 +537,11 @@ impl Loop<'_> {
                     self.exit = Some(exit_code_for_signal(self.systemd, sig))
                 }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
-                Ok(_) => {}
+                Ok(status) => {
+                    if let (Some(h), Some(pid)) = (&mut self.health, status.pid()) {
+                        h.reaped(pid.as_raw());
+                    }
+                }
             }
         }
     }

@@ -4,8 +4,10 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod build;
+mod restart;
 mod usage;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
+pub use restart::{BootArgs, RestartArgs};
 pub use usage::{DfArgs, HistoryArgs};
 
 /// `run`/`create --pull`: when to ask the registry for the image.
@@ -163,6 +165,10 @@ pub enum SystemCommand {
     Prune(ImagePruneArgs),
     /// Show disk usage: images, containers, volumes, build cache
     Df(DfArgs),
+    /// Start the containers whose restart policy brings them back at boot (always, unless-stopped)
+    Boot(BootArgs),
+    /// Install and enable a systemd unit that runs `berth system boot` at boot
+    InstallBootUnit(BootArgs),
 }
 
 #[derive(Args, Debug)]
@@ -295,6 +301,8 @@ pub struct CreateArgs {
     /// When to pull the image before creating it
     #[arg(long, value_enum, value_name = "missing|always|never", default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
+    #[command(flatten)]
+    pub restart: RestartArgs,
     /// The image, then the command and its arguments
     #[arg(
         required = true,

@@ -42,7 +42,15 @@ pub fn restart(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(
 
 /// Sends a signal (a name such as `TERM`, `SIGRTMIN+3`, or a number) to its init.
 pub fn kill(engine: &Engine, c: &Container, signal: &str) -> Result<(), EngineError> {
-    exclusive(engine, c, |c, _| lifecycle::kill(c, signal))
+    exclusive(engine, c, |c, _| {
+        // docker's ExitOnNext: SIGKILL or the stop signal ends the restarts.
+        let sig = berth_runtime::signal::parse_signal(signal)?;
+        let stop_sig = berth_runtime::signal::parse_signal(&c.spec.stop_signal).ok();
+        if c.is_running() && (sig == libc::SIGKILL || Some(sig) == stop_sig) {
+            crate::restart::mark_stopped_by_user(engine, &c.id, false)?;
+        }
+        lifecycle::kill(c, signal)
+    })
 }
 
 #[derive(Debug, Clone, Copy, Default)]
