@@ -213,7 +213,11 @@ fn exec_monitor(id: &str, lock: &crate::lock::ContainerLock) -> std::io::Error {
         let flags = libc::fcntl(fd, libc::F_GETFD);
         libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
     }
+    // The same argv[0] as the first monitor: tools that find monitors by their
+    // command line (`berth monitor ID`) still do.
+    let arg0 = std::env::args_os().next().unwrap_or_else(|| "berth".into());
     std::process::Command::new("/proc/self/exe")
+        .arg0(arg0)
         .arg("monitor")
         .arg(id)
         // The first start's sync pipe is closed: nobody waits for reports now.
