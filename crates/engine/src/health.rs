@@ -236,6 +236,9 @@ pub struct Probe {
     started: Instant,
     next: Instant,
     running: Option<(i32, Instant)>,
+    /// A check ended since the monitor last asked: the pages forking and reaping
+    /// touched are given back before the monitor sleeps for an interval.
+    finished: bool,
 }
 
 impl Probe {
@@ -247,6 +250,7 @@ impl Probe {
             config,
             started: now,
             running: None,
+            finished: false,
         }
     }
 
@@ -283,10 +287,16 @@ impl Probe {
         }
     }
 
+    /// Whether a check ended since the last call.
+    pub fn take_finished(&mut self) -> bool {
+        std::mem::take(&mut self.finished)
+    }
+
     /// The monitor reaped `pid`: if it was the check, the next one is scheduled.
     pub fn reaped(&mut self, pid: i32) {
         if self.running.is_some_and(|(p, _)| p == pid) {
             self.running = None;
+            self.finished = true;
             self.next = Instant::now() + self.config.next_wait(self.started.elapsed());
         }
     }
@@ -347,16 +357,12 @@ pub fn from_flags(
         }
         *slot = v as u64;
     }
-    let retries = match retries.unwrap_or(0) {
-        r if r < 0 || r > i64::from(u32::MAX) => {
-            return Err(HealthError::Value {
-                flag: "--health-retries",
-                value: r.to_string(),
-                why: "give a count ≥ 0".into(),
-            })
-        }
-        r => r as u32,
-    };
+    let r = retries.unwrap_or(0);
+    let retries = u32::try_from(r).map_err(|_| HealthError::Value {
+        flag: "--health-retries",
+        value: r.to_string(),
+        why: "give a count ≥ 0".into(),
+    })?;
     Ok(Some(HealthConfig {
         test: cmd
             .map(|c| vec!["CMD-SHELL".into(), c.into()])

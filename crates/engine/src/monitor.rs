@@ -2,7 +2,9 @@
 //! subreaper, no async runtime (libcontainer forks without exec). It prepares the
 //! bundle, creates and starts the container through the runtime, holds its stdio or
 //! pty master, writes the log, serves the attach socket, and on exit records the exit
-//! code, tears everything down and honours `--rm`.
+//! code, tears everything down and honours `--rm`. With a restart policy that asks
+//! for it, it then waits the back-off and executes itself again as a fresh monitor
+//! (see `restart`); it runs the healthcheck at each interval (see `health`).
 //!
 //! The monitor never blocks on anyone: clients and the container's input are
 //! written as they take it, with bounded queues (see [`clients`] for what a client
@@ -363,7 +365,8 @@ impl Loop<'_> {
             }
             // Before going to sleep, give back the pages the last wake-up touched
             // (at most once a second, so a chatty container pays little for it).
-            if released.elapsed() >= std::time::Duration::from_secs(1) {
+            let checked = self.health.as_mut().is_some_and(|h| h.take_finished());
+            if checked || released.elapsed() >= std::time::Duration::from_secs(1) {
                 crate::memory::release_startup_memory();
                 released = std::time::Instant::now();
             }
