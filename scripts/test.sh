@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(runc busybox-static tar bsdutils make libseccomp-dev pkg-config python3 debootstrap iproute2 nftables util-linux openssh-client gcc libc6-dev docker-registry skopeo apache2-utils curl ca-certificates podman docker.io procps)
+packages=(runc busybox-static tini tar bsdutils make libseccomp-dev pkg-config python3 debootstrap iproute2 nftables util-linux openssh-client gcc libc6-dev docker-registry skopeo apache2-utils curl ca-certificates podman docker.io procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

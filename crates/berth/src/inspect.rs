@@ -91,10 +91,10 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
         "Path": s.args.first().cloned().unwrap_or_default(),
         "Args": s.args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": berth_engine::usecase::status_name(c),
+            "Status": if restarting(c) { "restarting" } else { berth_engine::usecase::status_name(c) },
             "Running": st.status == Status::Running,
             "Paused": berth_engine::usecase::status_name(c) == "paused",
-            "Restarting": false, "OOMKilled": false,
+            "Restarting": restarting(c), "OOMKilled": false,
             "Dead": false,
             "Pid": st.init.map(|p| p.pid).unwrap_or(0),
             "ExitCode": st.exit_code.unwrap_or(0),
@@ -103,6 +103,7 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "Boot": st.boot.map(|b| b.as_str()),
             "BootStatus": st.boot_status,
             "FinishedAt": st.finished_at.clone().unwrap_or_else(|| zero.into()),
+            "Health": st.health,
         },
         "Image": c.image_id,
         "ResolvConfPath": engine.paths.container_dir(&c.id).join("resolv.conf"),
@@ -119,6 +120,8 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "VolumesFrom": if s.volumes_from.is_empty() { Value::Null } else { json!(s.volumes_from) },
             "NetworkMode": s.network.name(),
             "AutoRemove": s.auto_remove,
+            "RestartPolicy": {"Name": s.restart.name.as_str(), "MaximumRetryCount": s.restart.max_retries},
+            "Init": s.init.is_some(),
             "Privileged": s.privileged,
             "ReadonlyRootfs": s.read_only,
             "CapAdd": s.cap_add, "CapDrop": s.cap_drop,
@@ -149,6 +152,7 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
             "StopSignal": s.stop_signal,
             "StopTimeout": s.stop_timeout,
             "Systemd": s.systemd,
+            "Healthcheck": s.healthcheck,
         },
     });
     crate::runflags::inspect::extend(&mut v, s);
@@ -214,21 +218,34 @@ fn network_settings(c: &Container) -> Value {
     })
 }
 
+/// Exited, and its monitor about to start it again (docker's "restarting").
+fn restarting(c: &Container) -> bool {
+    berth_engine::lifecycle::restart_pending(c)
+}
+
 pub fn status_text(c: &Container) -> String {
     match c.state.status {
         Status::Running => {
             let since = c.state.started_at.as_deref().unwrap_or("");
             let up = format!("Up {}", human_duration(seconds_since(since)));
-            let up = if berth_engine::usecase::status_name(c) == "paused" {
-                format!("{up} (Paused)")
-            } else {
-                up
+            let up = match &c.state.health {
+                _ if berth_engine::usecase::status_name(c) == "paused" => format!("{up} (Paused)"),
+                Some(h) if h.status == berth_engine::health::HealthStatus::Starting => {
+                    format!("{up} (health: starting)")
+                }
+                Some(h) => format!("{up} ({})", h.status.as_str()),
+                None => up,
             };
             match c.state.boot {
                 Some(b) => format!("{up} ({})", b.as_str()),
                 None => up,
             }
         }
+        Status::Exited if restarting(c) => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code.unwrap_or(0),
+            human_duration(seconds_since(c.state.finished_at.as_deref().unwrap_or("")))
+        ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code.unwrap_or(0),

@@ -5,6 +5,7 @@
 mod archive_out;
 mod args;
 mod build;
+mod cmd_boot;
 mod cmd_completion;
 mod cmd_container;
 mod cmd_cp;
@@ -153,6 +154,8 @@ fn dispatch(command: Command) -> Result<i32> {
         }
         Command::System(SystemCommand::Df(a)) => cmd_df::cmd_system_df(e, &a),
         Command::Info(a) => cmd_version::cmd_info(e, &a),
+        Command::System(SystemCommand::Boot(_)) => cmd_boot::cmd_boot(e),
+        Command::System(SystemCommand::InstallBootUnit(_)) => cmd_boot::cmd_install_boot_unit(e),
         Command::Doctor(a) => cmd_info::cmd_doctor(e, &a),
         Command::Container(ContainerCommand::Prune(a)) => cmd_prune::cmd_container_prune(e, &a),
         Command::Image(ImageCommand::Prune(a)) => cmd_prune::cmd_image_prune(e, &a),

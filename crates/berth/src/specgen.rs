@@ -143,12 +143,51 @@ pub fn container_config(
         volumes_from,
         volume_requests,
         host_config: crate::runflags::host_config(&a.runflags)?,
+        restart: a
+            .restart
+            .restart
+            .as_deref()
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or_default(),
+        init: a.restart.init,
+        init_path: a.restart.init_path.clone(),
+        healthcheck: healthcheck(&a.restart)?,
         ..network
     };
     check_aliases(&config)?;
     // Refused now, before an image is pulled for a container that cannot be made.
     berth_engine::create::check_network_values(&config)?;
     Ok(config)
+}
+
+/// `--health-*` and `--no-healthcheck`; durations in Go's syntax, as docker's.
+fn healthcheck(a: &crate::args::RestartArgs) -> Result<Option<berth_engine::health::HealthConfig>> {
+    let duration =
+        |flag: &'static str, v: &Option<String>| -> Result<(&'static str, Option<i64>)> {
+            let parsed = v
+                .as_deref()
+                .map(|t| {
+                    berth_dockerfile::instructions::parse_go_duration(t).map_err(|why| {
+                        anyhow::anyhow!(
+                            "invalid {flag} {t:?}: {why}; write it like 30s, 1m30s or 500ms"
+                        )
+                    })
+                })
+                .transpose()?;
+            Ok((flag, parsed))
+        };
+    Ok(berth_engine::health::from_flags(
+        a.no_healthcheck,
+        a.health_cmd.as_deref(),
+        [
+            duration("--health-interval", &a.health_interval)?,
+            duration("--health-timeout", &a.health_timeout)?,
+            duration("--health-start-period", &a.health_start_period)?,
+            duration("--health-start-interval", &a.health_start_interval)?,
+        ],
+        a.health_retries,
+    )?)
 }
 
 /// The network flags: `--network`, `-p`, `-P`, `--ip`, `--mac-address`, `--dns*`,

@@ -78,6 +78,13 @@ pub struct ContainerConfig {
     pub volume_requests: Vec<(String, crate::volumes::VolumeRequest)>,
     /// `--device`, `--sysctl`, `--pid`, `--log-opt`, … (docker's HostConfig extras).
     pub host_config: oci::hostconfig::HostConfig,
+    /// `--restart`; refused with `auto_remove` unless `no`.
+    pub restart: crate::restart::RestartPolicy,
+    /// `--init`, with the host init to use (resolved at create), if given.
+    pub init: bool,
+    pub init_path: Option<String>,
+    /// `--health-*` (`["NONE"]` for `--no-healthcheck`), merged over the image's.
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 /// When a container runs systemd the way it expects (`--systemd`).
@@ -166,6 +173,24 @@ pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, Engin
     spec.image_id = image_id.clone();
     crate::hostresolve::name_to_ids(engine, &mut spec.host_config)?;
     crate::hostresolve::check_host(&spec)?;
+    let image_health = engine
+        .images
+        .blobs
+        .read(&image_id)
+        .ok()
+        .and_then(|b| crate::health::HealthConfig::from_image_config(&b));
+    spec.healthcheck =
+        crate::health::HealthConfig::merged(req.healthcheck.as_ref(), image_health.as_ref());
+    if req.restart.name != crate::restart::PolicyName::No && req.auto_remove {
+        return Err(crate::restart::RestartError::WithAutoRemove.into());
+    }
+    spec.restart = req.restart;
+    if req.init {
+        if spec.systemd {
+            return Err(crate::init::InitError::WithSystemd.into());
+        }
+        spec.init = Some(crate::init::resolve(req.init_path.as_deref())?);
+    }
     match &spec.network {
         NetworkMode::Container(other) => {
             let target = engine.find(other)?;
@@ -321,6 +346,9 @@ fn spec_from_config(
         connected: vec![],
         volumes_from: vec![],
         host_config: req.host_config.clone(),
+        restart: Default::default(),
+        init: None,
+        healthcheck: None,
     })
 }
 

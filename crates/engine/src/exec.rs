@@ -342,6 +342,93 @@ pub fn exec_capture(
     Ok((wait_exit(pid), out))
 }
 
+/// Runs a healthcheck's command in the container: (exit code, its stdout and
+/// stderr as one text, at most `limit` bytes kept), or `None` when it did not end
+/// within `timeout` (it is killed then, as docker kills a check that times out).
+pub fn exec_probe(
+    engine: &Engine,
+    c: &Container,
+    args: &[String],
+    timeout: std::time::Duration,
+    limit: usize,
+) -> Result<Option<(i32, String)>, EngineError> {
+    let opts = ExecOptions {
+        args: args.to_vec(),
+        ..Default::default()
+    };
+    let process_json = write_process(engine, c, &opts)?;
+    let runtime = engine.runtime(&c.spec.runtime)?;
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| EngineError::Sys("pipe", e))?;
+    let w2 = w.try_clone().map_err(|source| EngineError::Io {
+        path: "pipe".into(),
+        source,
+    })?;
+    let stdio = Stdio {
+        stdin: Some(dev_null()?),
+        stdout: Some(w),
+        stderr: Some(w2),
+    };
+    let pid = runtime.exec(request(c, &process_json, None, stdio));
+    let _ = std::fs::remove_file(&process_json);
+    let pid = pid?;
+    let mut out = Vec::new();
+    let code = probe_output(pid, r, timeout, limit, &mut out);
+    Ok(code.map(|code| (code, String::from_utf8_lossy(&out).into_owned())))
+}
+
+/// Reads a probe's output until it exits (what it left running may keep the pipe
+/// open: its exit ends the reading) or the time is up (it is killed).
+fn probe_output(
+    pid: i32,
+    r: std::os::fd::OwnedFd,
+    timeout: std::time::Duration,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Option<i32> {
+    crate::spawn::set_nonblocking(r.as_raw_fd());
+    let deadline = std::time::Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    let mut read_all = |out: &mut Vec<u8>| {
+        while let Ok(n) = nix::unistd::read(r.as_raw_fd(), &mut buf) {
+            if n == 0 {
+                break;
+            }
+            let room = limit.saturating_sub(out.len());
+            out.extend_from_slice(&buf[..n.min(room)]);
+        }
+    };
+    loop {
+        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => {
+                read_all(out);
+                return Some(code);
+            }
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                read_all(out);
+                return Some(128 + sig as i32);
+            }
+            Err(e) if e != nix::errno::Errno::EINTR => return Some(255),
+            _ => {}
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+            return None;
+        }
+        let wait = left.min(std::time::Duration::from_millis(50)).as_millis() as u16;
+        let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+        if let Ok(n) = poll(&mut fds, PollTimeout::from(wait)) {
+            if n > 0 {
+                read_all(out);
+            }
+        }
+    }
+}
+
 /// What the runtime needs to start a process in `c`.
 fn request<'a>(
     c: &'a Container,

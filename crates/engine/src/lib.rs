@@ -3,6 +3,7 @@
 //! and attach live here, over the shared SQLite state store.
 
 pub mod attach;
+pub mod boot;
 pub mod boot_refresh;
 pub mod bundle;
 pub mod cgroups;
@@ -15,8 +16,10 @@ pub mod events;
 pub mod exec;
 mod exec_relay;
 pub mod freezer;
+pub mod health;
 pub mod hostresolve;
 pub mod inherit;
+pub mod init;
 pub mod lifecycle;
 pub mod limits;
 pub mod lock;
@@ -30,6 +33,7 @@ pub mod notify;
 pub mod oci;
 pub mod paths;
 pub mod prune;
+pub mod restart;
 pub mod sdbus;
 pub mod spawn;
 pub mod stats;
@@ -106,6 +110,12 @@ pub enum EngineError {
     Volume(#[from] volumes::VolumeError),
     #[error(transparent)]
     Copy(#[from] copy::CopyError),
+    #[error(transparent)]
+    Restart(#[from] restart::RestartError),
+    #[error(transparent)]
+    Init(#[from] init::InitError),
+    #[error(transparent)]
+    Health(#[from] health::HealthError),
 }
 
 impl EngineError {

@@ -22,10 +22,11 @@ pub fn start(
     attach: bool,
     lock: &ContainerLock,
 ) -> Result<(), EngineError> {
-    if c.is_running() {
-        return Ok(());
+    if c.is_running() || restart_pending(c) {
+        return Ok(()); // running, or its monitor is about to start it again
     }
     let c = &settled(engine, c.clone())?;
+    engine.update_state(&c.id, crate::restart::reset_for_user_start)?;
     let exe = std::env::current_exe().map_err(|source| EngineError::Io {
         path: "/proc/self/exe".into(),
         source,
@@ -168,6 +169,8 @@ pub fn kill(c: &Container, signal: &str) -> Result<(), EngineError> {
 /// Stop: the stop signal, then SIGKILL after the timeout (docker's default 10 s).
 /// The caller holds the container's lock.
 pub fn stop(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(), EngineError> {
+    // Before anything else: a monitor waiting to restart it gives up at once.
+    crate::restart::mark_stopped_by_user(engine, &c.id, true)?;
     // A start in progress (its own command killed) ends first.
     let settled = settled(engine, c.clone())?;
     let c = &Container {
@@ -232,6 +235,11 @@ pub fn remove(
     force: bool,
     volumes: bool,
 ) -> Result<(), EngineError> {
+    match force {
+        true => crate::restart::mark_stopped_by_user(engine, &c.id, true)?,
+        false if restart_pending(c) => return Err(EngineError::RemoveRunning(c.name.clone())),
+        false => {}
+    }
     let c = &settled(engine, c.clone())?;
     if c.is_running() {
         if !force {
@@ -251,6 +259,11 @@ pub fn remove(
         return Err(EngineError::RemoveRunning(c.name));
     }
     remove_files(engine, &c, volumes)
+}
+
+/// Its monitor waits out a restart policy's back-off to start it again.
+pub fn restart_pending(c: &Container) -> bool {
+    c.state.restart_pending && c.state.monitor.is_some_and(|m| m.is_alive())
 }
 
 /// The container once its last monitor has finished (see [`wait_monitor_gone`])
@@ -373,6 +386,7 @@ pub fn reconcile_locked(engine: &Engine, c: Container) -> Result<Container, Engi
             state.error = Some("the container's monitor died; berth stopped the container".into());
         }
         state.monitor = None;
+        state.restart_pending = false;
         state.init = None;
         state.network = None;
         state.connected.clear();

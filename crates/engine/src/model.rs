@@ -173,6 +173,16 @@ pub struct ContainerSpec {
     /// `--device`, `--sysctl`, `--pid`, `--log-opt`, … (docker's HostConfig extras).
     #[serde(default)]
     pub host_config: crate::oci::hostconfig::HostConfig,
+    /// `--restart`, honoured by the monitor (see `restart`).
+    #[serde(default)]
+    pub restart: crate::restart::RestartPolicy,
+    /// `--init`: the host's init binary, bind-mounted as /sbin/docker-init and put
+    /// before the command (see `init`).
+    #[serde(default)]
+    pub init: Option<String>,
+    /// The healthcheck in force (the caller's, else the image's), if any.
+    #[serde(default)]
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 /// A network joined with `network connect`.
@@ -295,6 +305,22 @@ pub struct ContainerState {
     /// lifts AutoRemove the same way). The monitor that sees the exit clears it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restarting: bool,
+    /// A user stopped it (`stop`, `rm -f`): no restart, and `unless-stopped` stays
+    /// down at boot. Cleared by a user's start (see `restart`).
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// A user killed it: its next exit is not followed by a restart.
+    #[serde(default)]
+    pub exit_on_next: bool,
+    /// The monitor waits out its back-off before starting it again.
+    #[serde(default)]
+    pub restart_pending: bool,
+    /// The last back-off delay (docker's doubling starts from it).
+    #[serde(default)]
+    pub restart_delay_ms: u64,
+    /// The healthcheck's status and last results, while it has one.
+    #[serde(default)]
+    pub health: Option<crate::health::Health>,
 }
 
 impl ContainerState {

@@ -2,7 +2,9 @@
 //! subreaper, no async runtime (libcontainer forks without exec). It prepares the
 //! bundle, creates and starts the container through the runtime, holds its stdio or
 //! pty master, writes the log, serves the attach socket, and on exit records the exit
-//! code, tears everything down and honours `--rm`.
+//! code, tears everything down and honours `--rm`. With a restart policy that asks
+//! for it, it then waits the back-off and executes itself again as a fresh monitor
+//! (see `restart`); it runs the healthcheck at each interval (see `health`).
 //!
 //! The monitor never blocks on anyone: clients and the container's input are
 //! written as they take it, with bounded queues (see [`clients`] for what a client
@@ -157,7 +159,10 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         record_failure(&engine, id, &e);
         return Err(e);
     }
+    let started = std::time::Instant::now();
     engine.update_state(id, |state| {
+        crate::health::reset(state, container.spec.healthcheck.as_ref());
+        state.restart_pending = false;
         state.status = Status::Running;
         state.boot = container.spec.systemd.then_some(BootState::Starting);
         state.boot_status = None;
@@ -192,6 +197,11 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         stdin: StdinQueue::default(),
         exit: None,
         notify,
+        health: container
+            .spec
+            .healthcheck
+            .clone()
+            .map(|h| crate::health::Probe::new(id, h)),
     };
     let code = lp.run(&listener, &sigfd);
     let mut clients = std::mem::take(&mut lp.clients);
@@ -214,6 +224,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         std::mem::take(&mut st.restarting)
     });
     crate::events::container_id(&engine, id, "die", &[("exitCode", &code.to_string())]);
+    let restart_command = matches!(restarting, Ok(true));
     release_container(&engine, &*runtime, id);
     let networks = crate::networking::release(&engine, &container);
     if container.spec.auto_remove && !restarting.unwrap_or(false) {
@@ -229,14 +240,19 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     }
     clients.retain(Client::owed);
     crate::networking::remove_veths(&engine, &container);
-    let _ = engine.update_state(id, |st| {
-        st.monitor = None;
+    let ran_for = started.elapsed();
+    let again = engine.update_state(id, |st| {
         st.network = None;
         st.connected.clear();
+        // Ends the monitor's record unless the policy restarts the container.
+        crate::restart::plan(&container.spec.restart, st, code, ran_for, restart_command)
     });
     crate::networking::remove_networks_when_idle(&engine, &networks);
     drop(engine);
     clients::deliver_rest(clients);
+    if let Ok(Some(delay)) = again {
+        crate::restart::wait_and_restart(id, delay);
+    }
     Ok(())
 }
 
@@ -327,6 +343,7 @@ struct Loop<'a> {
     clients: Vec<Client>,
     stdin: StdinQueue,
     exit: Option<i32>,
+    health: Option<crate::health::Probe>,
 }
 
 #[derive(Clone, Copy)]
@@ -351,14 +368,22 @@ impl Loop<'_> {
             }
             // Before going to sleep, give back the pages the last wake-up touched
             // (at most once a second, so a chatty container pays little for it).
-            if released.elapsed() >= std::time::Duration::from_secs(1) {
+            let checked = self.health.as_mut().is_some_and(|h| h.take_finished());
+            if checked || released.elapsed() >= std::time::Duration::from_secs(1) {
                 crate::memory::release_startup_memory();
                 released = std::time::Instant::now();
             }
+            if let Some(h) = &mut self.health {
+                h.tick();
+            }
             let (mut fds, sources) = self.poll_set(listener, sigfd);
             // Wake at least every few seconds so the release above also happens
-            // after a burst of output.
-            match poll(&mut fds, PollTimeout::from(5000u16)) {
+            // after a burst of output; and when a healthcheck is due.
+            let wake = self
+                .health
+                .as_ref()
+                .map_or(5000, |h| (h.wait().as_millis() as u64 + 1).min(5000) as u16);
+            match poll(&mut fds, PollTimeout::from(wake)) {
                 Ok(0) => continue,
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -518,7 +543,11 @@ impl Loop<'_> {
                     self.exit = Some(exit_code_for_signal(self.systemd, sig))
                 }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
-                Ok(_) => {}
+                Ok(status) => {
+                    if let (Some(h), Some(pid)) = (&mut self.health, status.pid()) {
+                        h.reaped(pid.as_raw());
+                    }
+                }
             }
         }
     }

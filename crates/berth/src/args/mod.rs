@@ -7,6 +7,7 @@ mod build;
 mod files;
 mod forms;
 mod lifecycle;
+mod restart;
 mod runflags;
 mod usage;
 mod volume;
@@ -14,6 +15,7 @@ pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
 pub use files::{CpArgs, StatsArgs, TopArgs};
 pub use forms::{CompletionArgs, ContainerInspectArgs, FormatArgs, ManArgs};
 pub use lifecycle::{EventsArgs, PauseArgs, RenameArgs, UpdateArgs};
+pub use restart::{BootArgs, RestartArgs};
 pub use runflags::{RunFlags, RunSessionFlags};
 pub use usage::{DfArgs, HistoryArgs};
 pub use volume::*;
@@ -252,6 +254,10 @@ pub enum SystemCommand {
     Info(FormatArgs),
     /// Get real-time events from berth's journal of its own state changes
     Events(EventsArgs),
+    /// Start the containers whose restart policy brings them back at boot (always, unless-stopped)
+    Boot(BootArgs),
+    /// Install and enable a systemd unit that runs `berth system boot` at boot
+    InstallBootUnit(BootArgs),
 }
 
 #[derive(Args, Debug)]
@@ -388,6 +394,8 @@ pub struct CreateArgs {
     pub pull: PullPolicy,
     #[command(flatten)]
     pub runflags: RunFlags,
+    #[command(flatten)]
+    pub restart: RestartArgs,
     /// The image, then the command and its arguments
     #[arg(
         required = true,

@@ -3,7 +3,7 @@
 //! Hand-written because the accepted syntax must be exactly Go's.
 
 /// Parses a Go duration into nanoseconds; the error says why it is invalid.
-pub(crate) fn parse_go_duration(text: &str) -> Result<i64, String> {
+pub fn parse_go_duration(text: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration {}", crate::go::quote(text));
     let (neg, mut s) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),

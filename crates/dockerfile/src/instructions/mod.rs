@@ -19,6 +19,7 @@ mod flags;
 pub mod mount;
 mod parse;
 
+pub use duration::parse_go_duration;
 pub use error::{InstructionError, InstructionErrorKind};
 pub use expand::ExpandError;
 pub use mount::{Mount, MountError, MountSpec, MountType, Sharing};

@@ -222,6 +222,9 @@ fn all_mounts(inputs: &BundleInputs) -> Vec<Value> {
     for (b, src) in spec.binds.iter().zip(inputs.bind_sources) {
         m.push(mounts::bind_mount(b, src));
     }
+    if let Some(init) = &spec.init {
+        m.push(crate::init::mount(init));
+    }
     mounts::dedupe(m)
 }
 
@@ -304,10 +307,14 @@ pub fn container_env(spec: &ContainerSpec, user: &ResolvedUser) -> Vec<String> {
 pub fn build_config(inputs: &BundleInputs) -> Result<Value, OciError> {
     let spec = inputs.spec;
     let caps = container_caps(spec)?;
+    let args = match &spec.init {
+        Some(_) => crate::init::wrap_args(&spec.args),
+        None => spec.args.clone(),
+    };
     let mut process = process(
         spec,
         inputs.user,
-        &spec.args,
+        &args,
         &container_env(spec, inputs.user),
         &spec.workdir,
         spec.needs_terminal(),

@@ -50,8 +50,14 @@ pub fn restart(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(
 /// Sends a signal (a name such as `TERM`, `SIGRTMIN+3`, or a number) to its init.
 pub fn kill(engine: &Engine, c: &Container, signal: &str) -> Result<(), EngineError> {
     exclusive(engine, c, |c, _| {
+        // docker's ExitOnNext: SIGKILL or the stop signal ends the restarts.
+        let sig = berth_runtime::signal::parse_signal(signal)?;
+        let stop_sig = berth_runtime::signal::parse_signal(&c.spec.stop_signal).ok();
+        if c.is_running() && (sig == libc::SIGKILL || Some(sig) == stop_sig) {
+            crate::restart::mark_stopped_by_user(engine, &c.id, false)?;
+        }
         // Recorded before the signal, so it comes before the `die` it may cause.
-        if c.is_running() && berth_runtime::signal::parse_signal(signal).is_ok() {
+        if c.is_running() {
             crate::events::killed(&engine.paths.root, c, signal);
         }
         lifecycle::kill(c, signal)

@@ -1,0 +1,234 @@
+//! `--restart` honoured by the container's monitor, without a daemon, and
+//! `system boot` bringing containers back after a (simulated) reboot. Timings are
+//! never asserted: every wait polls with a generous deadline.
+
+use berth_testkit::Berth;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_berth");
+
+fn env() -> Option<Berth> {
+    berth_testkit::busybox_berth(BIN, &["tar"])
+}
+
+fn inspect(b: &Berth, name: &str, format: &str) -> String {
+    b.ok(&["inspect", "-f", format, name])
+}
+
+/// Polls `inspect -f format` until it prints `want` (60 s at most).
+fn wait_for(b: &Berth, name: &str, format: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = inspect(b, name, format);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {format} is {got:?}, never became {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const STATE: &str = "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}";
+
+#[test]
+fn on_failure_3_restarts_exactly_three_times_and_keeps_the_exit_code() {
+    let Some(b) = env() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart=on-failure:3",
+        "busybox",
+        "sh",
+        "-c",
+        "echo attempt; exit 3",
+    ]);
+    wait_for(&b, "flaky", STATE, "3 exited 3");
+    // Once its monitor is gone nothing can start it again.
+    b.wait_monitors_gone();
+    assert_eq!(inspect(&b, "flaky", STATE), "3 exited 3");
+    assert_eq!(
+        inspect(
+            &b,
+            "flaky",
+            "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.State.Restarting}}"
+        ),
+        "on-failure 3 false"
+    );
+    let logs = b.ok(&["logs", "flaky"]);
+    assert_eq!(
+        logs.matches("attempt").count(),
+        4,
+        "the first run and three restarts: {logs}"
+    );
+}
+
+#[test]
+fn on_failure_leaves_a_clean_exit_alone() {
+    let Some(b) = env() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "clean",
+        "--restart=on-failure",
+        "busybox",
+        "true",
+    ]);
+    wait_for(&b, "clean", "{{.State.Status}}", "exited");
+    b.wait_monitors_gone();
+    assert_eq!(inspect(&b, "clean", STATE), "0 exited 0");
+}
+
+#[test]
+fn always_survives_the_containers_exit_until_stopped() {
+    let Some(b) = env() else { return };
+    // Fails on its first run; runs for good once restarted (its files persist).
+    let script = "[ -e /second ] && exec sleep 1000; touch /second; exit 5";
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "phoenix",
+        "--restart=always",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    wait_for(
+        &b,
+        "phoenix",
+        "{{.RestartCount}} {{.State.Status}}",
+        "1 running",
+    );
+    b.ok(&["stop", "-t", "1", "phoenix"]);
+    b.wait_monitors_gone();
+    assert_eq!(
+        inspect(&b, "phoenix", "{{.RestartCount}} {{.State.Status}}"),
+        "1 exited",
+        "a stopped container stays stopped"
+    );
+    // A user's start brings it back and counts afresh, as docker's does.
+    b.ok(&["start", "phoenix"]);
+    assert_eq!(
+        inspect(&b, "phoenix", "{{.RestartCount}} {{.State.Status}}"),
+        "0 running"
+    );
+}
+
+#[test]
+fn kill_ends_the_restarts_as_dockers_does() {
+    let Some(b) = env() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "victim",
+        "--restart=always",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&["kill", "victim"]);
+    wait_for(&b, "victim", "{{.State.Status}}", "exited");
+    b.wait_monitors_gone();
+    assert_eq!(inspect(&b, "victim", STATE), "0 exited 137");
+}
+
+#[test]
+fn unless_stopped_stays_down_after_stop_and_at_boot_always_comes_back() {
+    let Some(b) = env() else { return };
+    for (name, policy) in [
+        ("us", "unless-stopped"),
+        ("al", "always"),
+        ("of", "on-failure"),
+    ] {
+        let flag = format!("--restart={policy}");
+        b.ok(&[
+            "run", "-d", "--name", name, &flag, "busybox", "sleep", "1000",
+        ]);
+    }
+    for name in ["us", "al", "of"] {
+        b.ok(&["stop", "-t", "0", name]);
+    }
+    b.wait_monitors_gone();
+    assert_eq!(inspect(&b, "us", "{{.State.Status}}"), "exited");
+    // At boot: always comes back even after a stop (docker's rule), unless-stopped
+    // and on-failure do not.
+    let started = b.ok(&["system", "boot"]);
+    assert_eq!(started, "al");
+    assert_eq!(inspect(&b, "al", "{{.State.Status}}"), "running");
+    assert_eq!(inspect(&b, "us", "{{.State.Status}}"), "exited");
+    assert_eq!(inspect(&b, "of", "{{.State.Status}}"), "exited");
+    assert_eq!(b.ok(&["system", "boot"]), "", "boot is idempotent");
+}
+
+#[test]
+fn boot_brings_back_what_a_power_loss_took() {
+    let Some(b) = env() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--restart=unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "1000"]);
+    let inits: Vec<i32> = ["svc", "plain"]
+        .iter()
+        .map(|n| inspect(&b, n, "{{.State.Pid}}").parse().unwrap())
+        .collect();
+    // A power loss: monitors and containers die at once, nobody records anything.
+    for pid in berth_testkit::monitor_processes(&b.root)
+        .into_iter()
+        .chain(inits)
+    {
+        // SAFETY: kill(2) on this test's own monitors and container inits.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    b.wait_monitors_gone();
+    assert_eq!(b.ok(&["system", "boot"]), "svc");
+    assert_eq!(inspect(&b, "svc", "{{.State.Status}}"), "running");
+    assert_eq!(inspect(&b, "plain", "{{.State.Status}}"), "exited");
+}
+
+#[test]
+fn bad_policies_and_rm_are_refused() {
+    let Some(b) = env() else { return };
+    for (flags, needle) in [
+        (vec!["--restart=sometimes"], "invalid restart policy"),
+        (vec!["--restart=always:3"], "only be used with on-failure"),
+        (vec!["--restart=on-failure:-1"], "maximum retry count"),
+        (vec!["--restart=always", "--rm"], "--restart and --rm"),
+    ] {
+        let mut args = vec!["run", "-d"];
+        args.extend(&flags);
+        args.extend(["busybox", "true"]);
+        let out = b.run(&args);
+        assert_eq!(out.status.code(), Some(125), "{flags:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{flags:?}: {err}");
+    }
+    assert!(b.all_ids().is_empty(), "nothing was created");
+}
+
+#[test]
+fn install_boot_unit_refuses_without_systemd() {
+    let Some(b) = env() else { return };
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        return; // the VM test (tests/vm/boot-unit.sh) covers hosts with systemd
+    }
+    let out = b.run(&["system", "install-boot-unit"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not run systemd"), "{err}");
+    assert!(!std::path::Path::new("/etc/systemd/system/berth-boot.service").exists());
+}
