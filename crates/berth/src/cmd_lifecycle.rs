@@ -29,8 +29,9 @@ pub fn cmd_rename(engine: &Engine, a: &RenameArgs) -> Result<i32> {
 
 pub fn cmd_update(engine: &Engine, a: &UpdateArgs) -> Result<i32> {
     let u = resource_update(a)?;
+    let restart = a.restart.as_deref().map(str::parse).transpose()?;
     for_each(engine, &a.containers, |engine, c| {
-        Ok(usecase::update(engine, c, &u)?)
+        Ok(usecase::update(engine, c, &u, restart)?)
     })
 }
 
@@ -100,9 +101,7 @@ mod tests {
     }
 
     #[test]
-    fn restart_policy_is_not_accepted_here() {
-        let e = parse(&["berth", "update", "--restart", "always", "c1"]).unwrap_err();
-        assert!(e.contains("--restart"), "{e}");
+    fn too_small_a_memory_limit_is_refused() {
         let e = parse(&["berth", "update", "--memory", "1k", "c1"]).unwrap_err();
         assert!(e.contains("too small"), "{e}");
     }

@@ -232,3 +232,58 @@ fn install_boot_unit_refuses_without_systemd() {
     assert!(err.contains("does not run systemd"), "{err}");
     assert!(!std::path::Path::new("/etc/systemd/system/berth-boot.service").exists());
 }
+
+#[test]
+fn update_restart_changes_the_policy_of_a_running_container() {
+    let Some(b) = env() else { return };
+    // Waits for /tmp/go, which stays in its filesystem: every restart exits at once.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "later",
+        "busybox",
+        "sh",
+        "-c",
+        "until [ -e /tmp/go ]; do sleep 0.1; done; echo attempt; exit 3",
+    ]);
+    b.ok(&["update", "--restart=on-failure:2", "later"]);
+    assert_eq!(
+        inspect(
+            &b,
+            "later",
+            "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "on-failure 2"
+    );
+    b.ok(&["exec", "later", "touch", "/tmp/go"]);
+    wait_for(&b, "later", STATE, "2 exited 3");
+    b.wait_monitors_gone();
+    assert_eq!(inspect(&b, "later", STATE), "2 exited 3");
+
+    // Back to no: the next failure is final.
+    b.ok(&["container", "update", "--restart", "no", "later"]);
+    b.ok(&["start", "later"]);
+    wait_for(&b, "later", STATE, "0 exited 3");
+
+    b.ok(&[
+        "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "30",
+    ]);
+    // Per container, as docker's: exit 1 with the reason.
+    let out = b.run(&["update", "--restart=always", "gone"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        berth_testkit::stderr(&out).contains("--rm"),
+        "{}",
+        berth_testkit::stderr(&out)
+    );
+    let out = b.run(&["update", "--restart=sometimes", "later"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let out = b.run(&["update", "later"]);
+    assert!(
+        berth_testkit::stderr(&out).contains("nothing to update"),
+        "{}",
+        berth_testkit::stderr(&out)
+    );
+    b.ok(&["rm", "-f", "gone", "later"]);
+}

@@ -241,11 +241,15 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     clients.retain(Client::owed);
     crate::networking::remove_veths(&engine, &container);
     let ran_for = started.elapsed();
+    // The policy in force now: `update --restart` may have changed it since the start.
+    let policy = engine
+        .container(id)
+        .map_or(container.spec.restart, |c| c.spec.restart);
     let again = engine.update_state(id, |st| {
         st.network = None;
         st.connected.clear();
         // Ends the monitor's record unless the policy restarts the container.
-        crate::restart::plan(&container.spec.restart, st, code, ran_for, restart_command)
+        crate::restart::plan(&policy, st, code, ran_for, restart_command)
     });
     crate::networking::remove_networks_when_idle(&engine, &networks);
     drop(engine);

@@ -6,11 +6,12 @@ use super::exclusive;
 use crate::cgroups::CgroupLayout;
 use crate::limits::{self, Dirs, ResourceUpdate};
 use crate::model::{Container, Resources};
+use crate::restart::{PolicyName, RestartPolicy};
 use crate::{events, store, Engine, EngineError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
-    #[error("nothing to update: give at least one of --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems, --memory, --memory-swap, --memory-reservation, --pids-limit, --blkio-weight")]
+    #[error("nothing to update: give --restart or at least one of --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems, --memory, --memory-swap, --memory-reservation, --pids-limit, --blkio-weight")]
     Nothing,
     #[error("--memory-swap needs a memory limit: set --memory too")]
     SwapWithoutMemory,
@@ -22,14 +23,13 @@ pub enum UpdateError {
     BlkioWeight(u16),
     #[error("--{flag} {value:?} is not a list of numbers and ranges such as 0-2,4")]
     CpuSet { flag: &'static str, value: String },
+    #[error("the restart policy of {0} cannot be changed: it is removed when it exits (--rm)")]
+    RestartWithAutoRemove(String),
     #[error(transparent)]
     Limits(#[from] limits::LimitsError),
 }
 
 fn check(u: &ResourceUpdate, merged: &Resources) -> Result<(), UpdateError> {
-    if u.is_empty() {
-        return Err(UpdateError::Nothing);
-    }
     if let Some(w) = u.blkio_weight.filter(|w| !(10..=1000).contains(w)) {
         return Err(UpdateError::BlkioWeight(w));
     }
@@ -69,18 +69,37 @@ fn is_cpu_list(s: &str) -> bool {
     })
 }
 
-pub fn update(engine: &Engine, c: &Container, u: &ResourceUpdate) -> Result<(), EngineError> {
+/// New limits (`u`) and, when given, a new restart policy, which the monitor reads
+/// when the container next exits.
+pub fn update(
+    engine: &Engine,
+    c: &Container,
+    u: &ResourceUpdate,
+    restart: Option<RestartPolicy>,
+) -> Result<(), EngineError> {
+    let refuse = |e: UpdateError| EngineError::from(super::UseCaseError::from(e));
+    if u.is_empty() && restart.is_none() {
+        return Err(refuse(UpdateError::Nothing));
+    }
     exclusive(engine, c, |c, _| {
+        if restart.is_some_and(|r| r.name != PolicyName::No) && c.spec.auto_remove {
+            return Err(refuse(UpdateError::RestartWithAutoRemove(c.name.clone())));
+        }
         let merged = u.merged(&c.spec.resources);
         check(u, &merged).map_err(super::UseCaseError::from)?;
-        if c.is_running() {
+        if c.is_running() && !u.is_empty() {
             let dirs = Dirs::of(&CgroupLayout::from_host(), &c.id);
             let current = current_memory_limit(&dirs);
             let writes = limits::plan(&dirs, u, &merged, current).map_err(UpdateError::from);
             limits::apply(&writes.map_err(super::UseCaseError::from)?)
                 .map_err(|e| super::UseCaseError::from(UpdateError::from(e)))?;
         }
-        store::update_spec(engine.conn(), &c.id, |spec| spec.resources = merged)?;
+        store::update_spec(engine.conn(), &c.id, |spec| {
+            spec.resources = merged;
+            if let Some(policy) = restart {
+                spec.restart = policy;
+            }
+        })?;
         events::container(&engine.paths.root, c, "update", &[]);
         Ok(())
     })
@@ -108,7 +127,6 @@ mod tests {
 
     #[test]
     fn refuses_what_docker_refuses() {
-        assert!(err(ResourceUpdate::default(), Resources::default()).contains("nothing to update"));
         let swap = ResourceUpdate {
             memory_swap: Some(100 << 20),
             ..Default::default()
