@@ -27,6 +27,37 @@ pub enum LimitsError {
     NoController(&'static str, &'static str),
 }
 
+/// The memory limits checked against each other: at create (`--memory-swap`,
+/// `--memory-reservation` with `-m`) and at `update` (the stored ones with the new).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MemoryLimitsError {
+    #[error("--memory-swap needs --memory: the swap limit counts memory and swap together (use -1 for unlimited swap)")]
+    SwapWithoutMemory,
+    #[error("--memory-swap {swap} is below --memory {memory}: it counts memory and swap together, so give at least the memory limit (or -1 for unlimited)")]
+    SwapBelowMemory { swap: i64, memory: i64 },
+    #[error("--memory-reservation {reservation} is above --memory {memory}: the soft limit must be below the hard one")]
+    ReservationAboveMemory { reservation: i64, memory: i64 },
+}
+
+pub fn check_memory(r: &Resources) -> Result<(), MemoryLimitsError> {
+    match (r.memory_swap.filter(|s| *s != -1), r.memory) {
+        (Some(_), None) => return Err(MemoryLimitsError::SwapWithoutMemory),
+        (Some(swap), Some(memory)) if swap < memory => {
+            return Err(MemoryLimitsError::SwapBelowMemory { swap, memory })
+        }
+        _ => {}
+    }
+    match (r.memory_reservation, r.memory) {
+        (Some(reservation), Some(memory)) if reservation > memory => {
+            Err(MemoryLimitsError::ReservationAboveMemory {
+                reservation,
+                memory,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What `update` changes; `None` leaves a limit as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResourceUpdate {

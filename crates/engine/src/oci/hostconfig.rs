@@ -21,12 +21,8 @@ pub enum HostConfigError {
     Sysctl(#[from] sysctls::SysctlError),
     #[error(transparent)]
     Namespace(#[from] namespaces::NamespaceError),
-    #[error("--memory-swap needs --memory: the swap limit counts memory and swap together (use -1 for unlimited swap)")]
-    SwapWithoutMemory,
-    #[error("--memory-swap {swap} is below --memory {memory}: it counts memory and swap together, so give at least the memory limit (or -1 for unlimited)")]
-    SwapBelowMemory { swap: i64, memory: i64 },
-    #[error("--memory-reservation {reservation} is above --memory {memory}: the soft limit must be below the hard one")]
-    ReservationAboveLimit { reservation: i64, memory: i64 },
+    #[error(transparent)]
+    Memory(#[from] crate::limits::MemoryLimitsError),
     #[error("--blkio-weight {0}: this host's kernel has no block I/O weight (no blkio.weight or blkio.bfq.weight, io.weight or io.bfq.weight in the container's cgroup); drop the flag")]
     NoBlkioWeight(u16),
     #[error("--oom-kill-disable: {0}")]
@@ -80,22 +76,7 @@ impl HostConfig {
         if systemd {
             namespaces::check_systemd(&self.pid, self.cgroupns)?;
         }
-        let memory = resources.memory;
-        match (resources.memory_swap, memory) {
-            (Some(s), None) if s != -1 => return Err(HostConfigError::SwapWithoutMemory),
-            (Some(swap), Some(memory)) if swap != -1 && swap < memory => {
-                return Err(HostConfigError::SwapBelowMemory { swap, memory })
-            }
-            _ => {}
-        }
-        if let (Some(reservation), Some(memory)) = (resources.memory_reservation, memory) {
-            if reservation > memory {
-                return Err(HostConfigError::ReservationAboveLimit {
-                    reservation,
-                    memory,
-                });
-            }
-        }
+        crate::limits::check_memory(resources)?;
         Ok(())
     }
 
@@ -286,6 +267,7 @@ mod tests {
 
     #[test]
     fn limits_and_their_checks() {
+        use crate::limits::MemoryLimitsError;
         let hc = HostConfig {
             oom_kill_disable: true,
             ..Default::default()
@@ -304,11 +286,15 @@ mod tests {
         assert!(hc.check(false, &net, &res(Some(1 << 29))).is_ok());
         assert!(matches!(
             hc.check(false, &net, &res(None)),
-            Err(HostConfigError::SwapWithoutMemory)
+            Err(HostConfigError::Memory(
+                MemoryLimitsError::SwapWithoutMemory
+            ))
         ));
         assert!(matches!(
             hc.check(false, &net, &res(Some(1 << 31))),
-            Err(HostConfigError::SwapBelowMemory { .. })
+            Err(HostConfigError::Memory(
+                MemoryLimitsError::SwapBelowMemory { .. }
+            ))
         ));
         let pid_host = HostConfig {
             pid: NamespaceMode::Host,

@@ -13,12 +13,8 @@ use crate::{events, store, Engine, EngineError};
 pub enum UpdateError {
     #[error("nothing to update: give --restart or at least one of --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems, --memory, --memory-swap, --memory-reservation, --pids-limit, --blkio-weight")]
     Nothing,
-    #[error("--memory-swap needs a memory limit: set --memory too")]
-    SwapWithoutMemory,
-    #[error("the memory+swap limit ({swap} bytes) must not be lower than the memory limit ({memory} bytes): raise --memory-swap with --memory, or give -1 for unlimited swap")]
-    SwapBelowMemory { swap: i64, memory: i64 },
-    #[error("the memory reservation ({reservation} bytes) must not exceed the memory limit ({memory} bytes)")]
-    ReservationAboveMemory { reservation: i64, memory: i64 },
+    #[error(transparent)]
+    Memory(#[from] limits::MemoryLimitsError),
     #[error("--blkio-weight {0} is out of range: give 10 to 1000 (0 to leave it unset)")]
     BlkioWeight(u16),
     #[error("--{flag} {value:?} is not a list of numbers and ranges such as 0-2,4")]
@@ -42,21 +38,7 @@ fn check(u: &ResourceUpdate, merged: &Resources) -> Result<(), UpdateError> {
             return Err(UpdateError::CpuSet { flag, value });
         }
     }
-    match (merged.memory_swap.filter(|s| *s != -1), merged.memory) {
-        (Some(_), None) => return Err(UpdateError::SwapWithoutMemory),
-        (Some(swap), Some(memory)) if swap < memory => {
-            return Err(UpdateError::SwapBelowMemory { swap, memory })
-        }
-        _ => {}
-    }
-    if let (Some(reservation), Some(memory)) = (merged.memory_reservation, merged.memory) {
-        if reservation > memory {
-            return Err(UpdateError::ReservationAboveMemory {
-                reservation,
-                memory,
-            });
-        }
-    }
+    limits::check_memory(merged)?;
     Ok(())
 }
 
@@ -131,12 +113,12 @@ mod tests {
             memory_swap: Some(100 << 20),
             ..Default::default()
         };
-        assert!(err(swap.clone(), Resources::default()).contains("set --memory too"));
+        assert!(err(swap.clone(), Resources::default()).contains("needs --memory"));
         let stored = Resources {
             memory: Some(200 << 20),
             ..Default::default()
         };
-        assert!(err(swap, stored.clone()).contains("must not be lower"));
+        assert!(err(swap, stored.clone()).contains("is below --memory"));
         let lower = ResourceUpdate {
             memory: Some(300 << 20),
             ..Default::default()
@@ -145,7 +127,7 @@ mod tests {
             memory_swap: Some(250 << 20),
             ..stored.clone()
         };
-        assert!(err(lower, with_swap).contains("raise --memory-swap"));
+        assert!(err(lower, with_swap).contains("is below --memory"));
         let weight = ResourceUpdate {
             blkio_weight: Some(5),
             ..Default::default()
