@@ -319,24 +319,8 @@ pub fn exec_capture(
     args: &[&str],
 ) -> Result<(i32, String), EngineError> {
     use std::io::Read;
-    let opts = ExecOptions {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    };
-    let process_json = write_process(engine, c, &opts)?;
-    let runtime = engine.runtime(&c.spec.runtime)?;
-    // SAFETY: prctl on ourselves.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| EngineError::Sys("pipe", e))?;
-    let stdio = Stdio {
-        stdin: Some(dev_null()?),
-        stdout: Some(w),
-        stderr: Some(dev_null()?),
-    };
-    let pid = runtime.exec(request(c, &process_json, None, stdio));
-    let _ = std::fs::remove_file(&process_json);
-    let pid = pid?;
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let (pid, r) = spawn_piped(engine, c, &args, false)?;
     let mut out = String::new();
     let _ = std::fs::File::from(r).read_to_string(&mut out);
     Ok((wait_exit(pid), out))
@@ -352,6 +336,21 @@ pub fn exec_probe(
     timeout: std::time::Duration,
     limit: usize,
 ) -> Result<Option<(i32, String)>, EngineError> {
+    let (pid, r) = spawn_piped(engine, c, args, true)?;
+    let mut out = Vec::new();
+    let code = probe_output(pid, r, timeout, limit, &mut out);
+    Ok(code.map(|code| (code, String::from_utf8_lossy(&out).into_owned())))
+}
+
+/// Starts `args` in the container with no input and its stdout (and stderr, when
+/// `with_stderr`) into a pipe, as a child of this process (a subreaper, so the
+/// caller can wait for it): its pid and the pipe's read end.
+fn spawn_piped(
+    engine: &Engine,
+    c: &Container,
+    args: &[String],
+    with_stderr: bool,
+) -> Result<(i32, std::os::fd::OwnedFd), EngineError> {
     let opts = ExecOptions {
         args: args.to_vec(),
         ..Default::default()
@@ -362,21 +361,21 @@ pub fn exec_probe(
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| EngineError::Sys("pipe", e))?;
-    let w2 = w.try_clone().map_err(|source| EngineError::Io {
-        path: "pipe".into(),
-        source,
-    })?;
+    let stderr = match with_stderr {
+        true => w.try_clone().map_err(|source| EngineError::Io {
+            path: "pipe".into(),
+            source,
+        })?,
+        false => dev_null()?,
+    };
     let stdio = Stdio {
         stdin: Some(dev_null()?),
         stdout: Some(w),
-        stderr: Some(w2),
+        stderr: Some(stderr),
     };
     let pid = runtime.exec(request(c, &process_json, None, stdio));
     let _ = std::fs::remove_file(&process_json);
-    let pid = pid?;
-    let mut out = Vec::new();
-    let code = probe_output(pid, r, timeout, limit, &mut out);
-    Ok(code.map(|code| (code, String::from_utf8_lossy(&out).into_owned())))
+    Ok((pid?, r))
 }
 
 /// Reads a probe's output until it exits (what it left running may keep the pipe
