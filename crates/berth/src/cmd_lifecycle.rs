@@ -41,24 +41,11 @@ fn resource_update(a: &UpdateArgs) -> Result<ResourceUpdate> {
         Ok(0.0) => Ok(0),
         _ => parse_cpus(s),
     };
-    let swap = |s: &str| match s.trim() {
-        "-1" => Ok(-1),
-        _ => parse_memory(s),
-    };
     Ok(ResourceUpdate {
         memory: a.memory.as_deref().map(parse_memory).transpose()?,
-        memory_swap: a.memory_swap.as_deref().map(swap).transpose()?,
-        memory_reservation: a
-            .memory_reservation
-            .as_deref()
-            .map(parse_memory)
-            .transpose()?,
         nano_cpus: a.cpus.as_deref().map(cpus).transpose()?,
-        cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
-        cpuset_mems: a.cpuset_mems.clone(),
         pids_limit: a.pids_limit,
-        blkio_weight: a.blkio_weight.filter(|w| *w != 0),
+        ..crate::runflags::limit_update(&a.limits)?
     })
 }
 

@@ -2,10 +2,10 @@
 //! from flag strings to the engine's typed `HostConfig`, for `specgen`; and the
 //! `--cidfile` and `--label-file` files.
 
-use crate::args::RunFlags;
+use crate::args::{LimitFlags, RunFlags};
 use anyhow::{bail, Context, Result};
+use berth_engine::limits::ResourceUpdate;
 use berth_engine::logs::{LogConfig, JOURNAL_SOCKET};
-use berth_engine::model::Resources;
 use berth_engine::oci::hostconfig::HostConfig;
 use berth_engine::oci::{devices, namespaces, sysctls};
 use std::collections::BTreeMap;
@@ -80,29 +80,31 @@ pub fn host_config(r: &RunFlags) -> Result<HostConfig> {
     })
 }
 
-/// The cgroup limits of `run`/`create` beyond -m/--cpus/--pids-limit, into the
-/// spec's `Resources` (where `update` changes them later).
-pub fn resources(r: &RunFlags, mut res: Resources) -> Result<Resources> {
-    res.memory_swap = r.memory_swap.as_deref().map(memory_swap).transpose()?;
-    res.memory_reservation = r
-        .memory_reservation
-        .as_deref()
-        .map(crate::specgen::parse_memory)
-        .transpose()
-        .context("--memory-reservation")?;
-    res.cpu_shares = r.cpu_shares.map(cpu_shares).transpose()?;
-    res.cpuset_cpus = r
-        .cpuset_cpus
-        .as_deref()
-        .map(|c| cpuset("--cpuset-cpus", c, "/sys/devices/system/cpu/online"))
-        .transpose()?;
-    res.cpuset_mems = r
-        .cpuset_mems
-        .as_deref()
-        .map(|m| cpuset("--cpuset-mems", m, "/sys/devices/system/node/online"))
-        .transpose()?;
-    res.blkio_weight = r.blkio_weight.map(blkio_weight).transpose()?.flatten();
-    Ok(res)
+/// The cgroup limits `run`/`create` and `update` share, from docker's strings,
+/// checked as docker checks them (the cpusets against the host's CPUs and nodes).
+pub fn limit_update(l: &LimitFlags) -> Result<ResourceUpdate> {
+    Ok(ResourceUpdate {
+        memory_swap: l.memory_swap.as_deref().map(memory_swap).transpose()?,
+        memory_reservation: l
+            .memory_reservation
+            .as_deref()
+            .map(crate::specgen::parse_memory)
+            .transpose()
+            .context("--memory-reservation")?,
+        cpu_shares: l.cpu_shares.map(cpu_shares).transpose()?,
+        cpuset_cpus: l
+            .cpuset_cpus
+            .as_deref()
+            .map(|c| cpuset("--cpuset-cpus", c, "/sys/devices/system/cpu/online"))
+            .transpose()?,
+        cpuset_mems: l
+            .cpuset_mems
+            .as_deref()
+            .map(|m| cpuset("--cpuset-mems", m, "/sys/devices/system/node/online"))
+            .transpose()?,
+        blkio_weight: l.blkio_weight.map(blkio_weight).transpose()?.flatten(),
+        ..Default::default()
+    })
 }
 
 /// `--cgroup-parent`: berth keeps every container in its own `berth/<id>` cgroup

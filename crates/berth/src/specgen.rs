@@ -128,15 +128,12 @@ pub fn container_config(
             .iter()
             .map(|u| parse_ulimit(u))
             .collect::<Result<_>>()?,
-        resources: crate::runflags::resources(
-            &a.runflags,
-            Resources {
-                memory: a.memory.as_deref().map(parse_memory).transpose()?,
-                nano_cpus: a.cpus.as_deref().map(parse_cpus).transpose()?,
-                pids_limit: a.pids_limit.filter(|p| *p > 0),
-                ..Default::default()
-            },
-        )?,
+        resources: crate::runflags::limit_update(&a.runflags.limits)?.merged(&Resources {
+            memory: a.memory.as_deref().map(parse_memory).transpose()?,
+            nano_cpus: a.cpus.as_deref().map(parse_cpus).transpose()?,
+            pids_limit: a.pids_limit.filter(|p| *p > 0),
+            ..Default::default()
+        }),
         labels: labels(a)?,
         runtime: a.runtime.clone(),
         systemd: systemd.unwrap_or_default(),

@@ -2,6 +2,7 @@
 //! sysctls, namespaces, extra cgroup limits, logs, metadata), and the ones only
 //! `run` has (what to attach, signal proxying, detach keys).
 
+use super::LimitFlags;
 use clap::{ArgAction, Args};
 
 #[derive(Args, Debug, Clone, Default)]
@@ -45,24 +46,8 @@ pub struct RunFlags {
     /// Read in a line delimited file of labels
     #[arg(long = "label-file")]
     pub label_file: Vec<String>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    /// Memory soft limit (e.g. 256m)
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<u64>,
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    /// Memory nodes in which to allow execution (0-3, 0,1)
-    #[arg(long = "cpuset-mems")]
-    pub cpuset_mems: Option<String>,
-    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
-    #[arg(long = "blkio-weight")]
-    pub blkio_weight: Option<u16>,
+    #[command(flatten)]
+    pub limits: LimitFlags,
     /// Tune the container's OOM preferences (-1000 to 1000)
     #[arg(long = "oom-score-adj", allow_negative_numbers = true)]
     pub oom_score_adj: Option<i32>,
