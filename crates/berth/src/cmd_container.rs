@@ -250,7 +250,7 @@ pub fn cmd_ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
     let mut list = engine.list()?;
     let last = if a.latest { Some(1) } else { a.last };
     if !a.all && last.is_none() {
-        list.retain(|c| c.is_running());
+        list.retain(|c| c.is_running() || berth_engine::lifecycle::restart_pending(c));
     }
     for f in &a.filter {
         let mut keep = Vec::new();

@@ -287,3 +287,34 @@ fn update_restart_changes_the_policy_of_a_running_container() {
     );
     b.ok(&["rm", "-f", "gone", "later"]);
 }
+
+#[test]
+fn ps_lists_a_container_waiting_to_restart_as_docker_does() {
+    let Some(b) = env() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart=always",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    // The back-off doubles from 100 ms: the container soon spends most of its time
+    // waiting, which `ps` without -a shows (docker lists restarting containers).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ps = b.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+        if ps.lines().any(|l| l.starts_with("loop Restarting (1)")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never listed as restarting: {ps:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.ok(&["rm", "-f", "loop"]);
+}
