@@ -505,3 +505,28 @@ fn execs_racing_rm_f_leave_no_cgroups() {
     }
     b.assert_no_leftovers();
 }
+
+/// `rm -f` of a running `--rm` container races its own monitor, which removes the
+/// container once it is dead: whichever removes it, `rm -f` succeeds, as docker's.
+#[test]
+fn rm_f_of_a_running_rm_container_never_says_no_such_container() {
+    let Some(b) = env() else { return };
+    for round in 0..rounds() * 7 {
+        let name = format!("auto{round}");
+        b.ok(&[
+            "run",
+            "-d",
+            "--rm",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+        let out = b.run(&["rm", "-f", &name]);
+        assert!(out.status.success(), "round {round}: {}", describe(&out));
+        assert_eq!(stdout(&out).trim(), name, "round {round}");
+    }
+}

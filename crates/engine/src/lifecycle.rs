@@ -248,8 +248,9 @@ pub fn remove(
         let _ = kill(c, "KILL");
         wait_exit(engine, &c.id, Duration::from_secs(30), reconcile_locked)?;
     }
-    let c = match engine.container(&c.id) {
-        Ok(c) => settled(engine, c)?,
+    // A `--rm` container's monitor removes it once it is dead, maybe while we wait.
+    let c = match engine.container(&c.id).and_then(|c| settled(engine, c)) {
+        Ok(c) => c,
         Err(EngineError::Store(crate::store::StoreError::NotFound(_))) => return Ok(()),
         Err(e) => return Err(e),
     };
