@@ -87,7 +87,7 @@ fn write_process(
     c: &Container,
     opts: &ExecOptions,
 ) -> Result<std::path::PathBuf, EngineError> {
-    let rootfs = engine.paths.rootfs(&c.id);
+    let rootfs = crate::bundle::host_view(engine, c);
     let user = resolve_user(&rootfs, opts.user.as_deref().unwrap_or(&c.spec.user))?;
     let mut env = oci::container_env(&c.spec, &user);
     oci::override_env(&mut env, &opts.env);
