@@ -103,7 +103,17 @@ mem_snapshot "$work/mem.after"
 # Every container under its name, and answering on the bridge.
 "$berth" ps --format '{{.Names}}' | sort > "$work/names"
 "$berth" ps -q --no-trunc | xargs -r -n 100 "$berth" inspect -f '{{.NetworkSettings.IPAddress}}' > "$work/ips"
-unreachable=$(xargs -r -P "$CLIENTS" -I{} sh -c '/bin/busybox ping -c 1 -W 2 {} >/dev/null 2>&1 || echo {}' < "$work/ips" | wc -l)
+# The host's ARP table (gc_thresh3, 1024 entries by default, shared by the whole
+# network namespace) cannot drop an entry younger than 5 s, so pinging more than about
+# a thousand addresses at once overflows it ("table_fulls" in `ip -s ntable`). Those
+# that fail are pinged again one by one after 6 s, and the overflows are counted.
+table_fulls() { ip -s ntable show name arp_cache 2>/dev/null | awk '/table_fulls/ && !n++ {print $2}' || true; }
+fulls_before=$(table_fulls)
+xargs -r -P "$CLIENTS" -I{} sh -c '/bin/busybox ping -c 1 -W 2 {} >/dev/null 2>&1 || echo {}' < "$work/ips" > "$work/unanswered"
+fulls=$(( $(table_fulls) - fulls_before ))
+first_unanswered=$(wc -l < "$work/unanswered")
+if [ "$first_unanswered" -gt 0 ]; then sleep 6; fi
+unreachable=$(while read -r ip; do /bin/busybox ping -c 1 -W 2 "$ip" >/dev/null 2>&1 || echo "$ip"; done < "$work/unanswered" | wc -l)
 
 # Memory: each monitor's RSS/PSS, each container's cgroup (its processes' memory
 # and the kernel memory charged to it).
@@ -142,9 +152,9 @@ rm_ms=$(( ($(ms) - t) / 1000000 ))
 left=$("$berth" ps -aq | wc -l)
 
 python3 - "$work" "$N" "$CLIENTS" "$fill_ms" "$unreachable" "$stop_n_ms" "$rm_ms" "$left" \
-  "$load_before" "$load_loaded" > "$work/section.md" <<'PY'
+  "$load_before" "$load_loaded" "$first_unanswered" "$fulls" > "$work/section.md" <<'PY'
 import json, sys, statistics, datetime, subprocess
-w, n, clients, fill_ms, unreachable, stop_n_us, rm_ms, left, load0, load1 = sys.argv[1:11]
+w, n, clients, fill_ms, unreachable, stop_n_us, rm_ms, left, load0, load1, first, fulls = sys.argv[1:13]
 n = int(n)
 def hf(phase):
     return {r["command"]: statistics.median(r["times"]) * 1000 for r in json.load(open(f"{w}/{phase}-hf.json"))["results"]}
@@ -167,7 +177,8 @@ print(f"{datetime.date.today()}, {subprocess.getoutput('nproc')} cores shared wi
       "`sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'` on berth's default bridge.\n")
 print(f"Load: before `{load0.strip()}`; with {n} running `{load1.strip()}`.\n")
 print(f"Fill: {len(ok)} of {n} `run -d` succeeded in {int(fill_ms) / 1000:.1f} s; {len(errs)} failed ({busy} SQLite busy/locked); "
-      f"{lost} names missing from `ps`; {unreachable} of {len(names)} did not answer a ping from the host on the bridge. "
+      f"{lost} names missing from `ps`; {first} of {len(names)} did not answer a first ping from the host on the bridge "
+      f"({clients} at a time; the host's ARP table overflowed {fulls} times meanwhile), {unreachable} did not answer again 6 s later. "
       f"`run -d` latency under {clients} clients: 1st {fill[0]['ms']:.0f} ms, {n}th (last started) {fill[-1]['ms']:.0f} ms, "
       f"median {statistics.median(lat):.0f} ms, p95 {lat[int(len(lat) * 0.95) - 1] if lat else 0:.0f} ms.\n")
 print(f"| operation | none running, ms | {n} running, ms | loaded ÷ idle |\n|---|---|---|---|")
