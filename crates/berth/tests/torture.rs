@@ -247,6 +247,14 @@ fn mounted(path: &Path) -> bool {
         .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
 }
 
+/// Whether process `pid`'s root is an overlay mount (a running container's rootfs).
+fn root_is_overlay(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some("/") && l.contains(" - overlay "))
+}
+
 /// Where `ps -a`, `inspect` and the host disagree; empty when they agree.
 fn disagreements(b: &Berth) -> Vec<String> {
     let mut out = Vec::new();
@@ -290,7 +298,9 @@ fn disagreements(b: &Berth) -> Vec<String> {
             if cgroups.is_empty() {
                 out.push(format!("{name}: running without a cgroup"));
             }
-            if !rootfs_mounted {
+            // The overlay is mounted in the monitor's own mount namespace, not the
+            // host's (engine/src/mountns.rs): the container's init has it as its root.
+            if !root_is_overlay(pid) {
                 out.push(format!("{name}: running without its rootfs mounted"));
             }
             // The named ones publish their httpd (the `run --rm` ones nothing).

@@ -268,6 +268,18 @@ fn bind_sources(
         .collect()
 }
 
+/// The container's rootfs as the host reaches it: its overlay is mounted only in
+/// its monitor's mount namespace ([`crate::mountns`]), so while the monitor runs
+/// the path goes through the monitor's root; otherwise it is the bare directory
+/// (nothing mounted there).
+pub fn host_view(engine: &Engine, c: &Container) -> PathBuf {
+    let rootfs = engine.paths.rootfs(&c.id);
+    match c.state.monitor.filter(|m| m.is_alive()) {
+        Some(m) => crate::mountns::path_in(m.pid, &rootfs),
+        None => rootfs,
+    }
+}
+
 /// Unmounts the rootfs. Safe to call when nothing is mounted.
 pub fn teardown(engine: &Engine, id: &str) {
     let rootfs = engine.paths.rootfs(id);

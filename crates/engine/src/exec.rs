@@ -94,7 +94,7 @@ fn write_process(
     c: &Container,
     opts: &ExecOptions,
 ) -> Result<std::path::PathBuf, EngineError> {
-    let rootfs = engine.paths.rootfs(&c.id);
+    let rootfs = crate::bundle::host_view(engine, c);
     let mut user = resolve_user(&rootfs, opts.user.as_deref().unwrap_or(&c.spec.user))?;
     crate::hostresolve::add_groups(&rootfs, &c.spec.host_config, &mut user)?;
     let mut env = oci::container_env(&c.spec, &user);

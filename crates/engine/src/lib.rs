@@ -27,6 +27,7 @@ pub mod logs;
 pub mod memory;
 pub mod model;
 pub mod monitor;
+pub mod mountns;
 pub mod names;
 pub mod networking;
 pub mod notify;

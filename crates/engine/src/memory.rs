@@ -28,9 +28,11 @@ pub fn release_startup_memory() {
 /// Starting a container runs deep call chains (libcontainer, SQLite); the stack
 /// pages below the current frame hold only dead frames now. Dropping them (with a
 /// generous margin under our own frame) returns them; they come back zeroed if the
-/// stack grows again.
+/// stack grows again. The margin covers what runs below this frame while it
+/// works (the madvise call: well under a page) many times over; the 64 kB margin
+/// it replaces kept about 12 kB more of an idle monitor resident (issue 11).
 fn release_dead_stack(smaps: &str) {
-    const MARGIN: usize = 64 * 1024;
+    const MARGIN: usize = 16 * 1024;
     let here = 0u8;
     let sp = std::ptr::addr_of!(here) as usize;
     let Some(start) = smaps

@@ -104,13 +104,14 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         ),
         false => None,
     };
-    let attachments = match bundle::prepare(&engine, &container) {
-        Ok(a) => a,
-        Err(e) => {
-            record_failure(&engine, id, &e);
-            return Err(e);
-        }
-    };
+    let attachments =
+        match crate::mountns::enter_private().and_then(|()| bundle::prepare(&engine, &container)) {
+            Ok(a) => a,
+            Err(e) => {
+                record_failure(&engine, id, &e);
+                return Err(e);
+            }
+        };
     let runtime = engine.runtime(&container.spec.runtime)?;
     let plugging = crate::networking::prepare_plugging(&engine, &attachments);
     let created =

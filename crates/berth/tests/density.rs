@@ -1,0 +1,77 @@
+//! Density (issue 11): running containers leave the host's mount table as it was.
+//! Each container's rootfs overlay is mounted in its monitor's own mount
+//! namespace, so the host's table (which every start's cgroup and mount code
+//! reads) does not grow with the number of running containers, and what reads a
+//! running container's files from the host (exec's user lookup, commit, diff,
+//! export) still works. Timings live in `bench/density.sh`, never here.
+
+use berth_testkit::Berth;
+
+const BIN: &str = env!("CARGO_BIN_EXE_berth");
+
+fn env() -> Option<Berth> {
+    berth_testkit::busybox_berth(BIN, &["tar"])
+}
+
+/// Host mount table lines that name this berth's state root.
+fn host_mounts_under(b: &Berth) -> Vec<String> {
+    let root = b.root.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&root))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn running_containers_add_no_host_mounts() {
+    let Some(b) = env() else { return };
+    let before = host_mounts_under(&b);
+    for i in 0..3 {
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("d{i}"),
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+    }
+    let during = host_mounts_under(&b);
+    assert_eq!(
+        during, before,
+        "running containers' mounts showed in the host's mount table"
+    );
+    // The container still has its rootfs, and the host-side reads of it work:
+    // exec -u NAME looks the user up in the container's /etc/passwd.
+    assert_eq!(b.ok(&["exec", "-u", "nobody", "d0", "id", "-u"]), "65534");
+    b.ok(&["exec", "d1", "sh", "-c", "echo hi > /marker"]);
+    let diff = b.ok(&["diff", "d1"]);
+    assert!(
+        diff.contains("A /marker"),
+        "diff of a running container: {diff}"
+    );
+    b.ok(&["commit", "d1", "dens/committed"]);
+    assert_eq!(
+        b.ok(&["run", "--rm", "dens/committed", "cat", "/marker"]),
+        "hi"
+    );
+    b.ok(&["rm", "-f", "d0", "d1", "d2"]);
+    b.ok(&["rmi", "dens/committed"]);
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn a_killed_monitor_leaves_no_mount_behind() {
+    let Some(b) = env() else { return };
+    b.ok(&["run", "-d", "--name", "k", "busybox", "sleep", "300"]);
+    let monitors = berth_testkit::monitor_processes(&b.root);
+    assert_eq!(monitors.len(), 1, "one monitor: {monitors:?}");
+    // SAFETY: kill(2) on the monitor this test started.
+    unsafe { libc::kill(monitors[0], libc::SIGKILL) };
+    b.ok(&["rm", "-f", "k"]);
+    assert!(host_mounts_under(&b).is_empty());
+    b.assert_no_leftovers();
+}
