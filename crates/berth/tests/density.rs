@@ -67,7 +67,16 @@ fn running_containers_add_no_host_mounts() {
 fn a_killed_monitor_leaves_no_mount_behind() {
     let Some(b) = env() else { return };
     b.ok(&["run", "-d", "--name", "k", "busybox", "sleep", "300"]);
-    let monitors = berth_testkit::monitor_processes(&b.root);
+    // Right after `run -d` the container's init may not have executed `sleep` yet:
+    // forked from the monitor, it still shows the monitor's command line.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let monitors = loop {
+        let found = berth_testkit::monitor_processes(&b.root);
+        if found.len() == 1 || std::time::Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert_eq!(monitors.len(), 1, "one monitor: {monitors:?}");
     // SAFETY: kill(2) on the monitor this test started.
     unsafe { libc::kill(monitors[0], libc::SIGKILL) };
