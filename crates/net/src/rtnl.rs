@@ -404,4 +404,25 @@ mod tests {
         assert_eq!(parse_mac("02:42:ac:11:00:0a:0b"), None);
         assert_eq!(parse_mac("zz:42:ac:11:00:0a"), None);
     }
+
+    #[test]
+    fn random_macs_are_locally_administered_unicast_and_differ() {
+        let (a, b) = (random_mac(), random_mac());
+        assert_eq!(a[0] & 0x03, 0x02, "{a:02x?}");
+        assert_eq!(b[0] & 0x03, 0x02, "{b:02x?}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn neighbour_requests_name_an_ipv4_destination_on_the_interface() {
+        let n = neighbour(7, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(n.header.family, AddressFamily::Inet);
+        assert_eq!(n.header.ifindex, 7);
+        assert_eq!(
+            n.attributes,
+            vec![NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                Ipv4Addr::new(10, 0, 0, 2)
+            ))]
+        );
+    }
 }
