@@ -210,6 +210,8 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     drop(listener);
 
     let engine = Engine::open()?;
+    // Before the exit is recorded, which `stop` waits for.
+    crate::networking::forget_neighbours(&engine, &container);
     // The exit is recorded first, so `stop` and `wait` return as soon as the container
     // is gone; the monitor stays recorded until cleanup is done, and `rm`/`start`
     // wait for it (see lifecycle::wait_monitor_gone).

@@ -35,7 +35,8 @@ pub fn reserve(engine: &Engine, c: &Container) -> Result<Vec<Attachment>, Engine
     let conn = engine.conn();
     let net = network_named(engine, name)?;
     // A leftover reservation (crashed monitor) must not block the restart.
-    berth_net::store::release(conn, &c.id).map_err(berth_net::NetError::from)?;
+    // Through `network::release`, so its host neighbour entries go too.
+    network::release(conn, &engine.net_config(), &c.id);
     let mut att = network::allocate(conn, &net, &c.id, c.spec.net.ip, &c.spec.net.publish)?;
     att.mac = c.spec.net.mac.clone();
     let mut all = vec![att];
@@ -140,6 +141,13 @@ pub fn release(engine: &Engine, c: &Container) -> Vec<String> {
         refresh_peer_hosts(engine, name);
     }
     networks
+}
+
+/// The host's neighbour entries for the container, once it has exited.
+pub fn forget_neighbours(engine: &Engine, c: &Container) {
+    if let NetworkMode::Network(_) = &c.spec.network {
+        network::forget_neighbours(engine.conn(), &engine.net_config(), &c.id);
+    }
 }
 
 /// The container's veths, once it has exited.

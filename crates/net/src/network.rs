@@ -456,8 +456,32 @@ pub fn release(conn: &Connection, cfg: &NetConfig, container: &str) -> Vec<Strin
         // Deleting an element needs its key only; the address is not part of it.
         nat::unplug(&cfg.table, &ports, Ipv4Addr::UNSPECIFIED, None, false);
     }
+    // Under the lock, before the addresses are free: a container that gets one
+    // next sets its own entry after this one is gone.
+    forget_neighbours_locked(conn, container);
     let _ = store::release(conn, container);
     networks
+}
+
+/// Deletes the host's neighbour entries for the container's addresses (made by
+/// `connect`), which still hold them; [`release`] does it too. Quick, for a
+/// monitor to call as soon as the container has exited, so that they are gone
+/// by the time `stop` returns.
+pub fn forget_neighbours(conn: &Connection, cfg: &NetConfig, container: &str) {
+    let _guard = lock(cfg);
+    forget_neighbours_locked(conn, container);
+}
+
+fn forget_neighbours_locked(conn: &Connection, container: &str) {
+    let addresses = store::bridged_addresses_of(conn, container).unwrap_or_default();
+    if addresses.is_empty() {
+        return;
+    }
+    if let Ok(mut rtnl) = crate::rtnl::Rtnl::open() {
+        for (bridge, ip) in &addresses {
+            crate::plumbing::forget_neighbour(&mut rtnl, bridge, *ip);
+        }
+    }
 }
 
 /// Whether any container holds an address on `network`.

@@ -95,7 +95,12 @@ pub fn connect(
     let mut host = Rtnl::open()?;
     let bridge_is_new = !Path::new("/sys/class/net").join(&net.bridge).exists();
     if bridge_is_new {
-        host.add_bridge(&net.bridge, net.gateway, net.subnet.prefix)?;
+        host.add_bridge(
+            &net.bridge,
+            net.gateway,
+            net.subnet.prefix,
+            rtnl::random_mac(),
+        )?;
         // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge (the
         // table's `martians` chain keeps containers from using it the other way).
         sysctl(
@@ -105,7 +110,8 @@ pub fn connect(
         ignore_router_advertisements(&net.bridge);
         enable_forwarding();
     }
-    let master = host.index_of(&net.bridge)?;
+    let (master, bridge_mac) = host.link_of(&net.bridge)?;
+    keep_bridge_mac(&mut host, &net.bridge, master, bridge_mac)?;
     let mac = match &att.mac {
         Some(m) => Some(
             rtnl::parse_mac(m)
@@ -136,13 +142,46 @@ pub fn connect(
         let lo = inside.index_of("lo")?;
         inside.set_up(lo)?;
     }
-    let index = inside.index_of(inner)?;
+    let (index, mac) = inside.link_of(inner)?;
     inside.add_address(index, att.ip, att.prefix)?;
     inside.set_up(index)?;
     if att.is_primary() {
         inside.add_default_route(att.gateway)?;
     }
+    // Permanent neighbour entries both ways (see `Rtnl::set_neighbour`): no
+    // dynamic ones that a thousand containers would overflow the kernel's
+    // shared table with, and no ARP exchange before the first packet.
+    inside.set_neighbour(index, att.gateway, bridge_mac)?;
+    host.set_neighbour(master, att.ip, mac)?;
     Ok(())
+}
+
+/// Pins the MAC address of a bridge made without one (by a berth from before
+/// bridges got theirs at creation): the containers' entries for their gateway
+/// hold it, and an unpinned bridge takes its lowest port's as ports come and go.
+fn keep_bridge_mac(
+    host: &mut Rtnl,
+    bridge: &str,
+    index: u32,
+    mac: [u8; 6],
+) -> Result<(), NetError> {
+    // NET_ADDR_SET: set at creation or by hand.
+    const SET: &str = "3";
+    let path = format!("/sys/class/net/{bridge}/addr_assign_type");
+    let kind = std::fs::read_to_string(path).unwrap_or_default();
+    if kind.trim() != SET {
+        host.set_mac(index, mac)?;
+    }
+    Ok(())
+}
+
+/// Deletes the host's neighbour entry for a container's address `ip` on
+/// `bridge`, before the address is freed for another container. A bridge that
+/// is gone took its entries with it.
+pub(crate) fn forget_neighbour(rtnl: &mut Rtnl, bridge: &str, ip: Ipv4Addr) {
+    if let Ok(index) = rtnl.index_of(bridge) {
+        let _ = rtnl.delete_neighbour(index, ip);
+    }
 }
 
 fn nat_lock(cfg: &NetConfig) -> Option<std::fs::File> {
@@ -274,6 +313,7 @@ pub fn leave(conn: &Connection, cfg: &NetConfig, container: &str, att: &Attachme
         let _guard = lock(cfg);
         if let Ok(mut rtnl) = Rtnl::open() {
             let _ = rtnl.delete_link(&host_end(container, &att.interface));
+            forget_neighbour(&mut rtnl, &att.bridge, att.ip);
         }
         let _ = store::release_on(conn, container, &att.network);
     }

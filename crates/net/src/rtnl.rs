@@ -4,11 +4,15 @@
 //! start path, where each launch cost several milliseconds.
 
 use netlink_packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -103,18 +107,23 @@ impl Rtnl {
         }
     }
 
-    /// A new bridge with `gateway/prefix` on it, up.
+    /// A new bridge with `gateway/prefix` on it, up, with the MAC address `mac`.
+    /// A bridge given none takes its lowest port's, so it would change as
+    /// containers come and go and their permanent entries for the gateway would
+    /// point at a MAC the bridge no longer has; one set at creation stays.
     pub fn add_bridge(
         &mut self,
         name: &str,
         gateway: Ipv4Addr,
         prefix: u8,
+        mac: [u8; 6],
     ) -> Result<(), RtnlError> {
         let mut link = LinkMessage::default();
         link.header.flags = LinkFlags::Up;
         link.header.change_mask = LinkFlags::Up;
         link.attributes = vec![
             LinkAttribute::IfName(name.into()),
+            LinkAttribute::Address(mac.to_vec()),
             LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
         ];
         let what = format!("creating bridge {name}");
@@ -176,6 +185,70 @@ impl Rtnl {
         }
     }
 
+    /// The index and MAC address of interface `name` in this socket's namespace.
+    pub fn link_of(&mut self, name: &str) -> Result<(u32, [u8; 6]), RtnlError> {
+        let mut link = LinkMessage::default();
+        link.attributes = vec![LinkAttribute::IfName(name.into())];
+        let what = format!("looking up interface {name}");
+        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) =
+            self.exchange(&what, RouteNetlinkMessage::GetLink(link), 0)?
+        else {
+            return Err(RtnlError::Garbled { what });
+        };
+        let mac = l.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Address(m) => <[u8; 6]>::try_from(m.as_slice()).ok(),
+            _ => None,
+        });
+        match mac {
+            Some(mac) => Ok((l.header.index, mac)),
+            None => Err(RtnlError::Garbled { what }),
+        }
+    }
+
+    /// Sets the MAC address of interface `index`. Setting it, even to the one it
+    /// has, also marks it as set by hand: a bridge then keeps it.
+    pub fn set_mac(&mut self, index: u32, mac: [u8; 6]) -> Result<(), RtnlError> {
+        let mut link = LinkMessage::default();
+        link.header.index = index;
+        link.attributes = vec![LinkAttribute::Address(mac.to_vec())];
+        let what = format!("setting the MAC address of interface {index}");
+        self.request(&what, RouteNetlinkMessage::SetLink(link), 0)
+    }
+
+    /// A permanent neighbour entry on interface `index`: `ip` is at `mac`.
+    /// Permanent entries are not counted against the neighbour table's gc
+    /// thresholds (Linux 5.0 on), which all namespaces share: with dynamic ones a
+    /// thousand containers overflowed it. An entry already there for `ip` (a
+    /// reused address) is replaced.
+    pub fn set_neighbour(
+        &mut self,
+        index: u32,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<(), RtnlError> {
+        let mut neigh = neighbour(index, ip);
+        neigh.header.state = NeighbourState::Permanent;
+        neigh
+            .attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        let what = format!("adding the neighbour entry {ip} on interface {index}");
+        self.request(
+            &what,
+            RouteNetlinkMessage::NewNeighbour(neigh),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+    }
+
+    /// Deletes the neighbour entry for `ip` on interface `index`; none is fine.
+    pub fn delete_neighbour(&mut self, index: u32, ip: Ipv4Addr) -> Result<(), RtnlError> {
+        let what = format!("deleting the neighbour entry {ip} on interface {index}");
+        let msg = RouteNetlinkMessage::DelNeighbour(neighbour(index, ip));
+        match self.request(&what, msg, 0) {
+            Err(e) if e.errno() == Some(libc::ENOENT) => Ok(()),
+            other => other,
+        }
+    }
+
     /// Sets IFF_UP on interface `index`.
     pub fn set_up(&mut self, index: u32) -> Result<(), RtnlError> {
         let mut link = LinkMessage::default();
@@ -232,6 +305,32 @@ impl Rtnl {
             other => other,
         }
     }
+}
+
+fn neighbour(index: u32, ip: Ipv4Addr) -> NeighbourMessage {
+    let mut neigh = NeighbourMessage::default();
+    neigh.header.family = AddressFamily::Inet;
+    neigh.header.ifindex = index;
+    neigh.attributes = vec![NeighbourAttribute::Destination(NeighbourAddress::Inet(ip))];
+    neigh
+}
+
+/// A random locally administered unicast MAC address.
+pub fn random_mac() -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    // SAFETY: getrandom into a buffer of the length given.
+    let n = unsafe { libc::getrandom(mac.as_mut_ptr().cast(), mac.len(), 0) };
+    if n != mac.len() as isize {
+        // No entropy source: the clock and pid still make collisions unlikely.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ u64::from(std::process::id()) << 32;
+        mac.copy_from_slice(&t.to_le_bytes()[..6]);
+    }
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
 }
 
 /// A bound netlink socket for `protocol`. Replies come at once; one that never
@@ -304,5 +403,26 @@ mod tests {
         assert_eq!(parse_mac("02:42:ac:11:00"), None);
         assert_eq!(parse_mac("02:42:ac:11:00:0a:0b"), None);
         assert_eq!(parse_mac("zz:42:ac:11:00:0a"), None);
+    }
+
+    #[test]
+    fn random_macs_are_locally_administered_unicast_and_differ() {
+        let (a, b) = (random_mac(), random_mac());
+        assert_eq!(a[0] & 0x03, 0x02, "{a:02x?}");
+        assert_eq!(b[0] & 0x03, 0x02, "{b:02x?}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn neighbour_requests_name_an_ipv4_destination_on_the_interface() {
+        let n = neighbour(7, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(n.header.family, AddressFamily::Inet);
+        assert_eq!(n.header.ifindex, 7);
+        assert_eq!(
+            n.attributes,
+            vec![NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                Ipv4Addr::new(10, 0, 0, 2)
+            ))]
+        );
     }
 }

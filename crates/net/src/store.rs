@@ -141,6 +141,23 @@ pub fn networks_of(conn: &Connection, container: &str) -> rusqlite::Result<Vec<S
     rows.collect()
 }
 
+/// A container's addresses, with the bridge of each one's network.
+pub fn bridged_addresses_of(
+    conn: &Connection,
+    container: &str,
+) -> rusqlite::Result<Vec<(String, Ipv4Addr)>> {
+    let mut st = conn.prepare(
+        "SELECT n.bridge, a.ip FROM net_allocations a JOIN networks n ON n.name = a.network WHERE a.container = ?1",
+    )?;
+    let rows: Vec<(String, String)> = st
+        .query_map(params![container], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(b, ip)| Some((b, ip.parse().ok()?)))
+        .collect())
+}
+
 /// Frees a container's address on one network.
 pub fn release_on(conn: &Connection, container: &str, network: &str) -> rusqlite::Result<()> {
     conn.execute(
