@@ -74,6 +74,12 @@ fn a_host_user_reads_nothing_of_a_container_and_runs_nothing_it_made() {
     ]);
     wait_for_log(&b, "sec", &secret);
     let dir = b.root.join("containers").join(&id);
+    // The merged rootfs is mounted in the monitor's own mount namespace only: the
+    // host reaches it through the monitor's root.
+    let monitors = berth_testkit::monitor_processes(&b.root);
+    assert_eq!(monitors.len(), 1, "one monitor: {monitors:?}");
+    let merged = PathBuf::from(format!("/proc/{}/root", monitors[0]))
+        .join(dir.join("rootfs").strip_prefix("/").unwrap());
     let db: Vec<PathBuf> = ["berth.db", "berth.db-wal", "berth.db-shm"]
         .iter()
         .map(|f| b.root.join(f))
@@ -83,7 +89,7 @@ fn a_host_user_reads_nothing_of_a_container_and_runs_nothing_it_made() {
     let secret_holders: Vec<PathBuf> = [
         dir.join("config.json"),
         dir.join("container.log"),
-        dir.join("rootfs/secret.txt"),
+        merged.join("secret.txt"),
         dir.join("upper/secret.txt"),
     ]
     .into_iter()
@@ -107,10 +113,7 @@ fn a_host_user_reads_nothing_of_a_container_and_runs_nothing_it_made() {
         );
     }
     // A setuid-root binary made inside the container, run from the host.
-    for p in [
-        dir.join("rootfs/suid-busybox"),
-        dir.join("upper/suid-busybox"),
-    ] {
+    for p in [merged.join("suid-busybox"), dir.join("upper/suid-busybox")] {
         let out = as_nobody(&[&path_str(&p), "id", "-u"]);
         assert!(
             !out.status.success(),
@@ -120,7 +123,7 @@ fn a_host_user_reads_nothing_of_a_container_and_runs_nothing_it_made() {
         );
     }
     // A world-writable device node made inside the container.
-    let node = path_str(&dir.join("rootfs/nullnode"));
+    let node = path_str(&merged.join("nullnode"));
     let out = as_nobody(&["dd", &format!("if={node}"), "count=1"]);
     assert!(!out.status.success(), "nobody opened {node}");
     let out = as_nobody(&["ls", &path_str(&b.root)]);
