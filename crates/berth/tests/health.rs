@@ -2,7 +2,6 @@
 //! HEALTHCHECK, `--no-healthcheck`; the status in `ps` and `inspect`.
 
 use berth_testkit::Berth;
-use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -12,22 +11,6 @@ fn env() -> Option<Berth> {
 
 fn inspect(b: &Berth, name: &str, format: &str) -> String {
     b.ok(&["inspect", "-f", format, name])
-}
-
-/// Polls until `inspect -f format` prints `want` (60 s at most).
-fn wait_for(b: &Berth, name: &str, format: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = inspect(b, name, format);
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name}: {format} is {got:?}, never became {want:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn ps_status(b: &Berth, name: &str) -> String {
@@ -51,14 +34,14 @@ fn a_check_that_starts_failing_turns_the_container_unhealthy() {
         "sleep",
         "1000",
     ]);
-    wait_for(&b, "svc", "{{.State.Health.Status}}", "healthy");
+    b.wait_inspect("svc", "{{.State.Health.Status}}", "healthy");
     assert!(
         ps_status(&b, "svc").ends_with("(healthy)"),
         "{}",
         ps_status(&b, "svc")
     );
     b.ok(&["exec", "svc", "touch", "/tmp/broken"]);
-    wait_for(&b, "svc", "{{.State.Health.Status}}", "unhealthy");
+    b.wait_inspect("svc", "{{.State.Health.Status}}", "unhealthy");
     let status = ps_status(&b, "svc");
     assert!(
         status.starts_with("Up ") && status.ends_with("(unhealthy)"),
@@ -77,8 +60,7 @@ fn a_check_that_starts_failing_turns_the_container_unhealthy() {
     assert_eq!(last["Output"], "checked\n");
     // Healthy again once the cause is gone.
     b.ok(&["exec", "svc", "rm", "/tmp/broken"]);
-    wait_for(
-        &b,
+    b.wait_inspect(
         "svc",
         "{{.State.Health.Status}} {{.State.Health.FailingStreak}}",
         "healthy 0",
@@ -110,7 +92,7 @@ fn the_images_healthcheck_is_used_and_no_healthcheck_disables_it() {
         inspect(&b, "from-image", "{{json .Config.Healthcheck.Test}}"),
         r#"["CMD","false"]"#
     );
-    wait_for(&b, "from-image", "{{.State.Health.Status}}", "unhealthy");
+    b.wait_inspect("from-image", "{{.State.Health.Status}}", "unhealthy");
     assert!(ps_status(&b, "from-image").ends_with("(unhealthy)"));
     // The image's check, tuned from the command line: the flags win field by field.
     b.ok(&[
@@ -123,7 +105,7 @@ fn the_images_healthcheck_is_used_and_no_healthcheck_disables_it() {
         "sleep",
         "1000",
     ]);
-    wait_for(&b, "tuned", "{{.Config.Healthcheck.Retries}}", "1000");
+    b.wait_inspect("tuned", "{{.Config.Healthcheck.Retries}}", "1000");
     // Disabled: no check, no health, nothing in ps.
     assert_eq!(inspect(&b, "off", "{{json .State.Health}}"), "null");
     assert_eq!(inspect(&b, "off", "{{json .Config.Healthcheck}}"), "null");
@@ -148,7 +130,7 @@ fn a_check_that_hangs_is_cut_at_its_timeout() {
         "sleep",
         "1000",
     ]);
-    wait_for(&b, "slow", "{{.State.Health.Status}}", "unhealthy");
+    b.wait_inspect("slow", "{{.State.Health.Status}}", "unhealthy");
     let log = inspect(&b, "slow", "{{json .State.Health.Log}}");
     assert!(log.contains("exceeded timeout"), "{log}");
     assert!(log.contains(r#""ExitCode":-1"#), "{log}");

@@ -15,22 +15,6 @@ fn inspect(b: &Berth, name: &str, format: &str) -> String {
     b.ok(&["inspect", "-f", format, name])
 }
 
-/// Polls `inspect -f format` until it prints `want` (60 s at most).
-fn wait_for(b: &Berth, name: &str, format: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = inspect(b, name, format);
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name}: {format} is {got:?}, never became {want:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 const STATE: &str = "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}";
 
 #[test]
@@ -47,7 +31,7 @@ fn on_failure_3_restarts_exactly_three_times_and_keeps_the_exit_code() {
         "-c",
         "echo attempt; exit 3",
     ]);
-    wait_for(&b, "flaky", STATE, "3 exited 3");
+    b.wait_inspect("flaky", STATE, "3 exited 3");
     // Once its monitor is gone nothing can start it again.
     b.wait_monitors_gone();
     assert_eq!(inspect(&b, "flaky", STATE), "3 exited 3");
@@ -79,7 +63,7 @@ fn on_failure_leaves_a_clean_exit_alone() {
         "busybox",
         "true",
     ]);
-    wait_for(&b, "clean", "{{.State.Status}}", "exited");
+    b.wait_inspect("clean", "{{.State.Status}}", "exited");
     b.wait_monitors_gone();
     assert_eq!(inspect(&b, "clean", STATE), "0 exited 0");
 }
@@ -100,8 +84,7 @@ fn always_survives_the_containers_exit_until_stopped() {
         "-c",
         script,
     ]);
-    wait_for(
-        &b,
+    b.wait_inspect(
         "phoenix",
         "{{.RestartCount}} {{.State.Status}}",
         "1 running",
@@ -135,7 +118,7 @@ fn kill_ends_the_restarts_as_dockers_does() {
         "1000",
     ]);
     b.ok(&["kill", "victim"]);
-    wait_for(&b, "victim", "{{.State.Status}}", "exited");
+    b.wait_inspect("victim", "{{.State.Status}}", "exited");
     b.wait_monitors_gone();
     assert_eq!(inspect(&b, "victim", STATE), "0 exited 137");
 }
@@ -257,14 +240,14 @@ fn update_restart_changes_the_policy_of_a_running_container() {
         "on-failure 2"
     );
     b.ok(&["exec", "later", "touch", "/tmp/go"]);
-    wait_for(&b, "later", STATE, "2 exited 3");
+    b.wait_inspect("later", STATE, "2 exited 3");
     b.wait_monitors_gone();
     assert_eq!(inspect(&b, "later", STATE), "2 exited 3");
 
     // Back to no: the next failure is final.
     b.ok(&["container", "update", "--restart", "no", "later"]);
     b.ok(&["start", "later"]);
-    wait_for(&b, "later", STATE, "0 exited 3");
+    b.wait_inspect("later", STATE, "0 exited 3");
 
     b.ok(&[
         "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "30",

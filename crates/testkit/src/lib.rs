@@ -446,6 +446,23 @@ impl Berth {
         }
     }
 
+    /// Polls `inspect -f format name` until it prints `want` (60 s at most): for
+    /// states the monitor reaches in its own time (restarts, health).
+    pub fn wait_inspect(&self, name: &str, format: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = self.ok(&["inspect", "-f", format, name]);
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: {format} is {got:?}, never became {want:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Mount table lines naming this berth's directory.
     fn mounts_left(&self) -> Vec<String> {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
