@@ -280,16 +280,17 @@ fn container_state(root: &Root, path: &str, place: &str) -> Result<DestState, Co
 }
 
 /// The directory `dir` inside `root` as a root of its own; `None` when it is
-/// missing or not a directory.
+/// missing or not a directory. Resolved once and checked on the handle itself,
+/// so what is checked is what is used, whatever the path turns into meanwhile.
 fn sub_root(root: &Root, dir: &str, place: &str) -> Result<Option<Root>, CopyError> {
-    if container_state(root, dir, place)? != DestState::Directory {
-        return Ok(None);
-    }
-    let handle = root
-        .resolve(dir)
-        .map_err(|e| io_at(dir, place, io_error(e)))?;
+    let handle = match root.resolve(dir) {
+        Ok(h) => h,
+        Err(e) => match io_error(e) {
+            e if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            e => return Err(io_at(dir, place, e)),
+        },
+    };
     let fd = OwnedFd::from(handle);
-    // Checked again on the handle itself: the path may have changed since.
     let stat = rustix::fs::fstat(&fd).map_err(|e| io_at(dir, place, e.into()))?;
     Ok(
         (rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory)
