@@ -155,7 +155,7 @@ fn check_whiteout_name(hidden: &[u8], entry: &str) -> Result<(), UnpackError> {
 }
 
 /// Lexically cleans a tar path to a relative one; refuses `..` that climbs out.
-pub(crate) fn clean_relative(raw: &[u8]) -> Result<PathBuf, &'static str> {
+pub fn clean_relative(raw: &[u8]) -> Result<PathBuf, &'static str> {
     let path = Path::new(OsStr::from_bytes(raw));
     let mut out = PathBuf::new();
     for c in path.components() {

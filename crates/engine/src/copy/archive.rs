@@ -17,6 +17,7 @@ use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 /// Where the source lies and how to reach it.
 pub struct Source<'a> {
@@ -48,8 +49,8 @@ pub fn write(src: &Source, name: Option<&str>, out: impl Write) -> Result<u64, C
     w.tar.follow_symlinks(false);
     let fd = OwnedFd::from(handle);
     match name {
-        Some(name) => w.entry(name, fd, &stat)?,
-        None => w.children("", &fd, src.path)?,
+        Some(name) => w.entry(Path::new(name), fd, &stat)?,
+        None => w.children(b"", &fd, Path::new(src.path))?,
     }
     w.tar.finish().map_err(CopyError::Stream)?;
     drop(w);
@@ -83,14 +84,14 @@ fn open_top(src: &Source) -> Result<(Handle, Stat), CopyError> {
 struct Walker<'p, W: Write> {
     tar: tar::Builder<W>,
     /// Files with several links already archived: (dev, ino) → their entry name.
-    links: HashMap<(u64, u64), String>,
+    links: HashMap<(u64, u64), PathBuf>,
     place: &'p str,
 }
 
 impl<W: Write> Walker<'_, W> {
-    fn io(&self, path: &str, error: std::io::Error) -> CopyError {
+    fn io(&self, path: &Path, error: std::io::Error) -> CopyError {
         CopyError::Io {
-            path: path.to_string(),
+            path: path.to_string_lossy().into_owned(),
             place: self.place.to_string(),
             error,
         }
@@ -98,7 +99,7 @@ impl<W: Write> Walker<'_, W> {
 
     /// One entry (and, for a directory, everything below it) from its `O_PATH`
     /// descriptor.
-    fn entry(&mut self, name: &str, fd: OwnedFd, stat: &Stat) -> Result<(), CopyError> {
+    fn entry(&mut self, name: &Path, fd: OwnedFd, stat: &Stat) -> Result<(), CopyError> {
         let mut header = header_of(stat);
         let kind = FileType::from_raw_mode(stat.st_mode);
         let stream = CopyError::Stream;
@@ -115,7 +116,7 @@ impl<W: Write> Walker<'_, W> {
                             .append_link(&mut header, name, first)
                             .map_err(stream);
                     }
-                    self.links.insert(key, name.to_string());
+                    self.links.insert(key, name.to_path_buf());
                 }
                 let file = Handle::from_fd(fd)
                     .reopen(OpenFlags::O_RDONLY)
@@ -130,9 +131,14 @@ impl<W: Write> Walker<'_, W> {
             }
             FileType::Directory => {
                 header.set_entry_type(tar::EntryType::Directory);
-                let dir_name = format!("{}/", name.trim_end_matches('/'));
+                let mut dir_name = name.as_os_str().as_bytes().to_vec();
+                while dir_name.last() == Some(&b'/') {
+                    dir_name.pop();
+                }
+                dir_name.push(b'/');
+                let shown = Path::new(OsStr::from_bytes(&dir_name));
                 self.tar
-                    .append_data(&mut header, &dir_name, std::io::empty())
+                    .append_data(&mut header, shown, std::io::empty())
                     .map_err(stream)?;
                 self.children(&dir_name, &fd, name)
             }
@@ -163,8 +169,9 @@ impl<W: Write> Walker<'_, W> {
         }
     }
 
-    /// The entries of the directory `dir` (an `O_PATH` descriptor), named `prefix…`.
-    fn children(&mut self, prefix: &str, dir: &OwnedFd, shown: &str) -> Result<(), CopyError> {
+    /// The entries of the directory `dir` (an `O_PATH` descriptor), named `prefix…`
+    /// (bytes: a file name need not be UTF-8, and is archived as it is).
+    fn children(&mut self, prefix: &[u8], dir: &OwnedFd, shown: &Path) -> Result<(), CopyError> {
         let listing = Handle::from_fd(dir.try_clone().map_err(|e| self.io(shown, e))?)
             .reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY)
             .map_err(|e| self.io(shown, io_error(e)))?;
@@ -178,8 +185,7 @@ impl<W: Write> Walker<'_, W> {
         }
         names.sort();
         for name in names {
-            let text = String::from_utf8_lossy(&name).into_owned();
-            let path = format!("{prefix}{text}");
+            let path = PathBuf::from(OsStr::from_bytes(&[prefix, &name[..]].concat()));
             let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             let fd = match rustix::fs::openat(dir.as_fd(), name.as_slice(), flags, Mode::empty()) {
                 Ok(fd) => fd,

@@ -7,14 +7,16 @@
 //! archive, or one the container puts there while the copy runs, can send a later
 //! entry elsewhere inside the destination, never out of it.
 
-use super::plan::{clean_entry, split_last};
+use super::plan::clean_entry;
 use super::{io_error, CopyError};
 use pathrs::flags::OpenFlags;
 use pathrs::{Handle, InodeType, Root};
 use rustix::fs::{AtFlags, FileType, Gid, Mode, Timestamps, Uid, CWD};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ExtractOptions {
@@ -38,9 +40,8 @@ pub fn extract(
     let mut dir_times = Vec::new();
     for entry in archive.entries().map_err(CopyError::Stream)? {
         let mut entry = entry.map_err(CopyError::Stream)?;
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let name = clean_entry(&raw)?;
-        if name.is_empty() {
+        let name = clean_entry(&entry.path_bytes())?;
+        if name.as_os_str().is_empty() {
             continue; // the archive's `./`: the destination itself
         }
         if let Some(mtime) = x.entry(&name, &mut entry)? {
@@ -75,9 +76,9 @@ struct Extractor<'a> {
 }
 
 impl Extractor<'_> {
-    fn io(&self, path: &str, error: std::io::Error) -> CopyError {
+    fn io(&self, path: &Path, error: std::io::Error) -> CopyError {
         CopyError::Io {
-            path: format!("/{path}"),
+            path: Path::new("/").join(path).to_string_lossy().into_owned(),
             place: self.place.to_string(),
             error,
         }
@@ -86,7 +87,7 @@ impl Extractor<'_> {
     /// Makes one entry; returns a directory's mtime, applied at the end.
     fn entry<R: Read>(
         &self,
-        name: &str,
+        name: &Path,
         entry: &mut tar::Entry<R>,
     ) -> Result<Option<u64>, CopyError> {
         let h = entry.header();
@@ -101,11 +102,11 @@ impl Extractor<'_> {
             },
             mtime: h.mtime().unwrap_or(0),
         };
-        let (parent, _) = split_last(name);
+        let parent = name.parent().unwrap_or(Path::new(""));
         let perm = std::fs::Permissions::from_mode(0o755);
         self.dest
-            .mkdir_all(&parent, &perm)
-            .map_err(|e| self.io(&parent, io_error(e)))?;
+            .mkdir_all(parent, &perm)
+            .map_err(|e| self.io(parent, io_error(e)))?;
         let existing = self.existing(name)?;
         if h.entry_type() == tar::EntryType::Directory {
             if existing != Some(FileType::Directory) {
@@ -118,7 +119,7 @@ impl Extractor<'_> {
         }
         if existing == Some(FileType::Directory) {
             return Err(CopyError::OverwriteDirectory {
-                path: format!("/{name}"),
+                path: Path::new("/").join(name).to_string_lossy().into_owned(),
                 place: self.place.to_string(),
             });
         }
@@ -130,7 +131,7 @@ impl Extractor<'_> {
     /// Makes a file, link, FIFO or device where nothing is now.
     fn non_directory<R: Read>(
         &self,
-        name: &str,
+        name: &Path,
         entry: &mut tar::Entry<R>,
         meta: &Meta,
     ) -> Result<(), CopyError> {
@@ -139,6 +140,7 @@ impl Extractor<'_> {
             tar::EntryType::Regular | tar::EntryType::Continuous => self.file(name, entry, meta),
             tar::EntryType::Symlink => {
                 let target = link_name(entry)?;
+                let target = std::ffi::OsStr::from_bytes(&target);
                 self.create(name, &InodeType::Symlink(target.into()))?;
                 let h = self.handle(name)?;
                 let flags = AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW;
@@ -148,7 +150,7 @@ impl Extractor<'_> {
             tar::EntryType::Link => {
                 // Relative to the destination, like every other name in the archive.
                 let target = clean_entry(&link_name(entry)?)?;
-                self.create(name, &InodeType::Hardlink(target.into()))
+                self.create(name, &InodeType::Hardlink(target))
             }
             tar::EntryType::Fifo => {
                 self.create(name, &InodeType::Fifo(private()))?;
@@ -178,7 +180,7 @@ impl Extractor<'_> {
     /// is the file just made, whatever is swapped in around it.
     fn file<R: Read>(
         &self,
-        name: &str,
+        name: &Path,
         entry: &mut tar::Entry<R>,
         meta: &Meta,
     ) -> Result<(), CopyError> {
@@ -195,7 +197,7 @@ impl Extractor<'_> {
     }
 
     /// What is at `name` now (not following a symlink there).
-    fn existing(&self, name: &str) -> Result<Option<FileType>, CopyError> {
+    fn existing(&self, name: &Path) -> Result<Option<FileType>, CopyError> {
         match self.dest.resolve_nofollow(name) {
             Ok(h) => {
                 let stat = rustix::fs::fstat(&h).map_err(|e| self.io(name, e.into()))?;
@@ -208,7 +210,7 @@ impl Extractor<'_> {
         }
     }
 
-    fn remove(&self, name: &str, existing: Option<FileType>) -> Result<(), CopyError> {
+    fn remove(&self, name: &Path, existing: Option<FileType>) -> Result<(), CopyError> {
         let removed = match existing {
             None => return Ok(()),
             Some(FileType::Directory) => self.dest.remove_all(name),
@@ -217,13 +219,13 @@ impl Extractor<'_> {
         removed.map_err(|e| self.io(name, io_error(e)))
     }
 
-    fn create(&self, name: &str, node: &InodeType) -> Result<(), CopyError> {
+    fn create(&self, name: &Path, node: &InodeType) -> Result<(), CopyError> {
         self.dest
             .create(name, node)
             .map_err(|e| self.io(name, io_error(e)))
     }
 
-    fn handle(&self, name: &str) -> Result<Handle, CopyError> {
+    fn handle(&self, name: &Path) -> Result<Handle, CopyError> {
         self.dest
             .resolve_nofollow(name)
             .map_err(|e| self.io(name, io_error(e)))
@@ -232,7 +234,7 @@ impl Extractor<'_> {
     /// Owner, then mode (a chown clears set-id bits), on the inode `h` holds.
     fn set_meta(
         &self,
-        name: &str,
+        name: &Path,
         h: &Handle,
         owner: (u32, u32),
         mode: u32,
@@ -291,9 +293,9 @@ fn gid(owner: (u32, u32)) -> Option<Gid> {
     Some(Gid::from_raw(owner.1))
 }
 
-fn link_name<R: Read>(entry: &tar::Entry<R>) -> Result<String, CopyError> {
+fn link_name<R: Read>(entry: &tar::Entry<R>) -> Result<Vec<u8>, CopyError> {
     let bytes = entry
         .link_name_bytes()
         .ok_or_else(|| CopyError::Stream(std::io::Error::other("a link entry without a target")))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(bytes.into_owned())
 }

@@ -5,6 +5,7 @@
 //! existing directory).
 
 use super::CopyError;
+use std::path::PathBuf;
 
 /// A source path as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,30 +119,20 @@ pub fn split_last(path: &str) -> (String, String) {
     }
 }
 
-/// An archive entry's name as a clean relative path, `..` resolved lexically; an
+/// An archive entry's name (its bytes: a file name need not be UTF-8) as a clean
+/// relative path, `..` resolved lexically, by the layer unpacker's own cleaner; an
 /// entry that climbs above the destination is refused (as docker's untar does),
 /// whatever the in-root resolution would make of it.
-pub fn clean_entry(name: &str) -> Result<String, CopyError> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in name.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err(CopyError::EntryOutside {
-                        entry: name.to_string(),
-                    });
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    Ok(parts.join("/"))
+pub fn clean_entry(name: &[u8]) -> Result<PathBuf, CopyError> {
+    berth_image::unpack::clean_relative(name).map_err(|_| CopyError::EntryOutside {
+        entry: String::from_utf8_lossy(name).into_owned(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn dest(dir: &str, name: Option<&str>) -> Placement {
         Placement {
@@ -225,12 +216,18 @@ mod tests {
 
     #[test]
     fn entries_never_climb_out() {
-        assert_eq!(clean_entry("./a/b/../c").unwrap(), "a/c");
-        assert_eq!(clean_entry("/etc/passwd").unwrap(), "etc/passwd");
-        assert_eq!(clean_entry("./").unwrap(), "");
+        assert_eq!(clean_entry(b"./a/b/../c").unwrap(), Path::new("a/c"));
+        assert_eq!(
+            clean_entry(b"/etc/passwd").unwrap(),
+            Path::new("etc/passwd")
+        );
+        assert_eq!(clean_entry(b"./").unwrap(), Path::new(""));
         for bad in ["../x", "a/../../x", "/../../etc/passwd", ".."] {
             assert!(
-                matches!(clean_entry(bad), Err(CopyError::EntryOutside { .. })),
+                matches!(
+                    clean_entry(bad.as_bytes()),
+                    Err(CopyError::EntryOutside { .. })
+                ),
                 "{bad}"
             );
         }

@@ -195,3 +195,39 @@ fn links_out_of_the_source_are_never_followed() {
         "the secret's contents were archived"
     );
 }
+
+/// File names are bytes: one that is not UTF-8 (a Latin-1 name, say) arrives
+/// under its own name, and two such names stay two files.
+#[test]
+fn names_that_are_not_utf8_survive_a_round_trip() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let names = [OsStr::from_bytes(b"caf\xe9"), OsStr::from_bytes(b"caf\xe8")];
+    std::fs::create_dir_all(src.join("dir")).unwrap();
+    std::fs::create_dir(&dst).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        std::fs::create_dir(src.join("dir").join(name)).unwrap();
+        std::fs::write(src.join("dir").join(name).join(name), i.to_string()).unwrap();
+    }
+    let root = Root::open(&src).unwrap();
+    let source = Source {
+        root: &root,
+        path: "/dir",
+        follow: false,
+        place: "test",
+    };
+    let mut tar = Vec::new();
+    archive::write(&source, Some("copy"), &mut tar).unwrap();
+    extract(&Root::open(&dst).unwrap(), &tar[..], own(), "test").unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let file = dst.join("copy").join(name).join(name);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap_or_default(),
+            i.to_string(),
+            "{} missing or wrong",
+            file.display()
+        );
+    }
+}
