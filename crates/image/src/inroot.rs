@@ -251,7 +251,7 @@ fn errno(e: &pathrs::error::Error) -> Option<i32> {
 
 /// A pathrs error as an io::Error: the errno when there is one (its message is the
 /// clearest), else pathrs' whole explanation.
-pub(crate) fn to_io(e: pathrs::error::Error) -> io::Error {
+pub fn to_io(e: pathrs::error::Error) -> io::Error {
     if let Some(n) = errno(&e) {
         return io::Error::from_raw_os_error(n);
     }

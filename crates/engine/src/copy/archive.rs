@@ -8,7 +8,8 @@
 //! resolved twice. Mount points are crossed, so a running container's volumes and
 //! tmpfs mounts are copied as docker copies them.
 
-use super::{io_error, CopyError};
+use super::CopyError;
+use berth_image::inroot::to_io;
 use pathrs::flags::OpenFlags;
 use pathrs::{Handle, Root};
 use rustix::fs::{FileType, Mode, OFlags, Stat};
@@ -62,7 +63,7 @@ fn open_top(src: &Source) -> Result<(Handle, Stat), CopyError> {
         true => src.root.resolve(src.path),
         false => src.root.resolve_nofollow(src.path),
     };
-    let handle = found.map_err(|e| match io_error(e) {
+    let handle = found.map_err(|e| match to_io(e) {
         e if e.kind() == std::io::ErrorKind::NotFound => CopyError::NotFound {
             path: src.path.to_string(),
             place: src.place.to_string(),
@@ -120,7 +121,7 @@ impl<W: Write> Walker<'_, W> {
                 }
                 let file = Handle::from_fd(fd)
                     .reopen(OpenFlags::O_RDONLY)
-                    .map_err(|e| self.io(name, io_error(e)))?;
+                    .map_err(|e| self.io(name, to_io(e)))?;
                 let size = stat.st_size as u64;
                 // A file that shrinks while it is read is padded, one that grows is
                 // cut: the header's size is what the stream must hold.
@@ -174,7 +175,7 @@ impl<W: Write> Walker<'_, W> {
     fn children(&mut self, prefix: &[u8], dir: &OwnedFd, shown: &Path) -> Result<(), CopyError> {
         let listing = Handle::from_fd(dir.try_clone().map_err(|e| self.io(shown, e))?)
             .reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY)
-            .map_err(|e| self.io(shown, io_error(e)))?;
+            .map_err(|e| self.io(shown, to_io(e)))?;
         let mut names = Vec::new();
         for entry in rustix::fs::Dir::read_from(&listing).map_err(|e| self.io(shown, e.into()))? {
             let entry = entry.map_err(|e| self.io(shown, e.into()))?;

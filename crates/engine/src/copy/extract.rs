@@ -8,7 +8,8 @@
 //! entry elsewhere inside the destination, never out of it.
 
 use super::plan::clean_entry;
-use super::{io_error, CopyError};
+use super::CopyError;
+use berth_image::inroot::to_io;
 use pathrs::flags::OpenFlags;
 use pathrs::{Handle, InodeType, Root};
 use rustix::fs::{AtFlags, FileType, Gid, Mode, Timestamps, Uid, CWD};
@@ -106,7 +107,7 @@ impl Extractor<'_> {
         let perm = std::fs::Permissions::from_mode(0o755);
         self.dest
             .mkdir_all(parent, &perm)
-            .map_err(|e| self.io(parent, io_error(e)))?;
+            .map_err(|e| self.io(parent, to_io(e)))?;
         let existing = self.existing(name)?;
         if h.entry_type() == tar::EntryType::Directory {
             if existing != Some(FileType::Directory) {
@@ -188,7 +189,7 @@ impl Extractor<'_> {
         let mut file = self
             .dest
             .create_file(name, flags, &private())
-            .map_err(|e| self.io(name, io_error(e)))?;
+            .map_err(|e| self.io(name, to_io(e)))?;
         std::io::copy(entry, &mut file).map_err(CopyError::Stream)?;
         rustix::fs::fchown(&file, uid(meta.owner), gid(meta.owner))
             .and_then(|()| rustix::fs::fchmod(&file, Mode::from_raw_mode(meta.mode)))
@@ -203,7 +204,7 @@ impl Extractor<'_> {
                 let stat = rustix::fs::fstat(&h).map_err(|e| self.io(name, e.into()))?;
                 Ok(Some(FileType::from_raw_mode(stat.st_mode)))
             }
-            Err(e) => match io_error(e) {
+            Err(e) => match to_io(e) {
                 e if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 e => Err(self.io(name, e)),
             },
@@ -216,19 +217,19 @@ impl Extractor<'_> {
             Some(FileType::Directory) => self.dest.remove_all(name),
             Some(_) => self.dest.remove_file(name),
         };
-        removed.map_err(|e| self.io(name, io_error(e)))
+        removed.map_err(|e| self.io(name, to_io(e)))
     }
 
     fn create(&self, name: &Path, node: &InodeType) -> Result<(), CopyError> {
         self.dest
             .create(name, node)
-            .map_err(|e| self.io(name, io_error(e)))
+            .map_err(|e| self.io(name, to_io(e)))
     }
 
     fn handle(&self, name: &Path) -> Result<Handle, CopyError> {
         self.dest
             .resolve_nofollow(name)
-            .map_err(|e| self.io(name, io_error(e)))
+            .map_err(|e| self.io(name, to_io(e)))
     }
 
     /// Owner, then mode (a chown clears set-id bits), on the inode `h` holds.

@@ -28,6 +28,7 @@ mod tests;
 use crate::model::Container;
 use crate::{Engine, EngineError};
 use archive::Source;
+use berth_image::inroot::to_io;
 use extract::ExtractOptions;
 use pathrs::Root;
 use plan::{DestState, SrcPath};
@@ -172,7 +173,7 @@ pub fn copy_to(
             Ok(0)
         }
         HostSource::Path(path) => {
-            let host = Root::open("/").map_err(|e| io_at("/", HOST, io_error(e)))?;
+            let host = Root::open("/").map_err(|e| io_at("/", HOST, to_io(e)))?;
             let src = SrcPath::parse(&absolute(path).to_string_lossy());
             let source = Source {
                 root: &host,
@@ -272,7 +273,7 @@ fn container_state(root: &Root, path: &str, place: &str) -> Result<DestState, Co
                 _ => DestState::Other,
             })
         }
-        Err(e) => match io_error(e) {
+        Err(e) => match to_io(e) {
             e if e.kind() == std::io::ErrorKind::NotFound => Ok(DestState::Missing),
             e => Err(io_at(path, place, e)),
         },
@@ -285,7 +286,7 @@ fn container_state(root: &Root, path: &str, place: &str) -> Result<DestState, Co
 fn sub_root(root: &Root, dir: &str, place: &str) -> Result<Option<Root>, CopyError> {
     let handle = match root.resolve(dir) {
         Ok(h) => h,
-        Err(e) => match io_error(e) {
+        Err(e) => match to_io(e) {
             e if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             e => return Err(io_at(dir, place, e)),
         },
@@ -303,13 +304,5 @@ fn io_at(path: &str, place: &str, error: std::io::Error) -> CopyError {
         path: path.to_string(),
         place: place.to_string(),
         error,
-    }
-}
-
-/// A pathrs error as an io::Error: its errno when it has one, else its text.
-pub(crate) fn io_error(e: pathrs::error::Error) -> std::io::Error {
-    match e.kind() {
-        pathrs::error::ErrorKind::OsError(Some(n)) => std::io::Error::from_raw_os_error(n),
-        _ => std::io::Error::other(e.to_string()),
     }
 }

@@ -71,7 +71,7 @@ pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, Engine
     bundle::mount_overlay(engine, &now, &dir, &rootfs)?;
     let root = Root::open(&rootfs).map_err(|e| EngineError::Io {
         path: rootfs.clone(),
-        source: super::io_error(e),
+        source: super::to_io(e),
     })?;
     mount_binds(engine, &now, &root)?;
     Ok(ContainerFs {
@@ -133,7 +133,7 @@ fn mount_binds(engine: &Engine, c: &Container, root: &Root) -> Result<(), Engine
 }
 
 fn errno_of(e: pathrs::error::Error) -> i32 {
-    super::io_error(e).raw_os_error().unwrap_or(libc::EIO)
+    super::to_io(e).raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// The root of the container's init, if it is still the process the state names
