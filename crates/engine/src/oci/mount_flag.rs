@@ -3,7 +3,7 @@
 //! knows that berth cannot honour, and every key docker does not know, is an error.
 
 use crate::model::{BindMount, TmpfsMount};
-use crate::oci::mounts::{check_container_path, check_volume_name};
+use crate::oci::mounts::{check_container_path, check_volume_name, PROPAGATIONS};
 use crate::volumes::VolumeRequest;
 
 /// One `--mount`, typed.
@@ -148,12 +148,11 @@ fn read_field(f: &mut Fields, field: &str) -> Result<(), String> {
         "consistency" => {}
         "bind-propagation" => {
             let v = need(value)?;
-            if ![
-                "private", "rprivate", "shared", "rshared", "slave", "rslave",
-            ]
-            .contains(&v.as_str())
-            {
-                return Err(format!("bind-propagation={v} is not one of private, rprivate, shared, rshared, slave, rslave"));
+            if !PROPAGATIONS.contains(&v.as_str()) {
+                return Err(format!(
+                    "bind-propagation={v} is not one of {}",
+                    PROPAGATIONS.join(", ")
+                ));
             }
             f.propagation = Some(v);
         }

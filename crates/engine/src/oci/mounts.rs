@@ -89,6 +89,12 @@ pub fn parse_tmpfs(arg: &str) -> Result<TmpfsMount, String> {
     })
 }
 
+/// The bind propagations `-v` and `--mount bind-propagation=` take (the runtime's
+/// names for them, written as given into the OCI mount's options).
+pub const PROPAGATIONS: [&str; 6] = [
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
+
 /// Parses `-v SRC:DST[:ro|rw]`; SRC is a host path (absolute) or a volume name, and
 /// `-v /path` alone is an anonymous volume.
 pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
@@ -109,9 +115,7 @@ pub fn parse_volume(arg: &str) -> Result<BindMount, String> {
             "rw" => read_only = false,
             "z" | "Z" => {}
             "nocopy" if volume => no_copy = true,
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" if !volume => {
-                propagation = Some(m.to_string())
-            }
+            m if PROPAGATIONS.contains(&m) && !volume => propagation = Some(m.to_string()),
             other => {
                 return Err(bad(&format!(
                     "unknown mode {other:?} (use ro or rw; nocopy for a volume; \
