@@ -3,15 +3,22 @@
 //! `-L`, `-q`, `dir/.`, and a stopped container's image layers and deletions.
 
 use berth_testkit::{busybox_berth, stderr, stdout, Berth};
-use std::io::Write;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 fn exec(b: &Berth, script: &str) -> String {
     b.ok(&["exec", "box", "sh", "-c", script])
+}
+
+/// `cp - DEST` with `tar` on stdin; a cp that refuses early (without reading it
+/// all) or hangs fails the test with what it said, not with a broken pipe.
+fn cp_stdin(b: &Berth, dest: &str, tar: &[u8]) -> Output {
+    b.run_bounded(&["cp", "-", dest], tar, Duration::from_secs(120))
+        .expect("cp - hung")
 }
 
 /// A host tree: dir/f (0750, "hello"), dir/sub/g, dir/link -> f.
@@ -135,25 +142,11 @@ fn archives_go_through_stdin_and_stdout() {
         .args(["-cf", "-", "dir"])
         .output()
         .unwrap();
-    let mut child = b
-        .command(&["cp", "-", "box:/in"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&tar.stdout).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = cp_stdin(&b, "box:/in", &tar.stdout);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(exec(&b, "cat /in/dir/f /in/dir/sub/g"), "hello\ndeep");
     // An archive needs a directory to go into.
-    let mut child = b
-        .command(&["cp", "-", "box:/in/dir/f"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&tar.stdout).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = cp_stdin(&b, "box:/in/dir/f", &tar.stdout);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("must be an existing directory"),

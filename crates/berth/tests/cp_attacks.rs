@@ -5,9 +5,8 @@
 //! a host file; everything stays inside the container's root.
 
 use berth_testkit::{busybox_berth, stderr, Berth};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -54,21 +53,8 @@ impl Drop for Victims {
 }
 
 fn cp_with_stdin(b: &Berth, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = b
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
+    b.run_bounded(args, input, std::time::Duration::from_secs(120))
+        .expect("cp - hung")
 }
 
 /// Links to the host made in the container: `/out -> /`, `/etc/x` climbing to
