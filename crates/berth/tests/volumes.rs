@@ -337,12 +337,9 @@ fn volume_commands_ls_filters_inspect_rm_prune() {
     b.assert_no_leftovers();
 }
 
-#[test]
-fn local_driver_bind_device_and_refused_types() {
-    let Some(b) = env() else { return };
-    let host = Scratch::new("vol-device");
-    std::fs::write(host.0.join("on-host"), "yes\n").unwrap();
-    let device = format!("device={}", host.0.display());
+/// `volume create -o type=none -o o=bind -o device=DIR NAME`.
+fn bind_volume(b: &Berth, name: &str, dir: &std::path::Path) {
+    let device = format!("device={}", dir.display());
     b.ok(&[
         "volume",
         "create",
@@ -352,8 +349,16 @@ fn local_driver_bind_device_and_refused_types() {
         "o=bind",
         "-o",
         &device,
-        "hostdir",
+        name,
     ]);
+}
+
+#[test]
+fn local_driver_bind_device_and_refused_types() {
+    let Some(b) = env() else { return };
+    let host = Scratch::new("vol-device");
+    std::fs::write(host.0.join("on-host"), "yes\n").unwrap();
+    bind_volume(&b, "hostdir", &host.0);
     assert_eq!(
         b.sh(&["-v", "hostdir:/h"], "cat /h/on-host; echo back > /h/back"),
         "yes"
@@ -366,18 +371,7 @@ fn local_driver_bind_device_and_refused_types() {
     );
     let gone = host.0.join("gone");
     std::fs::create_dir(&gone).unwrap();
-    let device = format!("device={}", gone.display());
-    b.ok(&[
-        "volume",
-        "create",
-        "-o",
-        "type=none",
-        "-o",
-        "o=bind",
-        "-o",
-        &device,
-        "later",
-    ]);
+    bind_volume(&b, "later", &gone);
     std::fs::remove_dir(&gone).unwrap();
     let out = b.sh_output(&["-v", "later:/h"], "true");
     assert!(!out.status.success());
