@@ -475,3 +475,43 @@ fn system_prune_takes_anonymous_volumes_only_with_volumes() {
     assert_eq!(b.ok(&["volume", "ls", "-q"]), "named");
     b.assert_no_leftovers();
 }
+
+/// `cp` with a stopped container mounts its volumes as it runs with them: a
+/// `device=` volume is the host directory, both ways, not berth's empty `_data`.
+#[test]
+fn cp_of_a_stopped_container_sees_its_bind_device_volume() {
+    let Some(b) = env() else { return };
+    let host = Scratch::new("vol-cp-device");
+    let (dir, out) = (host.0.join("dir"), host.0.join("out"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(dir.join("on-host"), "yes\n").unwrap();
+    bind_volume(&b, "hostdir", &dir);
+    b.ok(&[
+        "run",
+        "--name",
+        "box",
+        "-v",
+        "hostdir:/h",
+        "busybox",
+        "true",
+    ]);
+    let o = out.to_str().unwrap();
+    b.ok(&["cp", "box:/h/on-host", o]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("on-host")).unwrap_or_default(),
+        "yes\n"
+    );
+    b.ok(&[
+        "cp",
+        &out.join("on-host").display().to_string(),
+        "box:/h/back",
+    ]);
+    assert!(
+        dir.join("back").exists(),
+        "the copy went to the host directory"
+    );
+    b.ok(&["rm", "box"]);
+    b.ok(&["volume", "rm", "hostdir"]);
+    b.assert_no_leftovers();
+}

@@ -90,8 +90,9 @@ pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, Engine
 /// tree. A destination the container never got (it never started) is skipped.
 fn mount_binds(engine: &Engine, c: &Container, root: &Root) -> Result<(), EngineError> {
     for b in &c.spec.binds {
+        // A volume's own answer: a `device=` volume is its host directory.
         let source = match b.volume {
-            true => engine.paths.volume_dir(&b.source).join("_data"),
+            true => crate::volumes::get(&engine.paths, &b.source)?.mountpoint(&engine.paths),
             false => std::path::PathBuf::from(&b.source),
         };
         let Ok(target) = root.resolve(&b.destination) else {
