@@ -515,3 +515,32 @@ fn cp_of_a_stopped_container_sees_its_bind_device_volume() {
     b.ok(&["volume", "rm", "hostdir"]);
     b.assert_no_leftovers();
 }
+
+/// A container that never ran has its volumes for `cp` all the same (docker mounts
+/// them for the copy, making their mount points): a file copied in lands in the
+/// volume, not in the container's own layer where the volume would hide it.
+#[test]
+fn cp_into_a_created_container_reaches_its_volume() {
+    let Some(b) = env() else { return };
+    let host = Scratch::new("vol-cp-created");
+    std::fs::write(host.0.join("f"), "in the volume\n").unwrap();
+    b.ok(&[
+        "create",
+        "--name",
+        "box",
+        "-v",
+        "data:/srv/data",
+        "busybox",
+        "true",
+    ]);
+    let f = host.0.join("f").display().to_string();
+    b.ok(&["cp", &f, "box:/srv/data/f"]);
+    assert_eq!(
+        b.sh(&["-v", "data:/v"], "cat /v/f"),
+        "in the volume",
+        "the copy is in the volume"
+    );
+    b.ok(&["rm", "box"]);
+    b.ok(&["volume", "rm", "data"]);
+    b.assert_no_leftovers();
+}

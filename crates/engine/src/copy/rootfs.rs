@@ -87,7 +87,7 @@ pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, Engine
 /// docker mounts them for a copy), in this process's private namespace. Each
 /// destination is resolved inside the root and mounted on through its handle's
 /// magic link, so a container's symlink there cannot move a mount onto the host's
-/// tree. A destination the container never got (it never started) is skipped.
+/// tree. A destination the container never got (it never started) is made first.
 fn mount_binds(engine: &Engine, c: &Container, root: &Root) -> Result<(), EngineError> {
     for b in &c.spec.binds {
         // A volume's own answer: a `device=` volume is its host directory.
@@ -95,7 +95,7 @@ fn mount_binds(engine: &Engine, c: &Container, root: &Root) -> Result<(), Engine
             true => crate::volumes::get(&engine.paths, &b.source)?.mountpoint(&engine.paths),
             false => std::path::PathBuf::from(&b.source),
         };
-        let Ok(target) = root.resolve(&b.destination) else {
+        let Some(target) = mount_point(root, &b.destination, source.is_dir()) else {
             continue;
         };
         let target = format!("/proc/self/fd/{}", target.as_fd().as_raw_fd());
@@ -131,6 +131,29 @@ fn mount_binds(engine: &Engine, c: &Container, root: &Root) -> Result<(), Engine
         }
     }
     Ok(())
+}
+
+/// Where a bind goes: `dest` inside the root, made (a directory, or an empty file
+/// for a file's bind, as the runtime makes it at start) when the container never
+/// got it, which is the case until it first starts. `None` when it cannot be
+/// there (the image has a file on the way, say): that mount is left out.
+fn mount_point(root: &Root, dest: &str, dir: bool) -> Option<pathrs::Handle> {
+    use std::os::unix::fs::PermissionsExt;
+    match root.resolve(dest).map_err(super::to_io) {
+        Ok(h) => return Some(h),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return None,
+        Err(_) => {}
+    }
+    let perm = std::fs::Permissions::from_mode(0o755);
+    if dir {
+        return root.mkdir_all(dest, &perm).ok();
+    }
+    let parent = std::path::Path::new(dest).parent()?;
+    root.mkdir_all(parent, &perm).ok()?;
+    let flags = pathrs::flags::OpenFlags::O_WRONLY | pathrs::flags::OpenFlags::O_NOFOLLOW;
+    let file_perm = std::fs::Permissions::from_mode(0o644);
+    root.create_file(dest, flags, &file_perm).ok()?;
+    root.resolve(dest).ok()
 }
 
 fn errno_of(e: pathrs::error::Error) -> i32 {
