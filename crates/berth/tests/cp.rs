@@ -343,3 +343,37 @@ fn bad_arguments_say_what_to_do() {
     let out = b.run(&["cp", "nosuch:/a", "/tmp/b"]);
     assert!(!out.status.success());
 }
+
+/// `--read-only` is the root's: a stopped read-only container's volume still
+/// takes a copy (as docker's does), while its root still refuses one.
+#[test]
+fn a_stopped_read_only_container_takes_copies_into_its_volumes() {
+    let Some(b) = busybox_berth(BIN, &["tar"]) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("f");
+    std::fs::write(&f, "x").unwrap();
+    let f = f.to_str().unwrap();
+    b.ok(&[
+        "run",
+        "--read-only",
+        "--name",
+        "box",
+        "-v",
+        "rodata:/data",
+        "busybox",
+        "true",
+    ]);
+    b.ok(&["cp", f, "box:/data/f"]);
+    assert_eq!(b.sh(&["-v", "rodata:/v"], "cat /v/f"), "x");
+    let out = b.run(&["cp", f, "box:/etc/"]);
+    assert!(!out.status.success(), "wrote into a stopped read-only root");
+    assert!(
+        stderr(&out).contains("read-only root filesystem"),
+        "{}",
+        stderr(&out)
+    );
+    b.ok(&["rm", "box"]);
+    b.ok(&["volume", "rm", "rodata"]);
+}

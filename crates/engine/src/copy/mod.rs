@@ -64,7 +64,7 @@ pub enum CopyError {
     ArchiveNeedsDirectory { path: String, place: String },
     #[error("a private mount namespace for the stopped container's files: {0} (berth must be single-threaded and root here)")]
     Namespace(nix::errno::Errno),
-    #[error("container {name} has a read-only root filesystem (--read-only); copy into it while it runs, to a volume or tmpfs mount")]
+    #[error("container {name} has a read-only root filesystem (--read-only); copy into one of its volumes or binds, or into a tmpfs mount while it runs")]
     ReadOnlyRootfs { name: String },
     #[error("the copy's archive writer panicked")]
     Writer,
@@ -149,13 +149,28 @@ pub fn copy_to(
     opts: CopyOptions,
 ) -> Result<u64, EngineError> {
     let fs = rootfs::open(engine, c)?;
-    // A running one's read-only root refuses writes by itself (EROFS).
-    if fs.stopped && c.spec.read_only {
-        return Err(CopyError::ReadOnlyRootfs {
-            name: c.name.clone(),
+    let copied = copy_into(&fs, dest, from, opts).map_err(|e| match e {
+        // A stopped --read-only container's root, mounted read-only for the copy
+        // (its volumes and binds as it has them), refused the write: say why and
+        // what to do. A running one's EROFS speaks for itself.
+        CopyError::Io { ref error, .. }
+            if fs.stopped && c.spec.read_only && error.raw_os_error() == Some(libc::EROFS) =>
+        {
+            CopyError::ReadOnlyRootfs {
+                name: c.name.clone(),
+            }
         }
-        .into());
-    }
+        e => e,
+    })?;
+    Ok(copied)
+}
+
+fn copy_into(
+    fs: &rootfs::ContainerFs,
+    dest: &str,
+    from: HostSource,
+    opts: CopyOptions,
+) -> Result<u64, CopyError> {
     let dest = in_container(dest);
     let x = ExtractOptions {
         owner: (!opts.archive).then_some((0, 0)),
@@ -190,13 +205,7 @@ pub fn copy_to(
                     place: fs.place.clone(),
                 }
             })?;
-            Ok(piped(
-                &source,
-                placement.name.as_deref(),
-                &dir,
-                x,
-                &fs.place,
-            )?)
+            piped(&source, placement.name.as_deref(), &dir, x, &fs.place)
         }
     }
 }

@@ -14,8 +14,8 @@ pub(super) struct ContainerFs {
     pub root: Root,
     /// "container NAME", for messages.
     pub place: String,
-    /// A stopped container's root: its overlay, mounted here writable whatever
-    /// the container's `--read-only` says.
+    /// A stopped container's root: its overlay, mounted here (read-only for a
+    /// `--read-only` container, as it runs).
     pub stopped: bool,
     /// A stopped container's overlay mount point, unmounted when the copy ends.
     mounted: Option<std::path::PathBuf>,
@@ -74,6 +74,9 @@ pub(super) fn open(engine: &Engine, c: &Container) -> Result<ContainerFs, Engine
         source: super::to_io(e),
     })?;
     mount_binds(engine, &now, &root)?;
+    if now.spec.read_only {
+        read_only(&rootfs)?;
+    }
     Ok(ContainerFs {
         root,
         place,
@@ -158,6 +161,18 @@ fn mount_point(root: &Root, dest: &str, dir: bool) -> Option<pathrs::Handle> {
 
 fn errno_of(e: pathrs::error::Error) -> i32 {
     super::to_io(e).raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// A `--read-only` container's root as it runs: the overlay's own mount made
+/// read-only, after its volumes and binds were mounted on it (they keep theirs).
+fn read_only(rootfs: &std::path::Path) -> Result<(), EngineError> {
+    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    nix::mount::mount(None::<&str>, rootfs, None::<&str>, ro, None::<&str>).map_err(|e| {
+        EngineError::Mount {
+            path: rootfs.to_path_buf(),
+            why: format!("making the read-only root read-only for the copy: {e}"),
+        }
+    })
 }
 
 /// The root of the container's init, if it is still the process the state names
