@@ -20,6 +20,7 @@ use rustix::fs::{Gid, Uid};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// The deepest tree copied; deeper is an error, not a stack overflow.
@@ -59,8 +60,11 @@ pub fn copy_up(rootfs: &Path, path: &str, data: &Path, name: &str) -> Result<boo
         .reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY)
         .map_err(|e| fail(e.to_string()))?
         .into();
+    let volume = dst
+        .try_clone()
+        .map_err(|e| fail(format!("{}: {e}", data.display())))?;
     let mut copier = Copier {
-        root: dst.as_fd(),
+        root: pathrs::Root::from_fd(volume),
         links: HashMap::new(),
     };
     copier
@@ -73,12 +77,12 @@ pub fn copy_up(rootfs: &Path, path: &str, data: &Path, name: &str) -> Result<boo
 
 /// The walk's state: the volume's root, and where each multiply linked file of the
 /// image was first copied (by device and inode), so its other names become links.
-struct Copier<'a> {
-    root: BorrowedFd<'a>,
+struct Copier {
+    root: pathrs::Root,
     links: HashMap<(u64, u64), CString>,
 }
 
-impl Copier<'_> {
+impl Copier {
     /// Copies the entries of `src` into `dst`, which is `rel` below the root.
     fn copy_dir(
         &mut self,
@@ -130,10 +134,7 @@ impl Copier<'_> {
         if kind != FileType::Directory && st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key) {
-                // The first copy is a file this walk made below the root, reached
-                // through directories it made: nothing there is a link to follow.
-                rustix::fs::linkat(self.root, first.as_c_str(), dst, name, AtFlags::empty())?;
-                return Ok(());
+                return self.link(first, dst, name);
             }
             self.links
                 .insert(key, CString::new(path).map_err(std::io::Error::other)?);
@@ -156,6 +157,32 @@ impl Copier<'_> {
             FileType::Fifo => copy_fifo(dst, name, st)?,
             _ => {} // devices and sockets: see the module's docs
         }
+        Ok(())
+    }
+}
+
+impl Copier {
+    /// `name` in `dst` as another name of the first copy, `first`. The volume may be
+    /// a running container's too, which can swap a directory on the way for a
+    /// symlink meanwhile: `first` is resolved inside the volume, no link followed
+    /// at its end, and the inode that handle holds is linked (by its magic link).
+    fn link(&self, first: &CStr, dst: BorrowedFd, name: &CStr) -> std::io::Result<()> {
+        let first = std::ffi::OsStr::from_bytes(first.to_bytes());
+        let h = self
+            .root
+            .resolve_nofollow(first)
+            .map_err(berth_image::inroot::to_io)?;
+        let at = format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&h.as_fd())
+        );
+        rustix::fs::linkat(
+            rustix::fs::CWD,
+            at.as_str(),
+            dst,
+            name,
+            AtFlags::SYMLINK_FOLLOW,
+        )?;
         Ok(())
     }
 }
@@ -246,5 +273,46 @@ fn times(st: &Stat) -> Timestamps {
             tv_sec: st.st_mtime as _,
             tv_nsec: st.st_mtime_nsec as _,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, MetadataExt};
+
+    /// The volume may be another running container's too: what the walk made
+    /// (here `d`, holding the first copy of a hard-linked file) can be swapped
+    /// for a symlink to the host before the second name is linked to it. The
+    /// link is then made inside the volume or not at all, never to the host's file.
+    #[test]
+    fn a_hard_link_never_reaches_through_a_swapped_in_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let (img, vol, host) = (
+            t.path().join("img"),
+            t.path().join("vol"),
+            t.path().join("host"),
+        );
+        for d in [&img, &vol, &host] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(img.join("f"), "image\n").unwrap();
+        std::fs::hard_link(img.join("f"), img.join("g")).unwrap();
+        std::fs::write(host.join("f"), "host\n").unwrap();
+        symlink(&host, vol.join("d")).unwrap();
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let src = rustix::fs::open(&img, flags, Mode::empty()).unwrap();
+        let dst = rustix::fs::open(&vol, flags, Mode::empty()).unwrap();
+        let st = rustix::fs::statat(&src, "g", AtFlags::SYMLINK_NOFOLLOW).unwrap();
+        let mut copier = Copier {
+            root: pathrs::Root::from_fd(dst.try_clone().unwrap()),
+            links: HashMap::from([((st.st_dev, st.st_ino), CString::new("d/f").unwrap())]),
+        };
+        let _ = copier.copy_entry(src.as_fd(), dst.as_fd(), c"g", b"g", &st, 0);
+        assert_eq!(
+            std::fs::metadata(host.join("f")).unwrap().nlink(),
+            1,
+            "the host's file got a second name in the volume"
+        );
     }
 }
