@@ -245,3 +245,44 @@ fn images_table_is_padded_as_dockers() {
         "{header:?}"
     );
 }
+
+/// `--filter status=restarting` is one of the values `ps` accepts: it must find
+/// a container waiting on its restart policy, and name its state as the filter does.
+#[test]
+fn ps_filters_a_restarting_container_by_its_state() {
+    let Some(b) = env() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart=always",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    // The back-off doubles from 100 ms: the container soon spends most of its
+    // time waiting to be started again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ps = b.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=restarting",
+            "--format",
+            "{{.Names}} {{.State}}",
+        ]);
+        if !ps.is_empty() {
+            assert_eq!(ps, "loop restarting");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ps --filter status=restarting never listed the container"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    b.ok(&["rm", "-f", "loop"]);
+}
