@@ -106,12 +106,9 @@ pub fn cmd_info(engine: &Engine, a: &FormatArgs) -> Result<i32> {
 
 fn info_json(engine: &Engine, host: &Host) -> Result<Value> {
     let containers = engine.list()?;
-    let count = |status: &str| {
-        containers
-            .iter()
-            .filter(|c| c.state.status.as_str() == status)
-            .count()
-    };
+    // The recorded status never says paused (the freezer does): ps's state name.
+    let states: Vec<&str> = containers.iter().map(crate::inspect::state_name).collect();
+    let count = |state: &str| states.iter().filter(|s| **s == state).count();
     let (running, paused) = (count("running"), count("paused"));
     let cgroup_version = match CgroupLayout::from_host() {
         CgroupLayout::Unified => "2",

@@ -157,6 +157,16 @@ fn version_and_info_json_have_dockers_keys() {
         id,
         "the ID is kept"
     );
+    // A paused container is paused, not running, as docker counts it.
+    b.ok(&["pause", "up"]);
+    let info: Value =
+        serde_json::from_str(&b.ok(&["info", "--format", "{{json .}}"])).expect("info JSON");
+    assert_eq!(
+        (&info["ContainersRunning"], &info["ContainersPaused"]),
+        (&Value::from(0), &Value::from(1)),
+        "{info}"
+    );
+    b.ok(&["unpause", "up"]);
     b.ok(&["rm", "-f", "up", "down"]);
 }
 
