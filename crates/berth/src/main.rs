@@ -48,7 +48,12 @@ fn main() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => 125,
             };
-            match compat::unknown_docker_flag(&e, &std::env::args().skip(1).collect::<Vec<_>>()) {
+            // args_os: env::args panics on an argument that is not UTF-8.
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            match compat::unknown_docker_flag(&e, &args) {
                 Some(message) => eprintln!("{message}"),
                 None => {
                     let _ = e.print();

@@ -296,3 +296,20 @@ fn ps_filters_a_restarting_container_by_its_state() {
     }
     b.ok(&["rm", "-f", "loop"]);
 }
+
+/// An argument that is not UTF-8 (a file name, say) beside an unknown flag gets
+/// the unknown-flag error and docker's exit code, not a panic.
+#[test]
+fn an_unknown_flag_beside_a_non_utf8_argument_is_an_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let odd = std::ffi::OsStr::from_bytes(b"\xff");
+    let out = std::process::Command::new(BIN)
+        .arg("run")
+        .arg("--bogus")
+        .arg(odd)
+        .output()
+        .expect("run berth");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("unknown flag: --bogus"), "{err}");
+}
