@@ -4,7 +4,7 @@
 //! is the engine linked into this binary, so both halves of `version` describe it.
 
 use crate::args::FormatArgs;
-use crate::format::render;
+use crate::format::render_value;
 use anyhow::Result;
 use berth_engine::cgroups::CgroupLayout;
 use berth_engine::Engine;
@@ -40,7 +40,7 @@ pub fn cmd_version(a: &FormatArgs) -> Result<i32> {
     let host = Host::read();
     let v = version_json(&host);
     if let Some(f) = &a.format {
-        println!("{}", render(f, &v)?);
+        println!("{}", render_value(f, &v)?);
         return Ok(0);
     }
     let arch = berth_image::host_go_arch();
@@ -89,7 +89,7 @@ fn version_json(host: &Host) -> Value {
 pub fn cmd_info(engine: &Engine, a: &FormatArgs) -> Result<i32> {
     let v = info_json(engine, &Host::read())?;
     if let Some(f) = &a.format {
-        println!("{}", render(f, &v)?);
+        println!("{}", render_value(f, &v)?);
         return Ok(0);
     }
     print_info(&v);

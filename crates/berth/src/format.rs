@@ -11,6 +11,15 @@ pub fn render(template: &str, data: &Value) -> Result<String> {
     Ok(parse(template)?.execute(data)?)
 }
 
+/// One value printed with `--format`: `json` is the value as compact JSON (docker's
+/// `--format json` of `version`, `info`), anything else a template.
+pub fn render_value(format: &str, data: &Value) -> Result<String> {
+    match format {
+        "json" => Ok(serde_json::to_string(data)?),
+        template => render(template, data),
+    }
+}
+
 /// A `--format` template parsed once, to run over every row: its syntax errors
 /// are reported even when there are no rows, as docker reports them.
 fn parse(template: &str) -> Result<berth_template::Template> {

@@ -313,3 +313,19 @@ fn an_unknown_flag_beside_a_non_utf8_argument_is_an_error() {
     assert_eq!(out.status.code(), Some(125), "{err}");
     assert!(err.contains("unknown flag: --bogus"), "{err}");
 }
+
+/// docker takes `--format json` for `version` and `info`: the whole value as JSON.
+#[test]
+fn version_and_info_take_format_json() {
+    let out = std::process::Command::new(BIN)
+        .args(["version", "--format", "json"])
+        .output()
+        .expect("run berth");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version: Value = serde_json::from_str(&text).expect("version --format json is JSON");
+    assert_eq!(version["Server"]["Version"], env!("CARGO_PKG_VERSION"));
+    let Some(b) = env() else { return };
+    let info: Value =
+        serde_json::from_str(&b.ok(&["info", "--format", "json"])).expect("info JSON");
+    assert_eq!(info["DockerRootDir"], b.root.to_str().unwrap(), "{info}");
+}

@@ -9,7 +9,7 @@ use clap::Args;
 /// `--format` of `version` and `info`: a Go template (`{{json .}}`, `{{.Server.Version}}`).
 #[derive(Args, Debug)]
 pub struct FormatArgs {
-    /// Format output using a Go-style template ({{json .}}, {{.ServerVersion}})
+    /// Format output using a Go-style template ({{json .}}, {{.ServerVersion}}) or json
     #[arg(short = 'f', long)]
     pub format: Option<String>,
 }
