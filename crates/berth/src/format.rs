@@ -54,6 +54,8 @@ pub fn print_rows(format: Option<&str>, headers: &[(&str, &str)], rows: &[Value]
                 println!("{}", serde_json::to_string(r)?);
             }
         }
+        // `table` alone is the default table, as docker's.
+        Some(f) if f.trim() == "table" => return print_rows(None, headers, rows),
         Some(f) if f.starts_with("table") => {
             let tpl = f.trim_start_matches("table").trim_start();
             let template = parse(tpl)?;

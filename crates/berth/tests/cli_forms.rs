@@ -254,6 +254,11 @@ fn images_table_is_padded_as_dockers() {
         header.starts_with("REPOSITORY   TAG       IMAGE ID       CREATED"),
         "{header:?}"
     );
+    // docker's `--format table` alone is the default table (its CREATED cells
+    // may have aged a second since).
+    let plain = b.ok(&["images", "--format", "table"]);
+    assert_eq!(plain.lines().next(), Some(header), "{plain:?}");
+    assert_eq!(plain.lines().count(), table.lines().count(), "{plain:?}");
 }
 
 /// `--filter status=restarting` is one of the values `ps` accepts: it must find
