@@ -231,7 +231,7 @@ fn matches_filter(c: &Container, engine: &Engine, filter: &str) -> Result<bool> 
             if !known.contains(&value) {
                 bail!("invalid filter 'status={value}': use one of {}", known.join(", "));
             }
-            usecase::status_name(c) == value
+            crate::inspect::state_name(c) == value
         }
         "ancestor" => match engine.images.resolve(value) {
             Ok(id) => c.image_id == id,

@@ -4,7 +4,7 @@
 //! is the engine linked into this binary, so both halves of `version` describe it.
 
 use crate::args::FormatArgs;
-use crate::format::render;
+use crate::format::render_value;
 use anyhow::Result;
 use berth_engine::cgroups::CgroupLayout;
 use berth_engine::Engine;
@@ -40,7 +40,7 @@ pub fn cmd_version(a: &FormatArgs) -> Result<i32> {
     let host = Host::read();
     let v = version_json(&host);
     if let Some(f) = &a.format {
-        println!("{}", render(f, &v)?);
+        println!("{}", render_value(f, &v)?);
         return Ok(0);
     }
     let arch = berth_image::host_go_arch();
@@ -89,7 +89,7 @@ fn version_json(host: &Host) -> Value {
 pub fn cmd_info(engine: &Engine, a: &FormatArgs) -> Result<i32> {
     let v = info_json(engine, &Host::read())?;
     if let Some(f) = &a.format {
-        println!("{}", render(f, &v)?);
+        println!("{}", render_value(f, &v)?);
         return Ok(0);
     }
     print_info(&v);
@@ -106,12 +106,9 @@ pub fn cmd_info(engine: &Engine, a: &FormatArgs) -> Result<i32> {
 
 fn info_json(engine: &Engine, host: &Host) -> Result<Value> {
     let containers = engine.list()?;
-    let count = |status: &str| {
-        containers
-            .iter()
-            .filter(|c| c.state.status.as_str() == status)
-            .count()
-    };
+    // The recorded status never says paused (the freezer does): ps's state name.
+    let states: Vec<&str> = containers.iter().map(crate::inspect::state_name).collect();
+    let count = |state: &str| states.iter().filter(|s| **s == state).count();
     let (running, paused) = (count("running"), count("paused"));
     let cgroup_version = match CgroupLayout::from_host() {
         CgroupLayout::Unified => "2",
@@ -206,14 +203,19 @@ fn engine_id(root: &Path) -> String {
         return String::new();
     };
     let id = id.trim().to_string();
-    let tmp = root.join(format!("engine-id.{}", std::process::id()));
-    let written = std::fs::write(&tmp, &id).and_then(|()| std::fs::rename(&tmp, &file));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        return String::new();
+    // Written whole under a name of its own (the random id), then linked into
+    // place: a link, unlike a rename, never replaces an ID another berth put there
+    // first, so every caller reports the one that is kept.
+    let tmp = root.join(format!("engine-id.{id}"));
+    let linked = std::fs::write(&tmp, &id).and_then(|()| std::fs::hard_link(&tmp, &file));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => id,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read_to_string(&file).map_or(String::new(), |s| s.trim().to_string())
+        }
+        Err(_) => String::new(),
     }
-    // Another berth may have won the rename race: its id is the one kept.
-    std::fs::read_to_string(&file).map_or(id, |s| s.trim().to_string())
 }
 
 #[cfg(test)]
@@ -252,5 +254,19 @@ mod tests {
         let first = engine_id(dir.path());
         assert_eq!(first.len(), 36, "{first}");
         assert_eq!(engine_id(dir.path()), first);
+    }
+
+    /// Commands racing to make the ID all report the one that is kept.
+    #[test]
+    fn racing_callers_agree_on_the_id() {
+        for _ in 0..50 {
+            let dir = tempfile::tempdir().unwrap();
+            let ids: Vec<String> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8).map(|_| s.spawn(|| engine_id(dir.path()))).collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let kept = engine_id(dir.path());
+            assert!(ids.iter().all(|id| *id == kept), "{ids:?} but kept {kept}");
+        }
     }
 }

@@ -105,7 +105,13 @@ pub fn unknown_docker_flag(e: &clap::Error, args: &[String]) -> Option<String> {
         return None;
     }
     let command = command_words(args, arg);
-    let help = format!("See 'berth {} --help'.", command.join(" "));
+    let help = format!(
+        "See '{} --help'.",
+        std::iter::once("berth")
+            .chain(command.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let is_run = matches!(command.last().map(String::as_str), Some("run" | "create"));
     let row = flag_rows()
         .find(|r| r.names.contains(&flag))
@@ -276,5 +282,10 @@ mod tests {
             message.starts_with("berth: unknown flag: --bogus\nSee 'berth ps --help'."),
             "{message}"
         );
+        // Before any command word: berth's own help, not "berth  --help".
+        let args: Vec<String> = ["--bogus"].map(String::from).into();
+        let e = Cli::try_parse_from(["berth", "--bogus"]).unwrap_err();
+        let message = unknown_docker_flag(&e, &args).unwrap();
+        assert!(message.contains("See 'berth --help'."), "{message}");
     }
 }

@@ -8,8 +8,23 @@ use serde_json::Value;
 /// with docker's functions (`berth-template`). `\t` and `\n` in the text are
 /// expanded as docker does.
 pub fn render(template: &str, data: &Value) -> Result<String> {
+    Ok(parse(template)?.execute(data)?)
+}
+
+/// One value printed with `--format`: `json` is the value as compact JSON (docker's
+/// `--format json` of `version`, `info`), anything else a template.
+pub fn render_value(format: &str, data: &Value) -> Result<String> {
+    match format {
+        "json" => Ok(serde_json::to_string(data)?),
+        template => render(template, data),
+    }
+}
+
+/// A `--format` template parsed once, to run over every row: its syntax errors
+/// are reported even when there are no rows, as docker reports them.
+fn parse(template: &str) -> Result<berth_template::Template> {
     let src = berth_template::expand_docker_escapes(template);
-    Ok(berth_template::render(&src, data)?)
+    Ok(berth_template::Template::parse(&src)?)
 }
 
 fn plain(v: &Value) -> String {
@@ -39,18 +54,27 @@ pub fn print_rows(format: Option<&str>, headers: &[(&str, &str)], rows: &[Value]
                 println!("{}", serde_json::to_string(r)?);
             }
         }
+        // `table` alone is the default table, as docker's.
+        Some(f) if f.trim() == "table" => return print_rows(None, headers, rows),
         Some(f) if f.starts_with("table") => {
             let tpl = f.trim_start_matches("table").trim_start();
-            let header_row = header_for(tpl, headers);
-            let mut lines = vec![header_row];
+            let template = parse(tpl)?;
+            let mut lines = vec![header_for(tpl, headers)];
             for r in rows {
-                lines.push(render(tpl, r)?.split('\t').map(str::to_string).collect());
+                lines.push(
+                    template
+                        .execute(r)?
+                        .split('\t')
+                        .map(str::to_string)
+                        .collect(),
+                );
             }
             print_aligned(&lines);
         }
         Some(f) => {
+            let template = parse(f)?;
             for r in rows {
-                println!("{}", render(f, r)?);
+                println!("{}", template.execute(r)?);
             }
         }
         None => {
@@ -193,6 +217,14 @@ mod tests {
         );
         assert!(render("{{.Nope}}", &v).is_err());
         assert!(render("{{.ID", &v).is_err());
+    }
+
+    #[test]
+    fn a_bad_format_is_refused_even_with_no_rows() {
+        let headers = [("CONTAINER ID", "ID")];
+        for bad in ["{{.ID", "table {{.ID", "{{if .ID}}"] {
+            assert!(print_rows(Some(bad), &headers, &[]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -85,16 +85,17 @@ pub fn container_json(engine: &Engine, c: &Container) -> Value {
         .iter()
         .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
         .collect();
+    let state = state_name(c);
     let mut v = json!({
         "Id": c.id,
         "Created": c.created,
         "Path": s.args.first().cloned().unwrap_or_default(),
         "Args": s.args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": if restarting(c) { "restarting" } else { berth_engine::usecase::status_name(c) },
+            "Status": state,
             "Running": st.status == Status::Running,
-            "Paused": berth_engine::usecase::status_name(c) == "paused",
-            "Restarting": restarting(c), "OOMKilled": false,
+            "Paused": state == "paused",
+            "Restarting": state == "restarting", "OOMKilled": false,
             "Dead": false,
             "Pid": st.init.map(|p| p.pid).unwrap_or(0),
             "ExitCode": st.exit_code.unwrap_or(0),
@@ -218,18 +219,26 @@ fn network_settings(c: &Container) -> Value {
     })
 }
 
-/// Exited, and its monitor about to start it again (docker's "restarting").
-fn restarting(c: &Container) -> bool {
-    berth_engine::lifecycle::restart_pending(c)
+/// docker's name for the container's state: `restarting` while its monitor waits
+/// to start it again, `paused` while frozen, else the recorded status. Worked out
+/// once per container (the paused check reads its cgroup's freezer) and shared by
+/// `ps`'s State and Status and `inspect`'s State, so they cannot disagree.
+pub fn state_name(c: &Container) -> &'static str {
+    if berth_engine::lifecycle::restart_pending(c) {
+        "restarting"
+    } else {
+        berth_engine::usecase::status_name(c)
+    }
 }
 
-pub fn status_text(c: &Container) -> String {
+/// `ps`'s Status column; `state` is [`state_name`]'s.
+fn status_text(c: &Container, state: &str) -> String {
     match c.state.status {
         Status::Running => {
             let since = c.state.started_at.as_deref().unwrap_or("");
             let up = format!("Up {}", human_duration(seconds_since(since)));
             let up = match &c.state.health {
-                _ if berth_engine::usecase::status_name(c) == "paused" => format!("{up} (Paused)"),
+                _ if state == "paused" => format!("{up} (Paused)"),
                 Some(h) if h.status == berth_engine::health::HealthStatus::Starting => {
                     format!("{up} (health: starting)")
                 }
@@ -241,7 +250,7 @@ pub fn status_text(c: &Container) -> String {
                 None => up,
             }
         }
-        Status::Exited if restarting(c) => format!(
+        Status::Exited if state == "restarting" => format!(
             "Restarting ({}) {} ago",
             c.state.exit_code.unwrap_or(0),
             human_duration(seconds_since(c.state.finished_at.as_deref().unwrap_or("")))
@@ -268,14 +277,15 @@ pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    let state = state_name(c);
     json!({
         "ID": if no_trunc { c.id.clone() } else { c.id[..12].to_string() },
         "Image": c.spec.image,
         "Command": format!("\"{command}\""),
         "CreatedAt": c.created,
         "RunningFor": format!("{} ago", human_duration(seconds_since(&c.created))),
-        "Status": status_text(c),
-        "State": berth_engine::usecase::status_name(c),
+        "Status": status_text(c, state),
+        "State": state,
         "Ports": c.state.network.as_ref().map(|n| n.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
         "Names": c.name,
         "Labels": labels.join(","),
@@ -336,4 +346,42 @@ fn docker_config(oci: &Value) -> Value {
         }
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_engine::model::{ContainerSpec, ContainerState, ProcessId};
+
+    /// A container that exited and whose (live) monitor is waiting to start it
+    /// again, as `--restart` leaves it between tries.
+    fn waiting_to_restart() -> Container {
+        Container {
+            id: "0123456789abcdef".into(),
+            name: "loop".into(),
+            image_id: String::new(),
+            created: "2026-01-01T00:00:00Z".into(),
+            spec: ContainerSpec::default(),
+            state: ContainerState {
+                status: Status::Exited,
+                exit_code: Some(1),
+                restart_pending: true,
+                monitor: ProcessId::of(std::process::id() as i32),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn ps_state_of_a_restarting_container_is_restarting() {
+        let row = ps_row(&waiting_to_restart(), false);
+        assert!(
+            row["Status"]
+                .as_str()
+                .unwrap()
+                .starts_with("Restarting (1)"),
+            "{row}"
+        );
+        assert_eq!(row["State"], "restarting", "{row}");
+    }
 }

@@ -48,7 +48,12 @@ fn main() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => 125,
             };
-            match compat::unknown_docker_flag(&e, &std::env::args().skip(1).collect::<Vec<_>>()) {
+            // args_os: env::args panics on an argument that is not UTF-8.
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            match compat::unknown_docker_flag(&e, &args) {
                 Some(message) => eprintln!("{message}"),
                 None => {
                     let _ = e.print();
@@ -57,11 +62,10 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let command = cli.command.into_short();
-    if let Command::Monitor(m) = &command {
+    if let Command::Monitor(m) = &cli.command {
         std::process::exit(berth_engine::monitor::run(&m.id, m.attach));
     }
-    let code = match dispatch(command) {
+    let code = match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e:#}");
@@ -107,19 +111,44 @@ fn dispatch(command: Command) -> Result<i32> {
     });
     let e = &mut engine;
     match command {
-        Command::Run(a) => cmd_container::cmd_run(e, &a),
-        Command::Create(a) => cmd_container::cmd_create(e, &a),
-        Command::Start(a) => cmd_container::cmd_start(e, &a),
-        Command::Restart(a) => cmd_container::cmd_restart(e, &a),
-        Command::Stop(a) => cmd_container::cmd_stop(e, &a),
-        Command::Kill(a) => cmd_container::cmd_kill(e, &a),
-        Command::Rm(a) => cmd_container::cmd_rm(e, &a),
-        Command::Ps(a) => cmd_container::cmd_ps(e, &a),
-        Command::Logs(a) => cmd_info::cmd_logs(e, &a),
-        Command::Exec(a) => cmd_container::cmd_exec(e, &a),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            cmd_container::cmd_run(e, &a)
+        }
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            cmd_container::cmd_create(e, &a)
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            cmd_container::cmd_start(e, &a)
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            cmd_container::cmd_restart(e, &a)
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            cmd_container::cmd_stop(e, &a)
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            cmd_container::cmd_kill(e, &a)
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => {
+            cmd_container::cmd_rm(e, &a)
+        }
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
+            cmd_container::cmd_ps(e, &a)
+        }
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+            cmd_info::cmd_logs(e, &a)
+        }
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => {
+            cmd_container::cmd_exec(e, &a)
+        }
         Command::Inspect(a) => cmd_info::cmd_inspect(e, &a),
-        Command::Wait(a) => cmd_container::cmd_wait(e, &a),
-        Command::Attach(a) => cmd_container::cmd_attach(e, &a),
+        Command::Container(ContainerCommand::Inspect(a)) => cmd_info::cmd_inspect(e, &a.into()),
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            cmd_container::cmd_wait(e, &a)
+        }
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            cmd_container::cmd_attach(e, &a)
+        }
         Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
             cmd_snapshot::cmd_commit(e, &a)
         }
@@ -135,6 +164,7 @@ fn dispatch(command: Command) -> Result<i32> {
         }
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => cmd_stats::cmd_top(e, &a),
         Command::Build(a) => build::cmd_build(e, &a),
+        Command::Image(ImageCommand::Build(a)) => build::cmd_build(e, &a),
         Command::Builder(BuilderCommand::Prune(a)) => build::cmd_builder_prune(e, &a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             cmd_image::cmd_import(e, &a)
@@ -153,7 +183,7 @@ fn dispatch(command: Command) -> Result<i32> {
             cmd_history::cmd_history(e, &a)
         }
         Command::System(SystemCommand::Df(a)) => cmd_df::cmd_system_df(e, &a),
-        Command::Info(a) => cmd_version::cmd_info(e, &a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => cmd_version::cmd_info(e, &a),
         Command::System(SystemCommand::Boot(_)) => cmd_boot::cmd_boot(e),
         Command::System(SystemCommand::InstallBootUnit(_)) => cmd_boot::cmd_install_boot_unit(e),
         Command::Doctor(a) => cmd_info::cmd_doctor(e, &a),
@@ -161,30 +191,12 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Image(ImageCommand::Prune(a)) => cmd_prune::cmd_image_prune(e, &a),
         Command::System(SystemCommand::Prune(a)) => cmd_prune::cmd_system_prune(e, &a),
         Command::Network(c) => cmd_network::cmd_network(e, &c),
-        Command::Port(a) => cmd_network::cmd_port(e, &a),
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            cmd_network::cmd_port(e, &a)
+        }
         Command::Volume(c) => cmd_volume::cmd_volume(e, &c),
         Command::Monitor(_) | Command::Version(_) | Command::Completion(_) | Command::Man(_) => {
             unreachable!("handled before the engine is opened")
-        }
-        Command::Container(
-            ContainerCommand::Attach(_)
-            | ContainerCommand::Create(_)
-            | ContainerCommand::Exec(_)
-            | ContainerCommand::Inspect(_)
-            | ContainerCommand::Kill(_)
-            | ContainerCommand::Logs(_)
-            | ContainerCommand::Ls(_)
-            | ContainerCommand::Port(_)
-            | ContainerCommand::Restart(_)
-            | ContainerCommand::Rm(_)
-            | ContainerCommand::Run(_)
-            | ContainerCommand::Start(_)
-            | ContainerCommand::Stop(_)
-            | ContainerCommand::Wait(_),
-        )
-        | Command::Image(ImageCommand::Build(_))
-        | Command::System(SystemCommand::Info(_)) => {
-            unreachable!("Command::into_short made this the short command")
         }
         Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
             cmd_lifecycle::cmd_pause(e, &a)

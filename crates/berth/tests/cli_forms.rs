@@ -157,6 +157,16 @@ fn version_and_info_json_have_dockers_keys() {
         id,
         "the ID is kept"
     );
+    // A paused container is paused, not running, as docker counts it.
+    b.ok(&["pause", "up"]);
+    let info: Value =
+        serde_json::from_str(&b.ok(&["info", "--format", "{{json .}}"])).expect("info JSON");
+    assert_eq!(
+        (&info["ContainersRunning"], &info["ContainersPaused"]),
+        (&Value::from(0), &Value::from(1)),
+        "{info}"
+    );
+    b.ok(&["unpause", "up"]);
     b.ok(&["rm", "-f", "up", "down"]);
 }
 
@@ -244,4 +254,83 @@ fn images_table_is_padded_as_dockers() {
         header.starts_with("REPOSITORY   TAG       IMAGE ID       CREATED"),
         "{header:?}"
     );
+    // docker's `--format table` alone is the default table (its CREATED cells
+    // may have aged a second since).
+    let plain = b.ok(&["images", "--format", "table"]);
+    assert_eq!(plain.lines().next(), Some(header), "{plain:?}");
+    assert_eq!(plain.lines().count(), table.lines().count(), "{plain:?}");
+}
+
+/// `--filter status=restarting` is one of the values `ps` accepts: it must find
+/// a container waiting on its restart policy, and name its state as the filter does.
+#[test]
+fn ps_filters_a_restarting_container_by_its_state() {
+    let Some(b) = env() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart=always",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    // The back-off doubles from 100 ms: the container soon spends most of its
+    // time waiting to be started again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ps = b.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=restarting",
+            "--format",
+            "{{.Names}} {{.State}}",
+        ]);
+        if !ps.is_empty() {
+            assert_eq!(ps, "loop restarting");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ps --filter status=restarting never listed the container"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    b.ok(&["rm", "-f", "loop"]);
+}
+
+/// An argument that is not UTF-8 (a file name, say) beside an unknown flag gets
+/// the unknown-flag error and docker's exit code, not a panic.
+#[test]
+fn an_unknown_flag_beside_a_non_utf8_argument_is_an_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let odd = std::ffi::OsStr::from_bytes(b"\xff");
+    let out = std::process::Command::new(BIN)
+        .arg("run")
+        .arg("--bogus")
+        .arg(odd)
+        .output()
+        .expect("run berth");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("unknown flag: --bogus"), "{err}");
+}
+
+/// docker takes `--format json` for `version` and `info`: the whole value as JSON.
+#[test]
+fn version_and_info_take_format_json() {
+    let out = std::process::Command::new(BIN)
+        .args(["version", "--format", "json"])
+        .output()
+        .expect("run berth");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version: Value = serde_json::from_str(&text).expect("version --format json is JSON");
+    assert_eq!(version["Server"]["Version"], env!("CARGO_PKG_VERSION"));
+    let Some(b) = env() else { return };
+    let info: Value =
+        serde_json::from_str(&b.ok(&["info", "--format", "json"])).expect("info JSON");
+    assert_eq!(info["DockerRootDir"], b.root.to_str().unwrap(), "{info}");
 }

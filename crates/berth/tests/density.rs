@@ -24,6 +24,25 @@ fn host_mounts_under(b: &Berth) -> Vec<String> {
         .collect()
 }
 
+/// Mount table lines naming this berth's state root in any process's mount
+/// namespace (the monitors' own included), with the pid that sees each.
+fn mounts_anywhere_under(b: &Berth) -> Vec<String> {
+    let root = b.root.to_string_lossy().into_owned();
+    let pids = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok());
+    pids.flat_map(|pid| {
+        // A process gone since the listing has no table to read.
+        let table = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+        table
+            .lines()
+            .filter(|l| l.contains(&root))
+            .map(|l| format!("{pid}: {l}"))
+            .collect::<Vec<_>>()
+    })
+    .collect()
+}
+
 #[test]
 fn running_containers_add_no_host_mounts() {
     let Some(b) = env() else { return };
@@ -78,9 +97,20 @@ fn a_killed_monitor_leaves_no_mount_behind() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(monitors.len(), 1, "one monitor: {monitors:?}");
+    // The overlay is there, in the monitor's namespace (which the host's table
+    // does not show): what the check below must find gone.
+    assert!(
+        mounts_anywhere_under(&b)
+            .iter()
+            .any(|l| l.starts_with(&format!("{}: ", monitors[0]))),
+        "no mount in the monitor's namespace: {:?}",
+        mounts_anywhere_under(&b)
+    );
     // SAFETY: kill(2) on the monitor this test started.
     unsafe { libc::kill(monitors[0], libc::SIGKILL) };
     b.ok(&["rm", "-f", "k"]);
     assert!(host_mounts_under(&b).is_empty());
+    let left = mounts_anywhere_under(&b);
+    assert!(left.is_empty(), "mounts left in some namespace: {left:?}");
     b.assert_no_leftovers();
 }

@@ -175,3 +175,40 @@ fn network_connect_adds_entries_and_disconnect_removes_them() {
     b.ok(&["rm", "-f", "c"]);
     b.ok(&["network", "rm", &net]);
 }
+
+/// A monitor killed with SIGKILL cleans nothing up: the host's entry for its
+/// container's address must still go when the container is removed (and its
+/// overlay with the monitor's mount namespace: the testkit checks no mount is
+/// left), before another container can be given that address.
+#[test]
+fn a_killed_monitors_entry_goes_with_its_container() {
+    let Some(b) = env() else { return };
+    // Keeps the bridge up: an idle bridge is removed, entries and all.
+    b.ok(&["run", "-d", "--name", "keeper", "busybox", "sleep", "600"]);
+    b.ok(&["run", "-d", "--name", "k", "busybox", "sleep", "600"]);
+    let ip = ip_on(&b, "k", "bridge");
+    assert!(host_entry(&ip).is_some(), "no host entry for {ip}");
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "k"]);
+    // Right after `run -d` k's init may not have executed `sleep` yet: forked
+    // from the monitor, it still shows the monitor's command line.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let monitor = loop {
+        let found: Vec<i32> = berth_testkit::monitor_processes(&b.root)
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&id))
+            })
+            .collect();
+        if found.len() == 1 || std::time::Instant::now() > deadline {
+            assert_eq!(found.len(), 1, "k's monitor: {found:?}");
+            break found[0];
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) on the monitor of this test's own container.
+    assert_eq!(unsafe { libc::kill(monitor, libc::SIGKILL) }, 0);
+    b.ok(&["rm", "-f", "k"]);
+    assert_eq!(host_entry(&ip), None, "rm -f left the dead monitor's entry");
+    b.ok(&["rm", "-f", "keeper"]);
+}

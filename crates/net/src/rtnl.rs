@@ -318,17 +318,7 @@ fn neighbour(index: u32, ip: Ipv4Addr) -> NeighbourMessage {
 /// A random locally administered unicast MAC address.
 pub fn random_mac() -> [u8; 6] {
     let mut mac = [0u8; 6];
-    // SAFETY: getrandom into a buffer of the length given.
-    let n = unsafe { libc::getrandom(mac.as_mut_ptr().cast(), mac.len(), 0) };
-    if n != mac.len() as isize {
-        // No entropy source: the clock and pid still make collisions unlikely.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-            ^ u64::from(std::process::id()) << 32;
-        mac.copy_from_slice(&t.to_le_bytes()[..6]);
-    }
+    getrandom::getrandom(&mut mac).expect("the kernel's random source is available");
     mac[0] = (mac[0] & 0xfe) | 0x02;
     mac
 }

@@ -1,14 +1,15 @@
-//! docker's management-command forms (`container run`, `image ls`, `system info`)
-//! as the short commands they stand for, and the arguments of the commands that
-//! describe berth itself (`version`, `info`, `completion`, man pages).
+//! The arguments of the management-command forms that have their own (`container
+//! inspect`) and of the commands that describe berth itself (`version`, `info`,
+//! `completion`, man pages). Every other form takes its short command's
+//! arguments, and `main::dispatch` sends both to one handler in one arm.
 
-use super::{Command, ContainerCommand, ImageCommand, InspectArgs, SystemCommand};
+use super::InspectArgs;
 use clap::Args;
 
 /// `--format` of `version` and `info`: a Go template (`{{json .}}`, `{{.Server.Version}}`).
 #[derive(Args, Debug)]
 pub struct FormatArgs {
-    /// Format output using a Go-style template ({{json .}}, {{.ServerVersion}})
+    /// Format output using a Go-style template ({{json .}}, {{.ServerVersion}}) or json
     #[arg(short = 'f', long)]
     pub format: Option<String>,
 }
@@ -36,43 +37,13 @@ pub struct ManArgs {
     pub dir: std::path::PathBuf,
 }
 
-impl Command {
-    /// The short command a management form stands for, so that `main` dispatches
-    /// each command once: `container ls` is `ps`, `image rm` is `rmi`, `system info`
-    /// is `info`. A new sibling of a short command is one variant in
-    /// `ContainerCommand` (or `ImageCommand`), one line here, and its name in the
-    /// arm of `main::dispatch` that marks rewritten forms unreachable (the compiler
-    /// asks for it). Forms whose own arm in `main` matches both shapes
-    /// (`Command::Commit(a) | Command::Container(ContainerCommand::Commit(a))`) pass
-    /// through unchanged.
-    pub fn into_short(self) -> Command {
-        use ContainerCommand as C;
-        use ImageCommand as I;
-        match self {
-            Command::Container(c) => match c {
-                C::Attach(a) => Command::Attach(a),
-                C::Create(a) => Command::Create(a),
-                C::Exec(a) => Command::Exec(a),
-                C::Inspect(a) => Command::Inspect(InspectArgs {
-                    format: a.format,
-                    kind: Some("container".into()),
-                    names: a.containers,
-                }),
-                C::Kill(a) => Command::Kill(a),
-                C::Logs(a) => Command::Logs(a),
-                C::Ls(a) => Command::Ps(a),
-                C::Port(a) => Command::Port(a),
-                C::Restart(a) => Command::Restart(a),
-                C::Rm(a) => Command::Rm(a),
-                C::Run(a) => Command::Run(a),
-                C::Start(a) => Command::Start(a),
-                C::Stop(a) => Command::Stop(a),
-                C::Wait(a) => Command::Wait(a),
-                other => Command::Container(other),
-            },
-            Command::Image(I::Build(a)) => Command::Build(*a),
-            Command::System(SystemCommand::Info(a)) => Command::Info(a),
-            other => other,
+/// `container inspect C` is `inspect --type container C`.
+impl From<ContainerInspectArgs> for InspectArgs {
+    fn from(a: ContainerInspectArgs) -> InspectArgs {
+        InspectArgs {
+            format: a.format,
+            kind: Some("container".into()),
+            names: a.containers,
         }
     }
 }
@@ -80,36 +51,57 @@ impl Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::Cli;
+    use crate::args::{Cli, Command};
     use clap::Parser;
 
-    fn short(argv: &[&str]) -> Command {
+    fn parse(argv: &[&str]) -> Command {
         let mut full = vec!["berth"];
         full.extend_from_slice(argv);
-        Cli::try_parse_from(full).unwrap().command.into_short()
+        Cli::try_parse_from(full).unwrap().command
     }
 
+    /// Each form parses to its own variant, with the short command's arguments;
+    /// `main::dispatch` sends both to the same handler in one arm.
     #[test]
-    fn management_forms_are_their_short_commands() {
-        assert!(matches!(short(&["container", "ls", "-a"]), Command::Ps(a) if a.all));
-        assert!(matches!(short(&["container", "list"]), Command::Ps(_)));
-        assert!(matches!(short(&["container", "ps", "-q"]), Command::Ps(a) if a.quiet));
-        assert!(matches!(short(&["container", "remove", "-f", "x"]), Command::Rm(a) if a.force));
-        assert!(
-            matches!(short(&["container", "run", "--rm", "img"]), Command::Run(a) if a.create.rm)
-        );
-        assert!(matches!(short(&["image", "build", "."]), Command::Build(_)));
+    fn management_forms_take_their_short_commands_arguments() {
+        use crate::args::{ContainerCommand as C, ImageCommand as I, SystemCommand as S};
+        assert!(matches!(parse(&["container", "ls", "-a"]), Command::Container(C::Ls(a)) if a.all));
         assert!(matches!(
-            short(&["image", "remove", "x"]),
-            Command::Image(ImageCommand::Rm(_))
+            parse(&["container", "list"]),
+            Command::Container(C::Ls(_))
         ));
-        assert!(matches!(short(&["system", "info"]), Command::Info(_)));
         assert!(
-            matches!(short(&["container", "inspect", "c"]), Command::Inspect(a) if a.kind.as_deref() == Some("container"))
+            matches!(parse(&["container", "ps", "-q"]), Command::Container(C::Ls(a)) if a.quiet)
+        );
+        assert!(
+            matches!(parse(&["container", "remove", "-f", "x"]), Command::Container(C::Rm(a)) if a.force)
+        );
+        assert!(
+            matches!(parse(&["container", "run", "--rm", "img"]), Command::Container(C::Run(a)) if a.create.rm)
         );
         assert!(matches!(
-            short(&["container", "prune"]),
-            Command::Container(_)
+            parse(&["image", "build", "."]),
+            Command::Image(I::Build(_))
+        ));
+        assert!(matches!(
+            parse(&["image", "remove", "x"]),
+            Command::Image(I::Rm(_))
+        ));
+        assert!(matches!(
+            parse(&["system", "info"]),
+            Command::System(S::Info(_))
+        ));
+        let Command::Container(C::Inspect(a)) = parse(&["container", "inspect", "c"]) else {
+            panic!("container inspect is not ContainerCommand::Inspect");
+        };
+        let a = InspectArgs::from(a);
+        assert_eq!(
+            (a.kind.as_deref(), a.names),
+            (Some("container"), vec!["c".to_string()])
+        );
+        assert!(matches!(
+            parse(&["container", "prune"]),
+            Command::Container(C::Prune(_))
         ));
     }
 
