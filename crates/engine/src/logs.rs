@@ -213,18 +213,26 @@ pub struct LogLine {
 mod writer;
 pub use writer::LogWriter;
 
-/// The rotated files of `path`, oldest first (`container.log.2`, `.1`).
+/// The rotated files of `path`, oldest first (`container.log.2`, `.1`). Listed
+/// from the directory rather than counted up from `.1`: while the writer renames
+/// `.N` to `.N+1` (or was killed halfway through) there is a gap in the numbers,
+/// and the older files beyond it are still part of the log.
 pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for n in 1.. {
-        let p = rotated(path, n);
-        if !p.exists() {
-            break;
-        }
-        out.push(p);
-    }
-    out.reverse();
-    out
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return vec![];
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let mut numbered: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    numbered.sort_by(|a, b| b.0.cmp(&a.0));
+    numbered.into_iter().map(|(_, p)| p).collect()
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {

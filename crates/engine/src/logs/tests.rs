@@ -154,3 +154,21 @@ fn follower_catches_up_over_several_rotations_between_polls() {
     let every: Vec<String> = (0..200).map(|i| format!("line {i:03}\n")).collect();
     assert_eq!(seen, every);
 }
+
+/// A writer killed (kill -9) between two renames of a rotation leaves a gap in
+/// the numbers (`.1` renamed to `.2`, `container.log` not yet to `.1`): the
+/// older file beyond the gap is still read, before the current one.
+#[test]
+fn a_rotation_cut_short_leaves_no_file_unread() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("container.log");
+    let mut w = LogWriter::open_with(&p, &small(3), BTreeMap::new()).unwrap();
+    w.write("stdout", b"old\n").unwrap();
+    drop(w);
+    std::fs::rename(&p, rotated(&p, 2)).unwrap();
+    let mut w = LogWriter::open_with(&p, &small(3), BTreeMap::new()).unwrap();
+    w.write("stdout", b"new\n").unwrap();
+    let (lines, _) = LogReader::open(&p).unwrap();
+    let texts: Vec<&str> = lines.iter().map(|l| l.log.as_str()).collect();
+    assert_eq!(texts, ["old\n", "new\n"]);
+}
