@@ -155,6 +155,40 @@ fn follower_catches_up_over_several_rotations_between_polls() {
     assert_eq!(seen, every);
 }
 
+/// A follower polling while the writer writes and rotates in another thread: a
+/// rotation can land between the follower's read of its file and its look at
+/// which file is current. Enough files are kept that nothing is dropped, so the
+/// follower must see every line, once, in order.
+#[test]
+fn follower_racing_the_writer_loses_nothing() {
+    const LINES: usize = 4000;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("container.log");
+    let mut w = LogWriter::open_with(&p, &small(1000), BTreeMap::new()).unwrap();
+    let (_, mut reader) = LogReader::open(&p).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for i in 0..LINES {
+                w.write("stdout", format!("line {i:05}\n").as_bytes())
+                    .unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let mut seen = Vec::new();
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        seen.extend(reader.poll().unwrap().into_iter().map(|l| l.log));
+    }
+    writer.join().unwrap();
+    seen.extend(reader.poll().unwrap().into_iter().map(|l| l.log));
+    let every: Vec<String> = (0..LINES).map(|i| format!("line {i:05}\n")).collect();
+    let missing = every.iter().filter(|l| !seen.contains(l)).count();
+    assert_eq!(missing, 0, "{missing} lines lost by the follower");
+    assert_eq!(seen, every);
+}
+
 /// A writer killed (kill -9) between two renames of a rotation leaves a gap in
 /// the numbers (`.1` renamed to `.2`, `container.log` not yet to `.1`): the
 /// older file beyond the gap is still read, before the current one.

@@ -131,6 +131,7 @@ impl FileSink {
     /// container.log.N-2 → .N-1, …, container.log → .1, then a new container.log.
     /// With max-file=1 the one file starts over, as docker's does.
     fn rotate(&mut self) -> io::Result<()> {
+        let _readers = super::rotation_lock(&self.path, true)?;
         if self.max_file > 1 {
             for n in (1..self.max_file - 1).rev() {
                 let from = rotated(&self.path, n);
