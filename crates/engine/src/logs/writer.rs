@@ -1,7 +1,7 @@
 //! The monitor's side of the logs: each chunk of output becomes entries of the
 //! container's log driver (json-file with rotation, the journal, or nothing).
 
-use super::{rotated, LogConfig, LogDriver, LogLine, JOURNAL_SOCKET};
+use super::{rotated, LogConfig, LogDriver, JOURNAL_SOCKET};
 use crate::model::Container;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -87,11 +87,11 @@ impl LogWriter {
                 let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
                 let mut entries = Vec::new();
                 for piece in text.split_inclusive('\n') {
-                    let line = LogLine {
-                        log: piece.to_string(),
-                        stream: stream.into(),
-                        time: time.clone(),
-                        attrs: self.attrs.clone(),
+                    let line = Entry {
+                        log: piece,
+                        stream,
+                        time: &time,
+                        attrs: &self.attrs,
                     };
                     let mut entry = serde_json::to_string(&line).map_err(io::Error::other)?;
                     entry.push('\n');
@@ -101,6 +101,17 @@ impl LogWriter {
             }
         }
     }
+}
+
+/// A [`super::LogLine`] as written, borrowing its fields: the monitor writes one per line
+/// of output, and the attrs map and time are the same for every line of a chunk.
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    log: &'a str,
+    stream: &'a str,
+    time: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    attrs: &'a BTreeMap<String, String>,
 }
 
 impl FileSink {
@@ -254,6 +265,30 @@ mod tests {
         }
         let n = journal.recv(&mut buf).unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).contains("MESSAGE=second\n"));
+    }
+
+    #[test]
+    fn entries_are_written_as_log_lines_serialize() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("log");
+        for attrs in [BTreeMap::new(), [("k".into(), "v".into())].into()] {
+            let mut w = LogWriter::open_with(&p, &LogConfig::default(), attrs.clone()).unwrap();
+            w.write("stderr", b"a\"b\nc").unwrap();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let mut lines = text.lines();
+            for log in ["a\"b\n", "c"] {
+                let got = lines.next().unwrap();
+                let time = serde_json::from_str::<super::super::LogLine>(got).unwrap().time;
+                let want = super::super::LogLine {
+                    log: log.into(),
+                    stream: "stderr".into(),
+                    time,
+                    attrs: attrs.clone(),
+                };
+                assert_eq!(got, serde_json::to_string(&want).unwrap());
+            }
+            std::fs::remove_file(&p).unwrap();
+        }
     }
 
     #[test]
