@@ -636,3 +636,28 @@ fn systemd_mode_keeps_its_own_pid_and_cgroup_namespaces() {
     }
     assert!(b.all_ids().is_empty());
 }
+
+/// `--uts host` shares the host's names: a `-h` or `--domainname` given with it
+/// could not be set without renaming the host, so it is refused (docker: "conflicting
+/// options: hostname and the UTS mode"), never silently dropped.
+#[test]
+fn uts_host_refuses_a_hostname_or_domainname_of_its_own() {
+    let Some(b) = env() else { return };
+    for flags in [["-h", "other"], ["--domainname", "example.com"]] {
+        let out = b.run(
+            &[
+                &["run", "--rm", "--uts", "host"],
+                &flags[..],
+                &["busybox", "hostname"],
+            ]
+            .concat(),
+        );
+        assert_eq!(out.status.code(), Some(125), "{flags:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("--uts host") && stderr(&out).contains(flags[0]),
+            "{flags:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(b.all_ids().is_empty(), "nothing was created");
+}

@@ -63,16 +63,19 @@ pub struct HostConfig {
 
 impl HostConfig {
     /// Checks what depends on the rest of the spec: sysctls against the network and
-    /// IPC namespaces, systemd mode's needs, the memory limits against each other.
+    /// IPC namespaces, a `-h` against the UTS namespace, systemd mode's needs, the
+    /// memory limits against each other.
     pub fn check(
         &self,
         systemd: bool,
         network: &NetworkMode,
+        hostname: Option<&str>,
         resources: &crate::model::Resources,
     ) -> Result<(), HostConfigError> {
         for key in self.sysctls.keys() {
             sysctls::check(key, network, &self.ipc)?;
         }
+        namespaces::check_uts(&self.uts, hostname, self.domainname.as_deref())?;
         if systemd {
             namespaces::check_systemd(&self.pid, self.cgroupns)?;
         }
@@ -283,15 +286,15 @@ mod tests {
             memory_reservation: Some(1 << 20),
             ..Default::default()
         };
-        assert!(hc.check(false, &net, &res(Some(1 << 29))).is_ok());
+        assert!(hc.check(false, &net, None, &res(Some(1 << 29))).is_ok());
         assert!(matches!(
-            hc.check(false, &net, &res(None)),
+            hc.check(false, &net, None, &res(None)),
             Err(HostConfigError::Memory(
                 MemoryLimitsError::SwapWithoutMemory
             ))
         ));
         assert!(matches!(
-            hc.check(false, &net, &res(Some(1 << 31))),
+            hc.check(false, &net, None, &res(Some(1 << 31))),
             Err(HostConfigError::Memory(
                 MemoryLimitsError::SwapBelowMemory { .. }
             ))
@@ -300,7 +303,11 @@ mod tests {
             pid: NamespaceMode::Host,
             ..Default::default()
         };
-        assert!(pid_host.check(false, &net, &res(Some(1 << 30))).is_ok());
-        assert!(pid_host.check(true, &net, &res(Some(1 << 30))).is_err());
+        assert!(pid_host
+            .check(false, &net, None, &res(Some(1 << 30)))
+            .is_ok());
+        assert!(pid_host
+            .check(true, &net, None, &res(Some(1 << 30)))
+            .is_err());
     }
 }
