@@ -227,7 +227,12 @@ pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .filter_map(|e| {
-            let n = e.file_name().to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+            let n = e
+                .file_name()
+                .to_str()?
+                .strip_prefix(&prefix)?
+                .parse()
+                .ok()?;
             Some((n, e.path()))
         })
         .collect();

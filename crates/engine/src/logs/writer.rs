@@ -278,7 +278,9 @@ mod tests {
             let mut lines = text.lines();
             for log in ["a\"b\n", "c"] {
                 let got = lines.next().unwrap();
-                let time = serde_json::from_str::<super::super::LogLine>(got).unwrap().time;
+                let time = serde_json::from_str::<super::super::LogLine>(got)
+                    .unwrap()
+                    .time;
                 let want = super::super::LogLine {
                     log: log.into(),
                     stream: "stderr".into(),
