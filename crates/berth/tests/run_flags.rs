@@ -13,6 +13,16 @@ fn env() -> Option<Berth> {
     berth_testkit::busybox_berth(BIN, &["tar"])
 }
 
+/// Runs berth with `args`, which must fail as an engine error (125) whose message
+/// says `says`; returns that message.
+fn refused(b: &Berth, args: &[&str], says: &str) -> String {
+    let out = b.run(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+    assert!(err.contains(says), "{args:?}: {err}");
+    err
+}
+
 /// The cgroup v1 devices controller enforces device rules (cgroup v2 would need
 /// libcontainer's eBPF filter, which berth does not build).
 fn device_cgroup_v1() -> bool {
@@ -63,12 +73,10 @@ fn device_that_is_a_link_to_a_file_is_refused() {
     let link = dir.path().join("disk");
     std::os::unix::fs::symlink("/etc/shadow", &link).unwrap();
     let spec = format!("{}:/dev/xvda", link.display());
-    let out = b.run(&["run", "--rm", "--device", &spec, "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("it is a regular file (it leads to /etc/shadow), not a device"),
-        "{err}"
+    refused(
+        &b,
+        &["run", "--rm", "--device", &spec, "busybox", "true"],
+        "it is a regular file (it leads to /etc/shadow), not a device",
     );
     // A link to a real device node is followed, as docker follows /dev/disk/by-id.
     let to_null = dir.path().join("null");
@@ -130,9 +138,7 @@ fn sysctls_that_would_change_the_host_are_refused() {
         let mut args = vec!["run", "--rm"];
         args.extend(&flags);
         args.extend(["busybox", "true"]);
-        let out = b.run(&args);
-        assert_eq!(out.status.code(), Some(125), "{flags:?}");
-        assert!(stderr(&out).contains(want), "{flags:?}: {}", stderr(&out));
+        refused(&b, &args, want);
     }
     assert_eq!(
         std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
@@ -222,19 +228,17 @@ fn pid_container_sees_the_other_containers_processes() {
         "a private PID namespace sees none: {own}"
     );
     b.ok(&["stop", "-t", "0", "target"]);
-    let out = b.run(&[
-        "run",
-        "--rm",
-        "--pid",
-        "container:target",
-        "busybox",
-        "true",
-    ]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("it is not running"),
-        "{}",
-        stderr(&out)
+    refused(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--pid",
+            "container:target",
+            "busybox",
+            "true",
+        ],
+        "it is not running",
     );
 }
 
@@ -254,12 +258,10 @@ fn cidfile_holds_the_id_and_is_never_overwritten_nor_followed() {
         "true",
     ]);
     assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
-    let out = b.run(&["run", "--cidfile", cid_s, "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("container ID file found"),
-        "{}",
-        stderr(&out)
+    refused(
+        &b,
+        &["run", "--cidfile", cid_s, "busybox", "true"],
+        "container ID file found",
     );
     assert_eq!(
         b.all_ids().len(),
@@ -358,9 +360,11 @@ fn attach_stdout_only_drops_stderr() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(stdout(&out), "out\n");
     assert!(!stderr(&out).contains("err"), "{}", stderr(&out));
-    let out = b.run(&["run", "-d", "-a", "stdout", "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("-a and -d"));
+    refused(
+        &b,
+        &["run", "-d", "-a", "stdout", "busybox", "true"],
+        "-a and -d",
+    );
     // -a stdin: the container's stdin is open and fed, as with -i.
     let out = berth_testkit::output_with_input(
         b.command(&[
@@ -380,13 +384,9 @@ fn cgroup_parents_out_of_berths_are_refused() {
         "/system.slice",
         "berth/../../x",
     ] {
-        let out = b.run(&["run", "--rm", "--cgroup-parent", parent, "busybox", "true"]);
-        assert_eq!(out.status.code(), Some(125), "{parent}");
-        assert!(
-            stderr(&out).contains("--cgroup-parent") && stderr(&out).contains("refused"),
-            "{parent}: {}",
-            stderr(&out)
-        );
+        let args = ["run", "--rm", "--cgroup-parent", parent, "busybox", "true"];
+        let err = refused(&b, &args, "refused");
+        assert!(err.contains("--cgroup-parent"), "{parent}: {err}");
     }
     assert!(b.all_ids().is_empty());
 }
@@ -399,12 +399,10 @@ fn platform_other_than_the_hosts_is_refused() {
     } else {
         "linux/amd64"
     };
-    let out = b.run(&["run", "--rm", "--platform", other, "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("does not emulate"),
-        "{}",
-        stderr(&out)
+    refused(
+        &b,
+        &["run", "--rm", "--platform", other, "busybox", "true"],
+        "does not emulate",
     );
     let host = if cfg!(target_arch = "x86_64") {
         "linux/amd64"
@@ -536,7 +534,7 @@ fn memory_swap_reaches_the_cgroup_and_oom_kill_disable_says_where_it_works() {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
     assert_eq!(read("memory.memsw.limit_in_bytes").trim(), "134217728");
     // libcontainer never writes memory.oom_control: refused rather than ignored.
-    let out = b.run(&[
+    let args = [
         "run",
         "--rm",
         "-m",
@@ -544,9 +542,8 @@ fn memory_swap_reaches_the_cgroup_and_oom_kill_disable_says_where_it_works() {
         "--oom-kill-disable",
         "busybox",
         "true",
-    ]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("--runtime runc"), "{}", stderr(&out));
+    ];
+    refused(&b, &args, "--runtime runc");
     if berth_testkit::require_root_and(&["runc"]) {
         b.ok(&[
             "run",
@@ -569,7 +566,7 @@ fn memory_swap_reaches_the_cgroup_and_oom_kill_disable_says_where_it_works() {
         let control = std::fs::read_to_string(control).unwrap();
         assert!(control.contains("oom_kill_disable 1"), "{control}");
     }
-    let out = b.run(&[
+    let args = [
         "run",
         "--rm",
         "--memory-swap",
@@ -578,13 +575,8 @@ fn memory_swap_reaches_the_cgroup_and_oom_kill_disable_says_where_it_works() {
         "64m",
         "busybox",
         "true",
-    ]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("is below --memory"),
-        "{}",
-        stderr(&out)
-    );
+    ];
+    refused(&b, &args, "is below --memory");
 }
 
 #[test]
@@ -626,13 +618,7 @@ fn systemd_mode_keeps_its_own_pid_and_cgroup_namespaces() {
         let mut args = vec!["create", "--systemd", "always"];
         args.extend(flags);
         args.extend(["busybox", "sh"]);
-        let out = b.run(&args);
-        assert_eq!(out.status.code(), Some(125), "{flags:?}");
-        assert!(
-            stderr(&out).contains("cannot be used in systemd mode"),
-            "{}",
-            stderr(&out)
-        );
+        refused(&b, &args, "cannot be used in systemd mode");
     }
     assert!(b.all_ids().is_empty());
 }
@@ -644,20 +630,14 @@ fn systemd_mode_keeps_its_own_pid_and_cgroup_namespaces() {
 fn uts_host_refuses_a_hostname_or_domainname_of_its_own() {
     let Some(b) = env() else { return };
     for flags in [["-h", "other"], ["--domainname", "example.com"]] {
-        let out = b.run(
-            &[
-                &["run", "--rm", "--uts", "host"],
-                &flags[..],
-                &["busybox", "hostname"],
-            ]
-            .concat(),
-        );
-        assert_eq!(out.status.code(), Some(125), "{flags:?}: {}", stdout(&out));
-        assert!(
-            stderr(&out).contains("--uts host") && stderr(&out).contains(flags[0]),
-            "{flags:?}: {}",
-            stderr(&out)
-        );
+        let args = [
+            &["run", "--rm", "--uts", "host"],
+            &flags[..],
+            &["busybox", "hostname"],
+        ]
+        .concat();
+        let err = refused(&b, &args, "--uts host");
+        assert!(err.contains(flags[0]), "{flags:?}: {err}");
     }
     assert!(b.all_ids().is_empty(), "nothing was created");
 }
