@@ -641,3 +641,32 @@ fn uts_host_refuses_a_hostname_or_domainname_of_its_own() {
     }
     assert!(b.all_ids().is_empty(), "nothing was created");
 }
+
+/// The node of `--device HOST:CONTAINER` is made at CONTAINER inside the rootfs:
+/// an image whose path to it is a link out of the rootfs (`/escape -> /tmp/…` on
+/// the host) must not get berth or its runtime to make a device node on the host.
+#[test]
+fn device_node_is_never_made_through_a_link_out_of_the_rootfs() {
+    use berth_testkit::fixtures::{busybox_variant, Extra};
+    let Some(b) = env() else { return };
+    let host_dir = tempfile::tempdir().unwrap();
+    let target = host_dir.path().to_str().unwrap().to_string();
+    let tar = host_dir.path().join("evil.tar");
+    busybox_variant(&tar, &[], &[Extra::Symlink("escape", &target)]);
+    b.ok(&["import", tar.to_str().unwrap(), "evil-dev"]);
+    std::fs::remove_file(&tar).unwrap();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/null:/escape/pwn",
+        "evil-dev",
+        "true",
+    ]);
+    let made = std::fs::read_dir(host_dir.path()).unwrap().count();
+    assert_eq!(made, 0, "a node was made on the host: {}", stderr(&out));
+    // libcontainer refuses to prepare such a rootfs; the run fails, and leaves
+    // nothing behind.
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    b.assert_no_leftovers();
+}
