@@ -670,3 +670,49 @@ fn device_node_is_never_made_through_a_link_out_of_the_rootfs() {
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     b.assert_no_leftovers();
 }
+
+/// Two `create --cidfile F` at once: the file is taken before either container is
+/// made, so one gets it and its container, the other makes nothing and says why.
+#[test]
+fn racing_creates_with_one_cidfile_make_one_container() {
+    let Some(b) = env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cid = dir.path().join("cid");
+    let args = [
+        "create",
+        "--cidfile",
+        cid.to_str().unwrap(),
+        "busybox",
+        "true",
+    ];
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = b.command(&args);
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = racers
+        .into_iter()
+        .map(|r| r.wait_with_output().unwrap())
+        .collect();
+    let won: Vec<_> = outs.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        outs.iter().map(stderr).collect::<Vec<_>>()
+    );
+    let lost = outs.iter().find(|o| !o.status.success()).unwrap();
+    assert_eq!(lost.status.code(), Some(125));
+    assert!(
+        stderr(lost).contains("container ID file found"),
+        "{}",
+        stderr(lost)
+    );
+    let id = stdout(won[0]).trim().to_string();
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
+    assert_eq!(b.all_ids(), vec![id.clone()]);
+    b.ok(&["rm", &id]);
+}
