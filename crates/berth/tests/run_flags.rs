@@ -716,3 +716,20 @@ fn racing_creates_with_one_cidfile_make_one_container() {
     assert_eq!(b.all_ids(), vec![id.clone()]);
     b.ok(&["rm", &id]);
 }
+
+/// A cidfile that exists stops `run` and `create` before anything else happens:
+/// no pull of an image that is not here (docker makes the file first too).
+#[test]
+fn an_existing_cidfile_refuses_before_any_pull() {
+    let Some(b) = env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cid = dir.path().join("cid");
+    std::fs::write(&cid, "taken").unwrap();
+    let cid_s = cid.to_str().unwrap();
+    // Port 1 on this host: a pull could only fail, and would say so.
+    for cmd in ["run", "create"] {
+        let args = [cmd, "--cidfile", cid_s, "127.0.0.1:1/nothing/here", "true"];
+        refused(&b, &args, "container ID file found");
+    }
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), "taken");
+}
