@@ -63,6 +63,18 @@ fn device_node_is_made_and_its_permissions_are_enforced() {
             text.contains("Operation not permitted") && text.contains("write-refused"),
             "{text}"
         );
+    } else {
+        // No device cgroup to hold it to `r` (cgroup v2, built-in runtime): refused,
+        // never a node the container could write.
+        let args = [
+            "run",
+            "--rm",
+            "--device",
+            "/dev/null:/dev/ro:r",
+            "busybox",
+            "true",
+        ];
+        refused(&b, &args, "--runtime runc");
     }
 }
 
