@@ -745,3 +745,23 @@ fn an_existing_cidfile_refuses_before_any_pull() {
     }
     assert_eq!(std::fs::read_to_string(&cid).unwrap(), "taken");
 }
+
+/// `--ipc host` brings the host's /dev/shm, whose size is the host's: a
+/// `--shm-size` with it could not be honoured and is refused.
+#[test]
+fn shm_size_with_the_hosts_ipc_is_refused() {
+    let Some(b) = env() else { return };
+    let args = [
+        "run",
+        "--rm",
+        "--ipc",
+        "host",
+        "--shm-size",
+        "1m",
+        "busybox",
+        "df",
+        "/dev/shm",
+    ];
+    let err = refused(&b, &args, "--shm-size");
+    assert!(err.contains("--ipc host"), "{err}");
+}
