@@ -206,3 +206,27 @@ fn a_rotation_cut_short_leaves_no_file_unread() {
     let texts: Vec<&str> = lines.iter().map(|l| l.log.as_str()).collect();
     assert_eq!(texts, ["old\n", "new\n"]);
 }
+
+/// The monitor hands the writer whatever one read of the pipe returned, which can
+/// end inside a UTF-8 character: its first bytes wait for the rest rather than
+/// each becoming U+FFFD. Bytes that are not UTF-8 at all still become U+FFFD.
+#[test]
+fn a_character_split_between_two_reads_is_kept_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("log");
+    let mut w = LogWriter::open(&p).unwrap();
+    let text = "héllo €\n".as_bytes();
+    w.write("stdout", &text[..2]).unwrap(); // "h" and half of "é"
+    w.write("stderr", b"err\n").unwrap(); // the other stream is its own
+    w.write("stdout", &text[2..8]).unwrap(); // ends in the middle of "€"
+    w.write("stdout", &text[8..9]).unwrap(); // still in it
+    w.write("stdout", &text[9..]).unwrap();
+    w.write("stdout", b"bad \xff\n").unwrap();
+    let (lines, _) = read_from(&p, 0).unwrap();
+    let out: String = lines
+        .iter()
+        .filter(|l| l.stream == "stdout")
+        .map(|l| l.log.as_str())
+        .collect();
+    assert_eq!(out, "héllo €\nbad \u{fffd}\n");
+}

@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 pub struct LogWriter {
     sink: Sink,
     attrs: BTreeMap<String, String>,
+    /// Per stream (stdout, stderr): the first bytes of a UTF-8 character the last
+    /// read ended in, kept for the next one (output that ends inside a character
+    /// leaves those bytes out: they never were text).
+    carry: [Vec<u8>; 2],
 }
 
 enum Sink {
@@ -50,10 +54,12 @@ impl LogWriter {
             LogDriver::None => Ok(LogWriter {
                 sink: Sink::Discard,
                 attrs,
+                carry: Default::default(),
             }),
             LogDriver::Journald => Ok(LogWriter {
                 sink: Sink::Journal(Journal::connect(Path::new(JOURNAL_SOCKET), c, &attrs)?),
                 attrs,
+                carry: Default::default(),
             }),
         }
     }
@@ -74,12 +80,27 @@ impl LogWriter {
                 max_file: config.max_file.max(1),
             }),
             attrs,
+            carry: Default::default(),
         })
     }
 
     /// Writes one entry per line of output so `--tail` and timestamps work per line.
+    /// `data` is one read of the container's output: a character it ends in the
+    /// middle of is written with the next read of that stream.
     pub fn write(&mut self, stream: &str, data: &[u8]) -> io::Result<()> {
-        let text = String::from_utf8_lossy(data);
+        let carry = &mut self.carry[usize::from(stream == "stderr")];
+        let joined;
+        let data = match carry.is_empty() {
+            true => data,
+            false => {
+                carry.extend_from_slice(data);
+                joined = std::mem::take(carry);
+                &joined[..]
+            }
+        };
+        let cut = incomplete_tail(data);
+        carry.extend_from_slice(&data[cut..]);
+        let text = String::from_utf8_lossy(&data[..cut]);
         match &mut self.sink {
             Sink::Discard => Ok(()),
             Sink::Journal(j) => j.send(stream, &text),
@@ -100,6 +121,18 @@ impl LogWriter {
                 f.write(&entries)
             }
         }
+    }
+}
+
+/// Where a UTF-8 character that `data` ends in the middle of starts (its length if
+/// it ends with a whole one, or with bytes that are not UTF-8 at all).
+fn incomplete_tail(data: &[u8]) -> usize {
+    let last_lead = (data.len().saturating_sub(3)..data.len())
+        .rev()
+        .find(|&i| data[i] & 0xC0 != 0x80);
+    match last_lead.map(|i| (i, std::str::from_utf8(&data[i..]))) {
+        Some((i, Err(e))) if e.error_len().is_none() => i,
+        _ => data.len(),
     }
 }
 
