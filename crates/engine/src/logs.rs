@@ -218,6 +218,11 @@ pub use writer::LogWriter;
 /// `.N` to `.N+1` (or was killed halfway through) there is a gap in the numbers,
 /// and the older files beyond it are still part of the log.
 pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
+    rotated_numbered(path).into_iter().map(|(_, p)| p).collect()
+}
+
+/// The rotated files of `path` with their numbers, highest (oldest) first.
+fn rotated_numbered(path: &Path) -> Vec<(u32, PathBuf)> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return vec![];
     };
@@ -237,7 +242,7 @@ pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
         })
         .collect();
     numbered.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
-    numbered.into_iter().map(|(_, p)| p).collect()
+    numbered
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {

@@ -177,9 +177,10 @@ impl FileSink {
     fn rotate(&mut self) -> io::Result<()> {
         let _readers = super::rotation_lock(&self.path, true)?;
         if self.max_file > 1 {
-            for n in (1..self.max_file - 1).rev() {
-                let from = rotated(&self.path, n);
-                if from.exists() {
+            // The files there are, not every number up to max-file: a large
+            // max-file would cost a stat per number at each rotation.
+            for (n, from) in super::rotated_numbered(&self.path) {
+                if n + 1 < self.max_file {
                     std::fs::rename(&from, rotated(&self.path, n + 1))?;
                 }
             }
