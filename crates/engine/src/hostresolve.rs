@@ -107,13 +107,9 @@ fn has_sys_resource() -> bool {
         .is_some_and(|caps| caps & (1 << 24) != 0)
 }
 
-/// `--group-add` as gids, names looked up in the image's /etc/group (as `-u`'s
-/// group is: `0:NAME` resolves just the group).
+/// `--group-add` as gids, names looked up in the image's /etc/group.
 fn extra_gids(rootfs: &Path, hc: &HostConfig) -> Result<Vec<u32>, EngineError> {
-    hc.group_add
-        .iter()
-        .map(|g| Ok(crate::users::resolve_user(rootfs, &format!("0:{g}"))?.gid))
-        .collect()
+    Ok(crate::users::resolve_groups(rootfs, &hc.group_add)?)
 }
 
 /// Adds the `--group-add` groups to a process's user (`exec`, as docker's exec
