@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeviceError {
@@ -132,8 +132,9 @@ pub fn resolve(d: &DeviceMapping) -> Result<ResolvedDevice, DeviceError> {
         path: d.host.clone(),
         why,
     };
-    let real: PathBuf = std::fs::canonicalize(&d.host).map_err(|e| not_device(e.to_string()))?;
-    let meta = std::fs::metadata(&real).map_err(|e| not_device(e.to_string()))?;
+    // metadata follows the links to the node; the path they lead to is looked up
+    // only to name it in an error.
+    let meta = std::fs::metadata(&d.host).map_err(|e| not_device(e.to_string()))?;
     let ft = meta.file_type();
     let kind = if ft.is_char_device() {
         "c"
@@ -149,10 +150,11 @@ pub fn resolve(d: &DeviceMapping) -> Result<ResolvedDevice, DeviceError> {
         } else {
             "a regular file"
         };
-        let via = if real != Path::new(&d.host) {
-            format!(" (it leads to {})", real.display())
-        } else {
-            String::new()
+        let via = match std::fs::canonicalize(&d.host) {
+            Ok(real) if real != Path::new(&d.host) => {
+                format!(" (it leads to {})", real.display())
+            }
+            _ => String::new(),
         };
         return Err(not_device(format!("it is {what}{via}, not a device")));
     };
