@@ -81,8 +81,9 @@ fn pulled_config(engine: &Engine, a: &CreateArgs) -> Result<ContainerConfig> {
 }
 
 pub fn cmd_create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
-    let config = pulled_config(engine, a)?;
+    // The cidfile first, as docker makes it: a taken one stops before any pull.
     let cid = crate::cmd_runflags::cidfile(a.runflags.cidfile.as_deref())?;
+    let config = pulled_config(engine, a)?;
     let c = usecase::create(engine, &config)?;
     if let Some(cid) = cid {
         cid.write(&c.id)?;
@@ -101,11 +102,10 @@ pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         Some(other) => bail!("--wait={other:?} is not supported: use --wait=ready"),
     };
     let detach_keys = crate::cmd_runflags::check(a)?;
+    let cid = crate::cmd_runflags::cidfile(a.create.runflags.cidfile.as_deref())?;
     let mut config = pulled_config(engine, &a.create)?;
     config.open_stdin |= crate::cmd_runflags::wants_stdin(a);
-    let on_created = crate::cmd_runflags::on_created(crate::cmd_runflags::cidfile(
-        a.create.runflags.cidfile.as_deref(),
-    )?);
+    let on_created = crate::cmd_runflags::on_created(cid);
     let outcome = if a.detach {
         usecase::run(
             engine,

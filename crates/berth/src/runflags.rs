@@ -156,27 +156,8 @@ fn group(g: &str) -> Result<String> {
 
 /// `--shm-size 128m`: docker's units, more than zero.
 fn shm_size(s: &str) -> Result<u64> {
-    let bytes = size_bytes(s).filter(|b| *b > 0);
+    let bytes = crate::specgen::size_bytes(s).filter(|b| *b > 0);
     bytes.with_context(|| format!("invalid --shm-size {s:?}: use a size such as 64m or 1g"))
-}
-
-/// A size in docker's RAMInBytes units (b, k, m, g, t; powers of 1024).
-fn size_bytes(s: &str) -> Option<u64> {
-    let lower = s.trim().to_ascii_lowercase();
-    let end = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(end);
-    let value: f64 = num.parse().ok()?;
-    let mult = match unit.trim_end_matches("ib").trim_end_matches('b') {
-        "" => 1u64,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return None,
-    };
-    Some((value * mult as f64) as u64)
 }
 
 fn memory_swap(s: &str) -> Result<i64> {

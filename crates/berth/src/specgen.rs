@@ -329,25 +329,33 @@ pub fn parse_memory(s: &str) -> Result<i64> {
             "invalid memory size {s:?}: use a number with an optional unit b, k, m, g (e.g. 512m)"
         )
     };
-    let lower = s.trim().to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(digits_end);
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let mult: f64 = match unit.trim_end_matches("ib").trim_end_matches('b') {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024f64.powi(4),
-        _ => return Err(bad()),
-    };
-    let bytes = (value * mult) as i64;
+    let bytes = size_bytes(s).ok_or_else(bad)?;
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
     if bytes < 6 * 1024 * 1024 {
         bail!("memory limit {s:?} is too small: the minimum is 6m");
     }
     Ok(bytes)
+}
+
+/// A size in docker's RAMInBytes units (b, k, m, g, t, with or without a trailing
+/// `b`/`ib`; powers of 1024; a fraction allowed): `-m`, `--shm-size` and the other
+/// size flags.
+pub fn size_bytes(s: &str) -> Option<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(end);
+    let value: f64 = num.parse().ok()?;
+    let mult = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 1u64,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    Some((value * mult as f64) as u64)
 }
 
 /// `--cpus 1.5` → nano-CPUs.

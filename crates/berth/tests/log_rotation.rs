@@ -23,12 +23,9 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(format!("{}.{n}", path.display()))
 }
 
+/// Waits (bounded) until `name` no longer runs: its output is all in the log.
 fn wait_exited(b: &Berth, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while b.ok(&["inspect", "-f", "{{.State.Running}}", name]) == "true" {
-        assert!(Instant::now() < deadline, "{name} still runs");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    b.wait_inspect(name, "{{.State.Running}}", "false");
 }
 
 fn numbered(from: usize, to: usize) -> String {

@@ -13,6 +13,16 @@ fn env() -> Option<Berth> {
     berth_testkit::busybox_berth(BIN, &["tar"])
 }
 
+/// Runs berth with `args`, which must fail as an engine error (125) whose message
+/// says `says`; returns that message.
+fn refused(b: &Berth, args: &[&str], says: &str) -> String {
+    let out = b.run(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+    assert!(err.contains(says), "{args:?}: {err}");
+    err
+}
+
 /// The cgroup v1 devices controller enforces device rules (cgroup v2 would need
 /// libcontainer's eBPF filter, which berth does not build).
 fn device_cgroup_v1() -> bool {
@@ -53,6 +63,18 @@ fn device_node_is_made_and_its_permissions_are_enforced() {
             text.contains("Operation not permitted") && text.contains("write-refused"),
             "{text}"
         );
+    } else {
+        // No device cgroup to hold it to `r` (cgroup v2, built-in runtime): refused,
+        // never a node the container could write.
+        let args = [
+            "run",
+            "--rm",
+            "--device",
+            "/dev/null:/dev/ro:r",
+            "busybox",
+            "true",
+        ];
+        refused(&b, &args, "--runtime runc");
     }
 }
 
@@ -63,12 +85,10 @@ fn device_that_is_a_link_to_a_file_is_refused() {
     let link = dir.path().join("disk");
     std::os::unix::fs::symlink("/etc/shadow", &link).unwrap();
     let spec = format!("{}:/dev/xvda", link.display());
-    let out = b.run(&["run", "--rm", "--device", &spec, "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("it is a regular file (it leads to /etc/shadow), not a device"),
-        "{err}"
+    refused(
+        &b,
+        &["run", "--rm", "--device", &spec, "busybox", "true"],
+        "it is a regular file (it leads to /etc/shadow), not a device",
     );
     // A link to a real device node is followed, as docker follows /dev/disk/by-id.
     let to_null = dir.path().join("null");
@@ -130,9 +150,7 @@ fn sysctls_that_would_change_the_host_are_refused() {
         let mut args = vec!["run", "--rm"];
         args.extend(&flags);
         args.extend(["busybox", "true"]);
-        let out = b.run(&args);
-        assert_eq!(out.status.code(), Some(125), "{flags:?}");
-        assert!(stderr(&out).contains(want), "{flags:?}: {}", stderr(&out));
+        refused(&b, &args, want);
     }
     assert_eq!(
         std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
@@ -222,19 +240,17 @@ fn pid_container_sees_the_other_containers_processes() {
         "a private PID namespace sees none: {own}"
     );
     b.ok(&["stop", "-t", "0", "target"]);
-    let out = b.run(&[
-        "run",
-        "--rm",
-        "--pid",
-        "container:target",
-        "busybox",
-        "true",
-    ]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("it is not running"),
-        "{}",
-        stderr(&out)
+    refused(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--pid",
+            "container:target",
+            "busybox",
+            "true",
+        ],
+        "it is not running",
     );
 }
 
@@ -254,12 +270,10 @@ fn cidfile_holds_the_id_and_is_never_overwritten_nor_followed() {
         "true",
     ]);
     assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
-    let out = b.run(&["run", "--cidfile", cid_s, "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("container ID file found"),
-        "{}",
-        stderr(&out)
+    refused(
+        &b,
+        &["run", "--cidfile", cid_s, "busybox", "true"],
+        "container ID file found",
     );
     assert_eq!(
         b.all_ids().len(),
@@ -358,9 +372,11 @@ fn attach_stdout_only_drops_stderr() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(stdout(&out), "out\n");
     assert!(!stderr(&out).contains("err"), "{}", stderr(&out));
-    let out = b.run(&["run", "-d", "-a", "stdout", "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("-a and -d"));
+    refused(
+        &b,
+        &["run", "-d", "-a", "stdout", "busybox", "true"],
+        "-a and -d",
+    );
     // -a stdin: the container's stdin is open and fed, as with -i.
     let out = berth_testkit::output_with_input(
         b.command(&[
@@ -380,13 +396,9 @@ fn cgroup_parents_out_of_berths_are_refused() {
         "/system.slice",
         "berth/../../x",
     ] {
-        let out = b.run(&["run", "--rm", "--cgroup-parent", parent, "busybox", "true"]);
-        assert_eq!(out.status.code(), Some(125), "{parent}");
-        assert!(
-            stderr(&out).contains("--cgroup-parent") && stderr(&out).contains("refused"),
-            "{parent}: {}",
-            stderr(&out)
-        );
+        let args = ["run", "--rm", "--cgroup-parent", parent, "busybox", "true"];
+        let err = refused(&b, &args, "refused");
+        assert!(err.contains("--cgroup-parent"), "{parent}: {err}");
     }
     assert!(b.all_ids().is_empty());
 }
@@ -399,12 +411,10 @@ fn platform_other_than_the_hosts_is_refused() {
     } else {
         "linux/amd64"
     };
-    let out = b.run(&["run", "--rm", "--platform", other, "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("does not emulate"),
-        "{}",
-        stderr(&out)
+    refused(
+        &b,
+        &["run", "--rm", "--platform", other, "busybox", "true"],
+        "does not emulate",
     );
     let host = if cfg!(target_arch = "x86_64") {
         "linux/amd64"
@@ -536,7 +546,7 @@ fn memory_swap_reaches_the_cgroup_and_oom_kill_disable_says_where_it_works() {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
     assert_eq!(read("memory.memsw.limit_in_bytes").trim(), "134217728");
     // libcontainer never writes memory.oom_control: refused rather than ignored.
-    let out = b.run(&[
+    let args = [
         "run",
         "--rm",
         "-m",
@@ -544,9 +554,8 @@ fn memory_swap_reaches_the_cgroup_and_oom_kill_disable_says_where_it_works() {
         "--oom-kill-disable",
         "busybox",
         "true",
-    ]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("--runtime runc"), "{}", stderr(&out));
+    ];
+    refused(&b, &args, "--runtime runc");
     if berth_testkit::require_root_and(&["runc"]) {
         b.ok(&[
             "run",
@@ -569,7 +578,7 @@ fn memory_swap_reaches_the_cgroup_and_oom_kill_disable_says_where_it_works() {
         let control = std::fs::read_to_string(control).unwrap();
         assert!(control.contains("oom_kill_disable 1"), "{control}");
     }
-    let out = b.run(&[
+    let args = [
         "run",
         "--rm",
         "--memory-swap",
@@ -578,13 +587,8 @@ fn memory_swap_reaches_the_cgroup_and_oom_kill_disable_says_where_it_works() {
         "64m",
         "busybox",
         "true",
-    ]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("is below --memory"),
-        "{}",
-        stderr(&out)
-    );
+    ];
+    refused(&b, &args, "is below --memory");
 }
 
 #[test]
@@ -626,13 +630,138 @@ fn systemd_mode_keeps_its_own_pid_and_cgroup_namespaces() {
         let mut args = vec!["create", "--systemd", "always"];
         args.extend(flags);
         args.extend(["busybox", "sh"]);
-        let out = b.run(&args);
-        assert_eq!(out.status.code(), Some(125), "{flags:?}");
-        assert!(
-            stderr(&out).contains("cannot be used in systemd mode"),
-            "{}",
-            stderr(&out)
-        );
+        refused(&b, &args, "cannot be used in systemd mode");
     }
     assert!(b.all_ids().is_empty());
+}
+
+/// `--uts host` shares the host's names: a `-h` or `--domainname` given with it
+/// could not be set without renaming the host, so it is refused (docker: "conflicting
+/// options: hostname and the UTS mode"), never silently dropped.
+#[test]
+fn uts_host_refuses_a_hostname_or_domainname_of_its_own() {
+    let Some(b) = env() else { return };
+    for flags in [["-h", "other"], ["--domainname", "example.com"]] {
+        let args = [
+            &["run", "--rm", "--uts", "host"],
+            &flags[..],
+            &["busybox", "hostname"],
+        ]
+        .concat();
+        let err = refused(&b, &args, "--uts host");
+        assert!(err.contains(flags[0]), "{flags:?}: {err}");
+    }
+    assert!(b.all_ids().is_empty(), "nothing was created");
+}
+
+/// The node of `--device HOST:CONTAINER` is made at CONTAINER inside the rootfs:
+/// an image whose path to it is a link out of the rootfs (`/escape -> /tmp/…` on
+/// the host) must not get berth or its runtime to make a device node on the host.
+#[test]
+fn device_node_is_never_made_through_a_link_out_of_the_rootfs() {
+    use berth_testkit::fixtures::{busybox_variant, Extra};
+    let Some(b) = env() else { return };
+    let host_dir = tempfile::tempdir().unwrap();
+    let target = host_dir.path().to_str().unwrap().to_string();
+    let tar = host_dir.path().join("evil.tar");
+    busybox_variant(&tar, &[], &[Extra::Symlink("escape", &target)]);
+    b.ok(&["import", tar.to_str().unwrap(), "evil-dev"]);
+    std::fs::remove_file(&tar).unwrap();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/null:/escape/pwn",
+        "evil-dev",
+        "true",
+    ]);
+    let made = std::fs::read_dir(host_dir.path()).unwrap().count();
+    assert_eq!(made, 0, "a node was made on the host: {}", stderr(&out));
+    // libcontainer refuses to prepare such a rootfs; the run fails, and leaves
+    // nothing behind.
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    b.assert_no_leftovers();
+}
+
+/// Two `create --cidfile F` at once: the file is taken before either container is
+/// made, so one gets it and its container, the other makes nothing and says why.
+#[test]
+fn racing_creates_with_one_cidfile_make_one_container() {
+    let Some(b) = env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cid = dir.path().join("cid");
+    let args = [
+        "create",
+        "--cidfile",
+        cid.to_str().unwrap(),
+        "busybox",
+        "true",
+    ];
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = b.command(&args);
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = racers
+        .into_iter()
+        .map(|r| r.wait_with_output().unwrap())
+        .collect();
+    let won: Vec<_> = outs.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        outs.iter().map(stderr).collect::<Vec<_>>()
+    );
+    let lost = outs.iter().find(|o| !o.status.success()).unwrap();
+    assert_eq!(lost.status.code(), Some(125));
+    assert!(
+        stderr(lost).contains("container ID file found"),
+        "{}",
+        stderr(lost)
+    );
+    let id = stdout(won[0]).trim().to_string();
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
+    assert_eq!(b.all_ids(), vec![id.clone()]);
+    b.ok(&["rm", &id]);
+}
+
+/// A cidfile that exists stops `run` and `create` before anything else happens:
+/// no pull of an image that is not here (docker makes the file first too).
+#[test]
+fn an_existing_cidfile_refuses_before_any_pull() {
+    let Some(b) = env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cid = dir.path().join("cid");
+    std::fs::write(&cid, "taken").unwrap();
+    let cid_s = cid.to_str().unwrap();
+    // Port 1 on this host: a pull could only fail, and would say so.
+    for cmd in ["run", "create"] {
+        let args = [cmd, "--cidfile", cid_s, "127.0.0.1:1/nothing/here", "true"];
+        refused(&b, &args, "container ID file found");
+    }
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), "taken");
+}
+
+/// `--ipc host` brings the host's /dev/shm, whose size is the host's: a
+/// `--shm-size` with it could not be honoured and is refused.
+#[test]
+fn shm_size_with_the_hosts_ipc_is_refused() {
+    let Some(b) = env() else { return };
+    let args = [
+        "run",
+        "--rm",
+        "--ipc",
+        "host",
+        "--shm-size",
+        "1m",
+        "busybox",
+        "df",
+        "/dev/shm",
+    ];
+    let err = refused(&b, &args, "--shm-size");
+    assert!(err.contains("--ipc host"), "{err}");
 }

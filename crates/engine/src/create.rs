@@ -282,7 +282,7 @@ fn spec_from_config(
     };
     let stop_signal = stop_signal_of(req, image, systemd)?;
     req.host_config
-        .check(systemd, &network, &req.resources)
+        .check(systemd, &network, req.hostname.as_deref(), &req.resources)
         .map_err(oci::OciError::from)?;
     if systemd {
         refuse_cgroup_mounts(req)?;

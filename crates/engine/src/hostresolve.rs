@@ -54,8 +54,8 @@ pub fn resolve(engine: &Engine, c: &Container, rootfs: &Path) -> Result<Resolved
     })
 }
 
-/// What the kernel and runtime here can honour, checked at create: a block I/O
-/// weight, an OOM score adjustment below berth's own (which needs
+/// What the kernel and runtime here can honour, checked at create: a device's
+/// permissions, a block I/O weight, an OOM score adjustment below berth's own (which needs
 /// CAP_SYS_RESOURCE), and disabling the OOM killer (cgroup v1 only, and
 /// libcontainer 0.7 never writes it: it hard-codes `disable_oom_killer: false`).
 pub fn check_host(spec: &crate::model::ContainerSpec) -> Result<(), EngineError> {
@@ -74,6 +74,12 @@ pub fn check_host(spec: &crate::model::ContainerSpec) -> Result<(), EngineError>
             ));
         }
     }
+    // The device cgroup holds a --device to its permissions: v1's devices
+    // controller (any runtime), or on v2 an eBPF filter only an OCI runtime binary
+    // attaches (berth builds libcontainer without it).
+    let devices_v1 = Path::new("/sys/fs/cgroup/devices/devices.allow").exists();
+    devices::check_enforced(&hc.devices, devices_v1 || !spec.runtime.is_empty())
+        .map_err(|e| EngineError::Oci(OciError::HostConfig(e.into())))?;
     if let Some(w) = spec.resources.blkio_weight {
         if !host_weighs_block_io() {
             return refuse(HostConfigError::NoBlkioWeight(w));
@@ -101,13 +107,9 @@ fn has_sys_resource() -> bool {
         .is_some_and(|caps| caps & (1 << 24) != 0)
 }
 
-/// `--group-add` as gids, names looked up in the image's /etc/group (as `-u`'s
-/// group is: `0:NAME` resolves just the group).
+/// `--group-add` as gids, names looked up in the image's /etc/group.
 fn extra_gids(rootfs: &Path, hc: &HostConfig) -> Result<Vec<u32>, EngineError> {
-    hc.group_add
-        .iter()
-        .map(|g| Ok(crate::users::resolve_user(rootfs, &format!("0:{g}"))?.gid))
-        .collect()
+    Ok(crate::users::resolve_groups(rootfs, &hc.group_add)?)
 }
 
 /// Adds the `--group-add` groups to a process's user (`exec`, as docker's exec

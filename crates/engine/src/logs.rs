@@ -213,18 +213,36 @@ pub struct LogLine {
 mod writer;
 pub use writer::LogWriter;
 
-/// The rotated files of `path`, oldest first (`container.log.2`, `.1`).
+/// The rotated files of `path`, oldest first (`container.log.2`, `.1`). Listed
+/// from the directory rather than counted up from `.1`: while the writer renames
+/// `.N` to `.N+1` (or was killed halfway through) there is a gap in the numbers,
+/// and the older files beyond it are still part of the log.
 pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for n in 1.. {
-        let p = rotated(path, n);
-        if !p.exists() {
-            break;
-        }
-        out.push(p);
-    }
-    out.reverse();
-    out
+    rotated_numbered(path).into_iter().map(|(_, p)| p).collect()
+}
+
+/// The rotated files of `path` with their numbers, highest (oldest) first.
+fn rotated_numbered(path: &Path) -> Vec<(u32, PathBuf)> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return vec![];
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let mut numbered: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e
+                .file_name()
+                .to_str()?
+                .strip_prefix(&prefix)?
+                .parse()
+                .ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    numbered.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    numbered
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {
@@ -304,25 +322,45 @@ impl LogReader {
             let Some(f) = self.file.as_mut() else {
                 return Ok(lines);
             };
-            f.seek(io::SeekFrom::Start(self.pos))?;
-            self.pos += read_entries(f, &mut lines)?;
+            // Which files exist is looked at before reading: a file seen rotated
+            // here is one the writer no longer writes, so the read below reaches
+            // its true end (the writer writes whole entries). Looked at after the
+            // read, a rotation in between would skip what was written just before.
             let files = log_files(&self.path)?;
             let at = files.iter().position(|o| same_file(o, f));
-            if at.is_some_and(|i| i + 1 == files.len()) || files.is_empty() {
-                return Ok(lines); // still the current file: wait for more
-            }
-            // Rotated (the writer writes whole entries, so the handle was read to
-            // its true end above): go on with the next newer file, or with the
-            // oldest kept one if ours was already dropped.
-            let next = at.map_or(0, |i| i + 1);
+            f.seek(io::SeekFrom::Start(self.pos))?;
+            self.pos += read_entries(f, &mut lines)?;
+            let next = match at {
+                Some(i) if i + 1 == files.len() => return Ok(lines), // still current
+                Some(i) => i + 1,
+                // Not among the names: dropped by the writer (no links left), so
+                // go on with the oldest kept file; or caught mid-rename, so wait.
+                None if is_unlinked(f) && !files.is_empty() => 0,
+                None => return Ok(lines),
+            };
             self.file = files.into_iter().nth(next);
             self.pos = 0;
         }
     }
 }
 
+/// Holds off rotations while held (shared by readers, exclusive by the writer's
+/// rotation): a rotation renames every kept file in turn, and a reader opening the
+/// files by name in the middle of it would get some of them twice and miss others.
+/// A flock on the log's directory: no extra file, and the kernel drops it when a
+/// holder dies (a writer killed mid-rotation blocks nobody).
+fn rotation_lock(path: &Path, exclusive: bool) -> io::Result<File> {
+    let dir = File::open(path.parent().unwrap_or(Path::new(".")))?;
+    match exclusive {
+        true => dir.lock()?,
+        false => dir.lock_shared()?,
+    }
+    Ok(dir)
+}
+
 /// The log's files that exist now, oldest first, each once.
 fn log_files(path: &Path) -> io::Result<Vec<File>> {
+    let _rotations = rotation_lock(path, false)?;
     let mut out: Vec<File> = Vec::new();
     for p in rotated_files(path).into_iter().chain([path.to_path_buf()]) {
         if let Some(f) = open_existing(&p)? {
@@ -340,6 +378,10 @@ fn open_existing(path: &Path) -> io::Result<Option<File>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+fn is_unlinked(f: &File) -> bool {
+    f.metadata().is_ok_and(|m| m.nlink() == 0)
 }
 
 fn same_file(a: &File, b: &File) -> bool {

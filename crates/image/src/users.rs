@@ -194,6 +194,32 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, UserError
     })
 }
 
+/// Resolves `--group-add` groups, names in the image's /etc/group (read once for
+/// all of them) or gids, as `-u`'s group part resolves.
+pub fn resolve_groups(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>, UserError> {
+    if groups.is_empty() {
+        return Ok(vec![]);
+    }
+    let by_name = groups.iter().any(|g| numeric(g).is_none());
+    let root = InRoot::open(rootfs).map_err(UserError::Read)?;
+    let entries = parse_groups(&read_id_file(&root, "etc/group", by_name)?);
+    groups
+        .iter()
+        .map(|g| match numeric(g) {
+            Some(n) => in_range("gid", n, &format!("from --group-add {g}")),
+            None => {
+                let found = entries.iter().find(|e| e.name == *g);
+                let found = found.ok_or_else(|| UserError::NoGroup(g.clone()))?;
+                in_range(
+                    "gid",
+                    found.gid,
+                    &format!("of group {g} in the image's /etc/group"),
+                )
+            }
+        })
+        .collect()
+}
+
 /// Resolves `--chown=user[:group]` as docker's builder does: like `-u`, except
 /// that without a group the gid is the same number as the uid. Returns (uid, gid).
 pub fn resolve_chown(rootfs: &Path, spec: &str) -> Result<(u32, u32), UserError> {
@@ -222,6 +248,22 @@ mod tests {
         )
         .unwrap();
         d
+    }
+
+    #[test]
+    fn group_add_resolves_names_and_numbers_in_one_read() {
+        let r = rootfs();
+        let g = |v: &[&str]| {
+            let v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+            resolve_groups(r.path(), &v)
+        };
+        assert_eq!(g(&["wheel", "4242", "root"]).unwrap(), vec![10, 4242, 0]);
+        assert!(matches!(g(&["nobody"]), Err(UserError::NoGroup(n)) if n == "nobody"));
+        assert!(matches!(
+            g(&["4294967295"]),
+            Err(UserError::IdOutOfRange { .. })
+        ));
+        assert_eq!(g(&[]).unwrap(), Vec::<u32>::new());
     }
 
     #[test]

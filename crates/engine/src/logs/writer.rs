@@ -1,7 +1,7 @@
 //! The monitor's side of the logs: each chunk of output becomes entries of the
 //! container's log driver (json-file with rotation, the journal, or nothing).
 
-use super::{rotated, LogConfig, LogDriver, LogLine, JOURNAL_SOCKET};
+use super::{rotated, LogConfig, LogDriver, JOURNAL_SOCKET};
 use crate::model::Container;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 pub struct LogWriter {
     sink: Sink,
     attrs: BTreeMap<String, String>,
+    /// Per stream (stdout, stderr): the first bytes of a UTF-8 character the last
+    /// read ended in, kept for the next one (output that ends inside a character
+    /// leaves those bytes out: they never were text).
+    carry: [Vec<u8>; 2],
 }
 
 enum Sink {
@@ -50,10 +54,12 @@ impl LogWriter {
             LogDriver::None => Ok(LogWriter {
                 sink: Sink::Discard,
                 attrs,
+                carry: Default::default(),
             }),
             LogDriver::Journald => Ok(LogWriter {
                 sink: Sink::Journal(Journal::connect(Path::new(JOURNAL_SOCKET), c, &attrs)?),
                 attrs,
+                carry: Default::default(),
             }),
         }
     }
@@ -74,12 +80,27 @@ impl LogWriter {
                 max_file: config.max_file.max(1),
             }),
             attrs,
+            carry: Default::default(),
         })
     }
 
     /// Writes one entry per line of output so `--tail` and timestamps work per line.
+    /// `data` is one read of the container's output: a character it ends in the
+    /// middle of is written with the next read of that stream.
     pub fn write(&mut self, stream: &str, data: &[u8]) -> io::Result<()> {
-        let text = String::from_utf8_lossy(data);
+        let carry = &mut self.carry[usize::from(stream == "stderr")];
+        let joined;
+        let data = match carry.is_empty() {
+            true => data,
+            false => {
+                carry.extend_from_slice(data);
+                joined = std::mem::take(carry);
+                &joined[..]
+            }
+        };
+        let cut = incomplete_tail(data);
+        carry.extend_from_slice(&data[cut..]);
+        let text = String::from_utf8_lossy(&data[..cut]);
         match &mut self.sink {
             Sink::Discard => Ok(()),
             Sink::Journal(j) => j.send(stream, &text),
@@ -87,11 +108,11 @@ impl LogWriter {
                 let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
                 let mut entries = Vec::new();
                 for piece in text.split_inclusive('\n') {
-                    let line = LogLine {
-                        log: piece.to_string(),
-                        stream: stream.into(),
-                        time: time.clone(),
-                        attrs: self.attrs.clone(),
+                    let line = Entry {
+                        log: piece,
+                        stream,
+                        time: &time,
+                        attrs: &self.attrs,
                     };
                     let mut entry = serde_json::to_string(&line).map_err(io::Error::other)?;
                     entry.push('\n');
@@ -101,6 +122,29 @@ impl LogWriter {
             }
         }
     }
+}
+
+/// Where a UTF-8 character that `data` ends in the middle of starts (its length if
+/// it ends with a whole one, or with bytes that are not UTF-8 at all).
+fn incomplete_tail(data: &[u8]) -> usize {
+    let last_lead = (data.len().saturating_sub(3)..data.len())
+        .rev()
+        .find(|&i| data[i] & 0xC0 != 0x80);
+    match last_lead.map(|i| (i, std::str::from_utf8(&data[i..]))) {
+        Some((i, Err(e))) if e.error_len().is_none() => i,
+        _ => data.len(),
+    }
+}
+
+/// A [`super::LogLine`] as written, borrowing its fields: the monitor writes one per line
+/// of output, and the attrs map and time are the same for every line of a chunk.
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    log: &'a str,
+    stream: &'a str,
+    time: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    attrs: &'a BTreeMap<String, String>,
 }
 
 impl FileSink {
@@ -131,10 +175,12 @@ impl FileSink {
     /// container.log.N-2 → .N-1, …, container.log → .1, then a new container.log.
     /// With max-file=1 the one file starts over, as docker's does.
     fn rotate(&mut self) -> io::Result<()> {
+        let _readers = super::rotation_lock(&self.path, true)?;
         if self.max_file > 1 {
-            for n in (1..self.max_file - 1).rev() {
-                let from = rotated(&self.path, n);
-                if from.exists() {
+            // The files there are, not every number up to max-file: a large
+            // max-file would cost a stat per number at each rotation.
+            for (n, from) in super::rotated_numbered(&self.path) {
+                if n + 1 < self.max_file {
                     std::fs::rename(&from, rotated(&self.path, n + 1))?;
                 }
             }
@@ -253,6 +299,32 @@ mod tests {
         }
         let n = journal.recv(&mut buf).unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).contains("MESSAGE=second\n"));
+    }
+
+    #[test]
+    fn entries_are_written_as_log_lines_serialize() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("log");
+        for attrs in [BTreeMap::new(), [("k".into(), "v".into())].into()] {
+            let mut w = LogWriter::open_with(&p, &LogConfig::default(), attrs.clone()).unwrap();
+            w.write("stderr", b"a\"b\nc").unwrap();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let mut lines = text.lines();
+            for log in ["a\"b\n", "c"] {
+                let got = lines.next().unwrap();
+                let time = serde_json::from_str::<super::super::LogLine>(got)
+                    .unwrap()
+                    .time;
+                let want = super::super::LogLine {
+                    log: log.into(),
+                    stream: "stderr".into(),
+                    time,
+                    attrs: attrs.clone(),
+                };
+                assert_eq!(got, serde_json::to_string(&want).unwrap());
+            }
+            std::fs::remove_file(&p).unwrap();
+        }
     }
 
     #[test]

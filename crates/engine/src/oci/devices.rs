@@ -11,11 +11,13 @@
 //! them on cgroup v1 (the `devices` controller). On cgroup v2 the filter is an eBPF
 //! program, and berth builds libcontainer without its `cgroupsv2_devices` feature:
 //! there the rules are not enforced (the node alone is what the container gets;
-//! docker's default set of nodes is what the kernel filters on v1 only as well).
+//! docker's default set of nodes is what the kernel filters on v1 only as well),
+//! so a `--device` limited to fewer than `rwm` is refused there ([`check_enforced`])
+//! unless an OCI runtime binary, which attaches the filter, runs the container.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeviceError {
@@ -25,6 +27,12 @@ pub enum DeviceError {
     NotAbsolute { spec: String, path: String },
     #[error("--device {path}: {why}; name a character or block device node such as /dev/fuse")]
     NotADevice { path: String, why: String },
+    #[error("--device {host}:{container}:{perms}: only the device cgroup can hold it to {perms:?}, and none is applied here (cgroup v2, where berth's built-in runtime has no device filter), so the container could do all of rwm; give rwm, or run with --runtime runc")]
+    PermsNotEnforced {
+        host: String,
+        container: String,
+        perms: String,
+    },
     #[error("invalid --device-cgroup-rule {0:?}: use 'TYPE MAJOR:MINOR PERMS' with TYPE a, b or c, numbers or *, PERMS of r, w, m (e.g. 'c 1:3 rwm')")]
     Rule(String),
 }
@@ -124,8 +132,9 @@ pub fn resolve(d: &DeviceMapping) -> Result<ResolvedDevice, DeviceError> {
         path: d.host.clone(),
         why,
     };
-    let real: PathBuf = std::fs::canonicalize(&d.host).map_err(|e| not_device(e.to_string()))?;
-    let meta = std::fs::metadata(&real).map_err(|e| not_device(e.to_string()))?;
+    // metadata follows the links to the node; the path they lead to is looked up
+    // only to name it in an error.
+    let meta = std::fs::metadata(&d.host).map_err(|e| not_device(e.to_string()))?;
     let ft = meta.file_type();
     let kind = if ft.is_char_device() {
         "c"
@@ -141,10 +150,11 @@ pub fn resolve(d: &DeviceMapping) -> Result<ResolvedDevice, DeviceError> {
         } else {
             "a regular file"
         };
-        let via = if real != Path::new(&d.host) {
-            format!(" (it leads to {})", real.display())
-        } else {
-            String::new()
+        let via = match std::fs::canonicalize(&d.host) {
+            Ok(real) if real != Path::new(&d.host) => {
+                format!(" (it leads to {})", real.display())
+            }
+            _ => String::new(),
         };
         return Err(not_device(format!("it is {what}{via}, not a device")));
     };
@@ -159,6 +169,23 @@ pub fn resolve(d: &DeviceMapping) -> Result<ResolvedDevice, DeviceError> {
             "access": d.permissions,
         }),
     })
+}
+
+/// Refuses a `--device` with fewer permissions than `rwm` where nothing enforces
+/// them (`cgroup_enforces` false): the node alone would give the container all of
+/// them, so the flag would be accepted and not honoured.
+pub fn check_enforced(devices: &[DeviceMapping], cgroup_enforces: bool) -> Result<(), DeviceError> {
+    let limited = devices
+        .iter()
+        .find(|d| !"rwm".chars().all(|c| d.permissions.contains(c)));
+    match limited {
+        Some(d) if !cgroup_enforces => Err(DeviceError::PermsNotEnforced {
+            host: d.host.clone(),
+            container: d.container.clone(),
+            perms: d.permissions.clone(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A `--device-cgroup-rule` as an OCI device cgroup entry.
@@ -206,6 +233,21 @@ mod tests {
             parse_device("/a:/b:rwx"),
             Err(DeviceError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn limited_permissions_need_a_device_cgroup() {
+        let full = parse_device("/dev/fuse").unwrap();
+        let read = parse_device("/dev/sdb:/dev/xvdb:r").unwrap();
+        let mixed = parse_device("/dev/null:mrw").unwrap();
+        assert!(check_enforced(&[full.clone(), mixed.clone()], false).is_ok());
+        assert!(check_enforced(&[full.clone(), read.clone()], true).is_ok());
+        let err = check_enforced(&[full, read], false).unwrap_err();
+        assert!(
+            matches!(&err, DeviceError::PermsNotEnforced { perms, .. } if perms == "r"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--runtime runc"), "{err}");
     }
 
     #[test]

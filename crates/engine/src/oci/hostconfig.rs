@@ -25,6 +25,8 @@ pub enum HostConfigError {
     Memory(#[from] crate::limits::MemoryLimitsError),
     #[error("--blkio-weight {0}: this host's kernel has no block I/O weight (no blkio.weight or blkio.bfq.weight, io.weight or io.bfq.weight in the container's cgroup); drop the flag")]
     NoBlkioWeight(u16),
+    #[error("conflicting options: --shm-size and --ipc host (the container gets the host's /dev/shm, whose size is the host's); drop --shm-size, or drop --ipc host")]
+    ShmSizeWithHostIpc,
     #[error("--oom-kill-disable: {0}")]
     OomKillDisable(&'static str),
     #[error("--oom-score-adj {adj}: lowering it below berth's own ({own}) needs CAP_SYS_RESOURCE, which berth does not have on this host; give {own} or more")]
@@ -63,15 +65,21 @@ pub struct HostConfig {
 
 impl HostConfig {
     /// Checks what depends on the rest of the spec: sysctls against the network and
-    /// IPC namespaces, systemd mode's needs, the memory limits against each other.
+    /// IPC namespaces, a `-h` against the UTS namespace, `--shm-size` against the
+    /// IPC one, systemd mode's needs, the memory limits against each other.
     pub fn check(
         &self,
         systemd: bool,
         network: &NetworkMode,
+        hostname: Option<&str>,
         resources: &crate::model::Resources,
     ) -> Result<(), HostConfigError> {
         for key in self.sysctls.keys() {
             sysctls::check(key, network, &self.ipc)?;
+        }
+        namespaces::check_uts(&self.uts, hostname, self.domainname.as_deref())?;
+        if self.shm_size.is_some() && self.ipc == NamespaceMode::Host {
+            return Err(HostConfigError::ShmSizeWithHostIpc);
         }
         if systemd {
             namespaces::check_systemd(&self.pid, self.cgroupns)?;
@@ -283,15 +291,15 @@ mod tests {
             memory_reservation: Some(1 << 20),
             ..Default::default()
         };
-        assert!(hc.check(false, &net, &res(Some(1 << 29))).is_ok());
+        assert!(hc.check(false, &net, None, &res(Some(1 << 29))).is_ok());
         assert!(matches!(
-            hc.check(false, &net, &res(None)),
+            hc.check(false, &net, None, &res(None)),
             Err(HostConfigError::Memory(
                 MemoryLimitsError::SwapWithoutMemory
             ))
         ));
         assert!(matches!(
-            hc.check(false, &net, &res(Some(1 << 31))),
+            hc.check(false, &net, None, &res(Some(1 << 31))),
             Err(HostConfigError::Memory(
                 MemoryLimitsError::SwapBelowMemory { .. }
             ))
@@ -300,7 +308,11 @@ mod tests {
             pid: NamespaceMode::Host,
             ..Default::default()
         };
-        assert!(pid_host.check(false, &net, &res(Some(1 << 30))).is_ok());
-        assert!(pid_host.check(true, &net, &res(Some(1 << 30))).is_err());
+        assert!(pid_host
+            .check(false, &net, None, &res(Some(1 << 30)))
+            .is_ok());
+        assert!(pid_host
+            .check(true, &net, None, &res(Some(1 << 30)))
+            .is_err());
     }
 }

@@ -26,6 +26,8 @@ pub enum NamespaceError {
         value: String,
         why: &'static str,
     },
+    #[error("conflicting options: {flag} and --uts host (the container shares the host's names, which it cannot change); drop {flag}, or drop --uts host")]
+    UtsHostNamed { flag: &'static str },
     #[error("cannot join the {what} namespace of container {name}: it is not running; start it first (berth start {name})")]
     NotRunning { what: &'static str, name: String },
 }
@@ -123,6 +125,25 @@ pub fn check_systemd(
     Ok(())
 }
 
+/// `--uts host` has no names of its own to set: a hostname or domain name given
+/// with it would be dropped, so it is refused as docker refuses it.
+pub fn check_uts(
+    uts: &NamespaceMode,
+    hostname: Option<&str>,
+    domainname: Option<&str>,
+) -> Result<(), NamespaceError> {
+    if *uts != NamespaceMode::Host {
+        return Ok(());
+    }
+    match (hostname, domainname) {
+        (Some(_), _) => Err(NamespaceError::UtsHostNamed { flag: "--hostname" }),
+        (_, Some(_)) => Err(NamespaceError::UtsHostNamed {
+            flag: "--domainname",
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The namespaces to join in running containers, as /proc/PID/ns paths.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Joins {
@@ -160,6 +181,23 @@ pub fn entries(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uts_host_takes_no_names() {
+        let host = NamespaceMode::Host;
+        assert!(check_uts(&host, None, None).is_ok());
+        assert!(check_uts(&NamespaceMode::Private, Some("h"), Some("d")).is_ok());
+        assert_eq!(
+            check_uts(&host, Some("h"), None),
+            Err(NamespaceError::UtsHostNamed { flag: "--hostname" })
+        );
+        assert_eq!(
+            check_uts(&host, None, Some("example.com")),
+            Err(NamespaceError::UtsHostNamed {
+                flag: "--domainname"
+            })
+        );
+    }
 
     #[test]
     fn modes_parse_as_docker() {
