@@ -122,8 +122,22 @@ pub fn connect(
 }
 
 /// Unplugs and frees everything the container had; safe to call more than once.
+///
+/// The bridges of all the networks its spec names are looked at, not only those
+/// it still had addresses on: a monitor killed between freeing its addresses and
+/// removing the bridges they left idle (it lingers in between, see
+/// [`remove_networks_when_idle`]) still owes that removal, and this is the
+/// cleanup of a dead monitor.
 pub fn disconnect(engine: &Engine, c: &Container) {
-    let networks = release(engine, c);
+    let mut networks = release(engine, c);
+    if let NetworkMode::Network(primary) = &c.spec.network {
+        let named = std::iter::once(primary).chain(c.spec.connected.iter().map(|j| &j.name));
+        for name in named {
+            if !networks.contains(name) {
+                networks.push(name.clone());
+            }
+        }
+    }
     network::remove_plumbing(engine.conn(), &engine.net_config(), &c.id, &networks);
 }
 
