@@ -188,10 +188,21 @@ pub fn remove_networks_when_idle(engine: &Engine, networks: &[String]) {
         return;
     }
     let cfg = engine.net_config();
+    // Should this process be killed while it sleeps, `reclaim_abandoned` does it.
+    let _lingering: Vec<_> = idle
+        .iter()
+        .map(|n| network::lingering(conn, &cfg, n))
+        .collect();
     std::thread::sleep(cfg.linger);
     for name in idle {
         network::remove_if_idle(conn, &cfg, name);
     }
+}
+
+/// Removes the bridges monitors killed while they lingered left behind (see
+/// `network::reclaim_abandoned`).
+pub fn reclaim_abandoned(engine: &Engine) {
+    network::reclaim_abandoned(engine.conn(), &engine.net_config());
 }
 
 /// `network connect NET CTR [--ip]`: recorded in the spec, so every start joins
