@@ -27,12 +27,15 @@ fn run_lingering(b: &Berth, args: &[&str]) {
 /// then kills this berth's monitors: the one left is lingering.
 fn kill_the_lingering_monitor(b: &Berth, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
+    // Polled with inspect, not ps: ps reclaims idle bridges nobody lingers on,
+    // and would find this one in the moment before its monitor starts lingering.
     loop {
-        let ps = b.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
-        if !ps.lines().any(|l| l == format!("{name} running")) {
+        let out = b.run(&["inspect", "-f", "{{.State.Status}}", name]);
+        let status = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if status != "running" {
             break;
         }
-        assert!(Instant::now() < deadline, "{name} never exited: {ps:?}");
+        assert!(Instant::now() < deadline, "{name} never exited");
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
