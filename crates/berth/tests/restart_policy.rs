@@ -301,3 +301,51 @@ fn ps_lists_a_container_waiting_to_restart_as_docker_does() {
     }
     b.ok(&["rm", "-f", "loop"]);
 }
+
+#[test]
+fn a_monitor_killed_during_the_back_off_leaves_a_plain_exited_container() {
+    let Some(b) = env() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart=always",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    // Catch its monitor between two runs: stopped, it can neither start the
+    // container nor clear the mark, so what inspect says holds until the kill.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let monitors = berth_testkit::monitor_processes(&b.root);
+        for &pid in &monitors {
+            // SAFETY: kill(2) on this test's own monitor.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
+        if inspect(&b, "loop", "{{.State.Restarting}}") == "true" {
+            for pid in monitors {
+                // SAFETY: as above; SIGKILL ends a stopped process too.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            break;
+        }
+        for &pid in &monitors {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+        assert!(Instant::now() < deadline, "never caught waiting to restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.wait_monitors_gone();
+    // Nobody is left to restart it: it is an exited container, not a restarting one.
+    assert_eq!(
+        inspect(&b, "loop", "{{.State.Restarting}} {{.State.Status}}"),
+        "false exited"
+    );
+    assert_eq!(b.ok(&["ps", "-q"]), "", "not listed as restarting");
+    // A plain `rm` (no -f) takes it: nothing runs and nothing waits to run.
+    b.ok(&["rm", "loop"]);
+}

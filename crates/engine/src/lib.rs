@@ -164,12 +164,16 @@ impl Engine {
         lifecycle::reconcile(self, c)
     }
 
+    /// Every container, reconciled as [`Engine::find`] does; and, as the look at
+    /// all of them it is, the bridges dead monitors owed are reclaimed too.
     pub fn list(&self) -> Result<Vec<Container>, EngineError> {
-        store::list(self.conn())?
+        let all = store::list(self.conn())?
             .into_iter()
             .map(|c| lifecycle::reconcile(self, c))
             .filter(|r| !matches!(r, Err(EngineError::Store(store::StoreError::NotFound(_)))))
-            .collect()
+            .collect();
+        crate::networking::reclaim_abandoned(self);
+        all
     }
 
     /// Changes a container's state in one transaction (see `store::update_state`).

@@ -254,7 +254,12 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
         // Ends the monitor's record unless the policy restarts the container.
         crate::restart::plan(&policy, st, code, ran_for, restart_command)
     });
-    crate::networking::remove_networks_when_idle(&engine, &networks);
+    // A restart rejoins the networks: lingering first would add the linger (2 s)
+    // to every back-off, and remove a bridge the next run makes again at once.
+    // `restart::give_up` removes them when no restart follows after all.
+    if !matches!(again, Ok(Some(_))) {
+        crate::networking::remove_networks_when_idle(&engine, &networks);
+    }
     drop(engine);
     clients::deliver_rest(clients);
     if let Ok(Some(delay)) = again {

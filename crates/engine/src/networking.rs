@@ -122,8 +122,22 @@ pub fn connect(
 }
 
 /// Unplugs and frees everything the container had; safe to call more than once.
+///
+/// The bridges of all the networks its spec names are looked at, not only those
+/// it still had addresses on: a monitor killed between freeing its addresses and
+/// removing the bridges they left idle (it lingers in between, see
+/// [`remove_networks_when_idle`]) still owes that removal, and this is the
+/// cleanup of a dead monitor.
 pub fn disconnect(engine: &Engine, c: &Container) {
-    let networks = release(engine, c);
+    let mut networks = release(engine, c);
+    if let NetworkMode::Network(primary) = &c.spec.network {
+        let named = std::iter::once(primary).chain(c.spec.connected.iter().map(|j| &j.name));
+        for name in named {
+            if !networks.contains(name) {
+                networks.push(name.clone());
+            }
+        }
+    }
     network::remove_plumbing(engine.conn(), &engine.net_config(), &c.id, &networks);
 }
 
@@ -174,10 +188,21 @@ pub fn remove_networks_when_idle(engine: &Engine, networks: &[String]) {
         return;
     }
     let cfg = engine.net_config();
+    // Should this process be killed while it sleeps, `reclaim_abandoned` does it.
+    let _lingering: Vec<_> = idle
+        .iter()
+        .map(|n| network::lingering(conn, &cfg, n))
+        .collect();
     std::thread::sleep(cfg.linger);
     for name in idle {
         network::remove_if_idle(conn, &cfg, name);
     }
+}
+
+/// Removes the bridges monitors killed while they lingered left behind (see
+/// `network::reclaim_abandoned`).
+pub fn reclaim_abandoned(engine: &Engine) {
+    network::reclaim_abandoned(engine.conn(), &engine.net_config());
 }
 
 /// `network connect NET CTR [--ip]`: recorded in the spec, so every start joins

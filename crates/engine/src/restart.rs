@@ -1,6 +1,7 @@
 //! Restart policies (`--restart=no|on-failure[:N]|always|unless-stopped`) without a
 //! daemon: the container's own monitor decides when its init exits. It tears the
-//! container down the usual way (one cleanup path, nothing left between attempts),
+//! container down the usual way (one cleanup path, nothing left between attempts
+//! but the bridge, kept for the next run, without lingering),
 //! waits docker's back-off, takes the container's lock and executes itself again as
 //! a fresh `berth monitor`, which sets the container up from scratch. Same process
 //! (pid and start time), so the state keeps naming a live monitor all along: `rm`,
@@ -195,12 +196,17 @@ pub fn wait_and_restart(id: &str, delay: Duration) {
     }
 }
 
-/// No restart after all: the monitor ends as it would have without a policy.
+/// No restart after all: the monitor ends as it would have without a policy,
+/// removing the bridges it kept for the restart if they are idle now.
 fn give_up(engine: &Engine, id: &str) {
+    let c = engine.container(id);
     let _ = engine.update_state(id, |st| {
         st.restart_pending = false;
         st.monitor = None;
     });
+    if let Ok(c) = c {
+        crate::networking::disconnect(engine, &c);
+    }
 }
 
 /// Replaces this process with `berth monitor <id>`, handing it the lock as `start`

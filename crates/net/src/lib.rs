@@ -7,8 +7,10 @@
 //! `NetConfig::linger` (2 s, `BERTH_NET_LINGER_MS`) and is then removed by that
 //! container's monitor. Making and deleting a bridge per `run --rm` cost tens of
 //! milliseconds and held the kernel's rtnl lock while the next container started.
-//! A monitor killed while it lingers leaves the bridge until the next container on
-//! that network exits or `berth system prune`.
+//! A monitor killed while it lingers leaves the bridge until the next command that
+//! lists all containers (`ps`, `system prune`): it holds a per-network linger lock
+//! while it sleeps, and `network::reclaim_abandoned` removes the idle bridges
+//! nobody holds it for.
 //!
 //! A network's lifetime is serialized by one flock (`net-lifetime.lock` under the
 //! run root): a container being plugged in holds it shared (`network::attaching`),

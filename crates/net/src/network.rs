@@ -161,6 +161,59 @@ pub fn attaching(cfg: &NetConfig) -> Attaching {
     }
 }
 
+/// Held shared by a monitor for as long as it lingers before removing `net`'s
+/// idle bridge (see [`lingering`]); its own file per network, by id (a name can
+/// be reused).
+fn linger_lock_path(cfg: &NetConfig, net: &Network) -> PathBuf {
+    cfg.runroot.join(format!("net-linger-{}.lock", net.id))
+}
+
+/// A monitor lingering before it removes the bridge of a network it left idle:
+/// [`reclaim_abandoned`] leaves that network to it while it lives, and takes
+/// over if it is killed meanwhile (the lock goes with the process).
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct Lingering {
+    _lock: Option<std::fs::File>,
+}
+
+/// Takes `network`'s linger lock (shared: several monitors may linger at once).
+pub fn lingering(conn: &Connection, cfg: &NetConfig, network: &str) -> Lingering {
+    let net = store::get(conn, network).ok().flatten();
+    Lingering {
+        _lock: net.and_then(|n| lock_file_as(&linger_lock_path(cfg, &n), libc::LOCK_SH)),
+    }
+}
+
+/// Removes the bridges of idle networks nobody lingers on (and berth's table once
+/// nothing is left, see `remove_if_idle`): what a monitor killed while it
+/// lingered owed, its container maybe removed already so that no cleanup of the
+/// container can find it. Cheap when there is none: a query and a stat per
+/// network.
+pub fn reclaim_abandoned(conn: &Connection, cfg: &NetConfig) {
+    for n in store::list(conn).unwrap_or_default() {
+        let abandoned = Path::new("/sys/class/net").join(&n.bridge).exists()
+            && is_idle(conn, &n.name)
+            && nobody_holds(&linger_lock_path(cfg, &n));
+        if abandoned {
+            remove_if_idle(conn, cfg, &n.name);
+        }
+    }
+}
+
+/// Whether no process holds a flock on `path` (a missing file: nobody ever did).
+fn nobody_holds(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return true;
+    };
+    // SAFETY: flock on a file we own; released when it is dropped below.
+    unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            libc::LOCK_EX | libc::LOCK_NB,
+        ) == 0
+    }
+}
+
 /// The exclusive lifetime lock, for removing a bridge or berth's table.
 pub(crate) fn tearing_down(cfg: &NetConfig) -> Option<std::fs::File> {
     lock_file_as(&lifetime_lock_path(cfg), libc::LOCK_EX)

@@ -581,8 +581,11 @@ pub fn monitor_processes(root: &Path) -> Vec<i32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
+        // The subcommand, not a substring of the whole line: the binary's path may
+        // contain "monitor" too (a checkout in .../rv-monitor/), and the torture's
+        // monitor killer then killed berth commands.
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmd).contains("monitor") {
+        if cmd.split(|b| *b == 0).nth(1) != Some(b"monitor".as_slice()) {
             continue;
         }
         let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
