@@ -82,12 +82,10 @@ fn running_containers_add_no_host_mounts() {
     b.assert_no_leftovers();
 }
 
-#[test]
-fn a_killed_monitor_leaves_no_mount_behind() {
-    let Some(b) = env() else { return };
-    b.ok(&["run", "-d", "--name", "k", "busybox", "sleep", "300"]);
-    // Right after `run -d` the container's init may not have executed `sleep` yet:
-    // forked from the monitor, it still shows the monitor's command line.
+/// The one monitor of `b`'s one container. Right after `run -d` the container's
+/// init may not have executed its command yet: forked from the monitor, it still
+/// shows the monitor's command line.
+fn the_monitor(b: &Berth) -> i32 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let monitors = loop {
         let found = berth_testkit::monitor_processes(&b.root);
@@ -97,6 +95,14 @@ fn a_killed_monitor_leaves_no_mount_behind() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(monitors.len(), 1, "one monitor: {monitors:?}");
+    monitors[0]
+}
+
+#[test]
+fn a_killed_monitor_leaves_no_mount_behind() {
+    let Some(b) = env() else { return };
+    b.ok(&["run", "-d", "--name", "k", "busybox", "sleep", "300"]);
+    let monitors = [the_monitor(&b)];
     // The overlay is there, in the monitor's namespace (which the host's table
     // does not show): what the check below must find gone.
     assert!(
@@ -112,5 +118,79 @@ fn a_killed_monitor_leaves_no_mount_behind() {
     assert!(host_mounts_under(&b).is_empty());
     let left = mounts_anywhere_under(&b);
     assert!(left.is_empty(), "mounts left in some namespace: {left:?}");
+    b.assert_no_leftovers();
+}
+
+/// Context switches of a process so far (voluntary and not).
+fn context_switches(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn an_idle_monitor_sleeps_until_its_container_does_something() {
+    let Some(b) = env() else { return };
+    // Quiet for eight seconds, then one line of output.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "idle",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 8; echo late; sleep 300",
+    ]);
+    let monitor = the_monitor(&b);
+    // Past the monitor's first second, when it gives back its start-up memory.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let before = context_switches(monitor);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let after = context_switches(monitor);
+    // The monitor used to wake every 5 s to give memory back (1,000 idle
+    // containers: 200 wake-ups a second for nothing).
+    assert_eq!(before, after, "the idle monitor woke up");
+    // Asleep, it still wakes for output, and for exec.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !b.ok(&["logs", "idle"]).contains("late") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the output never reached the log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(b.ok(&["exec", "idle", "echo", "hi"]), "hi");
+    b.ok(&["rm", "-f", "idle"]);
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn run_rm_leaves_no_directory_to_delete() {
+    let Some(b) = env() else { return };
+    assert_eq!(b.ok(&["run", "--rm", "busybox", "echo", "gone"]), "gone");
+    // The monitor deletes the container's directory after the CLI has the exit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !berth_testkit::monitor_processes(&b.root).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the monitor did not exit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let left: Vec<_> = std::fs::read_dir(b.root.join("removing"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left to delete: {left:?}");
+    let containers: Vec<_> = std::fs::read_dir(b.root.join("containers"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        containers.is_empty(),
+        "container directories: {containers:?}"
+    );
     b.assert_no_leftovers();
 }

@@ -6,22 +6,185 @@
 //! were never written are identical to the file, so dropping them with
 //! MADV_DONTNEED is safe: touching them again faults them back in from the page
 //! cache. Mappings with any anonymous (copied-on-write) page are left alone, since
-//! dropping those would lose data. This keeps a monitor's resident set near what its
-//! event loop really uses.
+//! dropping those would lose data.
+//!
+//! The drop and the sleep are one step ([`IdleMemory::poll`]): whatever code runs
+//! between them faults back in, and the kernel maps 64 kB around each faulting page
+//! (fault-around, which `MADV_RANDOM` does not stop). A release followed by ordinary
+//! Rust and libc calls on the way to `poll(2)` left about a dozen such windows
+//! (660–720 kB) resident; issuing the `madvise` calls and the `poll` from one small
+//! function with raw system calls leaves one.
 
-pub fn release_startup_memory() {
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollTimeout};
+
+/// How often a busy monitor gives memory back, at most.
+const RELEASE_EVERY: Duration = Duration::from_secs(1);
+
+/// Paces the monitor's releases: an idle monitor gives back what it touched and
+/// then sleeps with no timeout of its own; a busy one releases at most once a
+/// second, after a burst rather than during it.
+/// (Cells: the loop polls with its pollfds still borrowing the rest of its state.)
+pub struct IdleMemory {
+    last: Cell<Instant>,
+    due: Cell<bool>,
+}
+
+impl IdleMemory {
+    /// Counts from now: a container that exits within the first second never pays
+    /// for a release whose pages would only fault back in for its teardown.
+    pub fn new() -> Self {
+        IdleMemory {
+            last: Cell::new(Instant::now()),
+            due: Cell::new(false),
+        }
+    }
+
+    /// Releases at the next sleep, however recent the last release.
+    pub fn release_soon(&self) {
+        self.due.set(true);
+    }
+
+    /// `poll(2)` on `fds` for at most `timeout` (None: until an fd is ready). When a
+    /// release is due the sleep starts with it; otherwise it is cut short at the
+    /// moment one falls due (returning 0, like a timeout), so the caller's loop
+    /// comes round and releases before sleeping on.
+    pub fn poll(&self, fds: &mut [PollFd], timeout: Option<Duration>) -> nix::Result<i32> {
+        let since = self.last.get().elapsed();
+        if !self.due.get() && since < RELEASE_EVERY {
+            let until_due = RELEASE_EVERY - since;
+            let wait = timeout.map_or(until_due, |t| t.min(until_due));
+            return nix::poll::poll(fds, timeout_of(Some(wait)));
+        }
+        self.due.set(false);
+        self.last.set(Instant::now());
+        let ranges = prepare_release();
+        let timeout = i32::from(timeout_of(timeout));
+        // PollFd is repr(transparent) over libc::pollfd.
+        let ret = unsafe {
+            // SAFETY: the ranges are clean file mappings (see `clean_file_mappings`),
+            // found just now by this thread; `fds` is a live slice of pollfds.
+            drop_pages_and_poll(&ranges, fds.as_mut_ptr().cast(), fds.len(), timeout)
+        };
+        match ret {
+            r if r < 0 => Err(nix::errno::Errno::from_raw(-r as i32)),
+            r => Ok(r as i32),
+        }
+    }
+}
+
+impl Default for IdleMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Milliseconds for poll(2), rounded up so a due time is not missed by a hair.
+fn timeout_of(timeout: Option<Duration>) -> PollTimeout {
+    match timeout {
+        None => PollTimeout::NONE,
+        Some(t) => {
+            let ms = t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+        }
+    }
+}
+
+/// Gives back the free heap and the dead stack, and returns the file mappings to
+/// drop (all of which the caller must drop with nothing in between that writes them).
+fn prepare_release() -> Vec<(usize, usize)> {
     // SAFETY: malloc_trim only returns free heap memory to the kernel.
     unsafe { libc::malloc_trim(0) };
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return;
+        return Vec::new();
     };
     release_dead_stack(&smaps);
-    for (start, end) in clean_file_mappings(&smaps) {
-        // SAFETY: the range is a whole file mapping with no page of its own (nothing
-        // copied on write or swapped); dropping it changes no data (module comment).
+    clean_file_mappings(&smaps)
+}
+
+/// Releases at once, without sleeping (tests; and a monitor about to wait long
+/// in a call of its own).
+pub fn release_startup_memory() {
+    for (start, end) in prepare_release() {
+        // SAFETY: a whole file mapping with no page of its own (nothing copied on
+        // write or swapped); dropping it changes no data (module comment).
         unsafe {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
+    }
+}
+
+/// `madvise(MADV_DONTNEED)` on each range, then `poll(2)`, with no call into code
+/// that the drop may have just unmapped: only this function's own page faults
+/// back in before the sleep. Returns poll's result or a negated errno.
+///
+/// # Safety
+/// Each range must be a mapping whose pages may be dropped (clean file pages), and
+/// `fds`/`nfds` a valid pollfd array.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+unsafe fn drop_pages_and_poll(
+    ranges: &[(usize, usize)],
+    fds: *mut libc::pollfd,
+    nfds: usize,
+    timeout_ms: i32,
+) -> isize {
+    for &(start, end) in ranges {
+        // SAFETY: per the function's contract.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") libc::SYS_madvise as isize => _,
+                in("rdi") start,
+                in("rsi") end.wrapping_sub(start),
+                in("rdx") libc::MADV_DONTNEED as isize,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+    }
+    let ret: isize;
+    // SAFETY: poll(2) on the caller's pollfd array.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") libc::SYS_poll as isize => ret,
+            in("rdi") fds,
+            in("rsi") nfds,
+            in("rdx") timeout_ms as isize,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// Elsewhere, the same through libc (a few more windows of code stay resident).
+///
+/// # Safety
+/// As the x86_64 version.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(never)]
+unsafe fn drop_pages_and_poll(
+    ranges: &[(usize, usize)],
+    fds: *mut libc::pollfd,
+    nfds: usize,
+    timeout_ms: i32,
+) -> isize {
+    for &(start, end) in ranges {
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+    match unsafe { libc::poll(fds, nfds as libc::nfds_t, timeout_ms) } {
+        -1 => {
+            -(std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EINTR) as isize)
+        }
+        n => n as isize,
     }
 }
 
@@ -91,6 +254,43 @@ fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::poll::PollFlags;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_release_then_sleep_wakes_for_input_and_code_still_runs() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let memory = IdleMemory::new();
+        memory.release_soon();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            nix::unistd::write(&w, b"x").unwrap();
+        });
+        let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+        assert_eq!(memory.poll(&mut fds, None), Ok(1));
+        assert!(fds[0].revents().unwrap().contains(PollFlags::POLLIN));
+        writer.join().unwrap();
+        // The dropped code and read-only data fault back in.
+        let v: Vec<u64> = (0..1000).collect();
+        assert_eq!(v.iter().sum::<u64>(), 499_500);
+    }
+
+    #[test]
+    fn a_sleep_before_the_next_release_is_due_ends_when_it_falls_due() {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        let memory = IdleMemory::new();
+        let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+        let start = Instant::now();
+        // No fd ready and no timeout of the caller's: back at the due time, so
+        // the caller's loop releases before it sleeps for good.
+        assert_eq!(memory.poll(&mut fds, None), Ok(0));
+        assert!(start.elapsed() >= RELEASE_EVERY - Duration::from_millis(5));
+        // Due now: the release sleeps with the caller's timeout.
+        assert_eq!(
+            memory.poll(&mut fds, Some(Duration::from_millis(10))),
+            Ok(0)
+        );
+    }
 
     #[test]
     fn only_clean_file_mappings_qualify() {

@@ -203,6 +203,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
             .healthcheck
             .clone()
             .map(|h| crate::health::Probe::new(id, h)),
+        memory: crate::memory::IdleMemory::new(),
     };
     let code = lp.run(&listener, &sigfd);
     let mut clients = std::mem::take(&mut lp.clients);
@@ -356,6 +357,7 @@ struct Loop<'a> {
     stdin: StdinQueue,
     exit: Option<i32>,
     health: Option<crate::health::Probe>,
+    memory: crate::memory::IdleMemory,
 }
 
 #[derive(Clone, Copy)]
@@ -372,30 +374,26 @@ impl Loop<'_> {
     fn run(&mut self, listener: &UnixListener, sigfd: &SignalFd) -> i32 {
         // Reap anything that exited before we started polling.
         self.reap();
-        let mut released = std::time::Instant::now();
         loop {
             if let Some(code) = self.exit {
                 self.drain_all();
                 return code;
             }
-            // Before going to sleep, give back the pages the last wake-up touched
-            // (at most once a second, so a chatty container pays little for it).
-            let checked = self.health.as_mut().is_some_and(|h| h.take_finished());
-            if checked || released.elapsed() >= std::time::Duration::from_secs(1) {
-                crate::memory::release_startup_memory();
-                released = std::time::Instant::now();
+            // A finished healthcheck ran code and forked: give that back soon.
+            if self.health.as_mut().is_some_and(|h| h.take_finished()) {
+                self.memory.release_soon();
             }
             if let Some(h) = &mut self.health {
                 h.tick();
             }
             let (mut fds, sources) = self.poll_set(listener, sigfd);
-            // Wake at least every few seconds so the release above also happens
-            // after a burst of output; and when a healthcheck is due.
-            let wake = self
+            // Asleep until something happens or a healthcheck is due: an idle
+            // monitor does not wake on a timer (see `memory::IdleMemory`).
+            let wait = self
                 .health
                 .as_ref()
-                .map_or(5000, |h| (h.wait().as_millis() as u64 + 1).min(5000) as u16);
-            match poll(&mut fds, PollTimeout::from(wake)) {
+                .map(|h| h.wait() + std::time::Duration::from_millis(1));
+            match self.memory.poll(&mut fds, wait) {
                 Ok(0) => continue,
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -542,7 +540,7 @@ impl Loop<'_> {
                 probe_degraded(self.id);
             }
         }
-        crate::memory::release_startup_memory();
+        self.memory.release_soon();
     }
 
     fn reap(&mut self) {
