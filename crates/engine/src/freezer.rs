@@ -70,14 +70,12 @@ impl Frozen {
 impl Freezer {
     /// The freezer of the container's cgroup (`berth/<id>`), from a mountinfo text.
     pub fn locate(mountinfo: &str, unified_root: &Path, id: &str) -> Option<Freezer> {
+        Self::locate_at(v1_mount(mountinfo).as_deref(), unified_root, id)
+    }
+
+    /// The same, given where cgroup v1's freezer is mounted (if it is).
+    fn locate_at(v1: Option<&Path>, unified_root: &Path, id: &str) -> Option<Freezer> {
         let cgroup = Path::new(crate::cgroups::PARENT).join(id);
-        let v1 = mountinfo.lines().find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let mut post = post.split(' ');
-            let (fstype, _source, options) = (post.next()?, post.next()?, post.next()?);
-            let is_freezer = fstype == "cgroup" && options.split(',').any(|o| o == "freezer");
-            is_freezer.then(|| PathBuf::from(pre.split(' ').nth(4).unwrap_or_default()))
-        });
         if let Some(state) = v1
             .map(|mount| mount.join(&cgroup).join("freezer.state"))
             .filter(|state| state.exists())
@@ -151,10 +149,32 @@ impl Freezer {
     }
 }
 
+/// Where cgroup v1's freezer controller is mounted, from a mountinfo text.
+fn v1_mount(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let mut post = post.split(' ');
+        let (fstype, _source, options) = (post.next()?, post.next()?, post.next()?);
+        let is_freezer = fstype == "cgroup" && options.split(',').any(|o| o == "freezer");
+        is_freezer.then(|| PathBuf::from(pre.split(' ').nth(4).unwrap_or_default()))
+    })
+}
+
+/// This host's v1 freezer mount, read once per process: `ps` asks for every
+/// running container, and parsing mountinfo each time made `ps` with 1,000
+/// containers read it 1,000 times (issue 11).
+fn host_v1_mount() -> Option<&'static Path> {
+    static MOUNT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    MOUNT
+        .get_or_init(|| {
+            v1_mount(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+        })
+        .as_deref()
+}
+
 /// The freezer of container `id` on this host.
 pub fn of(id: &str) -> Option<Freezer> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    Freezer::locate(&mountinfo, Path::new("/sys/fs/cgroup"), id)
+    Freezer::locate_at(host_v1_mount(), Path::new("/sys/fs/cgroup"), id)
 }
 
 /// Pauses the container `id` until the returned guard drops; a container the
@@ -170,7 +190,18 @@ pub fn pause(id: &str) -> Result<Frozen, FreezeError> {
 /// Whether container `id` is paused: asked of the kernel, never stored, so it
 /// cannot disagree with what the container's processes do.
 pub fn is_paused(id: &str) -> bool {
-    of(id).is_some_and(|f| f.is_set())
+    // One read per container (`ps` asks for each): a file that cannot be read is
+    // a cgroup without that freezer, the same as `of` finding none.
+    let mut buf = [0u8; 32];
+    if let Some(state) = host_v1_mount().and_then(|m| {
+        let parent = m.join(crate::cgroups::PARENT);
+        crate::kernfile::read_small_under(&parent, &format!("{id}/freezer.state"), &mut buf)
+    }) {
+        return matches!(state.trim(), "FROZEN" | "FREEZING");
+    }
+    let parent = Path::new("/sys/fs/cgroup").join(crate::cgroups::PARENT);
+    crate::kernfile::read_small_under(&parent, &format!("{id}/cgroup.freeze"), &mut buf)
+        .is_some_and(|s| s.trim() == "1")
 }
 
 /// Thaws container `id` if it is frozen. A signal sent to a paused container

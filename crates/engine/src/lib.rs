@@ -20,6 +20,7 @@ pub mod health;
 pub mod hostresolve;
 pub mod inherit;
 pub mod init;
+mod kernfile;
 pub mod lifecycle;
 pub mod limits;
 pub mod lock;

@@ -269,7 +269,12 @@ fn start_ticks(pid: i32) -> Option<u64> {
 
 /// (state, start time) from /proc/PID/stat.
 fn stat_fields(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let stat = crate::kernfile::read_small_under(
+        std::path::Path::new("/proc"),
+        &format!("{pid}/stat"),
+        &mut buf,
+    )?;
     // The command name may hold spaces and parens; fields resume after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split_whitespace();
@@ -321,6 +326,10 @@ pub struct ContainerState {
     /// The healthcheck's status and last results, while it has one.
     #[serde(default)]
     pub health: Option<crate::health::Health>,
+    /// `pause` froze it and no `unpause` or restart came since: listings ask the
+    /// kernel whether it is frozen only then (see `usecase::status_name`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 impl ContainerState {

@@ -164,6 +164,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     engine.update_state(id, |state| {
         crate::health::reset(state, container.spec.healthcheck.as_ref());
         state.restart_pending = false;
+        state.paused = false;
         state.status = Status::Running;
         state.boot = container.spec.systemd.then_some(BootState::Starting);
         state.boot_status = None;
