@@ -232,9 +232,11 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     let restart_command = matches!(restarting, Ok(true));
     release_container(&engine, &*runtime, id);
     let networks = crate::networking::release(&engine, &container);
-    if container.spec.auto_remove && !restarting.unwrap_or(false) {
-        let _ = lifecycle::remove_files(&engine, &container, true);
-    }
+    // Its files are deleted once the attached client has its exit (`Removal`).
+    let removal = match container.spec.auto_remove && !restarting.unwrap_or(false) {
+        true => lifecycle::remove_files_deferred(&engine, &container, true).ok(),
+        false => None,
+    };
     // The attached CLI returns now, with ports and address already free; the veth
     // goes behind it, before the monitor drops itself from the state (`rm` and
     // `start` wait for that). Viewers get what their sockets take now; only a
@@ -243,6 +245,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     for c in &mut clients {
         c.send_control(&Frame::Exit(code));
     }
+    drop(removal);
     clients.retain(Client::owed);
     crate::networking::remove_veths(&engine, &container);
     let ran_for = started.elapsed();
