@@ -19,7 +19,7 @@ CLIENTS=${CLIENTS:-8}
 RUNS=${RUNS:-20}
 P=(true) D=(true)  # no podman or docker here: bench_cleanup's calls do nothing
 source bench/lib.sh
-export BERTH_ROOT=$work/berth BERTH_RUNROOT=$work/berth-run
+export BERTH_ROOT=$work/berth BERTH_RUNROOT=$runwork/berth
 export BERTH_BRIDGE=bdensity0 BERTH_NFT_TABLE=berth_density BERTH_SUBNET=${SUBNET:-10.199.0.0/16}
 IMG=bench/img
 cleanup() {
@@ -49,7 +49,7 @@ measure() {
   "$berth" run -d --name probe-$phase $IMG "${IDLE[@]}" >/dev/null
   hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/$phase-hf.json" \
     -n run-rm "$berth run --rm --network none $IMG true" \
-    -n runc "runc --root $work/runc run -b $work/bundle bench-runc" \
+    -n runc "runc --root $runwork/runc run -b $work/bundle bench-runc" \
     -n exec "$berth exec probe-$phase true" \
     -n ps "$berth ps" \
     -n inspect "$berth inspect probe-$phase"

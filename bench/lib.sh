@@ -10,6 +10,10 @@ missing=(); for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=(
 cargo build --release -q
 berth=${CARGO_TARGET_DIR:-$PWD/target}/$(rustc -vV | sed -n 's/^host: //p')/release/berth
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+# berth's run-time state where a real install keeps it, on tmpfs (/run): on this
+# VM's ext4 (mounted with discard) every file the runtime rewrites or deletes
+# there waited for a synchronous discard, which no real install pays.
+runwork=$(mktemp -d /run/berth-bench.XXXXXX)
 dockerd_pid=""
 nft list tables > "$work/tables.before" 2>/dev/null || true
 # Paths dockerd and podman make whatever their flags (dockerd's trust key and plugin
@@ -39,7 +43,7 @@ bench_cleanup() {
     grep -qx "table $fam $name" "$work/tables.before" || nft delete table "$fam" "$name"
   done
   umount -R "$work"/podman/overlay 2>/dev/null
-  rm -rf "$work"
+  rm -rf "$work" "$runwork"
   for p in "${new_host_paths[@]}"; do
     if [ -d "$p" ]; then rmdir "$p" 2>/dev/null; else rm -f "$p"; fi
   done
@@ -55,7 +59,7 @@ bench_rootfs() {
 
 bench_engines() {  # $1 = rootfs tarball, $2 = CMD change or "", $3.. = extra dockerd flags
   local tar=$1 change=$2; shift 2
-  export BERTH_ROOT=$work/berth BERTH_RUNROOT=$work/berth-run
+  export BERTH_ROOT=$work/berth BERTH_RUNROOT=$runwork/berth
   if [ -n "$change" ]; then "$berth" import --change "$change" "$tar" bench/img >/dev/null
   else "$berth" import "$tar" bench/img >/dev/null; fi
   mkdir -p "$work/containers"; printf '[engine]\nruntime = "runc"\n' > "$work/containers/containers.conf"

@@ -27,7 +27,7 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" \
   -n berth "$berth run --rm --network none bench/img true" \
   -n podman "${P[*]} run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 bench/img true" \
   -n docker "${D[*]} run --rm --network none bench/img true" \
-  -n runc "runc --root $work/runc run -b $work/bundle bench-runc"
+  -n runc "runc --root $runwork/runc run -b $work/bundle bench-runc"
 
 # Memory of an idle container's monitor.
 "$berth" run -d --name bench-rss bench/img sleep 60 >/dev/null

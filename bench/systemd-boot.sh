@@ -38,7 +38,7 @@ c["linux"]["cgroupsPath"] = "/berth-bench-runc"
 json.dump(c, open("config.json", "w"))
 PY
 )
-R=(runc --root "$work/runc")
+R=(runc --root "$runwork/runc")
 
 boot_berth()   { "$berth" run -d --name bsd --network none bench/img >/dev/null; }
 exec_berth()   { "$berth" exec bsd systemctl is-system-running --wait 2>/dev/null; }
