@@ -53,8 +53,8 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
         }
     }
     // Until the runtime has the new process in the container (see
-    // `lock::lock_shared`); the container may have stopped while we waited.
-    let entering = crate::lock::lock_shared(&c.id, &engine.paths.container_dir(&c.id))?;
+    // `lock::lock_shared_apart`); the container may have stopped while we waited.
+    let entering = crate::lock::lock_shared_apart(&c.id, &engine.paths.container_dir(&c.id))?;
     if !engine.container(&c.id)?.is_running() {
         return Err(EngineError::NotRunning(c.name.clone()));
     }
@@ -69,7 +69,8 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let result = if opts.detach {
-        exec_detached(&*runtime, c, &process_json, entering)
+        let dir = engine.paths.container_dir(&c.id);
+        exec_detached(&*runtime, c, &process_json, entering, &dir)
     } else if opts.tty {
         exec_tty(&*runtime, c, &process_json, opts.interactive, entering)
     } else {
@@ -146,7 +147,8 @@ fn exec_detached(
     runtime: &dyn berth_runtime::Runtime,
     c: &Container,
     process_json: &std::path::Path,
-    entering: crate::lock::ContainerLock,
+    entering: crate::lock::HeldApart,
+    container_dir: &std::path::Path,
 ) -> Result<i32, EngineError> {
     // The helper owns a copy of the process file; ours is removed by the caller.
     let copy = process_json.with_extension("detached.json");
@@ -166,10 +168,12 @@ fn exec_detached(
             while let Err(nix::errno::Errno::EINTR) =
                 nix::unistd::read(detached_r.as_raw_fd(), &mut buf)
             {}
+            drop(entering);
             Ok(0)
         }
         nix::unistd::ForkResult::Child => {
             drop(detached_r);
+            entering.forget_in_child();
             let _ = nix::unistd::setsid();
             // The helper outlives this command: it must not hold the caller's
             // terminal (or an ssh session's pipes) open.
@@ -178,22 +182,27 @@ fn exec_detached(
                     let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
                 }
             }
+            // The helper's own hold on the lock, taken before the caller lets go
+            // of its own (once it sees `detached_w` closed, as it returns) and
+            // ended once the process is in.
+            let held = crate::lock::lock_shared_apart(&c.id, container_dir);
             drop(detached_w);
             let stdio = Stdio {
                 stdin: dev_null().ok(),
                 stdout: dev_null().ok(),
                 stderr: dev_null().ok(),
             };
-            let started = runtime.exec(request(c, &copy, None, stdio));
-            // The helper's copy of the lock (the same open file as the caller's,
-            // which the caller closes as it returns): released once it is in.
-            drop(entering);
+            let started = held
+                .as_ref()
+                .ok()
+                .map(|_| runtime.exec(request(c, &copy, None, stdio)));
+            drop(held);
             let code = match started {
-                Ok(pid) => {
+                Some(Ok(pid)) => {
                     let _ = std::fs::remove_file(&copy);
                     wait_exit(pid)
                 }
-                Err(_) => 126,
+                _ => 126,
             };
             let _ = std::fs::remove_file(&copy);
             std::process::exit(code)
@@ -206,7 +215,7 @@ fn exec_tty(
     c: &Container,
     process_json: &std::path::Path,
     interactive: bool,
-    entering: crate::lock::ContainerLock,
+    entering: crate::lock::HeldApart,
 ) -> Result<i32, EngineError> {
     let sock_path = process_json.with_extension("sock");
     let sock = ConsoleSocket::bind(&sock_path)?;

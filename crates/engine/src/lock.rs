@@ -109,6 +109,72 @@ pub fn lock_shared(id: &str, container_dir: &Path) -> Result<ContainerLock, Lock
     Ok(ContainerLock { file })
 }
 
+/// The container's lock taken shared and held by a child process of the caller
+/// rather than by the caller, until this is dropped or the caller dies.
+///
+/// `exec` holds the lock while the runtime forks its helpers into the container,
+/// and a forked process inherits every descriptor of its parent. With the lock's
+/// among them, an `exec` killed while the runtime's init waited to be started left
+/// that process holding the lock for good, and `rm -f`, `kill` and `start` of the
+/// container waited behind it (the torture test, about one run in twelve). The
+/// holder is a child that does nothing but keep the lock: it dies with the thread
+/// that made it (`PR_SET_PDEATHSIG`), `kill -9` included, and the runtime's
+/// processes never see the descriptor.
+#[derive(Debug)]
+pub struct HeldApart {
+    holder: nix::unistd::Pid,
+}
+
+pub fn lock_shared_apart(id: &str, container_dir: &Path) -> Result<HeldApart, LockError> {
+    let lock = lock_shared(id, container_dir)?;
+    let fd = lock.file.as_raw_fd() as libc::c_uint;
+    let parent = nix::unistd::getpid();
+    // SAFETY: the child makes raw system calls only until it is killed.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The caller may have died before the line above.
+            if libc::getppid() != parent.as_raw() {
+                libc::_exit(0);
+            }
+            // Nothing but the lock: not the caller's terminal or pipes, which a
+            // reader waits on until every copy is closed.
+            if fd > 0 {
+                libc::syscall(libc::SYS_close_range, 0, fd - 1, 0);
+            }
+            libc::syscall(libc::SYS_close_range, fd + 1, libc::c_uint::MAX, 0);
+            loop {
+                libc::pause();
+            }
+        },
+        // The child's copy of the open file keeps the lock; ours closes.
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            drop(lock);
+            Ok(HeldApart { holder: child })
+        }
+        Err(e) => Err(LockError::Io {
+            id: id.to_string(),
+            path: lock_path(container_dir),
+            source: e.into(),
+        }),
+    }
+}
+
+impl HeldApart {
+    /// Leaves the holder running, for a forked copy of the caller that must not
+    /// end its parent's lock (its parent still does, when it drops its own).
+    pub fn forget_in_child(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for HeldApart {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.holder, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(self.holder, None);
+    }
+}
+
 /// Takes the lock if nobody holds it (another process, or another open of it in
 /// this one); `None` when it is held.
 pub fn try_lock(id: &str, container_dir: &Path) -> Result<Option<ContainerLock>, LockError> {
@@ -166,6 +232,60 @@ mod tests {
         drop(one);
         let two = try_lock("c1", dir.path()).unwrap();
         assert!(two.is_some(), "free once closed");
+    }
+
+    #[test]
+    fn a_lock_held_apart_is_held_by_no_descriptor_of_ours_and_ends_with_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_shared_apart("c4", dir.path()).unwrap();
+        assert!(try_lock("c4", dir.path()).unwrap().is_none(), "held");
+        // Nothing of ours points at the lock file: a process we fork now (as the
+        // runtime does) does not inherit the lock.
+        let lock = dir.path().join("lock").canonicalize().unwrap();
+        let ours: Vec<_> = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == lock))
+            .collect();
+        assert!(ours.is_empty(), "our descriptors on the lock: {ours:?}");
+        drop(held);
+        assert!(try_lock("c4", dir.path()).unwrap().is_some(), "freed");
+    }
+
+    #[test]
+    fn a_lock_held_apart_ends_when_its_taker_dies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child takes the lock apart (a fork and raw system calls,
+        // no lock of this multi-threaded test process's allocator is taken
+        // between them), reports it and waits to be killed.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let held = lock_shared_apart("c5", dir.path());
+                let _ = nix::unistd::write(&w, if held.is_ok() { b"y" } else { b"n" });
+                std::mem::forget(held);
+                loop {
+                    unsafe { libc::pause() };
+                }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                drop(w);
+                let mut buf = [0u8; 1];
+                assert_eq!(nix::unistd::read(r.as_raw_fd(), &mut buf).unwrap(), 1);
+                assert_eq!(&buf, b"y");
+                assert!(try_lock("c5", dir.path()).unwrap().is_none(), "held");
+                nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL).unwrap();
+                nix::sys::wait::waitpid(child, None).unwrap();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while try_lock("c5", dir.path()).unwrap().is_none() {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the holder outlived the process that took the lock"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        }
     }
 
     #[test]
