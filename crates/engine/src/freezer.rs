@@ -192,16 +192,17 @@ pub fn pause(id: &str) -> Result<Frozen, FreezeError> {
 pub fn is_paused(id: &str) -> bool {
     // One read per container (`ps` asks for each): a file that cannot be read is
     // a cgroup without that freezer, the same as `of` finding none.
+    let cgroup = Path::new(crate::cgroups::PARENT).join(id);
     let mut buf = [0u8; 32];
-    if let Some(state) = host_v1_mount().and_then(|m| {
-        let parent = m.join(crate::cgroups::PARENT);
-        crate::kernfile::read_small_under(&parent, &format!("{id}/freezer.state"), &mut buf)
-    }) {
+    if let Some(state) = host_v1_mount()
+        .and_then(|m| crate::kernfile::read_small(m.join(&cgroup).join("freezer.state"), &mut buf))
+    {
         return matches!(state.trim(), "FROZEN" | "FREEZING");
     }
-    let parent = Path::new("/sys/fs/cgroup").join(crate::cgroups::PARENT);
-    crate::kernfile::read_small_under(&parent, &format!("{id}/cgroup.freeze"), &mut buf)
-        .is_some_and(|s| s.trim() == "1")
+    let freeze = Path::new("/sys/fs/cgroup")
+        .join(&cgroup)
+        .join("cgroup.freeze");
+    crate::kernfile::read_small(freeze, &mut buf).is_some_and(|s| s.trim() == "1")
 }
 
 /// Thaws container `id` if it is frozen. A signal sent to a paused container

@@ -270,11 +270,7 @@ fn start_ticks(pid: i32) -> Option<u64> {
 /// (state, start time) from /proc/PID/stat.
 fn stat_fields(pid: i32) -> Option<(char, u64)> {
     let mut buf = [0u8; 1024];
-    let stat = crate::kernfile::read_small_under(
-        std::path::Path::new("/proc"),
-        &format!("{pid}/stat"),
-        &mut buf,
-    )?;
+    let stat = crate::kernfile::read_small(format!("/proc/{pid}/stat"), &mut buf)?;
     // The command name may hold spaces and parens; fields resume after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split_whitespace();
