@@ -18,10 +18,7 @@ use std::path::Path;
 /// The file's text if it fits in `buf` and is UTF-8; None if it cannot be read
 /// or is longer than `buf` (a caller sizes `buf` for the file it expects).
 pub fn read_small(path: impl AsRef<Path>, buf: &mut [u8]) -> Option<&str> {
-    read_whole(std::fs::File::open(path).ok()?, buf)
-}
-
-fn read_whole(mut file: std::fs::File, buf: &mut [u8]) -> Option<&str> {
+    let mut file = std::fs::File::open(path).ok()?;
     let n = loop {
         match file.read(buf) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -122,27 +122,42 @@ unsafe fn drop_pages_and_poll(
     for &(start, end) in ranges {
         // SAFETY: per the function's contract.
         unsafe {
-            std::arch::asm!(
-                "syscall",
-                inlateout("rax") libc::SYS_madvise as isize => _,
-                in("rdi") start,
-                in("rsi") end.wrapping_sub(start),
-                in("rdx") libc::MADV_DONTNEED as isize,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
+            syscall3(
+                libc::SYS_madvise,
+                start,
+                end.wrapping_sub(start),
+                libc::MADV_DONTNEED as usize,
+            )
+        };
     }
-    let ret: isize;
     // SAFETY: poll(2) on the caller's pollfd array.
+    unsafe {
+        syscall3(
+            libc::SYS_poll,
+            fds as usize,
+            nfds,
+            timeout_ms as isize as usize,
+        )
+    }
+}
+
+/// A raw three-argument system call, inlined into its caller so no call into
+/// other code (which a drop may have just unmapped) happens around it.
+///
+/// # Safety
+/// As the system call `nr` requires of its arguments.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn syscall3(nr: libc::c_long, a: usize, b: usize, c: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the caller's; `syscall` clobbers only rcx and r11 besides rax.
     unsafe {
         std::arch::asm!(
             "syscall",
-            inlateout("rax") libc::SYS_poll as isize => ret,
-            in("rdi") fds,
-            in("rsi") nfds,
-            in("rdx") timeout_ms as isize,
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a,
+            in("rsi") b,
+            in("rdx") c,
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack),
