@@ -301,11 +301,11 @@ pub fn wait_monitor_gone(engine: &Engine, c: &Container) {
 }
 
 pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(), EngineError> {
-    remove_files_deferred(engine, c, volumes).map(Removal::finish)
+    remove_files_deferred(engine, c, volumes).map(drop)
 }
 
-/// The container's directory, moved out of `containers/` and deleted when this is
-/// finished or dropped.
+/// The container's directory, moved out of `containers/` and deleted when this
+/// is dropped.
 ///
 /// Deleting files is slow on some disks: on this VM's ext4 (mounted with
 /// `discard`) freeing a file's blocks waits for a synchronous discard, 1–1.7 ms
@@ -314,21 +314,11 @@ pub fn remove_files(engine: &Engine, c: &Container, volumes: bool) -> Result<(),
 /// monitor reports the exit first and deletes after.
 pub struct Removal(Option<PathBuf>);
 
-impl Removal {
-    pub fn finish(mut self) {
-        self.delete();
-    }
-
-    fn delete(&mut self) {
-        if let Some(dir) = self.0.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
 impl Drop for Removal {
     fn drop(&mut self) {
-        self.delete();
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -343,7 +333,7 @@ fn removing_dir(engine: &Engine) -> PathBuf {
 fn move_out(engine: &Engine, dir: &Path, id: &str) -> Option<PathBuf> {
     let removing = removing_dir(engine);
     let _ = std::fs::create_dir_all(&removing);
-    sweep_removing(&removing);
+    sweep_removing(&removing, Duration::from_secs(60));
     let target = removing.join(id);
     match std::fs::rename(dir, &target) {
         Ok(()) => Some(target),
@@ -355,19 +345,20 @@ fn move_out(engine: &Engine, dir: &Path, id: &str) -> Option<PathBuf> {
     }
 }
 
-/// Entries of `removing` moved there over a minute ago (a rename sets the moved
-/// directory's change time): their remover died before it deleted them.
-fn sweep_removing(removing: &Path) {
+/// Deletes the entries of `removing` moved there more than `age` ago (a rename
+/// sets the moved directory's change time): their remover died before it
+/// deleted them. Younger ones may be a live remover's.
+fn sweep_removing(removing: &Path, age: Duration) {
     let Ok(entries) = std::fs::read_dir(removing) else {
         return;
     };
-    let old = std::time::SystemTime::now() - Duration::from_secs(60);
+    let old = std::time::SystemTime::now() - age;
     for e in entries.flatten() {
         let moved = e.metadata().ok().map(|m| {
             use std::os::unix::fs::MetadataExt;
             std::time::UNIX_EPOCH + Duration::from_secs(m.ctime().max(0) as u64)
         });
-        if moved.is_some_and(|t| t < old) {
+        if moved.is_some_and(|t| t <= old) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -596,4 +587,25 @@ pub fn diagnosis_text(engine: &Engine, c: &Container) -> String {
         .map(|f| format!("  cause: {}\n  fix:   {}", f.cause, f.fix))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A remover killed between its rename and its delete leaves the directory
+    /// in `removing/`; a later removal deletes it, but not one a live remover has
+    /// only just moved there.
+    #[test]
+    fn a_dead_removers_leftover_is_swept_and_a_fresh_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let left = dir.path().join("0123abcd");
+        std::fs::create_dir_all(left.join("rootfs/etc")).unwrap();
+        std::fs::write(left.join("rootfs/etc/hostname"), "x").unwrap();
+        sweep_removing(dir.path(), Duration::from_secs(60));
+        assert!(left.exists(), "moved just now: a live remover's");
+        sweep_removing(dir.path(), Duration::ZERO);
+        assert!(!left.exists(), "left behind: swept");
+        sweep_removing(&dir.path().join("absent"), Duration::ZERO);
+    }
 }
