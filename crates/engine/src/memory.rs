@@ -111,7 +111,6 @@ fn prepare_release() -> Vec<(usize, usize)> {
 /// # Safety
 /// Each range must be a mapping whose pages may be dropped (clean file pages), and
 /// `fds`/`nfds` a valid pollfd array.
-#[cfg(target_arch = "x86_64")]
 #[inline(never)]
 unsafe fn drop_pages_and_poll(
     ranges: &[(usize, usize)],
@@ -166,22 +165,16 @@ unsafe fn syscall3(nr: libc::c_long, a: usize, b: usize, c: usize) -> isize {
     ret
 }
 
-/// Elsewhere, the same through libc (a few more windows of code stay resident).
+/// Elsewhere, through libc's `syscall` (a call into code the drop may have just
+/// unmapped: a window or two more stays resident). Returns a negated errno on
+/// failure, as the raw call does.
 ///
 /// # Safety
 /// As the x86_64 version.
 #[cfg(not(target_arch = "x86_64"))]
-#[inline(never)]
-unsafe fn drop_pages_and_poll(
-    ranges: &[(usize, usize)],
-    fds: *mut libc::pollfd,
-    nfds: usize,
-    timeout_ms: i32,
-) -> isize {
-    for &(start, end) in ranges {
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
-    }
-    match unsafe { libc::poll(fds, nfds as libc::nfds_t, timeout_ms) } {
+unsafe fn syscall3(nr: libc::c_long, a: usize, b: usize, c: usize) -> isize {
+    // SAFETY: the caller's.
+    match unsafe { libc::syscall(nr, a, b, c) } {
         -1 => {
             -(std::io::Error::last_os_error()
                 .raw_os_error()
