@@ -266,21 +266,8 @@ fn images_table_is_padded_as_dockers() {
 #[test]
 fn ps_filters_a_restarting_container_by_its_state() {
     let Some(b) = env() else { return };
-    b.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "loop",
-        "--restart=always",
-        "busybox",
-        "sh",
-        "-c",
-        "exit 1",
-    ]);
-    // The back-off doubles from 100 ms: the container soon spends most of its
-    // time waiting to be started again.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
+    b.run_crash_loop("loop");
+    let ps = berth_testkit::wait_for("ps --filter status=restarting to list it", || {
         let ps = b.ok(&[
             "ps",
             "-a",
@@ -289,16 +276,9 @@ fn ps_filters_a_restarting_container_by_its_state() {
             "--format",
             "{{.Names}} {{.State}}",
         ]);
-        if !ps.is_empty() {
-            assert_eq!(ps, "loop restarting");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ps --filter status=restarting never listed the container"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        (!ps.is_empty()).then_some(ps)
+    });
+    assert_eq!(ps, "loop restarting");
     b.ok(&["rm", "-f", "loop"]);
 }
 

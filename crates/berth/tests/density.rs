@@ -86,16 +86,10 @@ fn running_containers_add_no_host_mounts() {
 /// init may not have executed its command yet: forked from the monitor, it still
 /// shows the monitor's command line.
 fn the_monitor(b: &Berth) -> i32 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let monitors = loop {
+    berth_testkit::wait_for("one monitor", || {
         let found = berth_testkit::monitor_processes(&b.root);
-        if found.len() == 1 || std::time::Instant::now() > deadline {
-            break found;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    assert_eq!(monitors.len(), 1, "one monitor: {monitors:?}");
-    monitors[0]
+        (found.len() == 1).then(|| found[0])
+    })
 }
 
 #[test]
@@ -155,14 +149,9 @@ fn an_idle_monitor_sleeps_until_its_container_does_something() {
     // containers: 200 wake-ups a second for nothing).
     assert_eq!(before, after, "the idle monitor woke up");
     // Asleep, it still wakes for output, and for exec.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !b.ok(&["logs", "idle"]).contains("late") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the output never reached the log"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    berth_testkit::wait_for("the output in the log", || {
+        b.ok(&["logs", "idle"]).contains("late").then_some(())
+    });
     assert_eq!(b.ok(&["exec", "idle", "echo", "hi"]), "hi");
     b.ok(&["rm", "-f", "idle"]);
     b.assert_no_leftovers();
@@ -173,14 +162,11 @@ fn run_rm_leaves_no_directory_to_delete() {
     let Some(b) = env() else { return };
     assert_eq!(b.ok(&["run", "--rm", "busybox", "echo", "gone"]), "gone");
     // The monitor deletes the container's directory after the CLI has the exit.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !berth_testkit::monitor_processes(&b.root).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the monitor did not exit"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    berth_testkit::wait_for("the monitor to exit", || {
+        berth_testkit::monitor_processes(&b.root)
+            .is_empty()
+            .then_some(())
+    });
     let left: Vec<_> = std::fs::read_dir(b.root.join("removing"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();

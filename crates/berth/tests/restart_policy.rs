@@ -3,7 +3,6 @@
 //! never asserted: every wait polls with a generous deadline.
 
 use berth_testkit::Berth;
-use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -274,71 +273,40 @@ fn update_restart_changes_the_policy_of_a_running_container() {
 #[test]
 fn ps_lists_a_container_waiting_to_restart_as_docker_does() {
     let Some(b) = env() else { return };
-    b.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "loop",
-        "--restart=always",
-        "busybox",
-        "sh",
-        "-c",
-        "exit 1",
-    ]);
-    // The back-off doubles from 100 ms: the container soon spends most of its time
-    // waiting, which `ps` without -a shows (docker lists restarting containers).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    b.run_crash_loop("loop");
+    // `ps` without -a shows it while it waits (docker lists restarting containers).
+    berth_testkit::wait_for("ps to list the container as restarting", || {
         let ps = b.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
-        if ps.lines().any(|l| l.starts_with("loop Restarting (1)")) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never listed as restarting: {ps:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        ps.lines()
+            .any(|l| l.starts_with("loop Restarting (1)"))
+            .then_some(())
+    });
     b.ok(&["rm", "-f", "loop"]);
 }
 
 #[test]
 fn a_monitor_killed_during_the_back_off_leaves_a_plain_exited_container() {
     let Some(b) = env() else { return };
-    b.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "loop",
-        "--restart=always",
-        "busybox",
-        "sh",
-        "-c",
-        "exit 1",
-    ]);
+    b.run_crash_loop("loop");
     // Catch its monitor between two runs: stopped, it can neither start the
     // container nor clear the mark, so what inspect says holds until the kill.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let signal_all = |pids: &[i32], sig| {
+        for &pid in pids {
+            // SAFETY: kill(2) on this test's own monitors.
+            unsafe { libc::kill(pid, sig) };
+        }
+    };
+    berth_testkit::wait_for("the monitor waiting to restart", || {
         let monitors = berth_testkit::monitor_processes(&b.root);
-        for &pid in &monitors {
-            // SAFETY: kill(2) on this test's own monitor.
-            unsafe { libc::kill(pid, libc::SIGSTOP) };
-        }
+        signal_all(&monitors, libc::SIGSTOP);
         if inspect(&b, "loop", "{{.State.Restarting}}") == "true" {
-            for pid in monitors {
-                // SAFETY: as above; SIGKILL ends a stopped process too.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            break;
+            // SIGKILL ends a stopped process too.
+            signal_all(&monitors, libc::SIGKILL);
+            return Some(());
         }
-        for &pid in &monitors {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid, libc::SIGCONT) };
-        }
-        assert!(Instant::now() < deadline, "never caught waiting to restart");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        signal_all(&monitors, libc::SIGCONT);
+        None
+    });
     b.wait_monitors_gone();
     // Nobody is left to restart it: it is an exited container, not a restarting one.
     assert_eq!(

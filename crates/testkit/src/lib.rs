@@ -449,18 +449,28 @@ impl Berth {
     /// Polls `inspect -f format name` until it prints `want` (60 s at most): for
     /// states the monitor reaches in its own time (restarts, health).
     pub fn wait_inspect(&self, name: &str, format: &str, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let got = self.ok(&["inspect", "-f", format, name]);
-            if got == want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name}: {format} is {got:?}, never became {want:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut got = String::new();
+        wait_for(&format!("{name}: {format} to become {want:?}"), || {
+            got = self.ok(&["inspect", "-f", format, name]);
+            (got == want).then_some(())
+        });
+    }
+
+    /// Starts `name`, a busybox container that fails at once and is restarted for
+    /// ever (`--restart=always`): after a few runs it spends most of its time in
+    /// the policy's back-off, waiting to be started again.
+    pub fn run_crash_loop(&self, name: &str) {
+        self.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart=always",
+            "busybox",
+            "sh",
+            "-c",
+            "exit 1",
+        ]);
     }
 
     /// Mount table lines naming this berth's directory.
@@ -570,6 +580,20 @@ impl Drop for Berth {
         if let Err(failed) = check {
             std::panic::resume_unwind(failed);
         }
+    }
+}
+
+/// Calls `probe` every 50 ms until it returns a value (60 s at most; then the
+/// test fails saying it waited for `what`): for what berth reaches in its own
+/// time.
+pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "waited 60 s for {what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
