@@ -68,12 +68,8 @@ impl Frozen {
 }
 
 impl Freezer {
-    /// The freezer of the container's cgroup (`berth/<id>`), from a mountinfo text.
-    pub fn locate(mountinfo: &str, unified_root: &Path, id: &str) -> Option<Freezer> {
-        Self::locate_at(v1_mount(mountinfo).as_deref(), unified_root, id)
-    }
-
-    /// The same, given where cgroup v1's freezer is mounted (if it is).
+    /// The freezer of the container's cgroup (`berth/<id>`), given where cgroup
+    /// v1's freezer is mounted (if it is) and the unified hierarchy's root.
     fn locate_at(v1: Option<&Path>, unified_root: &Path, id: &str) -> Option<Freezer> {
         let cgroup = Path::new(crate::cgroups::PARENT).join(id);
         if let Some(state) = v1
@@ -233,13 +229,14 @@ mod tests {
         let mount = tempfile::tempdir().unwrap();
         let info = hybrid(mount.path());
         assert_eq!(
-            Freezer::locate(&info, Path::new("/nonexistent"), "abc"),
+            Freezer::locate_at(v1_mount(&info).as_deref(), Path::new("/nonexistent"), "abc"),
             None
         );
         let dir = mount.path().join("berth/abc");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("freezer.state"), "THAWED").unwrap();
-        let f = Freezer::locate(&info, Path::new("/nonexistent"), "abc").unwrap();
+        let f = Freezer::locate_at(v1_mount(&info).as_deref(), Path::new("/nonexistent"), "abc")
+            .unwrap();
         assert_eq!(
             f,
             Freezer::V1 {
@@ -251,11 +248,11 @@ mod tests {
     #[test]
     fn v2_needs_the_containers_cgroup() {
         let root = tempfile::tempdir().unwrap();
-        assert_eq!(Freezer::locate("", root.path(), "abc"), None);
+        assert_eq!(Freezer::locate_at(None, root.path(), "abc"), None);
         let dir = root.path().join("berth/abc");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cgroup.freeze"), "0").unwrap();
-        let f = Freezer::locate("", root.path(), "abc").unwrap();
+        let f = Freezer::locate_at(None, root.path(), "abc").unwrap();
         assert!(matches!(f, Freezer::V2 { .. }));
     }
 

@@ -98,8 +98,8 @@ pub fn lock(id: &str, container_dir: &Path) -> Result<ContainerLock, LockError> 
 /// runtime puts a new process into the container, so that `rm -f` (exclusive)
 /// waits for that and then removes the process with the rest, instead of the
 /// runtime's helper making the removed container's cgroups again behind it.
-/// Several execs hold it at once.
-pub fn lock_shared(id: &str, container_dir: &Path) -> Result<ContainerLock, LockError> {
+/// Several execs hold it at once, each through [`lock_shared_apart`].
+fn lock_shared(id: &str, container_dir: &Path) -> Result<ContainerLock, LockError> {
     let file = open(id, container_dir)?;
     file.lock_shared().map_err(|source| LockError::Io {
         id: id.to_string(),
