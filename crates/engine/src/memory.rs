@@ -51,10 +51,15 @@ impl IdleMemory {
     /// release is due the sleep starts with it; otherwise it is cut short at the
     /// moment one falls due (returning 0, like a timeout), so the caller's loop
     /// comes round and releases before sleeping on.
+    /// Whether the next [`IdleMemory::poll`] starts with a release.
+    pub fn release_is_due(&self) -> bool {
+        self.due.get() || self.last.get().elapsed() >= RELEASE_EVERY
+    }
+
     pub fn poll(&self, fds: &mut [PollFd], timeout: Option<Duration>) -> nix::Result<i32> {
         let since = self.last.get().elapsed();
-        if !self.due.get() && since < RELEASE_EVERY {
-            let until_due = RELEASE_EVERY - since;
+        if !self.release_is_due() {
+            let until_due = RELEASE_EVERY.saturating_sub(since);
             let wait = timeout.map_or(until_due, |t| t.min(until_due));
             return nix::poll::poll(fds, timeout_of(Some(wait)));
         }

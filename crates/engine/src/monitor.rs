@@ -182,15 +182,20 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
             path: log_path.clone(),
             source,
         })?;
-    // Until the container exits the monitor only relays: close the database (it is
-    // reopened for the exit). The loop gives back startup memory once the container
-    // has run for a while, not before: a short-lived one would only fault it back.
-    drop(engine);
+    // Until the container exits the monitor only relays. The loop gives back startup
+    // memory once the container has run for a while, not before: a short-lived one
+    // would only fault it back. The database goes with that first release (and is
+    // reopened for the exit), so a `run --rm` that is over within it records its exit
+    // without opening the database again. Not kept where the loop forks children that
+    // open it (healthchecks, systemd's readiness probe): SQLite's per-process state
+    // must not cross a fork into a process that uses SQLite.
+    let engine = (container.spec.healthcheck.is_none() && notify.is_none()).then_some(engine);
     if let Some(stdin) = &io.stdin {
         crate::spawn::set_nonblocking(stdin.as_raw_fd());
     }
     let mut lp = Loop {
         id,
+        engine,
         systemd: container.spec.systemd,
         init_pid,
         io,
@@ -208,10 +213,14 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     };
     let code = lp.run(&listener, &sigfd);
     let mut clients = std::mem::take(&mut lp.clients);
+    let kept = lp.engine.take();
     drop(lp);
     drop(listener);
 
-    let engine = Engine::open()?;
+    let engine = match kept {
+        Some(engine) => engine,
+        None => Engine::open()?,
+    };
     // Before the exit is recorded, which `stop` waits for.
     crate::networking::forget_neighbours(&engine, &container);
     // The exit is recorded first, so `stop` and `wait` return as soon as the container
@@ -352,6 +361,8 @@ fn bind_attach(engine: &Engine, id: &str) -> Result<UnixListener, EngineError> {
 
 struct Loop<'a> {
     id: &'a str,
+    /// The database, until the first release of memory (see `run_inner`).
+    engine: Option<Engine>,
     systemd: bool,
     notify: Option<NotifySocket>,
     init_pid: i32,
@@ -389,6 +400,9 @@ impl Loop<'_> {
             }
             if let Some(h) = &mut self.health {
                 h.tick();
+            }
+            if self.memory.release_is_due() {
+                self.engine = None; // its memory goes with this release
             }
             let (mut fds, sources) = self.poll_set(listener, sigfd);
             // Asleep until something happens or a healthcheck is due: an idle
