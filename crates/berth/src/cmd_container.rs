@@ -19,9 +19,8 @@ use std::time::Duration;
 /// Whether `arg` names a flag of `berth run` (`--privileged`, `-d`, `-it`,
 /// `--rm=true`); asked of clap's own definition, so it never drifts from it.
 fn is_run_flag(arg: &str) -> bool {
-    use clap::CommandFactory;
     let name = arg.split('=').next().unwrap_or(arg);
-    let mut cli = crate::args::Cli::command();
+    let mut cli = crate::args::single::run_command();
     let Some(run) = cli.find_subcommand_mut("run") else {
         return false;
     };

@@ -32,16 +32,15 @@ mod security_opt;
 mod specgen;
 
 use anyhow::Result;
-use args::{BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use args::{BuilderCommand, Command, ContainerCommand, ImageCommand, SystemCommand};
 use berth_engine::Engine;
-use clap::Parser;
 
 fn main() {
     berth_engine::inherit::sanitize_at_start();
     if let Some((id, attach)) = monitor_argv(std::env::args_os().skip(1)) {
         std::process::exit(berth_engine::monitor::run(&id, attach));
     }
-    let cli = match Cli::try_parse() {
+    let cli = match args::single::try_parse_from(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(e) => {
             let code = match e.kind() {

@@ -10,6 +10,7 @@ mod lifecycle;
 mod limits;
 mod restart;
 mod runflags;
+pub mod single;
 mod usage;
 mod volume;
 pub use build::{BuildArgs, BuilderCommand, BuilderPruneArgs};
