@@ -144,8 +144,7 @@ impl Engine {
     pub fn open() -> Result<Self, EngineError> {
         let paths = Paths::from_env();
         paths.ensure_private()?;
-        let images = ImageStore::open(&paths.root)?;
-        berth_net::network::init_schema(&images.conn)?;
+        let images = ImageStore::open_with(&paths.root, &[berth_net::network::SCHEMA])?;
         Ok(Engine { paths, images })
     }
 

@@ -46,6 +46,12 @@ pub struct ImageStore {
 
 impl ImageStore {
     pub fn open(root: &Path) -> Result<Self, StoreError> {
+        Self::open_with(root, &[])
+    }
+
+    /// Opens the store with other crates' tables in its database too (see
+    /// [`db::open_with`]).
+    pub fn open_with(root: &Path, schemas: &[&str]) -> Result<Self, StoreError> {
         std::fs::create_dir_all(root).map_err(|source| BlobError::Io {
             path: root.to_path_buf(),
             source,
@@ -53,7 +59,7 @@ impl ImageStore {
         Ok(ImageStore {
             root: root.to_path_buf(),
             blobs: BlobStore::open(root)?,
-            conn: db::open(root)?,
+            conn: db::open_with(root, schemas)?,
         })
     }
 

@@ -127,10 +127,8 @@ impl Attachment {
     }
 }
 
-pub fn init_schema(conn: &Connection) -> Result<(), NetError> {
-    conn.execute_batch(store::SCHEMA)?;
-    Ok(())
-}
+/// The networks' tables, created with the database's own (`berth_image::db::open_with`).
+pub const SCHEMA: &str = store::SCHEMA;
 
 pub(crate) fn lock(cfg: &NetConfig) -> Option<std::fs::File> {
     lock_file(&cfg.runroot.join("net.lock"))
