@@ -3,7 +3,7 @@
 //! and host modes, port clashes, and many containers at once. "Other hosts" are
 //! network namespaces made by the test; no traffic leaves this machine.
 
-use berth_testkit::{stderr, wait_http, Berth, TestHost};
+use berth_testkit::{host_links, stderr, wait_http, Berth, TestHost};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
@@ -225,18 +225,8 @@ fn twenty_containers_get_distinct_addresses_and_give_them_back() {
     let mut args = vec!["rm", "-f"];
     args.extend(names.iter().map(|s| s.as_str()));
     b.ok(&args);
-    let links = || {
-        String::from_utf8_lossy(
-            &std::process::Command::new("ip")
-                .args(["-o", "link"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .into_owned()
-    };
     // `rm` returns once each monitor has deleted its veth.
-    let now = links();
+    let now = host_links();
     for id in &ids {
         assert!(
             !now.contains(&format!("vb{}", &id[..11])),
@@ -244,7 +234,7 @@ fn twenty_containers_get_distinct_addresses_and_give_them_back() {
         );
     }
     b.wait_monitors_gone();
-    let links = links();
+    let links = host_links();
     assert!(
         !links.contains(&b.bridge),
         "bridge removed with the last container"
@@ -352,6 +342,54 @@ fn network_connect_and_disconnect() {
     b.ok(&["rm", "-f", "app", "db", "alone"]);
     b.wait_monitors_gone();
     b.ok(&["network", "rm", "front", "back"]);
+}
+
+/// A container on two networks has two veths, eth1's named by `network connect`:
+/// both go with it, though only eth0's is deleted by name. A second container in
+/// its network namespace keeps the namespace (and so the veths) alive, so what
+/// removes them is berth, not the kernel's teardown of the namespace.
+#[test]
+fn both_veths_of_a_container_on_two_networks_go_with_it() {
+    let Some(b) = env() else { return };
+    b.ok(&["network", "create", "two-a"]);
+    b.ok(&["network", "create", "two-b"]);
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "two",
+        "--network",
+        "two-a",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    b.ok(&["network", "connect", "two-b", "two"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "guest",
+        "--network",
+        "container:two",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let veths = [format!(" vb{}@", &id[..11]), format!(" vb{}-1@", &id[..10])];
+    let before = host_links();
+    for veth in &veths {
+        assert!(before.contains(veth.as_str()), "{veth} not in {before}");
+    }
+    // `rm` returns once the monitor has deleted its veths.
+    b.ok(&["rm", "-f", "two"]);
+    let after = host_links();
+    for veth in &veths {
+        assert!(!after.contains(veth.as_str()), "{veth} left: {after}");
+    }
+    b.ok(&["rm", "-f", "guest"]);
+    b.wait_monitors_gone();
+    b.ok(&["network", "rm", "two-a", "two-b"]);
 }
 
 #[test]

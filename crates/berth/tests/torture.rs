@@ -17,7 +17,7 @@
 use berth_testkit::{http_get, monitor_processes, stderr, Berth};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -368,12 +368,7 @@ fn temporaries(dir: &Path) -> Vec<std::path::PathBuf> {
 
 /// Host ends of the veth pairs of containers `ids` (see berth-net's `plumbing`).
 fn veths_of(ids: &std::collections::BTreeSet<String>) -> Vec<String> {
-    let links = Command::new("ip")
-        .args(["-o", "link"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    links
+    berth_testkit::host_links()
         .lines()
         .filter_map(|l| l.split(": ").nth(1))
         .map(|l| l.split('@').next().unwrap_or(l).to_string())

@@ -256,7 +256,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     }
     drop(removal);
     clients.retain(Client::owed);
-    crate::networking::remove_veths(&engine, &container);
+    crate::networking::remove_veths(&engine, &container, &networks);
     let ran_for = started.elapsed();
     // The policy in force now: `update --restart` may have changed it since the start.
     let policy = engine

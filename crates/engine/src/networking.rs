@@ -164,10 +164,10 @@ pub fn forget_neighbours(engine: &Engine, c: &Container) {
     }
 }
 
-/// The container's veths, once it has exited.
-pub fn remove_veths(engine: &Engine, c: &Container) {
+/// The container's veths on the `networks` it left, once it has exited.
+pub fn remove_veths(engine: &Engine, c: &Container, networks: &[String]) {
     if let NetworkMode::Network(_) = &c.spec.network {
-        network::remove_veths(&engine.net_config(), &c.id);
+        network::remove_veths(&engine.net_config(), &c.id, networks);
     }
 }
 

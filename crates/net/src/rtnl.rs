@@ -297,12 +297,17 @@ impl Rtnl {
 
     /// Deletes interface `name`; one that is already gone is not an error.
     pub fn delete_link(&mut self, name: &str) -> Result<(), RtnlError> {
+        self.delete_link_if_present(name).map(|_| ())
+    }
+
+    /// Deletes the interface `name`; false when there was none.
+    pub fn delete_link_if_present(&mut self, name: &str) -> Result<bool, RtnlError> {
         let mut link = LinkMessage::default();
         link.attributes = vec![LinkAttribute::IfName(name.into())];
         let what = format!("deleting interface {name}");
         match self.request(&what, RouteNetlinkMessage::DelLink(link), 0) {
-            Err(e) if e.errno() == Some(libc::ENODEV) => Ok(()),
-            other => other,
+            Err(e) if e.errno() == Some(libc::ENODEV) => Ok(false),
+            other => other.map(|()| true),
         }
     }
 }

@@ -494,11 +494,7 @@ impl Berth {
         assert!(left.is_empty(), "mounts left behind: {left:#?}");
         let orphans = orphan_cgroups();
         assert!(orphans.is_empty(), "cgroups left behind: {orphans:?}");
-        let links = Command::new("ip")
-            .args(["-o", "link"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
+        let links = host_links();
         assert!(
             !links.contains(&format!(" {}:", self.bridge)),
             "bridge {} left behind",
@@ -515,6 +511,15 @@ impl Berth {
             self.nft_table
         );
     }
+}
+
+/// The host's network interfaces, one per line (`ip -o link`).
+pub fn host_links() -> String {
+    Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 /// Container cgroups that neither a live container nor a known container directory
