@@ -47,15 +47,15 @@ impl IdleMemory {
         self.due.set(true);
     }
 
-    /// `poll(2)` on `fds` for at most `timeout` (None: until an fd is ready). When a
-    /// release is due the sleep starts with it; otherwise it is cut short at the
-    /// moment one falls due (returning 0, like a timeout), so the caller's loop
-    /// comes round and releases before sleeping on.
     /// Whether the next [`IdleMemory::poll`] starts with a release.
     pub fn release_is_due(&self) -> bool {
         self.due.get() || self.last.get().elapsed() >= RELEASE_EVERY
     }
 
+    /// `poll(2)` on `fds` for at most `timeout` (None: until an fd is ready). When a
+    /// release is due the sleep starts with it; otherwise it is cut short at the
+    /// moment one falls due (returning 0, like a timeout), so the caller's loop
+    /// comes round and releases before sleeping on.
     pub fn poll(&self, fds: &mut [PollFd], timeout: Option<Duration>) -> nix::Result<i32> {
         let since = self.last.get().elapsed();
         if !self.release_is_due() {
