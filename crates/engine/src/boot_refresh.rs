@@ -73,8 +73,8 @@ pub fn refresh_all(engine: &Engine, list: &mut [Container]) {
 fn askable(engine: &Engine, c: &Container) -> Option<ProcessId> {
     if !c.is_running()
         || !c.spec.systemd
-        || crate::freezer::is_paused(&c.id) // a frozen systemd cannot answer
         || !matches!(c.state.boot, Some(BootState::Ready | BootState::Degraded))
+        || crate::freezer::is_paused(&c.id) // a frozen systemd cannot answer
         || stamped_within(
             &engine.paths.run_dir(&c.id).join(FAILED_STAMP),
             QUIET_AFTER_FAILURE,

@@ -102,11 +102,12 @@ impl Freezer {
     /// Whether a freeze was asked for (frozen, or freezing still): what `pause`
     /// set and `unpause` clears.
     pub fn is_set(&self) -> bool {
+        let mut buf = [0u8; 32];
         match self {
-            Freezer::V1 { state } => std::fs::read_to_string(state)
-                .is_ok_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING")),
+            Freezer::V1 { state } => crate::kernfile::read_small(state, &mut buf)
+                .is_some_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING")),
             Freezer::V2 { freeze, .. } => {
-                std::fs::read_to_string(freeze).is_ok_and(|s| s.trim() == "1")
+                crate::kernfile::read_small(freeze, &mut buf).is_some_and(|s| s.trim() == "1")
             }
         }
     }
@@ -186,19 +187,7 @@ pub fn pause(id: &str) -> Result<Frozen, FreezeError> {
 /// Whether container `id` is paused: asked of the kernel, never stored, so it
 /// cannot disagree with what the container's processes do.
 pub fn is_paused(id: &str) -> bool {
-    // One read per container (`ps` asks for each): a file that cannot be read is
-    // a cgroup without that freezer, the same as `of` finding none.
-    let cgroup = Path::new(crate::cgroups::PARENT).join(id);
-    let mut buf = [0u8; 32];
-    if let Some(state) = host_v1_mount()
-        .and_then(|m| crate::kernfile::read_small(m.join(&cgroup).join("freezer.state"), &mut buf))
-    {
-        return matches!(state.trim(), "FROZEN" | "FREEZING");
-    }
-    let freeze = Path::new("/sys/fs/cgroup")
-        .join(&cgroup)
-        .join("cgroup.freeze");
-    crate::kernfile::read_small(freeze, &mut buf).is_some_and(|s| s.trim() == "1")
+    of(id).is_some_and(|f| f.is_set())
 }
 
 /// Thaws container `id` if it is frozen. A signal sent to a paused container

@@ -1,5 +1,5 @@
-//! Reads of the kernel's small pseudo-files (`/proc/PID/stat`, `freezer.state`)
-//! that `ps` makes for every container.
+//! Reads of the kernel's small pseudo-files: `/proc/PID/stat`, which `ps` reads
+//! for every container, and a cgroup's freezer state.
 //!
 //! `std::fs::read_to_string` asks for the size first (0 for these files), then
 //! probes with small reads until one returns nothing: six or seven system calls
