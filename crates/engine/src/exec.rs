@@ -54,7 +54,8 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
     }
     // Until the runtime has the new process in the container (see
     // `lock::lock_shared_apart`); the container may have stopped while we waited.
-    let entering = crate::lock::lock_shared_apart(&c.id, &engine.paths.container_dir(&c.id))?;
+    let container_dir = engine.paths.container_dir(&c.id);
+    let entering = crate::lock::lock_shared_apart(&c.id, &container_dir)?;
     if !engine.container(&c.id)?.is_running() {
         return Err(EngineError::NotRunning(c.name.clone()));
     }
@@ -69,8 +70,7 @@ pub fn exec(engine: &Engine, c: &Container, opts: &ExecOptions) -> Result<i32, E
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let result = if opts.detach {
-        let dir = engine.paths.container_dir(&c.id);
-        exec_detached(&*runtime, c, &process_json, entering, &dir)
+        exec_detached(&*runtime, c, &process_json, entering, &container_dir)
     } else if opts.tty {
         exec_tty(&*runtime, c, &process_json, opts.interactive, entering)
     } else {
