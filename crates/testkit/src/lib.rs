@@ -449,10 +449,13 @@ impl Berth {
     /// Polls `inspect -f format name` until it prints `want` (60 s at most): for
     /// states the monitor reaches in its own time (restarts, health).
     pub fn wait_inspect(&self, name: &str, format: &str, want: &str) {
-        let mut got = String::new();
-        wait_for(&format!("{name}: {format} to become {want:?}"), || {
-            got = self.ok(&["inspect", "-f", format, name]);
-            (got == want).then_some(())
+        wait_for_last(&format!("{name}: {format} to become {want:?}"), || {
+            let got = self.ok(&["inspect", "-f", format, name]);
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
         });
     }
 
@@ -592,12 +595,24 @@ impl Drop for Berth {
 /// test fails saying it waited for `what`): for what berth reaches in its own
 /// time.
 pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    wait_for_last(what, || probe().ok_or_else(String::new))
+}
+
+/// [`wait_for`] with a probe that says what it found instead (shown when the
+/// wait fails).
+pub fn wait_for_last<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(v) = probe() {
-            return v;
+        let last = match probe() {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
+        if Instant::now() >= deadline {
+            match last.is_empty() {
+                true => panic!("waited 60 s for {what}"),
+                false => panic!("waited 60 s for {what}; last seen: {last}"),
+            }
         }
-        assert!(Instant::now() < deadline, "waited 60 s for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
