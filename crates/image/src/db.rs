@@ -193,6 +193,34 @@ mod tests {
         assert_eq!(tables(&conn), ["containers", "extra", "images", "tags"]);
     }
 
+    /// Commands that find a new database (or one from before the checksum) at the
+    /// same moment all create the tables, and none fails for the others' doing it.
+    #[test]
+    fn racing_first_opens_all_succeed() {
+        for old in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            if old {
+                let conn = open(dir.path()).unwrap();
+                conn.pragma_update(None, "user_version", 0).unwrap();
+            }
+            let extra = "CREATE TABLE IF NOT EXISTS extra (x TEXT);";
+            let openers: Vec<_> = (0..8)
+                .map(|i| {
+                    let root = dir.path().to_path_buf();
+                    std::thread::spawn(move || match i % 2 {
+                        0 => open(&root).map(drop),
+                        _ => open_with(&root, &[extra]).map(drop),
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+            let conn = open_with(dir.path(), &[extra]).unwrap();
+            assert_eq!(tables(&conn), ["containers", "extra", "images", "tags"]);
+        }
+    }
+
     #[test]
     fn foreign_keys_are_enforced() {
         let dir = tempfile::tempdir().unwrap();
