@@ -617,6 +617,13 @@ pub fn wait_for_last<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>
     }
 }
 
+/// Whether process `pid` has exited: gone, or a zombie. (Not the same as gone
+/// from [`monitor_processes`]: a killed process loses its memory, and with it the
+/// command line that list reads, before it closes its files and becomes a zombie.)
+pub fn has_exited(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"))
+}
+
 /// PIDs of `berth monitor` processes whose BERTH_ROOT is `root`.
 pub fn monitor_processes(root: &Path) -> Vec<i32> {
     let want = format!("BERTH_ROOT={}", root.display());
