@@ -42,11 +42,7 @@ fn kill_the_lingering_monitor(b: &Berth, name: &str) {
         bridge_exists(b),
         "the monitor lingers before removing the bridge"
     );
-    for pid in berth_testkit::monitor_processes(&b.root) {
-        // SAFETY: kill(2) on this test's own monitor.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    b.wait_monitors_gone();
+    b.kill_monitors();
 }
 
 #[test]

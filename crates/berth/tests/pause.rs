@@ -4,9 +4,9 @@
 //! `stop`/`kill`/`rm -f` of a paused container working as docker's; a paused
 //! container whose monitor dies is still cleaned up.
 
-use berth_testkit::{busybox_berth, monitor_processes, stderr, Berth};
+use berth_testkit::{busybox_berth, stderr, wait_for, Berth};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -35,21 +35,15 @@ fn freezer(id: &str) -> (PathBuf, &'static str) {
     }
 }
 
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_paused_container_is_frozen_in_the_kernel_and_shown_paused() {
     let Some(b) = busybox_berth(BIN, &[]) else {
         return;
     };
     b.ok(&["run", "-d", "--name", "p", "busybox", "sh", "-c", COUNTER]);
-    wait_until("the counter runs", || counter(&b, "p") > 0);
+    wait_for("the counter to run", || {
+        (counter(&b, "p") > 0).then_some(())
+    });
     let id = id(&b, "p");
 
     assert_eq!(b.ok(&["pause", "p"]), "p");
@@ -111,7 +105,9 @@ fn a_paused_container_is_frozen_in_the_kernel_and_shown_paused() {
         b.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "p"]),
         "running false"
     );
-    wait_until("the counter runs again", || counter(&b, "p") > before);
+    wait_for("the counter to run again", || {
+        (counter(&b, "p") > before).then_some(())
+    });
     b.ok(&["exec", "p", "true"]);
     let not_paused = b.run(&["unpause", "p"]);
     assert!(
@@ -189,13 +185,7 @@ fn a_paused_container_whose_monitor_died_is_still_cleaned_up() {
         .ok(&["inspect", "-f", "{{.State.Pid}}", "m"])
         .parse()
         .unwrap();
-    for m in monitor_processes(&b.root) {
-        // SAFETY: kill(2) on this test's own berth's monitor.
-        unsafe { libc::kill(m, libc::SIGKILL) };
-    }
-    wait_until("the monitor is gone", || {
-        monitor_processes(&b.root).is_empty()
-    });
+    b.kill_monitors();
     assert_eq!(b.ok(&["inspect", "-f", "{{.State.Status}}", "m"]), "exited");
     let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| !s.rsplit(')').next().unwrap().trim_start().starts_with('Z'));

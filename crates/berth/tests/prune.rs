@@ -1,7 +1,7 @@
 //! container/network/image/system prune: what goes, what stays, the prompt, and
 //! reclaiming the bridge and nft table a killed monitor left on the host.
 
-use berth_testkit::{monitor_processes, output_with_input, stdout, Berth};
+use berth_testkit::{output_with_input, stdout, Berth};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -107,11 +107,8 @@ fn system_prune_reclaims_what_a_killed_monitor_left() {
         .unwrap();
     assert!(out.status.success());
     assert!(link_exists(&b.bridge), "the bridge lingers");
-    let monitors = monitor_processes(&b.root);
+    let monitors = b.kill_monitors();
     assert_eq!(monitors.len(), 1, "{monitors:?}");
-    // SAFETY: kill(2) on the monitor this test started.
-    unsafe { libc::kill(monitors[0], libc::SIGKILL) };
-    b.wait_monitors_gone();
     assert!(link_exists(&b.bridge), "nothing removed the bridge yet");
     assert!(nft_table_exists(&b.nft_table));
 

@@ -78,15 +78,10 @@ fn killed_monitor_is_reconciled() {
         .ok(&["inspect", "-f", "{{.State.Pid}}", "orphan"])
         .parse()
         .unwrap();
-    let monitors = berth_testkit::monitor_processes(&b.root);
+    // Exited, not only gone from the monitor list (see `has_exited`): until then
+    // the kernel still shows it as a live process, and `ps` rightly counts it alive.
+    let monitors = b.kill_monitors();
     assert_eq!(monitors.len(), 1, "one monitor per container");
-    // SAFETY: SIGKILL to the monitor process we just found.
-    unsafe { libc::kill(monitors[0], libc::SIGKILL) };
-    // Exited, not only gone from the list (see `has_exited`): until then the
-    // kernel still shows it as a live process, and `ps` rightly counts it alive.
-    berth_testkit::wait_for("the killed monitor to exit", || {
-        berth_testkit::has_exited(monitors[0]).then_some(())
-    });
     let status = b.ok(&["ps", "-a", "--format", "{{.State}}"]);
     assert_eq!(status, "exited", "ps no longer calls it running");
     assert!(b.ok(&["ps", "-q"]).is_empty());

@@ -439,6 +439,22 @@ impl Berth {
     /// Waits (10 s at most) until no monitor of this berth runs. A monitor finishes
     /// unplugging the network after its CLI returned, and the last one leaves an
     /// idle bridge and nft table for the linger time before removing them.
+    /// SIGKILLs this berth's monitors and waits until each has exited (see
+    /// [`has_exited`]); returns their PIDs.
+    pub fn kill_monitors(&self) -> Vec<i32> {
+        let monitors = monitor_processes(&self.root);
+        for &pid in &monitors {
+            // SAFETY: kill(2) on this berth's own monitors.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        for &pid in &monitors {
+            wait_for(&format!("killed monitor {pid} to exit"), || {
+                has_exited(pid).then_some(())
+            });
+        }
+        monitors
+    }
+
     pub fn wait_monitors_gone(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !monitor_processes(&self.root).is_empty() && Instant::now() < deadline {
