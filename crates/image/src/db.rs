@@ -5,7 +5,7 @@
 use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -63,7 +63,7 @@ pub fn open_with(root: &Path, schemas: &[&str]) -> Result<Connection, DbError> {
         path: path.display().to_string(),
         source,
     })?;
-    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)?;
     // Every berth command is a short-lived process and usually the database's only
@@ -98,13 +98,37 @@ fn ensure_schema(conn: &Connection, schemas: &[&str]) -> Result<(), DbError> {
     if have == want {
         return Ok(());
     }
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    set_wal(conn)?;
     conn.execute_batch(SCHEMA)?;
     for schema in schemas {
         conn.execute_batch(schema)?;
     }
     conn.pragma_update(None, "user_version", want)?;
     Ok(())
+}
+
+/// How long a command waits for another's lock on the database.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Puts the database in WAL mode (a no-op once it is). Switching a new database
+/// takes a write lock from inside the read that looked at its header, and SQLite
+/// does not wait for a lock there, whatever the busy timeout: a second command
+/// opening the same new database at that moment failed at once with "database is
+/// locked" (one round in 40 of six `berth images` on a new root). Retried here
+/// for as long as the busy timeout.
+fn set_wal(conn: &Connection) -> Result<(), DbError> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// FNV-1a of all the schema text, never 0 (a new database's `user_version`).
