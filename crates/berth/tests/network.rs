@@ -133,6 +133,9 @@ fn user_network_names_none_and_host() {
     );
     let links = b.sh(&["--network", "none"], "ls /sys/class/net");
     assert_eq!(links, "lo");
+    // IFF_UP | IFF_LOOPBACK: berth brings loopback up, as docker does.
+    let flags = b.sh(&["--network", "none"], "cat /sys/class/net/lo/flags");
+    assert_eq!(flags, "0x9", "lo is up in a --network none container");
     let host_links = b.sh(&["--network", "host"], "ls /sys/class/net");
     let mine: Vec<String> = std::fs::read_dir("/sys/class/net")
         .unwrap()
