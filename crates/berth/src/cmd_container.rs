@@ -7,6 +7,7 @@ use crate::format::print_rows;
 use crate::inspect::ps_row;
 use crate::specgen;
 use anyhow::{bail, Context, Result};
+use berth_engine::launch::Launch;
 use berth_engine::model::{Container, Status};
 use berth_engine::usecase::{
     self, AttachStreams, ContainerConfig, ExecOptions, RemoveOptions, RunMode, RunOptions,
@@ -91,7 +92,7 @@ pub fn cmd_create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
+pub fn cmd_run(engine: &Engine, a: &RunArgs, launched: Option<Launch>) -> Result<i32> {
     let wait_ready = match a.wait.as_deref() {
         None => None,
         Some("ready") if a.detach => Some(Duration::from_secs(a.wait_timeout)),
@@ -112,6 +113,7 @@ pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
                 config,
                 mode: RunMode::Detach { wait_ready },
                 on_created,
+                launched,
             },
         )?
     } else {
@@ -122,6 +124,7 @@ pub fn cmd_run(engine: &Engine, a: &RunArgs) -> Result<i32> {
                     config,
                     mode: RunMode::Attach(streams),
                     on_created,
+                    launched,
                 },
             )
         })?

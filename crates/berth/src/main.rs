@@ -33,6 +33,8 @@ mod specgen;
 
 use anyhow::Result;
 use args::{BuilderCommand, Command, ContainerCommand, ImageCommand, SystemCommand};
+use berth_engine::launch::Launch;
+use berth_engine::paths::Paths;
 use berth_engine::Engine;
 
 fn main() {
@@ -93,6 +95,18 @@ fn monitor_argv(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<(S
     (args.next().is_none() && !id.starts_with('-')).then_some((id, attach))
 }
 
+/// `run` starts its container's monitor first, so that the monitor's own start-up
+/// runs beside the command's work (see `berth_engine::launch`).
+fn launch_ahead(command: &Command) -> Result<Option<Launch>> {
+    match command {
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            let id = berth_engine::create::random_id();
+            Ok(Some(Launch::spawn(&Paths::from_env(), &id, !a.detach)?))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn dispatch(command: Command) -> Result<i32> {
     // What describes berth itself needs no engine (and no root).
     match &command {
@@ -102,6 +116,7 @@ fn dispatch(command: Command) -> Result<i32> {
         _ => {}
     }
     berth_net::network::linger_from_env()?;
+    let launched = launch_ahead(&command)?;
     let mut engine = Engine::open()?;
     let root = engine.paths.root.clone();
     berth_image::gc::sweep_if_a_writer_died(&root, || {
@@ -111,7 +126,7 @@ fn dispatch(command: Command) -> Result<i32> {
     let e = &mut engine;
     match command {
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
-            cmd_container::cmd_run(e, &a)
+            cmd_container::cmd_run(e, &a, launched)
         }
         Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
             cmd_container::cmd_create(e, &a)

@@ -154,6 +154,16 @@ fn valid_mac(mac: &str) -> bool {
 
 /// Creates the container row and directory; nothing runs yet.
 pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, EngineError> {
+    create_as(engine, req, random_id())
+}
+
+/// [`create`] with an id chosen by the caller: one [`random_id`] that a monitor was
+/// launched for ahead (see `launch`).
+pub fn create_as(
+    engine: &Engine,
+    req: &ContainerConfig,
+    id: String,
+) -> Result<Container, EngineError> {
     let image_id = engine.images.resolve(&req.image).map_err(|e| match e {
         berth_image::StoreError::NotFound(_) => CreateError::ImageNotFound {
             image: req.image.clone(),
@@ -168,7 +178,6 @@ pub fn create(engine: &Engine, req: &ContainerConfig) -> Result<Container, Engin
         .config()
         .clone()
         .unwrap_or_default();
-    let id = random_id();
     let mut spec = spec_from_config(req, &config, &id)?;
     spec.image_id = image_id.clone();
     crate::hostresolve::name_to_ids(engine, &mut spec.host_config)?;

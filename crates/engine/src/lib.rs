@@ -21,6 +21,7 @@ pub mod hostresolve;
 pub mod inherit;
 pub mod init;
 mod kernfile;
+pub mod launch;
 pub mod lifecycle;
 pub mod limits;
 pub mod lock;

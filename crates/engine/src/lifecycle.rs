@@ -1,6 +1,7 @@
 //! Starting (spawning the monitor), stopping, killing, removing, waiting, and
 //! reconciling a container whose monitor died.
 
+use crate::launch::Launch;
 use crate::lock::ContainerLock;
 use crate::model::{Container, Status};
 use crate::{bundle, Engine, EngineError};
@@ -8,76 +9,39 @@ use berth_runtime::signal::parse_signal;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
-/// Spawns `berth monitor <id>` in its own session. With `attach`, the monitor creates
-/// the container and waits for the attach client before starting it. The caller
-/// holds the container's `lock`, which the monitor inherits until the container runs
-/// (see `lock`).
+/// Starts `berth monitor <id>` (or gives the go to the one `launch` started ahead
+/// for this container). With `attach`, the monitor creates the container and waits
+/// for the attach client before starting it. The caller holds the container's
+/// `lock`, which the monitor takes over until the container runs (see `lock`).
 pub fn start(
     engine: &Engine,
     c: &Container,
     attach: bool,
     lock: &ContainerLock,
+    launched: Option<Launch>,
 ) -> Result<(), EngineError> {
     if c.is_running() || restart_pending(c) {
         return Ok(()); // running, or its monitor is about to start it again
     }
     let c = &settled(engine, c.clone())?;
     engine.update_state(&c.id, crate::restart::reset_for_user_start)?;
-    let exe = std::env::current_exe().map_err(|source| EngineError::Io {
-        path: "/proc/self/exe".into(),
-        source,
-    })?;
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| EngineError::Sys("pipe", e))?;
-    let dir = engine.paths.container_dir(&c.id);
-    let log_path = dir.join("monitor.log");
+    let launch = match launched {
+        Some(l) if l.id() == c.id && l.attaches() == attach => l,
+        _ => Launch::spawn(&engine.paths, &c.id, attach)?,
+    };
+    let log_path = engine.paths.container_dir(&c.id).join("monitor.log");
     let log = crate::paths::open_private(&log_path, true).map_err(|source| EngineError::Io {
         path: log_path.clone(),
         source,
     })?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("monitor").arg(&c.id);
-    if attach {
-        cmd.arg("--attach");
-    }
-    let wfd = write_end.as_raw_fd();
-    let lock_fd = lock.raw_fd();
-    // A clean environment: the monitor outlives this command and must not carry the
-    // caller's variables (LISTEN_FDS would make the runtime pass descriptors into the
-    // container; secrets in the caller's environment have no business there).
-    cmd.env_clear()
-        .envs(crate::inherit::monitor_env(std::env::vars_os()))
-        .env("BERTH_SYNC_FD", wfd.to_string())
-        .env(crate::lock::LOCK_FD_ENV, lock_fd.to_string())
-        .env("BERTH_ROOT", &engine.paths.root)
-        .env("BERTH_RUNROOT", &engine.paths.runroot)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setsid();
-            for fd in [wfd, lock_fd] {
-                let flags = libc::fcntl(fd, libc::F_GETFD);
-                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|source| EngineError::Io {
-        path: "berth monitor".into(),
-        source,
-    })?;
-    drop(write_end);
+    let (mut child, read_end) = launch.go(lock, log);
     let want = if attach { "created" } else { "started" };
     let mut reports = Reports {
-        file: std::fs::File::from(read_end),
+        file: read_end,
         buf: Vec::new(),
     };
     loop {

@@ -50,6 +50,12 @@ pub struct ContainerLock {
 }
 
 impl ContainerLock {
+    /// A lock file opened by whoever took the lock and handed it on (a monitor's
+    /// launcher, see `launch`): holding the file holds the lock.
+    pub(crate) fn from_file(file: File) -> ContainerLock {
+        ContainerLock { file }
+    }
+
     /// The descriptor to hand to a monitor (see the module's docs).
     pub fn raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()
@@ -203,9 +209,7 @@ pub fn inherited() -> Option<ContainerLock> {
     unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
     // SAFETY: the spawning CLI passed us this descriptor for exactly this purpose,
     // and nothing else in the monitor owns it.
-    Some(ContainerLock {
-        file: unsafe { File::from_raw_fd(fd) },
-    })
+    Some(ContainerLock::from_file(unsafe { File::from_raw_fd(fd) }))
 }
 
 #[cfg(test)]

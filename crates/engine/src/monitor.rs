@@ -34,7 +34,7 @@ pub struct SyncPipe(Option<std::fs::File>);
 
 impl SyncPipe {
     pub fn from_env() -> Self {
-        let fd = std::env::var("BERTH_SYNC_FD")
+        let fd = std::env::var(crate::launch::SYNC_FD_ENV)
             .ok()
             .and_then(|v| v.parse::<RawFd>().ok());
         // SAFETY: the spawning CLI passed us this fd for exactly this purpose.
@@ -68,15 +68,21 @@ pub fn run(id: &str, wait_attach: bool) -> i32 {
 fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), EngineError> {
     // SAFETY: plain prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    // Opened before the go: a monitor launched ahead does this while its
+    // container is being created (see `launch`).
     let engine = Engine::open()?;
-    let container = engine.container(id)?;
     // The container's lock, handed on by `start`, is held until this monitor is
     // recorded: from then on a start in progress shows in the state (other
     // commands wait for it, `lifecycle::settled`) and whatever a monitor killed
     // half-way leaves is found and cleaned up (`lifecycle::reconcile`). Closed
     // before anything is forked: a created container's init, waiting to be
     // started, would hold it for as long as it waits (see `lock`).
-    let handed_lock = crate::lock::inherited();
+    let handed_lock = match crate::launch::await_go() {
+        crate::launch::Go::Proceed(lock) => Some(lock),
+        crate::launch::Go::NotAhead => crate::lock::inherited(),
+        crate::launch::Go::Abandoned => return Ok(()),
+    };
+    let container = engine.container(id)?;
     engine.update_state(id, |state| {
         state.monitor = ProcessId::of(std::process::id() as i32);
     })?;

@@ -227,7 +227,7 @@ fn exec_monitor(id: &str, lock: &crate::lock::ContainerLock) -> std::io::Error {
         .arg("monitor")
         .arg(id)
         // The first start's sync pipe is closed: nobody waits for reports now.
-        .env_remove("BERTH_SYNC_FD")
+        .env_remove(crate::launch::SYNC_FD_ENV)
         .env(crate::lock::LOCK_FD_ENV, fd.to_string())
         .exec()
 }

@@ -41,7 +41,7 @@ pub fn restart(engine: &Engine, c: &Container, timeout: Option<u32>) -> Result<(
         }
         lifecycle::stop(engine, c, timeout)?;
         let c = engine.container(&c.id)?;
-        lifecycle::start(engine, &c, false, held)?;
+        lifecycle::start(engine, &c, false, held, None)?;
         crate::events::container(&engine.paths.root, &c, "restart", &[]);
         Ok(())
     })

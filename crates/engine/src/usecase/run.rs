@@ -3,7 +3,8 @@
 
 use super::{exclusive, UseCaseError};
 use crate::client::{attach, AttachStreams};
-use crate::create::{create, ContainerConfig};
+use crate::create::{create, create_as, ContainerConfig};
+use crate::launch::Launch;
 use crate::lifecycle;
 use crate::model::Container;
 use crate::{Engine, EngineError};
@@ -15,6 +16,10 @@ pub struct RunOptions<'a> {
     /// Called with the new container's id before it starts (`--cidfile`); an error
     /// removes the container again.
     pub on_created: Option<OnCreated<'a>>,
+    /// A monitor launched ahead for it ([`Launch::spawn`]): the container gets its
+    /// id. It must attach when the mode does; otherwise it is let go and a monitor
+    /// is started as usual.
+    pub launched: Option<Launch>,
 }
 
 /// See [`RunOptions::on_created`].
@@ -51,7 +56,10 @@ pub fn run(engine: &Engine, opts: RunOptions) -> Result<RunOutcome, EngineError>
             wait_ready: Some(_)
         }
     );
-    let c = create(engine, &opts.config)?;
+    let c = match &opts.launched {
+        Some(l) => create_as(engine, &opts.config, l.id().to_string())?,
+        None => create(engine, &opts.config)?,
+    };
     if let Some(created) = opts.on_created {
         if let Err(e) = created(&c.id) {
             let _ = lifecycle::remove_files(engine, &c, true);
@@ -64,14 +72,14 @@ pub fn run(engine: &Engine, opts: RunOptions) -> Result<RunOutcome, EngineError>
     }
     match opts.mode {
         RunMode::Detach { wait_ready } => {
-            start_or_clean(engine, &c, false)?;
+            start_or_clean(engine, &c, false, opts.launched)?;
             if let Some(timeout) = wait_ready {
                 lifecycle::wait_ready(engine, &c.id, timeout)?;
             }
             Ok(RunOutcome::Detached { id: c.id })
         }
         RunMode::Attach(streams) => {
-            start_or_clean(engine, &c, true)?;
+            start_or_clean(engine, &c, true, opts.launched)?;
             let code = attach(engine, &c.id, c.spec.tty, streams)?;
             Ok(RunOutcome::Exited {
                 diagnosis: diagnosis_after(engine, &c, code),
@@ -94,9 +102,14 @@ fn diagnosis_after(engine: &Engine, c: &Container, code: i32) -> Option<String> 
 }
 
 /// Starts; a container that could not start is removed again if it was `--rm`.
-fn start_or_clean(engine: &Engine, c: &Container, attach: bool) -> Result<(), EngineError> {
+fn start_or_clean(
+    engine: &Engine,
+    c: &Container,
+    attach: bool,
+    launched: Option<Launch>,
+) -> Result<(), EngineError> {
     let started = exclusive(engine, c, |c, held| {
-        lifecycle::start(engine, c, attach, held)
+        lifecycle::start(engine, c, attach, held, launched)
     });
     if let Err(e) = started {
         if c.spec.auto_remove {
@@ -111,7 +124,7 @@ fn start_or_clean(engine: &Engine, c: &Container, attach: bool) -> Result<(), En
 pub fn start(engine: &Engine, c: &Container) -> Result<(), EngineError> {
     exclusive(engine, c, |c, held| {
         super::pause::refuse_start_if_paused(c)?;
-        lifecycle::start(engine, c, false, held)
+        lifecycle::start(engine, c, false, held, None)
     })
 }
 
@@ -124,7 +137,7 @@ pub fn start_attached(
 ) -> Result<i32, EngineError> {
     exclusive(engine, c, |c, held| match c.is_running() {
         true => Ok(()),
-        false => lifecycle::start(engine, c, true, held),
+        false => lifecycle::start(engine, c, true, held, None),
     })?;
     if !c.spec.open_stdin {
         streams.stdin = None;

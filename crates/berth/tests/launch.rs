@@ -1,0 +1,61 @@
+//! `run` launches its container's monitor before it creates the container (see
+//! `berth_engine::launch`). A run that ends before the monitor's go — refused, or
+//! killed — must leave no monitor and no container behind: the refused one as soon
+//! as the command returns, the killed one once its monitor has read the end of the
+//! go socket.
+
+use berth_testkit::{monitor_processes, stderr, wait_for, Berth};
+
+const BIN: &str = env!("CARGO_BIN_EXE_berth");
+
+fn env() -> Option<Berth> {
+    berth_testkit::busybox_berth(BIN, &[])
+}
+
+#[test]
+fn a_refused_run_leaves_no_monitor_when_it_returns() {
+    let Some(b) = env() else { return };
+    b.ok(&["create", "--name", "taken", "busybox", "true"]);
+    let refusals: [&[&str]; 3] = [
+        &["run", "--name", "taken", "busybox", "true"],
+        &["run", "--pull", "never", "no-such-image", "true"],
+        &["run", "--wait=ready", "busybox", "true"],
+    ];
+    for args in refusals {
+        let out = b.run(args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", stderr(&out));
+        // No wait: the command itself saw its monitor go.
+        assert_eq!(monitor_processes(&b.root), Vec::<i32>::new(), "{args:?}");
+    }
+    let all = b.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(all.trim(), "taken");
+    b.ok(&["rm", "taken"]);
+}
+
+#[test]
+fn a_run_killed_before_its_start_leaves_its_monitor_to_exit() {
+    let Some(b) = env() else { return };
+    b.ok(&["images", "-q"]);
+    // A writer holds the database: the run cannot record its container, while
+    // its monitor, launched ahead, starts up (it only reads) and waits for the go.
+    let db = rusqlite::Connection::open(b.root.join("berth.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut run = b
+        .command(&["run", "--rm", "busybox", "true"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let monitor = wait_for("the monitor launched ahead", || {
+        monitor_processes(&b.root).first().copied()
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    db.execute_batch("ROLLBACK").unwrap();
+    drop(db);
+    wait_for("the abandoned monitor to exit", || {
+        berth_testkit::has_exited(monitor).then_some(())
+    });
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "no container was made");
+    b.assert_no_leftovers();
+}
