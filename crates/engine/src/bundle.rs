@@ -288,7 +288,33 @@ pub fn teardown(engine: &Engine, id: &str) {
     }
 }
 
+/// Whether something is mounted on `path` (not followed if it is a symlink). One
+/// `statx` (Linux 5.8 reports the root of a mount), not a read of the whole mount
+/// table, which this runs on at every start and exit; the table is read only
+/// where the kernel does not say.
 pub fn is_mountpoint(path: &Path) -> bool {
+    match mount_root_attribute(path) {
+        Some(is_root) => is_root,
+        None => listed_in_mountinfo(path),
+    }
+}
+
+/// `STATX_ATTR_MOUNT_ROOT` of `path`; `None` when the kernel does not report it.
+fn mount_root_attribute(path: &Path) -> Option<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a zeroed statx is valid; the kernel fills it for a NUL-terminated path.
+    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+    let flags = libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT;
+    // SAFETY: as above; `buf` outlives the call.
+    if unsafe { libc::statx(libc::AT_FDCWD, c_path.as_ptr(), flags, 0, &mut buf) } != 0 {
+        return Some(false); // nothing there, nothing mounted there
+    }
+    let known = buf.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+    known.then_some(buf.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
+}
+
+fn listed_in_mountinfo(path: &Path) -> bool {
     let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
@@ -296,4 +322,29 @@ pub fn is_mountpoint(path: &Path) -> bool {
     mounts
         .lines()
         .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_roots_are_told_from_plain_directories_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("to-root");
+        std::os::unix::fs::symlink("/", &link).unwrap();
+        for (path, want) in [
+            (Path::new("/"), true),
+            (Path::new("/proc"), true),
+            (dir.path(), false),
+            (&dir.path().join("missing"), false),
+            (&link, false), // not followed
+        ] {
+            assert_eq!(is_mountpoint(path), want, "{}", path.display());
+        }
+        // The mount table agrees where both can tell.
+        for path in [Path::new("/proc"), dir.path()] {
+            assert_eq!(is_mountpoint(path), listed_in_mountinfo(path));
+        }
+    }
 }

@@ -87,8 +87,7 @@ impl V1Hierarchy {
 
 impl CgroupLayout {
     pub fn from_host() -> Self {
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        Self::from_mountinfo(&mounts)
+        Self::from_mountinfo(host_cgroup_mounts())
     }
 
     fn from_mountinfo(mountinfo: &str) -> Self {
@@ -119,6 +118,23 @@ struct CgroupMount<'a> {
     fstype: &'a str,
     mount_point: PathBuf,
     options: &'a str,
+}
+
+/// The cgroup lines of this process's mount table, read once per process: a
+/// monitor looks its hierarchies up at its container's creation and again at its
+/// removal, and must remove the cgroups where it made them (the table of a host
+/// does not change its hierarchies under running containers anyway).
+fn host_cgroup_mounts() -> &'static str {
+    static LINES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LINES.get_or_init(|| {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let cgroup = |l: &&str| cgroup_mounts(l).len() == 1;
+        table
+            .lines()
+            .filter(cgroup)
+            .flat_map(|l| [l, "\n"])
+            .collect()
+    })
 }
 
 /// Every cgroup (v1) and cgroup2 mount in `mountinfo`: the one parser the
@@ -261,8 +277,7 @@ fn controllers_added<'a>(before: &str, now: &'a str) -> Vec<&'a str> {
 
 /// Mount points of every cgroup (v1) and cgroup2 filesystem.
 pub fn hierarchies() -> Vec<PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    cgroup_mounts(&mounts)
+    cgroup_mounts(host_cgroup_mounts())
         .into_iter()
         .map(|m| m.mount_point)
         .collect()
@@ -286,8 +301,7 @@ pub fn remove_empty_parents(runroot: &Path) {
 
 /// Mount point of the named `name=systemd` v1 hierarchy, on legacy and hybrid hosts.
 pub fn named_systemd_hierarchy() -> Option<PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    cgroup_mounts(&mounts)
+    cgroup_mounts(host_cgroup_mounts())
         .into_iter()
         .find(|m| m.fstype == "cgroup" && m.options.split(',').any(|o| o == "name=systemd"))
         .map(|m| m.mount_point)
