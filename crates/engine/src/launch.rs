@@ -24,7 +24,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
 /// The monitor's end of the go socket (a descriptor number).
-const GO_FD_ENV: &str = "BERTH_GO_FD";
+pub const GO_FD_ENV: &str = "BERTH_GO_FD";
 /// The monitor's end of the report pipe (see `monitor::SyncPipe`).
 pub const SYNC_FD_ENV: &str = "BERTH_SYNC_FD";
 
@@ -154,6 +154,10 @@ pub fn await_go() -> Go {
     else {
         return Go::NotAhead;
     };
+    // Not for a monitor this one execs later (a restart, see `restart`): that one
+    // is started with its lock already in hand.
+    // Single-threaded here, so changing the environment is sound.
+    std::env::remove_var(GO_FD_ENV);
     // SAFETY: the launching command passed this descriptor for exactly this; nothing
     // else in the monitor owns it.
     let go = unsafe { OwnedFd::from_raw_fd(fd) };

@@ -228,6 +228,7 @@ fn exec_monitor(id: &str, lock: &crate::lock::ContainerLock) -> std::io::Error {
         .arg(id)
         // The first start's sync pipe is closed: nobody waits for reports now.
         .env_remove(crate::launch::SYNC_FD_ENV)
+        .env_remove(crate::launch::GO_FD_ENV)
         .env(crate::lock::LOCK_FD_ENV, fd.to_string())
         .exec()
 }
