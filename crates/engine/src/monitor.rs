@@ -245,7 +245,8 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     });
     crate::events::container_id(&engine, id, "die", &[("exitCode", &code.to_string())]);
     let restart_command = matches!(restarting, Ok(true));
-    release_container(&engine, &*runtime, id);
+    // The rootfs now: a `--rm` container's directory is moved away just below.
+    bundle::teardown(&engine, id);
     let networks = crate::networking::release(&engine, &container);
     // Its files are deleted once the attached client has its exit (`Removal`).
     let removal = match container.spec.auto_remove && !restarting.unwrap_or(false) {
@@ -260,6 +261,10 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     for c in &mut clients {
         c.send_control(&Frame::Exit(code));
     }
+    // What else the host holds for it (cgroups, the runtime's state, the run
+    // directory) goes behind the attached CLI too: nothing waits on those, and
+    // `rm` and `start` wait for this monitor to be gone.
+    release_host_state(&engine, &*runtime, id);
     drop(removal);
     clients.retain(Client::owed);
     crate::networking::remove_veths(&engine, &container, &networks);
@@ -332,16 +337,21 @@ fn record_failure(engine: &Engine, id: &str, e: &EngineError) {
     }
 }
 
-/// Everything a dead container held except its network: runtime state, cgroups,
-/// the rootfs mount, the run directory.
+/// Everything a dead container held except its network: the rootfs mount, runtime
+/// state, cgroups, the run directory.
 fn release_container(engine: &Engine, runtime: &dyn Runtime, id: &str) {
+    bundle::teardown(engine, id);
+    release_host_state(engine, runtime, id);
+}
+
+/// [`release_container`] but the rootfs.
+fn release_host_state(engine: &Engine, runtime: &dyn Runtime, id: &str) {
     if let Err(e) = runtime.delete(id, true) {
         eprintln!("berth monitor {id}: runtime delete: {e}");
     }
     // Sub-cgroups systemd made inside, and the name=systemd one the runtime
     // does not know about.
     crate::cgroups::remove_container_cgroups(id);
-    bundle::teardown(engine, id);
     let _ = std::fs::remove_dir_all(engine.paths.run_dir(id));
     crate::cgroups::remove_empty_parents(&engine.paths.runroot);
 }
