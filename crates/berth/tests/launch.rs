@@ -24,7 +24,9 @@ fn a_refused_run_leaves_no_monitor_when_it_returns() {
     for args in refusals {
         let out = b.run(args);
         assert_eq!(out.status.code(), Some(125), "{args:?}: {}", stderr(&out));
-        // No wait: the command itself saw its monitor go.
+        // No wait: the command waits for its monitor before it returns. (A monitor
+        // told to give up exits within a millisecond or so anyway, so this does
+        // not catch a command that stops waiting; it catches one that lingers.)
         assert_eq!(monitor_processes(&b.root), Vec::<i32>::new(), "{args:?}");
     }
     let all = b.ok(&["ps", "-a", "--format", "{{.Names}}"]);
