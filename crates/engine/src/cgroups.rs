@@ -87,7 +87,7 @@ impl V1Hierarchy {
 
 impl CgroupLayout {
     pub fn from_host() -> Self {
-        Self::from_mountinfo(host_cgroup_mounts())
+        Self::from_mountinfo(host_mount_table())
     }
 
     fn from_mountinfo(mountinfo: &str) -> Self {
@@ -120,21 +120,26 @@ struct CgroupMount<'a> {
     options: &'a str,
 }
 
-/// The cgroup lines of this process's mount table, read once per process: a
-/// monitor looks its hierarchies up at its container's creation and again at its
-/// removal, and must remove the cgroups where it made them (the table of a host
-/// does not change its hierarchies under running containers anyway).
-fn host_cgroup_mounts() -> &'static str {
-    static LINES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    LINES.get_or_init(|| {
-        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let cgroup = |l: &&str| cgroup_mounts(l).len() == 1;
-        table
-            .lines()
-            .filter(cgroup)
-            .flat_map(|l| [l, "\n"])
-            .collect()
-    })
+/// This process's mount table, read once per process: a monitor looks its
+/// hierarchies up at its container's creation and again at its removal, and must
+/// remove the cgroups where it made them (a host does not change its hierarchies
+/// under running containers anyway).
+fn host_mount_table() -> &'static str {
+    static TABLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+}
+
+/// Where cgroup v1's `controller` is mounted, from a mountinfo text.
+pub(crate) fn v1_controller_mount(mountinfo: &str, controller: &str) -> Option<PathBuf> {
+    cgroup_mounts(mountinfo)
+        .into_iter()
+        .find(|m| m.fstype == "cgroup" && m.options.split(',').any(|o| o == controller))
+        .map(|m| m.mount_point)
+}
+
+/// [`v1_controller_mount`] on this host.
+pub(crate) fn host_v1_controller_mount(controller: &str) -> Option<PathBuf> {
+    v1_controller_mount(host_mount_table(), controller)
 }
 
 /// Every cgroup (v1) and cgroup2 mount in `mountinfo`: the one parser the
@@ -277,7 +282,7 @@ fn controllers_added<'a>(before: &str, now: &'a str) -> Vec<&'a str> {
 
 /// Mount points of every cgroup (v1) and cgroup2 filesystem.
 pub fn hierarchies() -> Vec<PathBuf> {
-    cgroup_mounts(host_cgroup_mounts())
+    cgroup_mounts(host_mount_table())
         .into_iter()
         .map(|m| m.mount_point)
         .collect()
@@ -301,10 +306,7 @@ pub fn remove_empty_parents(runroot: &Path) {
 
 /// Mount point of the named `name=systemd` v1 hierarchy, on legacy and hybrid hosts.
 pub fn named_systemd_hierarchy() -> Option<PathBuf> {
-    cgroup_mounts(host_cgroup_mounts())
-        .into_iter()
-        .find(|m| m.fstype == "cgroup" && m.options.split(',').any(|o| o == "name=systemd"))
-        .map(|m| m.mount_point)
+    host_v1_controller_mount("name=systemd")
 }
 
 /// A container's cgroup in the `name=systemd` hierarchy, which libcontainer does not
@@ -354,6 +356,25 @@ mod tests {
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 50 23 0:40 / /mnt/elsewhere rw,relatime - cgroup cgroup rw,pids
 ";
+
+    #[test]
+    fn finds_a_v1_controller_by_its_whole_option() {
+        let at = |c| v1_controller_mount(HYBRID, c);
+        assert_eq!(
+            at("cpuacct"),
+            Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert_eq!(
+            at("name=systemd"),
+            Some(PathBuf::from("/sys/fs/cgroup/systemd"))
+        );
+        assert_eq!(
+            at("cpu,cpuacct"),
+            None,
+            "one option, not the directory's name"
+        );
+        assert_eq!(at("freezer"), None);
+    }
 
     #[test]
     fn reads_the_host_layout() {

@@ -146,26 +146,12 @@ impl Freezer {
     }
 }
 
-/// Where cgroup v1's freezer controller is mounted, from a mountinfo text.
-fn v1_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let mut post = post.split(' ');
-        let (fstype, _source, options) = (post.next()?, post.next()?, post.next()?);
-        let is_freezer = fstype == "cgroup" && options.split(',').any(|o| o == "freezer");
-        is_freezer.then(|| PathBuf::from(pre.split(' ').nth(4).unwrap_or_default()))
-    })
-}
-
-/// This host's v1 freezer mount, read once per process: `ps` asks for every
-/// running container, and parsing mountinfo each time made `ps` with 1,000
-/// containers read it 1,000 times (issue 11).
+/// This host's v1 freezer mount, looked up once per process: `ps` asks for every
+/// container `pause` recorded (issue 11).
 fn host_v1_mount() -> Option<&'static Path> {
     static MOUNT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     MOUNT
-        .get_or_init(|| {
-            v1_mount(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
-        })
+        .get_or_init(|| crate::cgroups::host_v1_controller_mount("freezer"))
         .as_deref()
 }
 
@@ -218,14 +204,22 @@ mod tests {
         let mount = tempfile::tempdir().unwrap();
         let info = hybrid(mount.path());
         assert_eq!(
-            Freezer::locate_at(v1_mount(&info).as_deref(), Path::new("/nonexistent"), "abc"),
+            Freezer::locate_at(
+                crate::cgroups::v1_controller_mount(&info, "freezer").as_deref(),
+                Path::new("/nonexistent"),
+                "abc"
+            ),
             None
         );
         let dir = mount.path().join("berth/abc");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("freezer.state"), "THAWED").unwrap();
-        let f = Freezer::locate_at(v1_mount(&info).as_deref(), Path::new("/nonexistent"), "abc")
-            .unwrap();
+        let f = Freezer::locate_at(
+            crate::cgroups::v1_controller_mount(&info, "freezer").as_deref(),
+            Path::new("/nonexistent"),
+            "abc",
+        )
+        .unwrap();
         assert_eq!(
             f,
             Freezer::V1 {

@@ -10,7 +10,6 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
-
 use std::time::{Duration, Instant};
 
 /// Starts `berth monitor <id>` (or gives the go to the one `launch` started ahead
