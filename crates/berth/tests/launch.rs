@@ -61,3 +61,37 @@ fn a_run_killed_before_its_start_leaves_its_monitor_to_exit() {
     assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "no container was made");
     b.assert_no_leftovers();
 }
+
+#[test]
+fn a_monitor_killed_before_the_go_fails_the_run_cleanly() {
+    let Some(b) = env() else { return };
+    b.ok(&["images", "-q"]);
+    let db = rusqlite::Connection::open(b.root.join("berth.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let run = b
+        .command(&["run", "--rm", "--name", "lost", "busybox", "true"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let monitor = wait_for("the monitor launched ahead", || {
+        monitor_processes(&b.root).first().copied()
+    });
+    // SAFETY: kill(2) on this test's own monitor.
+    unsafe { libc::kill(monitor, libc::SIGKILL) };
+    wait_for("the monitor to die", || {
+        berth_testkit::has_exited(monitor).then_some(())
+    });
+    db.execute_batch("ROLLBACK").unwrap();
+    drop(db);
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("monitor exited before reporting: it was killed by signal 9"),
+        "says what failed: {}",
+        stderr(&out)
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "the --rm container went");
+    b.ok(&["run", "--rm", "--name", "lost", "busybox", "true"]);
+    b.assert_no_leftovers();
+}

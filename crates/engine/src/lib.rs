@@ -95,7 +95,7 @@ pub enum EngineError {
     NotRunning(String),
     #[error("you cannot remove a running container {0}: stop it first (berth stop {0}) or force removal (berth rm -f {0})")]
     RemoveRunning(String),
-    #[error("the container's monitor exited before reporting: {message} (its log: {log})")]
+    #[error("the container's monitor exited before reporting: {message} (its log: {log}); try the command again")]
     MonitorLost { message: String, log: PathBuf },
     #[error("{message}")]
     StartFailed { code: i32, message: String },

@@ -45,16 +45,19 @@ pub fn start(
     };
     loop {
         let Some(line) = reports.next(&mut child) else {
-            let _ = child.wait();
+            let status = child.wait().ok();
             // Killed or crashed half-way: clean up what it made while we still
             // hold the lock.
             if let Ok(now) = engine.container(&c.id) {
                 let _ = reconcile_locked(engine, now);
             }
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let last = log.lines().last().unwrap_or("no message").to_string();
+            let message = match log.lines().last() {
+                Some(last) => last.to_string(),
+                None => silent_end(status),
+            };
             return Err(EngineError::MonitorLost {
-                message: last,
+                message,
                 log: log_path,
             });
         };
@@ -70,6 +73,20 @@ pub fn start(
             std::mem::forget(child);
             return Ok(());
         }
+    }
+}
+
+/// How a monitor that left no message ended: killed before the go (it writes to
+/// its log only from then on, see `launch`) or by a signal later.
+fn silent_end(status: Option<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (
+        status.and_then(|s| s.signal()),
+        status.and_then(|s| s.code()),
+    ) {
+        (Some(signal), _) => format!("it was killed by signal {signal}"),
+        (None, Some(code)) => format!("it exited with code {code} and no message"),
+        _ => "no message".to_string(),
     }
 }
 
