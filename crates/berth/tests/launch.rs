@@ -34,42 +34,16 @@ fn a_refused_run_leaves_no_monitor_when_it_returns() {
     b.ok(&["rm", "taken"]);
 }
 
-#[test]
-fn a_run_killed_before_its_start_leaves_its_monitor_to_exit() {
-    let Some(b) = env() else { return };
-    b.ok(&["images", "-q"]);
-    // A writer holds the database: the run cannot record its container, while
-    // its monitor, launched ahead, starts up (it only reads) and waits for the go.
-    let db = rusqlite::Connection::open(b.root.join("berth.db")).unwrap();
-    db.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut run = b
-        .command(&["run", "--rm", "busybox", "true"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let monitor = wait_for("the monitor launched ahead", || {
-        monitor_processes(&b.root).first().copied()
-    });
-    run.kill().unwrap();
-    run.wait().unwrap();
-    db.execute_batch("ROLLBACK").unwrap();
-    drop(db);
-    wait_for("the abandoned monitor to exit", || {
-        berth_testkit::has_exited(monitor).then_some(())
-    });
-    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "no container was made");
-    b.assert_no_leftovers();
-}
-
-#[test]
-fn a_monitor_killed_before_the_go_fails_the_run_cleanly() {
-    let Some(b) = env() else { return };
+/// A `run` held before it can record its container: a writer holds the database,
+/// while the run's monitor, launched ahead, starts up (it only reads) and waits
+/// for the go. Returns the writer (roll it back to let the run go on), the run,
+/// and its monitor's pid.
+fn held_run(b: &Berth, args: &[&str]) -> (rusqlite::Connection, std::process::Child, i32) {
     b.ok(&["images", "-q"]);
     let db = rusqlite::Connection::open(b.root.join("berth.db")).unwrap();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
     let run = b
-        .command(&["run", "--rm", "--name", "lost", "busybox", "true"])
+        .command(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -77,11 +51,34 @@ fn a_monitor_killed_before_the_go_fails_the_run_cleanly() {
     let monitor = wait_for("the monitor launched ahead", || {
         monitor_processes(&b.root).first().copied()
     });
+    (db, run, monitor)
+}
+
+fn wait_exited(what: &str, pid: i32) {
+    wait_for(what, || berth_testkit::has_exited(pid).then_some(()));
+}
+
+#[test]
+fn a_run_killed_before_its_start_leaves_its_monitor_to_exit() {
+    let Some(b) = env() else { return };
+    let (db, mut run, monitor) = held_run(&b, &["run", "--rm", "busybox", "true"]);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    db.execute_batch("ROLLBACK").unwrap();
+    drop(db);
+    wait_exited("the abandoned monitor to exit", monitor);
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "no container was made");
+    b.assert_no_leftovers();
+}
+
+#[test]
+fn a_monitor_killed_before_the_go_fails_the_run_cleanly() {
+    let Some(b) = env() else { return };
+    let args = ["run", "--rm", "--name", "lost", "busybox", "true"];
+    let (db, run, monitor) = held_run(&b, &args);
     // SAFETY: kill(2) on this test's own monitor.
     unsafe { libc::kill(monitor, libc::SIGKILL) };
-    wait_for("the monitor to die", || {
-        berth_testkit::has_exited(monitor).then_some(())
-    });
+    wait_exited("the monitor to die", monitor);
     db.execute_batch("ROLLBACK").unwrap();
     drop(db);
     let out = run.wait_with_output().unwrap();
@@ -92,6 +89,6 @@ fn a_monitor_killed_before_the_go_fails_the_run_cleanly() {
         stderr(&out)
     );
     assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "the --rm container went");
-    b.ok(&["run", "--rm", "--name", "lost", "busybox", "true"]);
+    b.ok(&args);
     b.assert_no_leftovers();
 }
