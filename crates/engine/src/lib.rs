@@ -3,6 +3,7 @@
 //! and attach live here, over the shared SQLite state store.
 
 pub mod attach;
+pub mod attach_warmup;
 pub mod boot;
 pub mod boot_refresh;
 pub mod bundle;

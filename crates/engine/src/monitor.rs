@@ -68,6 +68,13 @@ pub fn run(id: &str, wait_attach: bool) -> i32 {
 fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), EngineError> {
     // SAFETY: plain prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    // First, so the grace period it starts runs beside everything up to the
+    // container's creation, the run's own work included. The helper closes what
+    // it inherits (a restarted monitor's lock among it).
+    let warmup = crate::attach_warmup::AttachWarmup::start(
+        &crate::cgroups::CgroupLayout::from_host(),
+        &crate::paths::Paths::from_env().runroot,
+    );
     // Opened before the go: a monitor launched ahead does this while its
     // container is being created (see `launch`).
     let engine = Engine::open()?;
@@ -122,6 +129,12 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     let plugging = crate::networking::prepare_plugging(&engine, &attachments);
     let created =
         plugging.and_then(|p| Ok((create_in_cgroups(&engine, &*runtime, &container)?, p)));
+    // The helper goes before the container can start, and before a failed
+    // creation's cleanup removes the cgroups.
+    match &created {
+        Ok(_) => warmup.created(),
+        Err(_) => drop(warmup),
+    }
     let created = created.and_then(|((pid, io), plugging)| {
         crate::networking::connect(&engine, &container, &attachments, pid, plugging)?;
         Ok((pid, io))
