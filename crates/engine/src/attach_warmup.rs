@@ -23,10 +23,16 @@
 //! nothing it does ([`WARMUP_CONTROLLERS`]), holds no descriptor of the monitor's
 //! but the cgroup file, and dies with the monitor.
 //!
-//! Not done on cgroup v2, where berth's parent must stay free of processes for the
-//! runtime to enable controllers below it (the "no internal processes" rule).
+//! On cgroup v2 berth's parent must stay free of processes (the "no internal
+//! processes" rule: the runtime enables controllers below it), so the helper does
+//! not move: it writes itself to the parent's `cgroup.procs`, which the kernel
+//! refuses with `EBUSY`, but only after it took the lock, so the refused write
+//! starts and keeps the grace period all the same. That needs the parent to exist
+//! with a domain controller enabled for its children, as it does while another
+//! container runs; on a v2 host with no container running the first start goes
+//! without (the parent is the runtime's to make, with its controllers).
 
-use crate::cgroups::{CgroupLayout, PARENT};
+use crate::cgroups::{CgroupLayout, PARENT, UNIFIED_ROOT};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
@@ -37,6 +43,11 @@ use std::path::{Path, PathBuf};
 /// out: a task cannot join a cpuset cgroup before its cpus and mems are set; pids
 /// and memory count their members).
 const WARMUP_CONTROLLERS: [&str; 3] = ["freezer", "devices", "blkio"];
+
+/// cgroup v2 controllers that only a domain cgroup can enable for its children
+/// (no threaded mode): one of them in the parent's `cgroup.subtree_control` makes
+/// the kernel refuse a process there (`cgroup_migrate_vet_dst`).
+const DOMAIN_CONTROLLERS: [&str; 5] = ["memory", "io", "hugetlb", "rdma", "misc"];
 
 /// How often the helper moves itself again: well under the shortest grace period.
 const PERIOD: libc::timespec = libc::timespec {
@@ -57,20 +68,44 @@ pub struct AttachWarmup {
     sweep: Option<PathBuf>,
 }
 
-/// The cgroup the helper moves into: berth's own parent in the first mounted
-/// [`WARMUP_CONTROLLERS`] hierarchy, on cgroup v1 hosts only. Not a cgroup of the
-/// container's: one the helper's death leaves empty is removed with the parents
-/// whenever a container goes (`cgroups::remove_empty_parents`), whoever was killed.
-pub fn warmup_cgroup(layout: &CgroupLayout) -> Option<PathBuf> {
+/// Where the helper writes itself.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WarmupCgroup {
+    /// cgroup v1: berth's own parent in the first mounted [`WARMUP_CONTROLLERS`]
+    /// hierarchy, made if missing, which the helper moves into. Not a cgroup of
+    /// the container's: one the helper's death leaves empty is removed with the
+    /// parents whenever a container goes (`cgroups::remove_empty_parents`),
+    /// whoever was killed.
+    MoveInto(PathBuf),
+    /// cgroup v2: berth's parent, which refuses the helper (see the module's
+    /// docs); never made here.
+    RefusedBy(PathBuf),
+}
+
+/// The cgroup for the helper on this host, if any. `subtree_control` reads a v2
+/// cgroup's `cgroup.subtree_control` (None where there is no such cgroup).
+pub fn warmup_cgroup(
+    layout: &CgroupLayout,
+    subtree_control: impl Fn(&Path) -> Option<String>,
+) -> Option<WarmupCgroup> {
     let CgroupLayout::V1(hierarchies) = layout else {
-        return None;
+        let parent = Path::new(UNIFIED_ROOT).join(PARENT);
+        let enabled = subtree_control(&parent)?;
+        let refuses = enabled
+            .split_whitespace()
+            .any(|c| DOMAIN_CONTROLLERS.contains(&c));
+        return refuses.then_some(WarmupCgroup::RefusedBy(parent));
     };
     WARMUP_CONTROLLERS.iter().find_map(|controller| {
         hierarchies
             .iter()
             .find(|h| h.options.iter().any(|o| o == controller))
-            .map(|h| h.mount_point.join(PARENT))
+            .map(|h| WarmupCgroup::MoveInto(h.mount_point.join(PARENT)))
     })
+}
+
+fn read_subtree_control(cgroup: &Path) -> Option<String> {
+    std::fs::read_to_string(cgroup.join("cgroup.subtree_control")).ok()
 }
 
 impl AttachWarmup {
@@ -81,20 +116,22 @@ impl AttachWarmup {
             helper: None,
             sweep: None,
         };
-        let Some(dir) = warmup_cgroup(layout) else {
-            return warmup;
+        let (dir, refused) = match warmup_cgroup(layout, read_subtree_control) {
+            Some(WarmupCgroup::MoveInto(dir)) => {
+                if std::fs::create_dir_all(&dir).is_err() {
+                    return warmup;
+                }
+                warmup.sweep = Some(runroot.to_path_buf());
+                (dir, false)
+            }
+            Some(WarmupCgroup::RefusedBy(dir)) => (dir, true),
+            None => return warmup,
         };
-        let made = std::fs::create_dir_all(&dir);
-        if made.is_ok() {
-            warmup.sweep = Some(runroot.to_path_buf());
-        }
         // A parent removed by a concurrent sweep before this opens it: no helper.
-        let procs = made.and_then(|()| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(dir.join("cgroup.procs"))
-        });
-        let Ok(procs) = procs else {
+        let Ok(procs) = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+        else {
             return warmup;
         };
         let parent = nix::unistd::getpid();
@@ -102,7 +139,7 @@ impl AttachWarmup {
         // write, nanosleep) and leaves with _exit: nothing that could need a lock
         // another thread held.
         match unsafe { fork() } {
-            Ok(ForkResult::Child) => keep_moving(procs.as_raw_fd(), parent),
+            Ok(ForkResult::Child) => keep_writing(procs.as_raw_fd(), parent, refused),
             Ok(ForkResult::Parent { child }) => warmup.helper = Some(child),
             Err(_) => {}
         }
@@ -116,9 +153,10 @@ impl AttachWarmup {
     }
 }
 
-/// The helper: moves itself into the cgroup behind `procs` every [`PERIOD`] until
-/// killed, or its monitor is gone, or [`MAX_ROUNDS`] are made.
-fn keep_moving(procs: i32, parent: Pid) -> ! {
+/// The helper: writes itself to the cgroup behind `procs` every [`PERIOD`] until
+/// killed, or its monitor is gone, or [`MAX_ROUNDS`] are made. Where the cgroup
+/// is to refuse it (`refused`), it goes at once should it ever be let in.
+fn keep_writing(procs: i32, parent: Pid, refused: bool) -> ! {
     // SAFETY: raw system calls on this process's own state and descriptors.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -132,13 +170,25 @@ fn keep_moving(procs: i32, parent: Pid) -> ! {
         if libc::getppid() == parent.as_raw() {
             for _ in 0..MAX_ROUNDS {
                 // "0" is the writing process itself.
-                if libc::write(0, b"0".as_ptr().cast(), 1) != 1 {
+                let written = libc::write(0, b"0".as_ptr().cast(), 1) == 1;
+                if !written_as_expected(written, refused, *libc::__errno_location()) {
                     break;
                 }
                 libc::nanosleep(&PERIOD, std::ptr::null_mut());
             }
         }
         libc::_exit(0)
+    }
+}
+
+/// Whether a write of the helper went as its cgroup should take it: v1 moves
+/// it, v2's parent refuses it with `EBUSY` (or `EOPNOTSUPP`, a parent not a valid
+/// domain), having taken the lock. Anything else ends the helper.
+fn written_as_expected(written: bool, refused: bool, errno: i32) -> bool {
+    if refused {
+        !written && (errno == libc::EBUSY || errno == libc::EOPNOTSUPP)
+    } else {
+        written
     }
 }
 
@@ -181,27 +231,66 @@ mod tests {
             ("/sys/fs/cgroup/freezer", "rw,freezer"),
         ]);
         assert_eq!(
-            warmup_cgroup(&layout).as_deref(),
-            Some(Path::new("/sys/fs/cgroup/freezer/berth"))
+            warmup_cgroup(&layout, no_v2),
+            Some(WarmupCgroup::MoveInto(
+                "/sys/fs/cgroup/freezer/berth".into()
+            ))
         );
         let layout = v1(&[
             ("/sys/fs/cgroup/pids", "rw,pids"),
             ("/sys/fs/cgroup/devices", "rw,devices"),
         ]);
         assert_eq!(
-            warmup_cgroup(&layout).as_deref(),
-            Some(Path::new("/sys/fs/cgroup/devices/berth"))
+            warmup_cgroup(&layout, no_v2),
+            Some(WarmupCgroup::MoveInto(
+                "/sys/fs/cgroup/devices/berth".into()
+            ))
         );
     }
 
+    fn no_v2(_: &Path) -> Option<String> {
+        None
+    }
+
     #[test]
-    fn no_helper_without_such_a_hierarchy_or_on_cgroup_v2() {
+    fn no_helper_without_such_a_v1_hierarchy() {
         let layout = v1(&[
             ("/sys/fs/cgroup/memory", "rw,memory"),
             ("/sys/fs/cgroup/pids", "rw,pids"),
             ("/sys/fs/cgroup/systemd", "rw,name=systemd"),
         ]);
-        assert_eq!(warmup_cgroup(&layout), None);
-        assert_eq!(warmup_cgroup(&CgroupLayout::Unified), None);
+        assert_eq!(warmup_cgroup(&layout, no_v2), None);
+    }
+
+    #[test]
+    fn on_cgroup_v2_only_a_parent_that_refuses_processes() {
+        let parent = |text: &'static str| {
+            move |p: &Path| (p == Path::new("/sys/fs/cgroup/berth")).then(|| text.to_string())
+        };
+        let refused = Some(WarmupCgroup::RefusedBy("/sys/fs/cgroup/berth".into()));
+        let unified = CgroupLayout::Unified;
+        assert_eq!(
+            warmup_cgroup(&unified, parent("cpu io memory pids\n")),
+            refused
+        );
+        assert_eq!(warmup_cgroup(&unified, parent("memory\n")), refused);
+        // No parent yet (the runtime makes it), or one that would take the helper
+        // in: threaded controllers alone, or none.
+        assert_eq!(warmup_cgroup(&unified, no_v2), None);
+        assert_eq!(warmup_cgroup(&unified, parent("cpu cpuset pids\n")), None);
+        assert_eq!(warmup_cgroup(&unified, parent("\n")), None);
+    }
+
+    #[test]
+    fn the_helper_stops_at_the_first_write_that_goes_otherwise() {
+        // v1: moved, again and again.
+        assert!(written_as_expected(true, false, 0));
+        assert!(!written_as_expected(false, false, libc::ENODEV));
+        // v2: refused after the lock, again and again; let in, or the parent
+        // gone (ENODEV), and it stops.
+        assert!(written_as_expected(false, true, libc::EBUSY));
+        assert!(written_as_expected(false, true, libc::EOPNOTSUPP));
+        assert!(!written_as_expected(true, true, 0));
+        assert!(!written_as_expected(false, true, libc::ENODEV));
     }
 }

@@ -243,7 +243,7 @@ pub fn creation_guard(runroot: &Path) -> CreationGuard {
 /// cgroup.subtree_control on its way down to `berth/<id>`. What the root had before
 /// the first berth cgroup is kept here and put back when the `berth` parent goes.
 const ROOT_CONTROLLERS_SAVED: &str = "/run/berth-root-subtree_control.before";
-const UNIFIED_ROOT: &str = "/sys/fs/cgroup";
+pub const UNIFIED_ROOT: &str = "/sys/fs/cgroup";
 
 fn remember_root_controllers() {
     let control = Path::new(UNIFIED_ROOT).join("cgroup.subtree_control");
