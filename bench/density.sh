@@ -64,7 +64,19 @@ for i in range(runs):
     t = time.perf_counter(); subprocess.run([berth, "run", "-d", "--name", name, img, *idle], check=True, stdout=subprocess.DEVNULL); start.append(time.perf_counter() - t)
     t = time.perf_counter(); subprocess.run([berth, "stop", name], check=True, stdout=subprocess.DEVNULL); stop.append(time.perf_counter() - t)
     subprocess.run([berth, "rm", name], check=True, stdout=subprocess.DEVNULL)
-print(json.dumps({"run-d": statistics.median(start) * 1000, "stop": statistics.median(stop) * 1000}))
+# A host tool's look at an IPv6 sysctl: /proc/sys/net shows the looker's network
+# namespace, and a procfs written from inside containers' namespaces keeps an
+# entry per namespace there (net/src/sysctl.rs). Microseconds per open and read.
+probe = "/proc/sys/net/ipv6/conf/all/forwarding"
+sysctl_us = None
+try:
+    t = time.perf_counter()
+    for _ in range(1000):
+        with open(probe) as f: f.read()
+    sysctl_us = (time.perf_counter() - t) * 1000
+except OSError:
+    pass
+print(json.dumps({"run-d": statistics.median(start) * 1000, "stop": statistics.median(stop) * 1000, "sysctl": sysctl_us}))
 PY
   "$berth" rm -f probe-$phase >/dev/null
 }
@@ -185,6 +197,8 @@ print(f"| operation | none running, ms | {n} running, ms | loaded ÷ idle |\n|--
 for k, label in [("run-rm", "`run --rm --network none IMG true`"), ("runc", "bare runc, same rootfs"), ("run-d", "`run -d` (one client)"),
                  ("exec", "`exec C true`"), ("ps", "`ps`"), ("inspect", "`inspect C`"), ("stop", "`stop C` (exits on SIGTERM)")]:
     print(f"| {label} | {idle[k]:.1f} | {loaded[k]:.1f} | {loaded[k] / idle[k]:.2f} |")
+if idle.get("sysctl") and loaded.get("sysctl"):
+    print(f"| a host tool's open and read of `/proc/sys/net/ipv6/conf/all/forwarding`, **µs** | {idle['sysctl']:.1f} | {loaded['sysctl']:.1f} | {loaded['sysctl'] / idle['sysctl']:.2f} |")
 print(f"\nberth `run --rm` ÷ bare runc: {idle['run-rm'] / idle['runc']:.2f} idle, {loaded['run-rm'] / loaded['runc']:.2f} with {n} running. "
       f"`stop` of one of the {n}: {int(stop_n_us) / 1000:.1f} ms. `rm -f` of all {n} ({clients} clients, 25 per command): {int(rm_ms) / 1000:.1f} s; {left} left.\n")
 print("Memory per idle container (averages over the running ones):\n")

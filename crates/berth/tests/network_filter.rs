@@ -257,15 +257,23 @@ fn router_advertisements_are_ignored_on_berths_links() {
         return;
     }
     let net = format!("ra{}", std::process::id());
-    b.ok(&["network", "create", &net]);
-    b.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "300"]);
-    b.ok(&["network", "connect", &net, "c"]);
     let accept_ra = |link: &str| {
         std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{link}/accept_ra"))
             .unwrap_or_else(|e| panic!("accept_ra of {link}: {e}"))
             .trim()
             .to_string()
     };
+    // The container's settings are written from inside its namespace (through a
+    // procfs of berth's own): the host's `default` is not theirs to change.
+    let hosts_default = accept_ra("default");
+    b.ok(&["network", "create", &net]);
+    b.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "300"]);
+    b.ok(&["network", "connect", &net, "c"]);
+    assert_eq!(
+        accept_ra("default"),
+        hosts_default,
+        "the host's default changed"
+    );
     let id = b.ok(&["inspect", "-f", "{{.Id}}", "c"]);
     let bridges = [b.bridge.clone(), network_bridge(&b, &net)];
     for bridge in &bridges {

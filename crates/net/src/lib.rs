@@ -32,6 +32,7 @@ pub mod plumbing;
 pub mod ports;
 pub mod rtnl;
 pub mod store;
+pub mod sysctl;
 
 pub use network::{Attachment, NetConfig, NetError, DEFAULT_NETWORK};
 pub use ports::{parse_publish, PortMapping, Proto};

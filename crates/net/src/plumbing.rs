@@ -10,6 +10,7 @@ use crate::nfnl::Nfnl;
 use crate::ports::PortMapping;
 use crate::rtnl::{self, Rtnl};
 use crate::store::{self, Network};
+use crate::sysctl::{self, NetnsSysctls};
 use rusqlite::Connection;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -30,18 +31,14 @@ fn is_host_end_of(link: &str, container: &str) -> bool {
         || link.starts_with(&format!("{}-", &host_end(container, "eth1")[..12]))
 }
 
-fn sysctl(path: &str, value: &str) {
-    let _ = std::fs::write(path, value);
-}
-
 /// Ignores IPv6 router advertisements on `link` (in the caller's network
 /// namespace). berth's networks are IPv4 only, yet the kernel gives every link
 /// an IPv6 link-local address and, by default, configures itself from any RA it
 /// hears: a container with CAP_NET_RAW could send rogue RAs and become the IPv6
 /// router of the host or of its neighbours on the bridge (CVE-2020-13401; docker
 /// turns accept_ra off on its bridges). A host without IPv6 has no such file.
-fn ignore_router_advertisements(link: &str) {
-    sysctl(&format!("/proc/sys/net/ipv6/conf/{link}/accept_ra"), "0");
+fn ignore_router_advertisements(write: impl Fn(&str, &str), link: &str) {
+    write(&format!("net/ipv6/conf/{link}/accept_ra"), "0");
 }
 
 /// Turns IPv6 off on `link` (in the caller's network namespace). berth's networks
@@ -53,8 +50,8 @@ fn ignore_router_advertisements(link: &str) {
 /// neighbour), issue 11. A link without IPv6 drops every IPv6 packet, router
 /// advertisements included. Done before the link carries anything; `lo` keeps
 /// `::1`.
-fn disable_ipv6(link: &str) {
-    sysctl(&format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6"), "1");
+fn disable_ipv6(write: impl Fn(&str, &str), link: &str) {
+    write(&format!("net/ipv6/conf/{link}/disable_ipv6"), "1");
 }
 
 /// Host-wide (not per state root: several berths may run): the forwarding value
@@ -73,7 +70,7 @@ fn enable_forwarding() {
     if !saved.exists() && current.trim() != "1" {
         let _ = std::fs::write(saved, current.trim());
     }
-    sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+    sysctl::write_host("net/ipv4/ip_forward", "1");
 }
 
 fn restore_forwarding() {
@@ -85,7 +82,7 @@ fn restore_forwarding() {
     }
     let saved = Path::new(FORWARD_SAVED);
     if let Ok(v) = std::fs::read_to_string(saved) {
-        sysctl("/proc/sys/net/ipv4/ip_forward", v.trim());
+        sysctl::write_host("net/ipv4/ip_forward", v.trim());
         let _ = std::fs::remove_file(saved);
     }
 }
@@ -116,11 +113,8 @@ pub fn connect(
         )?;
         // Host connections to 127.0.0.1:PORT are DNAT'ed onto this bridge (the
         // table's `martians` chain keeps containers from using it the other way).
-        sysctl(
-            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
-            "1",
-        );
-        ignore_router_advertisements(&net.bridge);
+        sysctl::write_host(&format!("net/ipv4/conf/{}/route_localnet", net.bridge), "1");
+        ignore_router_advertisements(sysctl::write_host, &net.bridge);
         enable_forwarding();
     }
     let (master, bridge_mac) = host.link_of(&net.bridge)?;
@@ -146,10 +140,12 @@ pub fn connect(
     // No IPv6 on either end, so no router advertisement either (the host end has
     // no carrier until the inside one is up); `default` inside ignores them for
     // any link the container makes later, which keeps IPv6, as docker's do.
-    disable_ipv6(&outer);
+    disable_ipv6(sysctl::write_host, &outer);
     let mut inside = rtnl::in_netns(fd, || {
-        disable_ipv6(inner);
-        ignore_router_advertisements("default");
+        let sysctls = NetnsSysctls::open();
+        let write = |path: &str, value: &str| sysctls.write(path, value);
+        disable_ipv6(write, inner);
+        ignore_router_advertisements(write, "default");
         Rtnl::open()
     })??;
     if att.is_primary() {
