@@ -286,10 +286,11 @@ fn router_advertisements_are_ignored_on_berths_links() {
         .filter(|l| l.starts_with(&format!("vb{}", &id[..10])))
         .collect();
     assert_eq!(host_ends.len(), 2, "{host_ends:?}");
-    // berth's networks are IPv4 only: neither end of a veth speaks IPv6, so
-    // neither hears an advertisement (nor makes a link-local address, DAD, MLD
-    // reports or router solicitations for the bridge to flood to every other
-    // container); `default` inside ignores them on links the container makes.
+    // berth's networks are IPv4 only: neither end of a veth speaks IPv6 (no
+    // link-local address, DAD, MLD reports or router solicitations for the
+    // bridge to flood to every other container), and each would ignore
+    // advertisements should IPv6 come back; `default` inside ignores them on
+    // links the container makes.
     let disabled = |link: &str| {
         std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6"))
             .unwrap_or_else(|e| panic!("disable_ipv6 of {link}: {e}"))
@@ -298,6 +299,7 @@ fn router_advertisements_are_ignored_on_berths_links() {
     };
     for link in &host_ends {
         assert_eq!(disabled(link), "1", "IPv6 on host end {link}");
+        assert_eq!(accept_ra(link), "0", "host end {link}");
     }
     let inside = b.ok(&[
         "exec",
@@ -305,11 +307,13 @@ fn router_advertisements_are_ignored_on_berths_links() {
         "cat",
         "/proc/sys/net/ipv6/conf/eth0/disable_ipv6",
         "/proc/sys/net/ipv6/conf/eth1/disable_ipv6",
+        "/proc/sys/net/ipv6/conf/eth0/accept_ra",
+        "/proc/sys/net/ipv6/conf/eth1/accept_ra",
         "/proc/sys/net/ipv6/conf/default/accept_ra",
     ]);
     assert_eq!(
         inside.split_whitespace().collect::<Vec<_>>(),
-        ["1", "1", "0"]
+        ["1", "1", "0", "0", "0"]
     );
     let addresses = b.ok(&["exec", "c", "cat", "/proc/net/if_inet6"]);
     assert!(

@@ -36,6 +36,8 @@ use crate::cgroups::{CgroupLayout, PARENT, UNIFIED_ROOT};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
+use rustix::fd::OwnedFd;
+use rustix::fs::{openat, Mode, OFlags};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -77,24 +79,17 @@ pub enum WarmupCgroup {
     /// parents whenever a container goes (`cgroups::remove_empty_parents`),
     /// whoever was killed.
     MoveInto(PathBuf),
-    /// cgroup v2: berth's parent, which refuses the helper (see the module's
-    /// docs); never made here.
+    /// cgroup v2: berth's parent, if it refuses the helper (see the module's
+    /// docs and [`refuses_processes`]); never made here.
     RefusedBy(PathBuf),
 }
 
-/// The cgroup for the helper on this host, if any. `subtree_control` reads a v2
-/// cgroup's `cgroup.subtree_control` (None where there is no such cgroup).
-pub fn warmup_cgroup(
-    layout: &CgroupLayout,
-    subtree_control: impl Fn(&Path) -> Option<String>,
-) -> Option<WarmupCgroup> {
+/// The cgroup for the helper on this host's layout, if any.
+pub fn warmup_cgroup(layout: &CgroupLayout) -> Option<WarmupCgroup> {
     let CgroupLayout::V1(hierarchies) = layout else {
-        let parent = Path::new(UNIFIED_ROOT).join(PARENT);
-        let enabled = subtree_control(&parent)?;
-        let refuses = enabled
-            .split_whitespace()
-            .any(|c| DOMAIN_CONTROLLERS.contains(&c));
-        return refuses.then_some(WarmupCgroup::RefusedBy(parent));
+        return Some(WarmupCgroup::RefusedBy(
+            Path::new(UNIFIED_ROOT).join(PARENT),
+        ));
     };
     WARMUP_CONTROLLERS.iter().find_map(|controller| {
         hierarchies
@@ -104,8 +99,41 @@ pub fn warmup_cgroup(
     })
 }
 
-fn read_subtree_control(cgroup: &Path) -> Option<String> {
-    std::fs::read_to_string(cgroup.join("cgroup.subtree_control")).ok()
+/// Whether a v2 cgroup whose `cgroup.subtree_control` reads `enabled` refuses
+/// processes: it enables a domain controller for its children.
+fn refuses_processes(enabled: &str) -> bool {
+    enabled
+        .split_whitespace()
+        .any(|c| DOMAIN_CONTROLLERS.contains(&c))
+}
+
+/// The cgroup's `cgroup.procs`, open for writing, where the helper is to write.
+/// On v2 the parent's controllers are read and its `cgroup.procs` opened through
+/// one descriptor of the parent: a parent removed and made again in between (by
+/// a concurrent sweep and another start) answers ENODEV, and a new bare one is
+/// never the one written to.
+fn open_procs(target: &WarmupCgroup) -> Option<OwnedFd> {
+    let (dir, refused) = match target {
+        WarmupCgroup::MoveInto(dir) => (dir, false),
+        WarmupCgroup::RefusedBy(dir) => (dir, true),
+    };
+    let cloexec = OFlags::CLOEXEC;
+    let parent = rustix::fs::open(dir, OFlags::DIRECTORY | cloexec, Mode::empty()).ok()?;
+    if refused {
+        let control = openat(&parent, "cgroup.subtree_control", cloexec, Mode::empty()).ok()?;
+        let mut buf = [0u8; 256];
+        let n = rustix::io::read(&control, &mut buf).ok()?;
+        if !refuses_processes(std::str::from_utf8(&buf[..n]).ok()?) {
+            return None;
+        }
+    }
+    openat(
+        &parent,
+        "cgroup.procs",
+        OFlags::WRONLY | cloexec,
+        Mode::empty(),
+    )
+    .ok()
 }
 
 impl AttachWarmup {
@@ -116,24 +144,20 @@ impl AttachWarmup {
             helper: None,
             sweep: None,
         };
-        let (dir, refused) = match warmup_cgroup(layout, read_subtree_control) {
-            Some(WarmupCgroup::MoveInto(dir)) => {
-                if std::fs::create_dir_all(&dir).is_err() {
-                    return warmup;
-                }
-                warmup.sweep = Some(runroot.to_path_buf());
-                (dir, false)
-            }
-            Some(WarmupCgroup::RefusedBy(dir)) => (dir, true),
-            None => return warmup,
-        };
-        // A parent removed by a concurrent sweep before this opens it: no helper.
-        let Ok(procs) = std::fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.procs"))
-        else {
+        let Some(target) = warmup_cgroup(layout) else {
             return warmup;
         };
+        if let WarmupCgroup::MoveInto(dir) = &target {
+            if std::fs::create_dir_all(dir).is_err() {
+                return warmup;
+            }
+            warmup.sweep = Some(runroot.to_path_buf());
+        }
+        // A parent removed by a concurrent sweep before this opens it: no helper.
+        let Some(procs) = open_procs(&target) else {
+            return warmup;
+        };
+        let refused = matches!(target, WarmupCgroup::RefusedBy(_));
         let parent = nix::unistd::getpid();
         // SAFETY: the child only makes raw system calls (prctl, dup2, close_range,
         // write, nanosleep) and leaves with _exit: nothing that could need a lock
@@ -231,7 +255,7 @@ mod tests {
             ("/sys/fs/cgroup/freezer", "rw,freezer"),
         ]);
         assert_eq!(
-            warmup_cgroup(&layout, no_v2),
+            warmup_cgroup(&layout),
             Some(WarmupCgroup::MoveInto(
                 "/sys/fs/cgroup/freezer/berth".into()
             ))
@@ -241,15 +265,11 @@ mod tests {
             ("/sys/fs/cgroup/devices", "rw,devices"),
         ]);
         assert_eq!(
-            warmup_cgroup(&layout, no_v2),
+            warmup_cgroup(&layout),
             Some(WarmupCgroup::MoveInto(
                 "/sys/fs/cgroup/devices/berth".into()
             ))
         );
-    }
-
-    fn no_v2(_: &Path) -> Option<String> {
-        None
     }
 
     #[test]
@@ -259,26 +279,38 @@ mod tests {
             ("/sys/fs/cgroup/pids", "rw,pids"),
             ("/sys/fs/cgroup/systemd", "rw,name=systemd"),
         ]);
-        assert_eq!(warmup_cgroup(&layout, no_v2), None);
+        assert_eq!(warmup_cgroup(&layout), None);
     }
 
     #[test]
     fn on_cgroup_v2_only_a_parent_that_refuses_processes() {
-        let parent = |text: &'static str| {
-            move |p: &Path| (p == Path::new("/sys/fs/cgroup/berth")).then(|| text.to_string())
-        };
-        let refused = Some(WarmupCgroup::RefusedBy("/sys/fs/cgroup/berth".into()));
-        let unified = CgroupLayout::Unified;
         assert_eq!(
-            warmup_cgroup(&unified, parent("cpu io memory pids\n")),
-            refused
+            warmup_cgroup(&CgroupLayout::Unified),
+            Some(WarmupCgroup::RefusedBy("/sys/fs/cgroup/berth".into()))
         );
-        assert_eq!(warmup_cgroup(&unified, parent("memory\n")), refused);
-        // No parent yet (the runtime makes it), or one that would take the helper
-        // in: threaded controllers alone, or none.
-        assert_eq!(warmup_cgroup(&unified, no_v2), None);
-        assert_eq!(warmup_cgroup(&unified, parent("cpu cpuset pids\n")), None);
-        assert_eq!(warmup_cgroup(&unified, parent("\n")), None);
+        assert!(refuses_processes("cpu io memory pids\n"));
+        assert!(refuses_processes("memory\n"));
+        // One that would take the helper in: threaded controllers alone, or none.
+        assert!(!refuses_processes("cpu cpuset pids\n"));
+        assert!(!refuses_processes("\n"));
+    }
+
+    #[test]
+    fn a_v2_parent_is_checked_through_the_descriptor_written_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("berth");
+        std::fs::create_dir(&parent).unwrap();
+        std::fs::write(parent.join("cgroup.procs"), "").unwrap();
+        let target = WarmupCgroup::RefusedBy(parent.clone());
+        // No controllers file (not a cgroup), or only threaded ones: no helper.
+        assert!(open_procs(&target).is_none());
+        std::fs::write(parent.join("cgroup.subtree_control"), "cpu pids\n").unwrap();
+        assert!(open_procs(&target).is_none());
+        std::fs::write(parent.join("cgroup.subtree_control"), "cpu memory\n").unwrap();
+        assert!(open_procs(&target).is_some());
+        // Gone: no helper.
+        std::fs::remove_dir_all(&parent).unwrap();
+        assert!(open_procs(&target).is_none());
     }
 
     #[test]

@@ -137,14 +137,17 @@ pub fn connect(
         host.delete_link(&outer)?;
         host.add_veth(&outer, master, inner, fd, mac)?;
     }
-    // No IPv6 on either end, so no router advertisement either (the host end has
-    // no carrier until the inside one is up); `default` inside ignores them for
-    // any link the container makes later, which keeps IPv6, as docker's do.
+    // No IPv6 on either end (the host end has no carrier until the inside one is
+    // up), and no router advertisements should that write fail; `default`
+    // inside ignores them for any link the container makes later, which keeps
+    // IPv6, as docker's do.
     disable_ipv6(sysctl::write_host, &outer);
+    ignore_router_advertisements(sysctl::write_host, &outer);
     let mut inside = rtnl::in_netns(fd, || {
         let sysctls = NetnsSysctls::open();
         let write = |path: &str, value: &str| sysctls.write(path, value);
         disable_ipv6(write, inner);
+        ignore_router_advertisements(write, inner);
         ignore_router_advertisements(write, "default");
         Rtnl::open()
     })??;
