@@ -2,7 +2,7 @@
 //! the container in once its namespaces exist, /etc/hosts and /etc/resolv.conf, and
 //! unplugging on exit.
 
-use crate::model::{ConnectedNetwork, Container, NetworkMode};
+use crate::model::{ConnectedNetwork, Container, NetworkMode, ProcessId};
 use crate::{Engine, EngineError};
 use berth_net::network::{self, Attachment, NatSetup};
 use berth_net::store::Network;
@@ -103,8 +103,12 @@ pub fn connect(
     match &c.spec.network {
         NetworkMode::Network(_) => {
             let cfg = engine.net_config();
+            // The monitor's own child, not yet reaped: its pid cannot be reused.
+            let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| {
+                EngineError::Invalid(format!("the container's network namespace: {e}"))
+            })?;
             for (net, att) in plugging.nets.iter().zip(attachments) {
-                network::connect(&cfg, net, att, &c.id, pid)?;
+                network::connect(&cfg, net, att, &c.id, &netns)?;
                 crate::events::network(engine, &net.name, "connect", &c.id);
             }
             if let Some(primary) = attachments.first() {
@@ -254,9 +258,9 @@ fn plug_running(
     c: &Container,
     net: &Network,
     ip: Option<Ipv4Addr>,
-    init: crate::model::ProcessId,
+    init: ProcessId,
 ) -> Result<(), EngineError> {
-    let pid = init.pid;
+    let netns = netns_of(init, &c.name)?;
     let conn = engine.conn();
     let mut att = network::allocate(conn, net, &c.id, ip, &[])?;
     let state = engine.container(&c.id)?.state;
@@ -268,7 +272,7 @@ fn plug_running(
     let plugged = {
         // Released before `leave`, which may tear the network down.
         let _attaching = network::attaching(&cfg);
-        network::connect(&cfg, net, &att, &c.id, pid).and_then(|()| {
+        network::connect(&cfg, net, &att, &c.id, &netns).and_then(|()| {
             let nat = network::start_nat_setup(&cfg, &[net]);
             network::publish(&cfg, nat, &[net], att.ip, &[])
         })
@@ -294,6 +298,17 @@ fn plug_running(
     }
     refresh_peer_hosts(engine, &net.name);
     Ok(())
+}
+
+/// The network namespace of a running container's init, opened by its pid and
+/// then checked to be that process still: one that exited in between, its pid
+/// taken by another process (a host one, say), is refused, never entered.
+fn netns_of(init: ProcessId, name: &str) -> Result<std::fs::File, EngineError> {
+    let netns = std::fs::File::open(format!("/proc/{}/ns/net", init.pid));
+    match netns {
+        Ok(netns) if init.is_alive() => Ok(netns),
+        _ => Err(EngineError::NotRunning(name.to_string())),
+    }
 }
 
 /// `network disconnect NET CTR`: forgets the network and, in a running container,
@@ -436,5 +451,26 @@ pub(crate) fn refresh_hosts(engine: &Engine, id: &str) {
         .open(&path)
     {
         let _ = std::io::Write::write_all(&mut f, text.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_is_entered_only_while_its_process_is_the_one_recorded() {
+        let me = ProcessId::of(std::process::id() as i32).unwrap();
+        assert!(netns_of(me, "c").is_ok());
+        // The same pid with another start time: a process that took the
+        // container's pid after it exited.
+        let reused = ProcessId {
+            start_ticks: me.start_ticks + 1,
+            ..me
+        };
+        assert!(matches!(
+            netns_of(reused, "c"),
+            Err(EngineError::NotRunning(name)) if name == "c"
+        ));
     }
 }

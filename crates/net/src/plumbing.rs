@@ -87,7 +87,8 @@ fn restore_forwarding() {
     }
 }
 
-/// Plugs a container (its init is `pid`) into a network: the bridge when it is
+/// Plugs a container (its network namespace is `netns`, which the caller opened
+/// and made sure is the container's) into a network: the bridge when it is
 /// the network's first container, a veth pair whose inner end is made straight
 /// inside the container as `att.interface`, its address, and for the primary
 /// interface loopback and the default route. All over netlink from this process;
@@ -97,11 +98,9 @@ pub fn connect(
     net: &Network,
     att: &Attachment,
     container: &str,
-    pid: i32,
+    netns: &std::fs::File,
 ) -> Result<(), NetError> {
     let _guard = lock(cfg);
-    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-        .map_err(|e| NetError::Invalid(format!("the container's network namespace: {e}")))?;
     let mut host = Rtnl::open()?;
     let bridge_is_new = !Path::new("/sys/class/net").join(&net.bridge).exists();
     if bridge_is_new {
