@@ -113,27 +113,25 @@ fn refuses_processes(enabled: &str) -> bool {
 /// a concurrent sweep and another start) answers ENODEV, and a new bare one is
 /// never the one written to.
 fn open_procs(target: &WarmupCgroup) -> Option<OwnedFd> {
-    let (dir, refused) = match target {
-        WarmupCgroup::MoveInto(dir) => (dir, false),
-        WarmupCgroup::RefusedBy(dir) => (dir, true),
-    };
-    let cloexec = OFlags::CLOEXEC;
-    let parent = rustix::fs::open(dir, OFlags::DIRECTORY | cloexec, Mode::empty()).ok()?;
-    if refused {
-        let control = openat(&parent, "cgroup.subtree_control", cloexec, Mode::empty()).ok()?;
-        let mut buf = [0u8; 256];
-        let n = rustix::io::read(&control, &mut buf).ok()?;
-        if !refuses_processes(std::str::from_utf8(&buf[..n]).ok()?) {
-            return None;
+    let write = OFlags::WRONLY | OFlags::CLOEXEC;
+    let dir = match target {
+        WarmupCgroup::MoveInto(dir) => {
+            return rustix::fs::open(dir.join("cgroup.procs"), write, Mode::empty()).ok()
         }
-    }
-    openat(
+        WarmupCgroup::RefusedBy(dir) => dir,
+    };
+    let parent = rustix::fs::open(dir, OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let control = openat(
         &parent,
-        "cgroup.procs",
-        OFlags::WRONLY | cloexec,
+        "cgroup.subtree_control",
+        OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .ok()
+    .ok()?;
+    let mut buf = [0u8; 256];
+    let n = rustix::io::read(&control, &mut buf).ok()?;
+    refuses_processes(std::str::from_utf8(&buf[..n]).ok()?)
+        .then(|| openat(&parent, "cgroup.procs", write, Mode::empty()).ok())?
 }
 
 impl AttachWarmup {

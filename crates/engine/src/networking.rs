@@ -304,9 +304,11 @@ fn plug_running(
 /// then checked to be that process still: one that exited in between, its pid
 /// taken by another process (a host one, say), is refused, never entered.
 fn netns_of(init: ProcessId, name: &str) -> Result<std::fs::File, EngineError> {
-    let netns = std::fs::File::open(format!("/proc/{}/ns/net", init.pid));
-    match netns {
+    match std::fs::File::open(format!("/proc/{}/ns/net", init.pid)) {
         Ok(netns) if init.is_alive() => Ok(netns),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EngineError::Invalid(format!(
+            "the network namespace of container {name}: {e}; is berth running as root?"
+        ))),
         _ => Err(EngineError::NotRunning(name.to_string())),
     }
 }

@@ -45,13 +45,13 @@ impl NetnsSysctls {
     /// instance (a security module, say), it is written through the host's
     /// `/proc`, which shows this thread's namespace too.
     pub fn write(&self, path: &str, value: &str) {
-        let written = match &self.procfs {
-            Some(root) => write_at(root, &format!("sys/{path}"), value),
-            None => Err(rustix::io::Errno::NOSYS),
-        };
-        if !matches!(written, Ok(()) | Err(rustix::io::Errno::NOENT)) {
-            write_host(path, value);
+        if let Some(root) = &self.procfs {
+            let written = write_at(root, &format!("sys/{path}"), value);
+            if matches!(written, Ok(()) | Err(rustix::io::Errno::NOENT)) {
+                return;
+            }
         }
+        write_host(path, value);
     }
 
     #[cfg(test)]
