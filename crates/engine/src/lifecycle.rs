@@ -27,6 +27,12 @@ pub fn start(
         return Ok(()); // running, or its monitor is about to start it again
     }
     let c = &settled(engine, c.clone())?;
+    // Settling waited for a monitor still starting it (another `start` that gave
+    // the go and was killed): the container runs now, and a second monitor would
+    // find the runtime's container there already.
+    if c.is_running() {
+        return Ok(());
+    }
     engine.update_state(&c.id, crate::restart::reset_for_user_start)?;
     let launch = match launched {
         Some(l) if l.id() == c.id && l.attaches() == attach => l,
