@@ -36,15 +36,21 @@ use args::{BuilderCommand, Command, ContainerCommand, ImageCommand, SystemComman
 use berth_engine::launch::Launch;
 use berth_engine::paths::Paths;
 use berth_engine::Engine;
+use berth_engine::EngineError;
+use std::ffi::OsString;
 
 fn main() {
     berth_engine::inherit::sanitize_at_start();
     if let Some((id, attach)) = monitor_argv(std::env::args_os().skip(1)) {
         std::process::exit(berth_engine::monitor::run(&id, attach));
     }
-    let cli = match args::single::try_parse_from(std::env::args_os().collect()) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let ahead = launch_for_run(&args);
+    let cli = match args::single::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
+            // Its monitor is told to give up and waited for, before the exit.
+            drop(ahead);
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => 125,
@@ -66,7 +72,7 @@ fn main() {
     if let Command::Monitor(m) = &cli.command {
         std::process::exit(berth_engine::monitor::run(&m.id, m.attach));
     }
-    let code = match dispatch(cli.command) {
+    let code = match dispatch(cli.command, ahead) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e:#}");
@@ -95,19 +101,43 @@ fn monitor_argv(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<(S
     (args.next().is_none() && !id.starts_with('-')).then_some((id, attach))
 }
 
-/// `run` starts its container's monitor first, so that the monitor's own start-up
-/// runs beside the command's work (see `berth_engine::launch`).
-fn launch_ahead(command: &Command) -> Result<Option<Launch>> {
+/// `run` launches its container's monitor before it parses its flags, so that the
+/// monitor's start-up (an exec, the C library's CPU probing, which traps to the
+/// hypervisor in a VM, and opening the database) runs beside the parsing and the
+/// container's creation (see `berth_engine::launch`); whether a client attaches
+/// is told with the go. Only where the command line names `run` first: anything
+/// else is parsed before a monitor is launched.
+fn launch_for_run(args: &[OsString]) -> Option<Result<Launch, EngineError>> {
+    names_run(args).then(launch_monitor)
+}
+
+fn launch_monitor() -> Result<Launch, EngineError> {
+    Launch::spawn(&Paths::from_env(), &berth_engine::create::random_id())
+}
+
+/// `berth run …` or `berth container run …`.
+fn names_run(args: &[OsString]) -> bool {
+    match (args.get(1), args.get(2)) {
+        (Some(first), _) if first == "run" => true,
+        (Some(first), Some(second)) => first == "container" && second == "run",
+        _ => false,
+    }
+}
+
+/// The monitor launched for `run` ([`launch_for_run`]), or one launched now.
+fn launch_ahead(
+    command: &Command,
+    ahead: Option<Result<Launch, EngineError>>,
+) -> Result<Option<Launch>> {
     match command {
-        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
-            let id = berth_engine::create::random_id();
-            Ok(Some(Launch::spawn(&Paths::from_env(), &id, !a.detach)?))
+        Command::Run(_) | Command::Container(ContainerCommand::Run(_)) => {
+            Ok(Some(ahead.unwrap_or_else(launch_monitor)?))
         }
         _ => Ok(None),
     }
 }
 
-fn dispatch(command: Command) -> Result<i32> {
+fn dispatch(command: Command, ahead: Option<Result<Launch, EngineError>>) -> Result<i32> {
     // What describes berth itself needs no engine (and no root).
     match &command {
         Command::Version(a) => return cmd_version::cmd_version(a),
@@ -116,7 +146,7 @@ fn dispatch(command: Command) -> Result<i32> {
         _ => {}
     }
     berth_net::network::linger_from_env()?;
-    let launched = launch_ahead(&command)?;
+    let launched = launch_ahead(&command, ahead)?;
     let mut engine = Engine::open()?;
     let root = engine.paths.root.clone();
     berth_image::gc::sweep_if_a_writer_died(&root, || {
@@ -232,7 +262,23 @@ fn dispatch(command: Command) -> Result<i32> {
 
 #[cfg(test)]
 mod tests {
-    use super::monitor_argv;
+    use super::{monitor_argv, names_run};
+
+    #[test]
+    fn a_monitor_is_launched_before_parsing_only_for_run() {
+        let named = |args: &[&str]| {
+            let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+            names_run(&args)
+        };
+        assert!(named(&["berth", "run", "img"]));
+        assert!(named(&["berth", "run"]));
+        assert!(named(&["berth", "container", "run", "img"]));
+        assert!(!named(&["berth", "create", "run"]));
+        assert!(!named(&["berth", "container", "create", "run"]));
+        assert!(!named(&["berth", "image", "run"]));
+        assert!(!named(&["berth", "--help", "run"]));
+        assert!(!named(&["berth"]));
+    }
 
     fn argv(args: &[&str]) -> Option<(String, bool)> {
         monitor_argv(args.iter().map(std::ffi::OsString::from))

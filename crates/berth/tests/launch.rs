@@ -16,14 +16,22 @@ fn env() -> Option<Berth> {
 fn a_refused_run_leaves_no_monitor_when_it_returns() {
     let Some(b) = env() else { return };
     b.ok(&["create", "--name", "taken", "busybox", "true"]);
-    let refusals: [&[&str]; 3] = [
-        &["run", "--name", "taken", "busybox", "true"],
-        &["run", "--pull", "never", "no-such-image", "true"],
-        &["run", "--wait=ready", "busybox", "true"],
+    // The monitor is launched before the flags are parsed: flags the parser
+    // refuses, and a request for help, leave none behind either.
+    let refusals: [(&[&str], i32); 6] = [
+        (&["run", "--name", "taken", "busybox", "true"], 125),
+        (&["run", "--pull", "never", "no-such-image", "true"], 125),
+        (&["run", "--wait=ready", "busybox", "true"], 125),
+        (&["run", "--no-such-flag", "busybox", "true"], 125),
+        (
+            &["container", "run", "--memory", "lots", "busybox", "true"],
+            125,
+        ),
+        (&["run", "--help"], 0),
     ];
-    for args in refusals {
+    for (args, code) in refusals {
         let out = b.run(args);
-        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
         // No wait: the command waits for its monitor before it returns. (A monitor
         // told to give up exits within a millisecond or so anyway, so this does
         // not catch a command that stops waiting; it catches one that lingers.)

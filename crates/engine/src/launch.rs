@@ -4,10 +4,12 @@
 //! A monitor is a fresh exec of berth: the kernel's exec, the C library's start-up
 //! (its CPU probing traps to the hypervisor in a VM) and opening the database come
 //! before it can do anything for its container, about half a millisecond on the
-//! start path of every `run`. `run` knows the container's id before it has created
-//! the container, so it launches the monitor first ([`Launch::spawn`]); the monitor
-//! starts up on the other CPU while the command creates the container, then waits
-//! for the go ([`Launch::go`]), which hands it the container's lock and its log.
+//! start path of every `run`. A monitor needs nothing of its container but its id,
+//! which `run` picks itself, so `run` launches the monitor first
+//! ([`Launch::spawn`]), before it even parses its flags; the monitor starts up on
+//! the other CPU while the command parses them and creates the container, then
+//! waits for the go ([`Launch::go`]), which hands it the container's lock and its
+//! log, and says whether a client will attach.
 //! A command that ends without giving the go (a bad flag, a missing image, a name
 //! in use) closes its end, and the waiting monitor exits without having touched
 //! anything (`Drop`). `start` launches and gives the go at once: one way to start
@@ -32,18 +34,17 @@ pub const SYNC_FD_ENV: &str = "BERTH_SYNC_FD";
 /// told to give up and waited for.
 pub struct Launch {
     id: String,
-    attach: bool,
     child: Option<Child>,
     go: Option<UnixStream>,
     reports: Option<std::fs::File>,
 }
 
 impl Launch {
-    /// Spawns `berth monitor <id> [--attach]` in its own session, with a clean
+    /// Spawns `berth monitor <id>` in its own session, with a clean
     /// environment: the monitor outlives this command and must not carry the
     /// caller's variables (LISTEN_FDS would make the runtime pass descriptors into
     /// the container; secrets in the caller's environment have no business there).
-    pub fn spawn(paths: &Paths, id: &str, attach: bool) -> Result<Launch, EngineError> {
+    pub fn spawn(paths: &Paths, id: &str) -> Result<Launch, EngineError> {
         let exe = std::env::current_exe().map_err(|source| EngineError::Io {
             path: "/proc/self/exe".into(),
             source,
@@ -56,9 +57,6 @@ impl Launch {
         })?;
         let mut cmd = Command::new(exe);
         cmd.arg("monitor").arg(id);
-        if attach {
-            cmd.arg("--attach");
-        }
         let handed = [report_end.as_raw_fd(), go_end.as_raw_fd()];
         cmd.env_clear()
             .envs(crate::inherit::monitor_env(std::env::vars_os()))
@@ -87,7 +85,6 @@ impl Launch {
         })?;
         Ok(Launch {
             id: id.to_string(),
-            attach,
             child: Some(child),
             go: Some(go),
             reports: Some(std::fs::File::from(reports)),
@@ -99,21 +96,23 @@ impl Launch {
         &self.id
     }
 
-    /// Whether the monitor waits for an attaching client before it starts.
-    pub fn attaches(&self) -> bool {
-        self.attach
-    }
-
     /// Hands the monitor the container's lock (it holds it until it is recorded,
-    /// see `lock`) and its log as stderr. Returns the monitor and the read end of
-    /// its reports. A monitor that died meanwhile gets nothing; its reports (or
-    /// their absence) tell the caller.
-    pub fn go(mut self, lock: &ContainerLock, log: std::fs::File) -> (Child, std::fs::File) {
+    /// see `lock`) and its log as stderr, and tells it whether to wait for an
+    /// attaching client before it starts the container. Returns the monitor and
+    /// the read end of its reports. A monitor that died meanwhile gets nothing;
+    /// its reports (or their absence) tell the caller.
+    pub fn go(
+        mut self,
+        lock: &ContainerLock,
+        log: std::fs::File,
+        attach: bool,
+    ) -> (Child, std::fs::File) {
         if let Some(go) = self.go.take() {
             let fds = [lock.raw_fd(), log.as_raw_fd()];
+            let message = if attach { GO_ATTACHED } else { GO_DETACHED };
             let _ = sendmsg::<()>(
                 go.as_raw_fd(),
-                &[IoSlice::new(b"go")],
+                &[IoSlice::new(message)],
                 &[ControlMessage::ScmRights(&fds)],
                 MsgFlags::MSG_NOSIGNAL,
                 None,
@@ -135,12 +134,17 @@ impl Drop for Launch {
     }
 }
 
+/// The go when a client will attach (the monitor waits for it before it starts
+/// the container), and when none will.
+const GO_ATTACHED: &[u8; 2] = b"ga";
+const GO_DETACHED: &[u8; 2] = b"gd";
+
 /// The monitor's side of the go.
 pub enum Go {
     /// Not launched ahead (a restart's exec): the lock, if any, was inherited.
     NotAhead,
-    /// The go, with the container's lock.
-    Proceed(ContainerLock),
+    /// The go, with the container's lock and whether a client attaches.
+    Proceed { lock: ContainerLock, attach: bool },
     /// The launching command ended without it: exit, touching nothing.
     Abandoned,
 }
@@ -161,17 +165,20 @@ pub fn await_go() -> Go {
     // SAFETY: the launching command passed this descriptor for exactly this; nothing
     // else in the monitor owns it.
     let go = unsafe { OwnedFd::from_raw_fd(fd) };
-    let Some([lock, log]) = receive_two_fds(go.as_raw_fd()) else {
+    let Some((attach, [lock, log])) = receive_go(go.as_raw_fd()) else {
         return Go::Abandoned;
     };
     // SAFETY: dup2 onto stderr of a descriptor we own.
     unsafe { libc::dup2(log.as_raw_fd(), libc::STDERR_FILENO) };
-    Go::Proceed(ContainerLock::from_file(std::fs::File::from(lock)))
+    Go::Proceed {
+        lock: ContainerLock::from_file(std::fs::File::from(lock)),
+        attach,
+    }
 }
 
-/// The go message: "go" and two descriptors (marked close-on-exec on arrival).
-/// `None` at end of file or on anything else.
-fn receive_two_fds(socket: RawFd) -> Option<[OwnedFd; 2]> {
+/// The go message: [`GO_ATTACHED`] or [`GO_DETACHED`] and two descriptors (marked
+/// close-on-exec on arrival). `None` at end of file or on anything else.
+fn receive_go(socket: RawFd) -> Option<(bool, [OwnedFd; 2])> {
     let mut buf = [0u8; 2];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 2]);
@@ -196,8 +203,12 @@ fn receive_two_fds(socket: RawFd) -> Option<[OwnedFd; 2]> {
             );
         }
     }
-    (msg.bytes == 2).then_some(())?;
-    fds.try_into().ok()
+    let attach = match (msg.bytes, &buf) {
+        (2, GO_ATTACHED) => true,
+        (2, GO_DETACHED) => false,
+        _ => return None,
+    };
+    Some((attach, fds.try_into().ok()?))
 }
 
 #[cfg(test)]
@@ -224,26 +235,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = std::fs::File::create(dir.path().join("a")).unwrap();
         let b = std::fs::File::create(dir.path().join("b")).unwrap();
-        send(&ours, b"go", &[a.as_raw_fd(), b.as_raw_fd()]);
-        let [_, log] = receive_two_fds(theirs.as_raw_fd()).expect("received");
+        send(&ours, GO_ATTACHED, &[a.as_raw_fd(), b.as_raw_fd()]);
+        let (attach, [_, log]) = receive_go(theirs.as_raw_fd()).expect("received");
+        assert!(attach);
         std::fs::File::from(log).write_all(b"x").unwrap();
         assert_eq!(std::fs::read(dir.path().join("b")).unwrap(), b"x");
+        send(&ours, GO_DETACHED, &[a.as_raw_fd(), b.as_raw_fd()]);
+        let (attach, _) = receive_go(theirs.as_raw_fd()).expect("received");
+        assert!(!attach);
     }
 
     #[test]
     fn an_end_of_file_or_a_short_message_is_no_go() {
         let (ours, theirs) = UnixStream::pair().unwrap();
         drop(ours);
-        assert!(receive_two_fds(theirs.as_raw_fd()).is_none());
+        assert!(receive_go(theirs.as_raw_fd()).is_none());
         let (ours, theirs) = UnixStream::pair().unwrap();
         let f = std::fs::File::open("/dev/null").unwrap();
-        send(&ours, b"go", &[f.as_raw_fd()]);
-        assert!(
-            receive_two_fds(theirs.as_raw_fd()).is_none(),
-            "one descriptor"
-        );
+        send(&ours, GO_DETACHED, &[f.as_raw_fd()]);
+        assert!(receive_go(theirs.as_raw_fd()).is_none(), "one descriptor");
         let (ours, theirs) = UnixStream::pair().unwrap();
         send(&ours, b"g", &[f.as_raw_fd(), f.as_raw_fd()]);
-        assert!(receive_two_fds(theirs.as_raw_fd()).is_none(), "one byte");
+        assert!(receive_go(theirs.as_raw_fd()).is_none(), "one byte");
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        send(&ours, b"go", &[f.as_raw_fd(), f.as_raw_fd()]);
+        assert!(receive_go(theirs.as_raw_fd()).is_none(), "another message");
     }
 }

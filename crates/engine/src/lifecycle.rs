@@ -35,15 +35,15 @@ pub fn start(
     }
     engine.update_state(&c.id, crate::restart::reset_for_user_start)?;
     let launch = match launched {
-        Some(l) if l.id() == c.id && l.attaches() == attach => l,
-        _ => Launch::spawn(&engine.paths, &c.id, attach)?,
+        Some(l) if l.id() == c.id => l,
+        _ => Launch::spawn(&engine.paths, &c.id)?,
     };
     let log_path = engine.paths.container_dir(&c.id).join("monitor.log");
     let log = crate::paths::open_private(&log_path, true).map_err(|source| EngineError::Io {
         path: log_path.clone(),
         source,
     })?;
-    let (mut child, read_end) = launch.go(lock, log);
+    let (mut child, read_end) = launch.go(lock, log, attach);
     let want = if attach { "created" } else { "started" };
     let mut reports = Reports {
         file: read_end,

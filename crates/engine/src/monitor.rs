@@ -84,9 +84,10 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     // half-way leaves is found and cleaned up (`lifecycle::reconcile`). Closed
     // before anything is forked: a created container's init, waiting to be
     // started, would hold it for as long as it waits (see `lock`).
-    let handed_lock = match crate::launch::await_go() {
-        crate::launch::Go::Proceed(lock) => Some(lock),
-        crate::launch::Go::NotAhead => crate::lock::inherited(),
+    // A monitor launched ahead learns with the go whether a client attaches.
+    let (handed_lock, wait_attach) = match crate::launch::await_go() {
+        crate::launch::Go::Proceed { lock, attach } => (Some(lock), attach),
+        crate::launch::Go::NotAhead => (crate::lock::inherited(), wait_attach),
         crate::launch::Go::Abandoned => return Ok(()),
     };
     let container = engine.container(id)?;

@@ -816,6 +816,8 @@ pub struct DoctorArgs {
 #[derive(Args, Debug)]
 pub struct MonitorArgs {
     pub id: String,
+    /// Wait for an attaching client before starting the container (a monitor
+    /// launched ahead by `run` or `start` is told this with its go instead).
     #[arg(long)]
     pub attach: bool,
 }
