@@ -455,23 +455,50 @@ impl Berth {
         monitors
     }
 
+    /// Waits (10 s at most) until no monitor of this berth is left, dead ones
+    /// included: a monitor's command line, by which it is found, is gone as soon
+    /// as its exit has released its memory, while the exit itself goes on (a
+    /// mount namespace to tear down) and the process still counts as alive for
+    /// berth's own check (pid and start time, not a zombie).
     pub fn wait_monitors_gone(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !monitor_processes(&self.root).is_empty() && Instant::now() < deadline {
+        let mut seen = Vec::new();
+        loop {
+            let now = monitor_processes(&self.root);
+            seen.extend(
+                now.iter()
+                    .filter_map(|&pid| Some((pid, process_stat(pid)?))),
+            );
+            seen.retain(|&(pid, start)| process_alive(pid, start));
+            if (now.is_empty() && seen.is_empty()) || Instant::now() >= deadline {
+                return;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Polls `inspect -f format name` until it prints `want` (60 s at most): for
-    /// states the monitor reaches in its own time (restarts, health).
+    /// states the monitor reaches in its own time (restarts, health). A wait that
+    /// fails shows the container's error and the end of its monitor's log.
     pub fn wait_inspect(&self, name: &str, format: &str, want: &str) {
+        let probe = format!("{format}\u{1f}{{{{.State.Error}}}}\u{1f}{{{{.Id}}}}");
         wait_for_last(&format!("{name}: {format} to become {want:?}"), || {
-            let got = self.ok(&["inspect", "-f", format, name]);
-            if got == want {
-                Ok(())
-            } else {
-                Err(format!("{got:?}"))
+            let out = self.ok(&["inspect", "-f", &probe, name]);
+            let mut parts = out.split('\u{1f}');
+            let (got, error, id) = (parts.next(), parts.next(), parts.next());
+            if got == Some(want) {
+                return Ok(());
             }
+            let log = self
+                .root
+                .join("containers")
+                .join(id.unwrap_or(""))
+                .join("monitor.log");
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(3).collect();
+            Err(format!(
+                "{got:?} (error {error:?}; monitor.log ends {tail:?})"
+            ))
         });
     }
 
@@ -661,6 +688,22 @@ pub fn monitor_processes(root: &Path) -> Vec<i32> {
         }
     }
     out
+}
+
+/// A process's state and start time (clock ticks since boot), `None` once it is gone.
+fn process_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields resume after the command name's last ')': state, then starttime 19 on.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+/// Whether the process that had `start` still runs: neither gone, nor a zombie,
+/// nor another process under the same pid.
+fn process_alive(pid: i32, start: (char, u64)) -> bool {
+    matches!(process_stat(pid), Some((state, s)) if s == start.1 && state != 'Z' && state != 'X')
 }
 
 /// The container ids named by running `berth monitor <id>` processes, of any berth.
