@@ -3,6 +3,7 @@
 //! never asserted: every wait polls with a generous deadline.
 
 use berth_testkit::Berth;
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -282,6 +283,30 @@ fn ps_lists_a_container_waiting_to_restart_as_docker_does() {
     b.ok(&["rm", "-f", "loop"]);
 }
 
+/// `inspect`'s `.State.Restarting` of `name`, or `None` when it has not answered
+/// within `limit` (it is killed then).
+fn restarting_within(b: &Berth, name: &str, limit: Duration) -> Option<bool> {
+    let mut child = b
+        .command(&["inspect", "-f", "{{.State.Restarting}}", name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim() == "true")
+}
+
 #[test]
 fn a_monitor_killed_during_the_back_off_leaves_a_plain_exited_container() {
     let Some(b) = env() else { return };
@@ -297,19 +322,22 @@ fn a_monitor_killed_during_the_back_off_leaves_a_plain_exited_container() {
     berth_testkit::wait_for("the monitor waiting to restart", || {
         let monitors = berth_testkit::monitor_processes(&b.root);
         signal_all(&monitors, libc::SIGSTOP);
-        if inspect(&b, "loop", "{{.State.Restarting}}") == "true" {
-            // SIGKILL ends a stopped process too.
-            signal_all(&monitors, libc::SIGKILL);
-            b.wait_monitors_gone();
-            // A monitor in the middle of executing itself again shows an empty
-            // command line for a moment, so the listing can miss it: it was
-            // neither stopped nor killed and goes on restarting. Catch it again.
-            return berth_testkit::monitor_processes(&b.root)
-                .is_empty()
-                .then_some(());
+        // A monitor stopped inside a database transaction holds the database:
+        // `inspect` would wait for it (30 s) and fail. Let it go and try again.
+        let restarting = restarting_within(&b, "loop", Duration::from_secs(2));
+        if restarting != Some(true) {
+            signal_all(&monitors, libc::SIGCONT);
+            return None;
         }
-        signal_all(&monitors, libc::SIGCONT);
-        None
+        // SIGKILL ends a stopped process too.
+        signal_all(&monitors, libc::SIGKILL);
+        b.wait_monitors_gone();
+        // A monitor the listing missed (one executing itself again shows no
+        // command line for a moment) was neither stopped nor killed and goes on
+        // restarting: catch it on its next back-off.
+        berth_testkit::monitor_processes(&b.root)
+            .is_empty()
+            .then_some(())
     });
     // Nobody is left to restart it: it is an exited container, not a restarting one.
     assert_eq!(
@@ -319,4 +347,27 @@ fn a_monitor_killed_during_the_back_off_leaves_a_plain_exited_container() {
     assert_eq!(b.ok(&["ps", "-q"]), "", "not listed as restarting");
     // A plain `rm` (no -f) takes it: nothing runs and nothing waits to run.
     b.ok(&["rm", "loop"]);
+}
+
+/// A test that stops a monitor and then fails must not leave it stopped (holding
+/// the database, its container and its network for good): the berth it used
+/// lets it go on when dropped, and removes its container.
+#[test]
+fn a_failed_test_leaves_no_stopped_monitor() {
+    let Some(b) = env() else { return };
+    b.ok(&["run", "-d", "--name", "idle", "busybox", "sleep", "1000"]);
+    let root = b.root.clone();
+    let monitors = berth_testkit::monitor_processes(&root);
+    assert!(!monitors.is_empty());
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _b = b;
+        for &pid in &monitors {
+            // SAFETY: kill(2) on this test's own monitors.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
+        panic!("a test failing with its monitors stopped");
+    }));
+    assert!(failed.is_err());
+    assert_eq!(berth_testkit::monitor_processes(&root), Vec::<i32>::new());
+    assert!(!root.exists(), "its state was removed");
 }

@@ -455,21 +455,17 @@ impl Berth {
         monitors
     }
 
-    /// Waits (10 s at most) until no monitor of this berth is left, dead ones
-    /// included: a monitor's command line, by which it is found, is gone as soon
-    /// as its exit has released its memory, while the exit itself goes on (a
-    /// mount namespace to tear down) and the process still counts as alive for
-    /// berth's own check (pid and start time, not a zombie).
+    /// Waits (10 s at most) until no monitor of this berth is left, the ones still
+    /// exiting included (see [`has_exited`]: a monitor drops out of
+    /// [`monitor_processes`] before its exit is over, while berth still counts it
+    /// as alive).
     pub fn wait_monitors_gone(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = Vec::new();
         loop {
             let now = monitor_processes(&self.root);
-            seen.extend(
-                now.iter()
-                    .filter_map(|&pid| Some((pid, process_stat(pid)?))),
-            );
-            seen.retain(|&(pid, start)| process_alive(pid, start));
+            seen.extend(now.iter().copied());
+            seen.retain(|&pid| !has_exited(pid));
             if (now.is_empty() && seen.is_empty()) || Instant::now() >= deadline {
                 return;
             }
@@ -611,6 +607,12 @@ pub fn orphan_cgroups() -> Vec<PathBuf> {
 
 impl Drop for Berth {
     fn drop(&mut self) {
+        // A test that stopped monitors (SIGSTOP) and then failed would leave them
+        // stopped for good, holding the database against the `rm -f` below.
+        for pid in monitor_processes(&self.root) {
+            // SAFETY: kill(2) on this berth's own monitors.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
         for id in self.all_ids() {
             let _ = self.run(&["rm", "-f", &id]);
         }
@@ -688,22 +690,6 @@ pub fn monitor_processes(root: &Path) -> Vec<i32> {
         }
     }
     out
-}
-
-/// A process's state and start time (clock ticks since boot), `None` once it is gone.
-fn process_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields resume after the command name's last ')': state, then starttime 19 on.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    Some((state, fields.nth(18)?.parse().ok()?))
-}
-
-/// Whether the process that had `start` still runs: neither gone, nor a zombie,
-/// nor another process under the same pid.
-fn process_alive(pid: i32, start: (char, u64)) -> bool {
-    matches!(process_stat(pid), Some((state, s)) if s == start.1 && state != 'Z' && state != 'X')
 }
 
 /// The container ids named by running `berth monitor <id>` processes, of any berth.
