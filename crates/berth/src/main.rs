@@ -27,6 +27,7 @@ mod compat;
 mod format;
 mod inspect;
 mod progress;
+mod reader_gone;
 mod runflags;
 mod security_opt;
 mod specgen;
@@ -44,6 +45,7 @@ fn main() {
     if let Some((id, attach)) = monitor_argv(std::env::args_os().skip(1)) {
         std::process::exit(berth_engine::monitor::run(&id, attach));
     }
+    reader_gone::install();
     let args: Vec<OsString> = std::env::args_os().collect();
     let ahead = launch_for_run(&args);
     let cli = match args::single::try_parse_from(args) {

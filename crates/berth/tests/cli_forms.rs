@@ -314,3 +314,38 @@ fn version_and_info_take_format_json() {
         serde_json::from_str(&b.ok(&["info", "--format", "json"])).expect("info JSON");
     assert_eq!(info["DockerRootDir"], b.root.to_str().unwrap(), "{info}");
 }
+
+/// `berth ps | head -1`: a command whose reader goes away ends as docker's CLI
+/// does, quietly and with a shell's status for SIGPIPE (141), not with a panic
+/// (it printed one and ended with 101). Also when the error it reports is what
+/// meets the closed pipe (`berth inspect missing 2>&1 | head -c0`).
+#[test]
+fn output_to_a_pipe_nobody_reads_ends_quietly_with_141() {
+    let Some(b) = env() else { return };
+    b.ok(&["run", "-d", "--name", "one", "busybox", "sleep", "300"]);
+    for (args, with_stderr) in [
+        (&["ps", "-a"][..], false),
+        (&["images"][..], false),
+        (&["version"][..], false),
+        (&["inspect", "one"][..], false),
+        (&["inspect", "missing"][..], true),
+    ] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let mut cmd = b.command(args);
+        cmd.stderr(std::process::Stdio::piped());
+        if with_stderr {
+            cmd.stderr(writer.try_clone().expect("dup"));
+        }
+        drop(reader);
+        let out = cmd.stdout(writer).output().expect("run berth");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(141),
+            "berth {args:?} into a closed pipe: {:?}, stderr {err}",
+            out.status
+        );
+        assert!(!err.contains("panicked"), "berth {args:?}: {err}");
+    }
+    b.ok(&["rm", "-f", "one"]);
+}
