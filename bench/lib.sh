@@ -12,8 +12,13 @@ berth=${CARGO_TARGET_DIR:-$PWD/target}/$(rustc -vV | sed -n 's/^host: //p')/rele
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 # berth's run-time state where a real install keeps it, on tmpfs (/run): on this
 # VM's ext4 (mounted with discard) every file the runtime rewrites or deletes
-# there waited for a synchronous discard, which no real install pays.
+# there waited for a synchronous discard, which no real install pays. Some of
+# these VMs have /run on that ext4 too: there the bench mounts a tmpfs of its own.
 runwork=$(mktemp -d /run/berth-bench.XXXXXX)
+runwork_mounted=""
+if [ "$(stat -f -c %T /run)" != tmpfs ]; then
+  mount -t tmpfs -o mode=0700,size=1g berth-bench "$runwork" && runwork_mounted=1
+fi
 dockerd_pid=""
 nft list tables > "$work/tables.before" 2>/dev/null || true
 # Paths dockerd and podman make whatever their flags (dockerd's trust key and plugin
@@ -43,6 +48,7 @@ bench_cleanup() {
     grep -qx "table $fam $name" "$work/tables.before" || nft delete table "$fam" "$name"
   done
   umount -R "$work"/podman/overlay 2>/dev/null
+  [ -z "$runwork_mounted" ] || umount "$runwork" || umount -l "$runwork"
   rm -rf "$work" "$runwork"
   for p in "${new_host_paths[@]}"; do
     if [ -d "$p" ]; then rmdir "$p" 2>/dev/null; else rm -f "$p"; fi

@@ -36,6 +36,7 @@ pub mod networking;
 pub mod notify;
 pub mod oci;
 pub mod paths;
+mod pidfs;
 pub mod prune;
 pub mod restart;
 pub mod sdbus;

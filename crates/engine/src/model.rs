@@ -244,22 +244,43 @@ impl Status {
 }
 
 /// A process identity that survives pid reuse: pid plus its start time in clock ticks
-/// since boot (field 22 of /proc/PID/stat).
+/// since boot (field 22 of /proc/PID/stat), and its pidfs inode number where the
+/// kernel has one (see `pidfs`), which is cheaper to check.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct ProcessId {
     pub pid: i32,
     pub start_ticks: u64,
+    /// Absent from records written before it, and on kernels without pidfs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pidfs_ino: Option<u64>,
 }
 
 impl ProcessId {
     pub fn of(pid: i32) -> Option<Self> {
-        start_ticks(pid).map(|start_ticks| ProcessId { pid, start_ticks })
+        // The pidfd first, its number taken after the start time is read: a
+        // process that has not exited by then is the one both were read from.
+        let pidfd = crate::pidfs::Pidfd::open(pid);
+        let start_ticks = start_ticks(pid)?;
+        let pidfs_ino = pidfd.and_then(|fd| fd.inode_if_running());
+        Some(ProcessId {
+            pid,
+            start_ticks,
+            pidfs_ino,
+        })
     }
 
-    /// Alive: the same process (pid and start time) exists and is not a zombie.
+    /// Alive: the same process (pid and pidfs number, or pid and start time)
+    /// exists and is not a zombie.
     pub fn is_alive(&self) -> bool {
-        self.pid > 0
-            && matches!(stat_fields(self.pid), Some((state, start)) if start == self.start_ticks && state != 'Z' && state != 'X')
+        if self.pid <= 0 {
+            return false;
+        }
+        match self.pidfs_ino {
+            Some(ino) => crate::pidfs::is_alive(self.pid, ino),
+            None => {
+                matches!(stat_fields(self.pid), Some((state, start)) if start == self.start_ticks && state != 'Z' && state != 'X')
+            }
+        }
     }
 }
 
@@ -359,10 +380,49 @@ mod tests {
     fn own_process_identity_is_alive() {
         let me = ProcessId::of(std::process::id() as i32).unwrap();
         assert!(me.is_alive());
+        // Another process that took the pid: another start time and, where
+        // there is pidfs, another number.
         let stale = ProcessId {
             start_ticks: me.start_ticks + 1,
+            pidfs_ino: me.pidfs_ino.map(|i| i + 1),
             ..me
         };
         assert!(!stale.is_alive());
+    }
+
+    #[test]
+    fn a_record_without_a_pidfs_number_is_checked_by_its_start_time() {
+        let me = ProcessId::of(std::process::id() as i32).unwrap();
+        let old = ProcessId {
+            pidfs_ino: None,
+            ..me
+        };
+        assert!(old.is_alive());
+        let stale = ProcessId {
+            start_ticks: me.start_ticks + 1,
+            ..old
+        };
+        assert!(!stale.is_alive());
+        // As stored before the number existed.
+        let parsed: ProcessId = serde_json::from_str(&format!(
+            r#"{{"pid":{},"start_ticks":{}}}"#,
+            me.pid, me.start_ticks
+        ))
+        .unwrap();
+        assert_eq!(parsed, old);
+        assert!(!serde_json::to_string(&old).unwrap().contains("pidfs"));
+    }
+
+    #[test]
+    fn a_pidfs_number_is_what_counts_where_there_is_one() {
+        let me = ProcessId::of(std::process::id() as i32).unwrap();
+        let Some(ino) = me.pidfs_ino else {
+            return; // a kernel without pidfs: the start time above is all there is
+        };
+        let other_number = ProcessId {
+            pidfs_ino: Some(ino + 1),
+            ..me
+        };
+        assert!(!other_number.is_alive());
     }
 }

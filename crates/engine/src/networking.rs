@@ -464,10 +464,11 @@ mod tests {
     fn a_namespace_is_entered_only_while_its_process_is_the_one_recorded() {
         let me = ProcessId::of(std::process::id() as i32).unwrap();
         assert!(netns_of(me, "c").is_ok());
-        // The same pid with another start time: a process that took the
-        // container's pid after it exited.
+        // The same pid with another start time (and pidfs number): a process
+        // that took the container's pid after it exited.
         let reused = ProcessId {
             start_ticks: me.start_ticks + 1,
+            pidfs_ino: me.pidfs_ino.map(|i| i + 1),
             ..me
         };
         assert!(matches!(

@@ -1,0 +1,126 @@
+//! A process's identity by its pidfd's inode number, where the kernel gives one.
+//!
+//! Since Linux 6.9 a pidfd lives on pidfs, whose inode numbers are, on 64-bit
+//! machines, never reused within a boot: a pid plus that number names one
+//! process for good, as systemd keeps them. Checking it costs a pidfd, an
+//! `fstat` and a `poll`, about 6 µs against 10 to 14 µs for opening and reading
+//! `/proc/PID/stat`, whose every field the kernel formats (measured here with
+//! 1,000 processes). `ps` checks every container's monitor, so that was a third
+//! of a `ps` at 1,000 containers (issue 11). Elsewhere (older kernels, where a
+//! pidfd is an anonymous inode shared by all) there is no such number and
+//! `model::ProcessId` goes on with the start time in `/proc/PID/stat`.
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::process::{pidfd_open, Pid, PidfdFlags};
+
+/// pidfs's magic number (`PID_FS_MAGIC` in the kernel's `magic.h`).
+const PID_FS_MAGIC: rustix::fs::FsWord = 0x5049_4446;
+
+/// A pidfd: it names the process it was opened for even once the pid is reused.
+pub struct Pidfd(OwnedFd);
+
+impl Pidfd {
+    /// None: no such process.
+    pub fn open(pid: i32) -> Option<Pidfd> {
+        open(pid).map(Pidfd)
+    }
+
+    /// Its pidfs inode number while the process runs. None once it has exited,
+    /// or without pidfs (or on a 32-bit machine, where `st_ino` is cut to 32 bits
+    /// and is reused).
+    pub fn inode_if_running(&self) -> Option<u64> {
+        on_pidfs(&self.0).then_some(())?;
+        let ino = rustix::fs::fstat(&self.0).ok()?.st_ino;
+        (!has_exited(&self.0)).then_some(ino)
+    }
+}
+
+/// Whether `pid` is still the process whose pidfd had inode `ino`, and has not
+/// exited (a zombie counts as gone).
+pub fn is_alive(pid: i32, ino: u64) -> bool {
+    let Some(fd) = open(pid) else {
+        return false;
+    };
+    matches!(rustix::fs::fstat(&fd), Ok(st) if st.st_ino == ino) && !has_exited(&fd)
+}
+
+fn open(pid: i32) -> Option<OwnedFd> {
+    pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()).ok()
+}
+
+fn on_pidfs(fd: &OwnedFd) -> bool {
+    cfg!(target_pointer_width = "64")
+        && matches!(rustix::fs::fstatfs(fd), Ok(s) if s.f_type == PID_FS_MAGIC)
+}
+
+/// A pidfd polls readable once its process has exited.
+fn has_exited(fd: &OwnedFd) -> bool {
+    let mut fds = [nix::poll::PollFd::new(
+        fd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
+        Ok(n) => n > 0,
+        // Cannot tell: say alive, as a failed check must not stop a container.
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn sleeper() -> std::process::Child {
+        Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_live_process_is_alive_under_its_own_number_only() {
+        let mut child = sleeper();
+        let pid = child.id() as i32;
+        if let Some(ino) = Pidfd::open(pid).and_then(|fd| fd.inode_if_running()) {
+            assert!(is_alive(pid, ino));
+            assert!(!is_alive(pid, ino + 1), "another process's number");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_zombie_and_a_reaped_process_are_gone() {
+        let mut child = sleeper();
+        let pid = child.id() as i32;
+        let fd = Pidfd::open(pid).unwrap();
+        let Some(ino) = fd.inode_if_running() else {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return; // no pidfs here
+        };
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // A zombie until waited for: still there for pidfd_open, but exited.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while is_alive(pid, ino) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!is_alive(pid, ino), "a zombie counted as alive");
+        assert!(
+            fd.inode_if_running().is_none(),
+            "a zombie's number handed out"
+        );
+        child.wait().unwrap();
+        assert!(!is_alive(pid, ino), "a reaped process counted as alive");
+    }
+
+    #[test]
+    fn a_process_has_one_number() {
+        let me = std::process::id() as i32;
+        let ask = || Pidfd::open(me).and_then(|fd| fd.inode_if_running());
+        assert_eq!(ask(), ask());
+    }
+}
