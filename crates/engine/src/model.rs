@@ -252,7 +252,17 @@ pub struct ProcessId {
     pub start_ticks: u64,
     /// Absent from records written before it, and on kernels without pidfs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pidfs_ino: Option<u64>,
+    pub pidfs: Option<PidfsId>,
+}
+
+/// A pidfs inode number and the boot it belongs to: the numbers start again
+/// with every boot, along with the pids, so after a reboot another process may
+/// have both; no process outlives its boot.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PidfsId {
+    pub ino: u64,
+    /// The first 64 bits of the kernel's random boot id.
+    pub boot: u64,
 }
 
 impl ProcessId {
@@ -261,23 +271,27 @@ impl ProcessId {
         // process that has not exited by then is the one both were read from.
         let pidfd = crate::pidfs::Pidfd::open(pid);
         let start_ticks = start_ticks(pid)?;
-        let pidfs_ino = pidfd.and_then(|fd| fd.inode_if_running());
+        let pidfs = pidfd
+            .and_then(|fd| fd.inode_if_running())
+            .zip(crate::pidfs::boot())
+            .map(|(ino, boot)| PidfsId { ino, boot });
         Some(ProcessId {
             pid,
             start_ticks,
-            pidfs_ino,
+            pidfs,
         })
     }
 
-    /// Alive: the same process (pid and pidfs number, or pid and start time)
-    /// exists and is not a zombie.
+    /// Alive: the same process (pid and pidfs number in this boot, or pid and
+    /// start time) exists and is not a zombie.
     pub fn is_alive(&self) -> bool {
         if self.pid <= 0 {
             return false;
         }
-        match self.pidfs_ino {
-            Some(ino) => crate::pidfs::is_alive(self.pid, ino),
-            None => {
+        match (self.pidfs, crate::pidfs::boot()) {
+            (Some(id), Some(now)) if id.boot != now => false,
+            (Some(id), Some(_)) => crate::pidfs::is_alive(self.pid, id.ino),
+            _ => {
                 matches!(stat_fields(self.pid), Some((state, start)) if start == self.start_ticks && state != 'Z' && state != 'X')
             }
         }
@@ -384,7 +398,10 @@ mod tests {
         // there is pidfs, another number.
         let stale = ProcessId {
             start_ticks: me.start_ticks + 1,
-            pidfs_ino: me.pidfs_ino.map(|i| i + 1),
+            pidfs: me.pidfs.map(|id| PidfsId {
+                ino: id.ino + 1,
+                ..id
+            }),
             ..me
         };
         assert!(!stale.is_alive());
@@ -393,10 +410,7 @@ mod tests {
     #[test]
     fn a_record_without_a_pidfs_number_is_checked_by_its_start_time() {
         let me = ProcessId::of(std::process::id() as i32).unwrap();
-        let old = ProcessId {
-            pidfs_ino: None,
-            ..me
-        };
+        let old = ProcessId { pidfs: None, ..me };
         assert!(old.is_alive());
         let stale = ProcessId {
             start_ticks: me.start_ticks + 1,
@@ -416,13 +430,25 @@ mod tests {
     #[test]
     fn a_pidfs_number_is_what_counts_where_there_is_one() {
         let me = ProcessId::of(std::process::id() as i32).unwrap();
-        let Some(ino) = me.pidfs_ino else {
+        let Some(id) = me.pidfs else {
             return; // a kernel without pidfs: the start time above is all there is
         };
         let other_number = ProcessId {
-            pidfs_ino: Some(ino + 1),
+            pidfs: Some(PidfsId {
+                ino: id.ino + 1,
+                ..id
+            }),
             ..me
         };
         assert!(!other_number.is_alive());
+        // The same pid and number from another boot: another process.
+        let other_boot = ProcessId {
+            pidfs: Some(PidfsId {
+                boot: id.boot ^ 1,
+                ..id
+            }),
+            ..me
+        };
+        assert!(!other_boot.is_alive());
     }
 }

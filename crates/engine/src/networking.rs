@@ -468,7 +468,10 @@ mod tests {
         // that took the container's pid after it exited.
         let reused = ProcessId {
             start_ticks: me.start_ticks + 1,
-            pidfs_ino: me.pidfs_ino.map(|i| i + 1),
+            pidfs: me.pidfs.map(|id| crate::model::PidfsId {
+                ino: id.ino + 1,
+                ..id
+            }),
             ..me
         };
         assert!(matches!(

@@ -8,7 +8,8 @@
 //! 1,000 processes). `ps` checks every container's monitor, so that was a third
 //! of a `ps` at 1,000 containers (issue 11). Elsewhere (older kernels, where a
 //! pidfd is an anonymous inode shared by all) there is no such number and
-//! `model::ProcessId` goes on with the start time in `/proc/PID/stat`.
+//! `model::ProcessId` goes on with the start time in `/proc/PID/stat`. The
+//! numbers start again with every boot, so a number is kept with its boot's id.
 
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
@@ -42,6 +43,22 @@ pub fn is_alive(pid: i32, ino: u64) -> bool {
         return false;
     };
     matches!(rustix::fs::fstat(&fd), Ok(st) if st.st_ino == ino) && !has_exited(&fd)
+}
+
+/// This boot's id, its first 64 bits (`/proc/sys/kernel/random/boot_id`), read
+/// once per process.
+pub fn boot() -> Option<u64> {
+    static BOOT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        parse_boot_id(&id)
+    })
+}
+
+fn parse_boot_id(id: &str) -> Option<u64> {
+    let hex: String = id.trim().chars().filter(|c| *c != '-').take(16).collect();
+    (hex.len() == 16).then_some(())?;
+    u64::from_str_radix(&hex, 16).ok()
 }
 
 fn open(pid: i32) -> Option<OwnedFd> {
@@ -115,6 +132,17 @@ mod tests {
         );
         child.wait().unwrap();
         assert!(!is_alive(pid, ino), "a reaped process counted as alive");
+    }
+
+    #[test]
+    fn a_boot_id_is_read_by_its_first_64_bits() {
+        assert_eq!(
+            parse_boot_id("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\n"),
+            Some(0x0f1e_2d3c_4b5a_6978)
+        );
+        assert_eq!(parse_boot_id("0f1e2d3c"), None);
+        assert_eq!(parse_boot_id("not hex at all, not hex at all"), None);
+        assert!(boot().is_some(), "this machine's boot id");
     }
 
     #[test]
