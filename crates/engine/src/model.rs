@@ -267,6 +267,9 @@ pub struct PidfsId {
 
 impl ProcessId {
     pub fn of(pid: i32) -> Option<Self> {
+        if pid <= 0 {
+            return None;
+        }
         // The pidfd first, its number taken after the start time is read: a
         // process that has not exited by then is the one both were read from.
         let pidfd = crate::pidfs::Pidfd::open(pid);
@@ -282,19 +285,31 @@ impl ProcessId {
         })
     }
 
+    /// This process's own identity, worked out once: a monitor records itself
+    /// more than once, and waiters compare the records.
+    pub fn own() -> Option<Self> {
+        static OWN: std::sync::OnceLock<Option<ProcessId>> = std::sync::OnceLock::new();
+        *OWN.get_or_init(|| ProcessId::of(std::process::id() as i32))
+    }
+
     /// Alive: the same process (pid and pidfs number in this boot, or pid and
     /// start time) exists and is not a zombie.
     pub fn is_alive(&self) -> bool {
         if self.pid <= 0 {
             return false;
         }
-        match (self.pidfs, crate::pidfs::boot()) {
+        let boot = crate::pidfs::usable().then(crate::pidfs::boot).flatten();
+        match (self.pidfs, boot) {
             (Some(id), Some(now)) if id.boot != now => false,
-            (Some(id), Some(_)) => crate::pidfs::is_alive(self.pid, id.ino),
-            _ => {
-                matches!(stat_fields(self.pid), Some((state, start)) if start == self.start_ticks && state != 'Z' && state != 'X')
+            (Some(id), Some(_)) => {
+                crate::pidfs::check(self.pid, id.ino).unwrap_or_else(|| self.alive_by_start_time())
             }
+            _ => self.alive_by_start_time(),
         }
+    }
+
+    fn alive_by_start_time(&self) -> bool {
+        matches!(stat_fields(self.pid), Some((state, start)) if start == self.start_ticks && state != 'Z' && state != 'X')
     }
 }
 

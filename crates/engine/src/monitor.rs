@@ -92,7 +92,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     };
     let container = engine.container(id)?;
     engine.update_state(id, |state| {
-        state.monitor = ProcessId::of(std::process::id() as i32);
+        state.monitor = ProcessId::own();
     })?;
     drop(handed_lock);
     let mut mask = SigSet::empty();
@@ -151,7 +151,7 @@ fn run_inner(id: &str, wait_attach: bool, sync: &mut SyncPipe) -> Result<(), Eng
     let listener = bind_attach(&engine, id)?;
     engine.update_state(id, |state| {
         state.init = ProcessId::of(init_pid);
-        state.monitor = ProcessId::of(std::process::id() as i32);
+        state.monitor = ProcessId::own();
         state.error = None;
     })?;
 

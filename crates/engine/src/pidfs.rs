@@ -30,19 +30,42 @@ impl Pidfd {
     /// or without pidfs (or on a 32-bit machine, where `st_ino` is cut to 32 bits
     /// and is reused).
     pub fn inode_if_running(&self) -> Option<u64> {
-        on_pidfs(&self.0).then_some(())?;
+        (usable() && on_pidfs(&self.0)).then_some(())?;
         let ino = rustix::fs::fstat(&self.0).ok()?.st_ino;
         (!has_exited(&self.0)).then_some(ino)
     }
 }
 
-/// Whether `pid` is still the process whose pidfd had inode `ino`, and has not
-/// exited (a zombie counts as gone).
-pub fn is_alive(pid: i32, ino: u64) -> bool {
-    let Some(fd) = open(pid) else {
-        return false;
+/// Whether pidfs numbers can be used here, worked out once per process: the
+/// kernel has pidfs (a pidfd of this process is on it), the machine is 64-bit,
+/// the boot id can be read, and this process's `/proc` shows its own pid
+/// namespace (a pidfd is opened by a pid of the caller's namespace, `/proc` files
+/// by one of its mount's: the two must name the same process).
+pub fn usable() -> bool {
+    static USABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *USABLE.get_or_init(|| {
+        let me = std::process::id() as i32;
+        let proc_is_ours = std::fs::read_link("/proc/self")
+            .ok()
+            .and_then(|p| p.to_str()?.parse::<i32>().ok())
+            == Some(me);
+        proc_is_ours && open(me).is_some_and(|fd| on_pidfs(&fd)) && boot().is_some()
+    })
+}
+
+/// Whether `pid` is still the process whose pidfd had inode `ino` and has not
+/// exited (a zombie counts as gone). None when that cannot be told: a pidfd
+/// refused for another reason than there being no such process (no descriptor
+/// left, a sandbox's filter), which must not pass for a dead process.
+pub fn check(pid: i32, ino: u64) -> Option<bool> {
+    let fd = match pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        // No such process, or a thread's id rather than a process's.
+        Err(rustix::io::Errno::SRCH | rustix::io::Errno::INVAL) => return Some(false),
+        Err(_) => return None,
     };
-    matches!(rustix::fs::fstat(&fd), Ok(st) if st.st_ino == ino) && !has_exited(&fd)
+    let st = rustix::fs::fstat(&fd).ok()?;
+    Some(st.st_ino == ino && !has_exited(&fd))
 }
 
 /// This boot's id, its first 64 bits (`/proc/sys/kernel/random/boot_id`), read
@@ -101,8 +124,8 @@ mod tests {
         let mut child = sleeper();
         let pid = child.id() as i32;
         if let Some(ino) = Pidfd::open(pid).and_then(|fd| fd.inode_if_running()) {
-            assert!(is_alive(pid, ino));
-            assert!(!is_alive(pid, ino + 1), "another process's number");
+            assert_eq!(check(pid, ino), Some(true));
+            assert_eq!(check(pid, ino + 1), Some(false), "another process's number");
         }
         child.kill().unwrap();
         child.wait().unwrap();
@@ -122,16 +145,20 @@ mod tests {
         unsafe { libc::kill(pid, libc::SIGKILL) };
         // A zombie until waited for: still there for pidfd_open, but exited.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while is_alive(pid, ino) && std::time::Instant::now() < deadline {
+        while check(pid, ino) == Some(true) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert!(!is_alive(pid, ino), "a zombie counted as alive");
+        assert_eq!(check(pid, ino), Some(false), "a zombie counted as alive");
         assert!(
             fd.inode_if_running().is_none(),
             "a zombie's number handed out"
         );
         child.wait().unwrap();
-        assert!(!is_alive(pid, ino), "a reaped process counted as alive");
+        assert_eq!(
+            check(pid, ino),
+            Some(false),
+            "a reaped process counted as alive"
+        );
     }
 
     #[test]
@@ -143,6 +170,41 @@ mod tests {
         assert_eq!(parse_boot_id("0f1e2d3c"), None);
         assert_eq!(parse_boot_id("not hex at all, not hex at all"), None);
         assert!(boot().is_some(), "this machine's boot id");
+    }
+
+    #[test]
+    fn a_pidfd_refused_for_want_of_descriptors_is_no_answer() {
+        let me = std::process::id() as i32;
+        let Some(ino) = Pidfd::open(me).and_then(|fd| fd.inode_if_running()) else {
+            return; // no pidfs here
+        };
+        // In a child, so that the limit does not reach the other tests' threads;
+        // the child makes only system calls before it exits.
+        // SAFETY: fork in a test; the child calls no allocator and _exits.
+        match unsafe { libc::fork() } {
+            0 => {
+                let none = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                // SAFETY: plain system calls on this child alone.
+                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &none) };
+                let code = match check(me, ino) {
+                    None => 0,
+                    Some(true) => 1,
+                    Some(false) => 2,
+                };
+                // SAFETY: ends the child without the parent's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            child => {
+                let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+                assert!(
+                    matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0))),
+                    "check without a descriptor to spare: {status:?} (1: alive, 2: dead)"
+                );
+            }
+        }
     }
 
     #[test]
