@@ -288,7 +288,8 @@ fn ps_filters_a_restarting_container_by_its_state() {
 fn an_unknown_flag_beside_a_non_utf8_argument_is_an_error() {
     use std::os::unix::ffi::OsStrExt;
     let odd = std::ffi::OsStr::from_bytes(b"\xff");
-    let out = std::process::Command::new(BIN)
+    let state = tempfile::tempdir().unwrap();
+    let out = bare_berth(state.path())
         .arg("run")
         .arg("--bogus")
         .arg(odd)
@@ -302,7 +303,8 @@ fn an_unknown_flag_beside_a_non_utf8_argument_is_an_error() {
 /// docker takes `--format json` for `version` and `info`: the whole value as JSON.
 #[test]
 fn version_and_info_take_format_json() {
-    let out = std::process::Command::new(BIN)
+    let state = tempfile::tempdir().unwrap();
+    let out = bare_berth(state.path())
         .args(["version", "--format", "json"])
         .output()
         .expect("run berth");
@@ -348,4 +350,15 @@ fn output_to_a_pipe_nobody_reads_ends_quietly_with_141() {
         assert!(!err.contains("panicked"), "berth {args:?}: {err}");
     }
     b.ok(&["rm", "-f", "one"]);
+}
+
+/// The binary with its state in `dir`, for a test that needs no container: a
+/// `run` launches its monitor before it parses its flags, and that monitor opens
+/// the database, so even a refused `run` left `/var/lib/berth` and `/run/berth`
+/// on the host when these tests used the default places.
+fn bare_berth(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(BIN);
+    c.env("BERTH_ROOT", dir.join("root"))
+        .env("BERTH_RUNROOT", dir.join("run"));
+    c
 }
