@@ -141,13 +141,17 @@ impl Reports {
 /// Sends a signal to the container's init after checking it is still the same process.
 pub fn kill(c: &Container, signal: &str) -> Result<(), EngineError> {
     let sig = parse_signal(signal)?;
-    let init = match (&c.state.status, c.state.init) {
-        (Status::Running, Some(init)) if init.is_alive() => init,
-        _ => return Err(EngineError::NotRunning(c.name.clone())),
+    let sent = match (&c.state.status, c.state.init) {
+        (Status::Running, Some(init)) => init.signal(sig).map_err(|e| {
+            EngineError::Sys(
+                "kill",
+                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })?,
+        _ => false,
     };
-    // SAFETY: kill(2) on a pid whose identity we just checked.
-    if unsafe { libc::kill(init.pid, sig) } != 0 {
-        return Err(EngineError::Sys("kill", nix::errno::Errno::last()));
+    if !sent {
+        return Err(EngineError::NotRunning(c.name.clone()));
     }
     crate::freezer::thaw_if_paused(&c.id);
     Ok(())
@@ -418,9 +422,11 @@ pub fn reconcile_locked(engine: &Engine, c: Container) -> Result<Container, Engi
         return Ok(c);
     }
     crate::freezer::thaw_if_paused(&c.id);
-    if let Some(init) = c.state.init.filter(|i| i.is_alive()) {
-        // SAFETY: kill(2) on a pid whose identity we just checked.
-        unsafe { libc::kill(init.pid, libc::SIGKILL) };
+    let killed = c
+        .state
+        .init
+        .filter(|i| matches!(i.signal(libc::SIGKILL), Ok(true)));
+    if let Some(init) = killed {
         let deadline = Instant::now() + Duration::from_secs(5);
         while init.is_alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -499,10 +505,35 @@ pub fn sweep_after_failed_exec(engine: &Engine, c: &Container) {
 /// between creating the container and recording its init leaves one nobody knows
 /// the pid of (its cgroups could not be removed while it lives).
 fn kill_cgroup_members(id: &str) {
-    let mut dirs: Vec<std::path::PathBuf> = crate::cgroups::hierarchies()
+    let dirs: Vec<std::path::PathBuf> = crate::cgroups::hierarchies()
         .into_iter()
         .map(|h| h.join(crate::cgroups::PARENT).join(id))
         .collect();
+    let seen = cgroup_member_pids(&dirs);
+    // Pidfds first, the members read again after: a pidfd then names either a
+    // process still in the cgroup or one that exited before the second read,
+    // which the kernel will not signal. A pid that left and went to another
+    // process between the reads is not in the second one, and is left alone.
+    let handles: Vec<_> = seen
+        .iter()
+        .filter_map(|p| Some((*p, crate::pidfs::ProcessHandle::open(*p).ok()??)))
+        .collect();
+    let members = cgroup_member_pids(&dirs);
+    let killed: Vec<_> = handles
+        .into_iter()
+        .filter(|(pid, fd)| {
+            members.binary_search(pid).is_ok() && fd.send_signal(libc::SIGKILL).is_ok()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while killed.iter().any(|(_, fd)| !fd.has_exited()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The pids in these cgroups and their descendants, sorted.
+fn cgroup_member_pids(dirs: &[std::path::PathBuf]) -> Vec<i32> {
+    let mut dirs = dirs.to_vec();
     let mut pids = Vec::new();
     while let Some(dir) = dirs.pop() {
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
@@ -515,18 +546,7 @@ fn kill_cgroup_members(id: &str) {
     }
     pids.sort_unstable();
     pids.dedup();
-    let ids: Vec<_> = pids
-        .iter()
-        .filter_map(|p| crate::model::ProcessId::of(*p))
-        .collect();
-    for p in &ids {
-        // SAFETY: kill(2) on a process in this container's own cgroup.
-        unsafe { libc::kill(p.pid, libc::SIGKILL) };
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while ids.iter().any(|p| p.is_alive()) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    pids
 }
 
 /// Waits until a systemd container reports READY=1. Fails, with the diagnosis,

@@ -308,6 +308,28 @@ impl ProcessId {
         }
     }
 
+    /// Sends `sig` to this process if it is still this process: Ok(false) when
+    /// it has gone. A pid checked and then signalled by number could name
+    /// another process by the time the signal goes (the pid freed and reused in
+    /// between); here the pidfd is opened first, the identity checked after, and
+    /// the signal sent through that pidfd. Whatever the pidfd names is either the
+    /// process checked (a pid is not reused while its process exists, zombie or
+    /// not) or one that exited before the check, which the kernel refuses to
+    /// signal. Kernels without pidfds (before 5.3) keep the check-then-kill.
+    pub fn signal(&self, sig: i32) -> std::io::Result<bool> {
+        let Some(handle) = crate::pidfs::ProcessHandle::open(self.pid)? else {
+            return Ok(false);
+        };
+        if !self.is_alive() {
+            return Ok(false);
+        }
+        match handle.send_signal(sig) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn alive_by_start_time(&self) -> bool {
         matches!(stat_fields(self.pid), Some((state, start)) if start == self.start_ticks && state != 'Z' && state != 'X')
     }
@@ -465,5 +487,37 @@ mod tests {
             ..me
         };
         assert!(!other_boot.is_alive());
+    }
+
+    fn sleeper() -> std::process::Child {
+        std::process::Command::new("sleep")
+            .arg("30")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_signal_reaches_the_recorded_process_only() {
+        let mut child = sleeper();
+        let real = ProcessId::of(child.id() as i32).unwrap();
+        // What a record of an earlier process under the same pid looks like.
+        let earlier = ProcessId {
+            start_ticks: real.start_ticks + 1,
+            pidfs: real.pidfs.map(|id| PidfsId {
+                ino: id.ino + 1,
+                ..id
+            }),
+            ..real
+        };
+        assert!(!earlier.signal(libc::SIGKILL).unwrap(), "reported as sent");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the process now holding the pid was killed"
+        );
+        assert!(real.signal(libc::SIGKILL).unwrap());
+        assert!(child.wait().unwrap().code().is_none(), "killed by a signal");
+        assert!(!real.signal(libc::SIGKILL).unwrap(), "a reaped process");
     }
 }

@@ -26,6 +26,35 @@ impl Pidfd {
         open(pid).map(Pidfd)
     }
 
+    /// Sends `sig` to the process this pidfd names and to no other: once that
+    /// process has exited it fails with ESRCH, whoever has its pid since.
+    pub fn send_signal(&self, sig: i32) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // rustix's pidfd_send_signal takes only its own Signal type, which a
+        // signal number from the user (a real-time one) must be built unsafely
+        // into anyway; the raw call is as short.
+        // SAFETY: pidfd_send_signal(2) on our own open pidfd, no siginfo.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    /// Whether the process has exited (a zombie has).
+    pub fn has_exited(&self) -> bool {
+        has_exited(&self.0)
+    }
+
     /// Its pidfs inode number while the process runs. None once it has exited,
     /// or without pidfs (or on a 32-bit machine, where `st_ino` is cut to 32 bits
     /// and is reused).
@@ -33,6 +62,50 @@ impl Pidfd {
         (usable() && on_pidfs(&self.0)).then_some(())?;
         let ino = rustix::fs::fstat(&self.0).ok()?.st_ino;
         (!has_exited(&self.0)).then_some(ino)
+    }
+}
+
+/// A process to signal and wait for: by its pidfd, which names it even once its
+/// pid goes to another process, or by its pid on kernels without pidfds (before
+/// Linux 5.3), where the caller's checks before the signal are all there is.
+pub enum ProcessHandle {
+    Pidfd(Pidfd),
+    Pid(i32),
+}
+
+impl ProcessHandle {
+    /// Ok(None) when there is no such process; an error when the kernel refuses
+    /// a pidfd for another reason (no descriptor left).
+    pub fn open(pid: i32) -> std::io::Result<Option<ProcessHandle>> {
+        let Some(raw) = Pid::from_raw(pid) else {
+            return Ok(None);
+        };
+        match pidfd_open(raw, PidfdFlags::empty()) {
+            Ok(fd) => Ok(Some(ProcessHandle::Pidfd(Pidfd(fd)))),
+            Err(rustix::io::Errno::SRCH | rustix::io::Errno::INVAL) => Ok(None),
+            Err(rustix::io::Errno::NOSYS) => Ok(Some(ProcessHandle::Pid(pid))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// ESRCH once the process has exited.
+    pub fn send_signal(&self, sig: i32) -> std::io::Result<()> {
+        match self {
+            ProcessHandle::Pidfd(fd) => fd.send_signal(sig),
+            // SAFETY: kill(2); the caller checked who has the pid.
+            ProcessHandle::Pid(pid) => match unsafe { libc::kill(*pid, sig) } {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            },
+        }
+    }
+
+    /// Exited; by pid, a zombie still counts as there until reaped.
+    pub fn has_exited(&self) -> bool {
+        match self {
+            ProcessHandle::Pidfd(fd) => fd.has_exited(),
+            ProcessHandle::Pid(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        }
     }
 }
 
@@ -159,6 +232,17 @@ mod tests {
             Some(false),
             "a reaped process counted as alive"
         );
+    }
+
+    #[test]
+    fn a_pidfd_does_not_signal_whoever_took_its_pid() {
+        let mut child = sleeper();
+        let fd = Pidfd::open(child.id() as i32).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The pid is free for the next process; the pidfd still names the old one.
+        let err = fd.send_signal(libc::SIGTERM).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ESRCH), "{err}");
     }
 
     #[test]
