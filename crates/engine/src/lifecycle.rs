@@ -142,12 +142,9 @@ impl Reports {
 pub fn kill(c: &Container, signal: &str) -> Result<(), EngineError> {
     let sig = parse_signal(signal)?;
     let sent = match (&c.state.status, c.state.init) {
-        (Status::Running, Some(init)) => init.signal(sig).map_err(|e| {
-            EngineError::Sys(
-                "kill",
-                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            )
-        })?,
+        (Status::Running, Some(init)) => {
+            init.signal(sig).map_err(|e| EngineError::Sys("kill", e))?
+        }
         _ => false,
     };
     if !sent {
@@ -422,14 +419,12 @@ pub fn reconcile_locked(engine: &Engine, c: Container) -> Result<Container, Engi
         return Ok(c);
     }
     crate::freezer::thaw_if_paused(&c.id);
-    let killed = c
-        .state
-        .init
-        .filter(|i| matches!(i.signal(libc::SIGKILL), Ok(true)));
-    if let Some(init) = killed {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while init.is_alive() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+    if let Some(init) = c.state.init {
+        if init.signal(libc::SIGKILL) == Ok(true) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while init.is_alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
     }
     if let Ok(rt) = engine.runtime(&c.spec.runtime) {
@@ -509,29 +504,31 @@ fn kill_cgroup_members(id: &str) {
         .into_iter()
         .map(|h| h.join(crate::cgroups::PARENT).join(id))
         .collect();
-    let seen = cgroup_member_pids(&dirs);
-    // Pidfds first, the members read again after: a pidfd then names either a
-    // process still in the cgroup or one that exited before the second read,
-    // which the kernel will not signal. A pid that left and went to another
-    // process between the reads is not in the second one, and is left alone.
-    let handles: Vec<_> = seen
-        .iter()
-        .filter_map(|p| Some((*p, crate::pidfs::ProcessHandle::open(*p).ok()??)))
+    kill_members(|| cgroup_member_pids(&dirs));
+}
+
+/// SIGKILLs the processes `members` lists and waits (up to 5 s) for them to exit.
+/// Pidfds first, the members read again after: a pidfd then names either a
+/// process still listed or one that exited before the second read, which the
+/// kernel will not signal. A pid that left and went to another process between
+/// the reads is not in the second one, and is left alone.
+fn kill_members(mut members: impl FnMut() -> Vec<i32>) {
+    let handles: Vec<_> = members()
+        .into_iter()
+        .filter_map(|p| Some((p, crate::pidfs::ProcessHandle::open(p).ok().flatten()?)))
         .collect();
-    let members = cgroup_member_pids(&dirs);
+    let still = members();
     let killed: Vec<_> = handles
         .into_iter()
-        .filter(|(pid, fd)| {
-            members.binary_search(pid).is_ok() && fd.send_signal(libc::SIGKILL).is_ok()
-        })
+        .filter(|(pid, h)| still.contains(pid) && h.send_signal(libc::SIGKILL).is_ok())
         .collect();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while killed.iter().any(|(_, fd)| !fd.has_exited()) && Instant::now() < deadline {
+    while killed.iter().any(|(_, h)| !h.has_exited()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
 
-/// The pids in these cgroups and their descendants, sorted.
+/// The pids in these cgroups and their descendants.
 fn cgroup_member_pids(dirs: &[std::path::PathBuf]) -> Vec<i32> {
     let mut dirs = dirs.to_vec();
     let mut pids = Vec::new();
@@ -598,6 +595,35 @@ pub fn diagnosis_text(engine: &Engine, c: &Container) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sweep_kills_only_the_pids_still_listed_after_its_pidfds_are_open() {
+        use std::os::unix::process::ExitStatusExt;
+        let mut member = crate::pidfs::sleeper();
+        // Listed at the first read only: as a pid that left the cgroup and
+        // went to another process between the reads.
+        let mut gone = crate::pidfs::sleeper();
+        let (m, g) = (member.id() as i32, gone.id() as i32);
+        let mut reads = 0;
+        kill_members(|| {
+            reads += 1;
+            if reads == 1 {
+                vec![m, g]
+            } else {
+                vec![m]
+            }
+        });
+        assert_eq!(member.wait().unwrap().signal(), Some(libc::SIGKILL));
+        // A fatal signal decides the exit status when it is sent: a SIGKILL
+        // from the sweep would show instead of this SIGTERM.
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(g, libc::SIGTERM) };
+        assert_eq!(
+            gone.wait().unwrap().signal(),
+            Some(libc::SIGTERM),
+            "a pid no longer listed was killed"
+        );
+    }
 
     /// A remover killed between its rename and its delete leaves the directory
     /// in `removing/`; a later removal deletes it, but not one a live remover has

@@ -316,7 +316,7 @@ impl ProcessId {
     /// process checked (a pid is not reused while its process exists, zombie or
     /// not) or one that exited before the check, which the kernel refuses to
     /// signal. Kernels without pidfds (before 5.3) keep the check-then-kill.
-    pub fn signal(&self, sig: i32) -> std::io::Result<bool> {
+    pub fn signal(&self, sig: i32) -> Result<bool, nix::errno::Errno> {
         let Some(handle) = crate::pidfs::ProcessHandle::open(self.pid)? else {
             return Ok(false);
         };
@@ -325,7 +325,7 @@ impl ProcessId {
         }
         match handle.send_signal(sig) {
             Ok(()) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+            Err(nix::errno::Errno::ESRCH) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -431,17 +431,20 @@ mod tests {
     fn own_process_identity_is_alive() {
         let me = ProcessId::of(std::process::id() as i32).unwrap();
         assert!(me.is_alive());
-        // Another process that took the pid: another start time and, where
-        // there is pidfs, another number.
-        let stale = ProcessId {
-            start_ticks: me.start_ticks + 1,
-            pidfs: me.pidfs.map(|id| PidfsId {
+        assert!(!another_process_under_the_same_pid(me).is_alive());
+    }
+
+    /// The record of another process that had (or took) the pid: another start
+    /// time and, where there is pidfs, another number.
+    fn another_process_under_the_same_pid(p: ProcessId) -> ProcessId {
+        ProcessId {
+            start_ticks: p.start_ticks + 1,
+            pidfs: p.pidfs.map(|id| PidfsId {
                 ino: id.ino + 1,
                 ..id
             }),
-            ..me
-        };
-        assert!(!stale.is_alive());
+            ..p
+        }
     }
 
     #[test]
@@ -489,35 +492,17 @@ mod tests {
         assert!(!other_boot.is_alive());
     }
 
-    fn sleeper() -> std::process::Child {
-        std::process::Command::new("sleep")
-            .arg("30")
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-
     #[test]
     fn a_signal_reaches_the_recorded_process_only() {
-        let mut child = sleeper();
+        use std::os::unix::process::ExitStatusExt;
+        let mut child = crate::pidfs::sleeper();
         let real = ProcessId::of(child.id() as i32).unwrap();
-        // What a record of an earlier process under the same pid looks like.
-        let earlier = ProcessId {
-            start_ticks: real.start_ticks + 1,
-            pidfs: real.pidfs.map(|id| PidfsId {
-                ino: id.ino + 1,
-                ..id
-            }),
-            ..real
-        };
-        assert!(!earlier.signal(libc::SIGKILL).unwrap(), "reported as sent");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the process now holding the pid was killed"
-        );
+        let earlier = another_process_under_the_same_pid(real);
+        assert!(!earlier.signal(libc::SIGTERM).unwrap(), "reported as sent");
         assert!(real.signal(libc::SIGKILL).unwrap());
-        assert!(child.wait().unwrap().code().is_none(), "killed by a signal");
+        // A fatal signal decides the exit status when it is sent: had the
+        // SIGTERM gone to the process, it would have ended by that one.
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
         assert!(!real.signal(libc::SIGKILL).unwrap(), "a reaped process");
     }
 }

@@ -11,6 +11,7 @@
 //! `model::ProcessId` goes on with the start time in `/proc/PID/stat`. The
 //! numbers start again with every boot, so a number is kept with its boot's id.
 
+use nix::errno::Errno;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
@@ -21,14 +22,14 @@ const PID_FS_MAGIC: rustix::fs::FsWord = 0x5049_4446;
 pub struct Pidfd(OwnedFd);
 
 impl Pidfd {
-    /// None: no such process.
+    /// None: no such process, or no pidfd to be had.
     pub fn open(pid: i32) -> Option<Pidfd> {
-        open(pid).map(Pidfd)
+        open_checked(pid).ok().flatten()
     }
 
     /// Sends `sig` to the process this pidfd names and to no other: once that
     /// process has exited it fails with ESRCH, whoever has its pid since.
-    pub fn send_signal(&self, sig: i32) -> std::io::Result<()> {
+    pub fn send_signal(&self, sig: i32) -> Result<(), Errno> {
         use std::os::fd::AsRawFd;
         // rustix's pidfd_send_signal takes only its own Signal type, which a
         // signal number from the user (a real-time one) must be built unsafely
@@ -43,25 +44,35 @@ impl Pidfd {
                 0,
             )
         };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
+        Errno::result(rc).map(drop)
     }
 
-    /// Whether the process has exited (a zombie has).
+    /// Whether the process has exited (a zombie has): a pidfd polls readable
+    /// once its process has exited.
     pub fn has_exited(&self) -> bool {
-        has_exited(&self.0)
+        let mut fds = [nix::poll::PollFd::new(
+            self.0.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
+            Ok(n) => n > 0,
+            // Cannot tell: say alive, as a failed check must not stop a container.
+            Err(_) => false,
+        }
     }
 
     /// Its pidfs inode number while the process runs. None once it has exited,
     /// or without pidfs (or on a 32-bit machine, where `st_ino` is cut to 32 bits
     /// and is reused).
     pub fn inode_if_running(&self) -> Option<u64> {
-        (usable() && on_pidfs(&self.0)).then_some(())?;
+        (usable() && self.on_pidfs()).then_some(())?;
         let ino = rustix::fs::fstat(&self.0).ok()?.st_ino;
-        (!has_exited(&self.0)).then_some(ino)
+        (!self.has_exited()).then_some(ino)
+    }
+
+    fn on_pidfs(&self) -> bool {
+        cfg!(target_pointer_width = "64")
+            && matches!(rustix::fs::fstatfs(&self.0), Ok(s) if s.f_type == PID_FS_MAGIC)
     }
 }
 
@@ -76,27 +87,20 @@ pub enum ProcessHandle {
 impl ProcessHandle {
     /// Ok(None) when there is no such process; an error when the kernel refuses
     /// a pidfd for another reason (no descriptor left).
-    pub fn open(pid: i32) -> std::io::Result<Option<ProcessHandle>> {
-        let Some(raw) = Pid::from_raw(pid) else {
-            return Ok(None);
-        };
-        match pidfd_open(raw, PidfdFlags::empty()) {
-            Ok(fd) => Ok(Some(ProcessHandle::Pidfd(Pidfd(fd)))),
-            Err(rustix::io::Errno::SRCH | rustix::io::Errno::INVAL) => Ok(None),
-            Err(rustix::io::Errno::NOSYS) => Ok(Some(ProcessHandle::Pid(pid))),
-            Err(e) => Err(e.into()),
+    pub fn open(pid: i32) -> Result<Option<ProcessHandle>, Errno> {
+        match open_checked(pid) {
+            Ok(fd) => Ok(fd.map(ProcessHandle::Pidfd)),
+            Err(Errno::ENOSYS) => Ok(Some(ProcessHandle::Pid(pid))),
+            Err(e) => Err(e),
         }
     }
 
     /// ESRCH once the process has exited.
-    pub fn send_signal(&self, sig: i32) -> std::io::Result<()> {
+    pub fn send_signal(&self, sig: i32) -> Result<(), Errno> {
         match self {
             ProcessHandle::Pidfd(fd) => fd.send_signal(sig),
             // SAFETY: kill(2); the caller checked who has the pid.
-            ProcessHandle::Pid(pid) => match unsafe { libc::kill(*pid, sig) } {
-                0 => Ok(()),
-                _ => Err(std::io::Error::last_os_error()),
-            },
+            ProcessHandle::Pid(pid) => Errno::result(unsafe { libc::kill(*pid, sig) }).map(drop),
         }
     }
 
@@ -122,7 +126,7 @@ pub fn usable() -> bool {
             .ok()
             .and_then(|p| p.to_str()?.parse::<i32>().ok())
             == Some(me);
-        proc_is_ours && open(me).is_some_and(|fd| on_pidfs(&fd)) && boot().is_some()
+        proc_is_ours && Pidfd::open(me).is_some_and(|fd| fd.on_pidfs()) && boot().is_some()
     })
 }
 
@@ -131,14 +135,11 @@ pub fn usable() -> bool {
 /// refused for another reason than there being no such process (no descriptor
 /// left, a sandbox's filter), which must not pass for a dead process.
 pub fn check(pid: i32, ino: u64) -> Option<bool> {
-    let fd = match pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()) {
-        Ok(fd) => fd,
-        // No such process, or a thread's id rather than a process's.
-        Err(rustix::io::Errno::SRCH | rustix::io::Errno::INVAL) => return Some(false),
-        Err(_) => return None,
+    let Some(fd) = open_checked(pid).ok()? else {
+        return Some(false);
     };
-    let st = rustix::fs::fstat(&fd).ok()?;
-    Some(st.st_ino == ino && !has_exited(&fd))
+    let st = rustix::fs::fstat(&fd.0).ok()?;
+    Some(st.st_ino == ino && !fd.has_exited())
 }
 
 /// This boot's id, its first 64 bits (`/proc/sys/kernel/random/boot_id`), read
@@ -157,40 +158,34 @@ fn parse_boot_id(id: &str) -> Option<u64> {
     u64::from_str_radix(&hex, 16).ok()
 }
 
-fn open(pid: i32) -> Option<OwnedFd> {
-    pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()).ok()
-}
-
-fn on_pidfs(fd: &OwnedFd) -> bool {
-    cfg!(target_pointer_width = "64")
-        && matches!(rustix::fs::fstatfs(fd), Ok(s) if s.f_type == PID_FS_MAGIC)
-}
-
-/// A pidfd polls readable once its process has exited.
-fn has_exited(fd: &OwnedFd) -> bool {
-    let mut fds = [nix::poll::PollFd::new(
-        fd.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
-        Ok(n) => n > 0,
-        // Cannot tell: say alive, as a failed check must not stop a container.
-        Err(_) => false,
+/// A pidfd for `pid`; Ok(None) when there is no such process (ESRCH), or the
+/// number is a thread's rather than a process's (EINVAL). Any other refusal (no
+/// descriptor left, ENOSYS before Linux 5.3 or from a sandbox's filter) is the
+/// caller's to weigh: it is no proof the process is gone.
+fn open_checked(pid: i32) -> Result<Option<Pidfd>, Errno> {
+    let Some(raw) = Pid::from_raw(pid) else {
+        return Ok(None);
+    };
+    match pidfd_open(raw, PidfdFlags::empty()) {
+        Ok(fd) => Ok(Some(Pidfd(fd))),
+        Err(rustix::io::Errno::SRCH | rustix::io::Errno::INVAL) => Ok(None),
+        Err(e) => Err(Errno::from_raw(e.raw_os_error())),
     }
+}
+
+/// A child that sleeps 30 s, for the tests that signal and wait for processes.
+#[cfg(test)]
+pub(crate) fn sleeper() -> std::process::Child {
+    std::process::Command::new("sleep")
+        .arg("30")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Command, Stdio};
-
-    fn sleeper() -> std::process::Child {
-        Command::new("sleep")
-            .arg("30")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
 
     #[test]
     fn a_live_process_is_alive_under_its_own_number_only() {
@@ -242,7 +237,7 @@ mod tests {
         child.wait().unwrap();
         // The pid is free for the next process; the pidfd still names the old one.
         let err = fd.send_signal(libc::SIGTERM).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ESRCH), "{err}");
+        assert_eq!(err, Errno::ESRCH);
     }
 
     #[test]
